@@ -1,0 +1,14 @@
+"""mmeff: efficient video perception for OpenMMLab.
+
+``import mmeff`` (or ``custom_imports=dict(imports=['mmeff'])`` in an mm config) registers
+mmeff's layers in mmengine's root registry and allow-lists the classes mmengine puts in
+checkpoints for torch's ``weights_only`` loading. It does not import mmdet, mmpose or
+mmaction2.
+"""
+from . import layers, ops
+from .engine.checkpoint import allow_mmengine_checkpoint_globals
+from .version import __version__
+
+allow_mmengine_checkpoint_globals()
+
+__all__ = ['__version__', 'layers', 'ops', 'allow_mmengine_checkpoint_globals']

@@ -1,0 +1,10 @@
+"""Compiled ops (``torch.ops.mmeff``) with their pure-PyTorch references."""
+from .extension import has_extension
+from .macs import conv_macs_per_position, dense_conv_macs, executed_conv_macs
+from .sparse_conv2d import (DENSE_CROSSOVER_DENSITY, conv2d_output_size, sparse_conv2d,
+                            sparse_conv2d_reference)
+
+__all__ = [
+    'has_extension', 'sparse_conv2d', 'sparse_conv2d_reference', 'conv2d_output_size',
+    'DENSE_CROSSOVER_DENSITY', 'conv_macs_per_position', 'dense_conv_macs', 'executed_conv_macs'
+]

@@ -1,0 +1,380 @@
+// CPU kernel of sparse_conv2d: gather the receptive fields of the active output positions,
+// one GEMM per chunk of positions and group, scatter the results into `out`.
+//
+// The active positions are taken from the mask as horizontal runs (n, y, x0, len). A b x b
+// block-structured mask gives runs of length >= b, so the gather copies whole rows of input
+// (memcpy at stride 1) and the scatter writes whole rows of output: work is done at block
+// granularity without a separate block path. Runs are grouped into chunks that fit the
+// cache; chunks are spread over threads with at::parallel_for and each runs a
+// single-threaded BLAS GEMM (blas.h) on its own buffers.
+//
+// Two layouts, chosen by the input's memory format:
+//   NCHW:          col is (K x M), K = (c, i, j); result (C_out/g x M)
+//   channels_last: col is (M x K), K = (i, j, c); result (M x C_out/g)
+// Depthwise-like convs (one input channel per group) skip the GEMM and accumulate directly.
+#include <ATen/Parallel.h>
+#include <torch/library.h>
+
+#include <algorithm>
+#include <cstring>
+#include <vector>
+
+#include "blas.h"
+#include "sparse_conv2d.h"
+
+namespace mmeff {
+namespace {
+
+// A horizontal run of active output positions: row y of image n, columns [x0, x0 + len).
+// m0 is the run's first column in its chunk's im2col matrix.
+struct Run {
+  int64_t n, y, x0, len, m0;
+};
+
+struct Chunk {
+  int64_t first_run, end_run, positions;
+};
+
+// Longest run kept whole; longer runs are split so chunks stay balanced.
+constexpr int64_t kMaxRunLength = 64;
+// Target size of one chunk's im2col buffer, in bytes (about a quarter of a 1-2 MiB L2).
+constexpr int64_t kChunkBytes = 384 * 1024;
+
+std::vector<Run> mask_runs(const at::Tensor& mask) {
+  const int64_t n_img = mask.size(0), h = mask.size(1), w = mask.size(2);
+  const bool* m = mask.data_ptr<bool>();
+  std::vector<Run> runs;
+  for (int64_t n = 0; n < n_img; ++n) {
+    for (int64_t y = 0; y < h; ++y) {
+      const bool* row = m + (n * h + y) * w;
+      int64_t x = 0;
+      while (x < w) {
+        while (x < w && !row[x]) ++x;
+        int64_t start = x;
+        while (x < w && row[x] && x - start < kMaxRunLength) ++x;
+        if (x > start) runs.push_back({n, y, start, x - start, 0});
+      }
+    }
+  }
+  return runs;
+}
+
+// Groups consecutive runs into chunks of at most `max_positions` positions (a run longer than
+// that gets a chunk of its own) and sets each run's m0.
+std::vector<Chunk> make_chunks(std::vector<Run>& runs, int64_t max_positions) {
+  std::vector<Chunk> chunks;
+  int64_t first = 0, positions = 0;
+  for (int64_t r = 0; r < static_cast<int64_t>(runs.size()); ++r) {
+    if (positions > 0 && positions + runs[r].len > max_positions) {
+      chunks.push_back({first, r, positions});
+      first = r;
+      positions = 0;
+    }
+    runs[r].m0 = positions;
+    positions += runs[r].len;
+  }
+  if (positions > 0) chunks.push_back({first, static_cast<int64_t>(runs.size()), positions});
+  return chunks;
+}
+
+// Columns t of a run whose input column x_start + t * stride lies inside [0, width).
+inline void valid_range(int64_t x_start, int64_t stride, int64_t width, int64_t len,
+                        int64_t& t_lo, int64_t& t_hi) {
+  t_lo = x_start >= 0 ? 0 : (-x_start + stride - 1) / stride;
+  t_hi = x_start > width - 1 ? 0 : std::min(len, (width - 1 - x_start) / stride + 1);
+  t_lo = std::min(t_lo, len);
+  t_hi = std::max(t_hi, t_lo);
+}
+
+template <typename T>
+struct Conv2dArgs {
+  Conv2dGeometry g;
+  const T* input;   // NCHW or NHWC contiguous
+  const T* weight;  // NCHW path: (C_out, C_in/g, kh, kw); NHWC path: (C_out, kh, kw, C_in/g)
+  const T* bias;    // (C_out) or nullptr
+  T* out;
+  int64_t out_sn, out_sc, out_sh, out_sw;  // strides of out, in elements
+
+  T* out_at(int64_t n, int64_t c, int64_t y, int64_t x) const {
+    return out + n * out_sn + c * out_sc + y * out_sh + x * out_sw;
+  }
+  T bias_at(int64_t c) const { return bias ? bias[c] : T(0); }
+};
+
+// ---------------------------------------------------------------- NCHW: col is (K x M)
+
+template <typename T>
+void gather_nchw(const Conv2dArgs<T>& a, const Run* runs, int64_t n_runs, int64_t group,
+                 int64_t M, T* col) {
+  const auto& g = a.g;
+  const int64_t cg = g.in_per_group(), plane = g.in_h * g.in_w;
+  for (int64_t r = 0; r < n_runs; ++r) {
+    const Run& run = runs[r];
+    const T* img = a.input + (run.n * g.in_channels + group * cg) * plane;
+    const int64_t y0 = run.y * g.stride_h - g.pad_h, x0 = run.x0 * g.stride_w - g.pad_w;
+    for (int64_t c = 0; c < cg; ++c) {
+      for (int64_t i = 0; i < g.kernel_h; ++i) {
+        const int64_t yi = y0 + i * g.dil_h;
+        for (int64_t j = 0; j < g.kernel_w; ++j) {
+          T* dst = col + ((c * g.kernel_h + i) * g.kernel_w + j) * M + run.m0;
+          if (yi < 0 || yi >= g.in_h) {
+            std::fill(dst, dst + run.len, T(0));
+            continue;
+          }
+          const int64_t xs = x0 + j * g.dil_w;
+          int64_t lo, hi;
+          valid_range(xs, g.stride_w, g.in_w, run.len, lo, hi);
+          std::fill(dst, dst + lo, T(0));
+          const T* src = img + c * plane + yi * g.in_w + xs;
+          if (g.stride_w == 1) {
+            std::memcpy(dst + lo, src + lo, (hi - lo) * sizeof(T));
+          } else {
+            for (int64_t t = lo; t < hi; ++t) dst[t] = src[t * g.stride_w];
+          }
+          std::fill(dst + hi, dst + run.len, T(0));
+        }
+      }
+    }
+  }
+}
+
+template <typename T>
+void scatter_nchw(const Conv2dArgs<T>& a, const Run* runs, int64_t n_runs, int64_t group,
+                  int64_t M, const T* res) {
+  const int64_t cog = a.g.out_per_group();
+  for (int64_t r = 0; r < n_runs; ++r) {
+    const Run& run = runs[r];
+    for (int64_t co = 0; co < cog; ++co) {
+      const int64_t c = group * cog + co;
+      const T b = a.bias_at(c);
+      const T* src = res + co * M + run.m0;
+      T* dst = a.out_at(run.n, c, run.y, run.x0);
+      if (a.out_sw == 1) {
+        for (int64_t t = 0; t < run.len; ++t) dst[t] = src[t] + b;
+      } else {
+        for (int64_t t = 0; t < run.len; ++t) dst[t * a.out_sw] = src[t] + b;
+      }
+    }
+  }
+}
+
+template <typename T>
+void gemm_chunk_nchw(const Conv2dArgs<T>& a, const Run* runs, int64_t n_runs, int64_t M,
+                     std::vector<T>& col, std::vector<T>& res) {
+  const auto& g = a.g;
+  const int64_t K = g.patch_size(), cog = g.out_per_group();
+  col.resize(K * M);
+  res.resize(cog * M);
+  for (int64_t group = 0; group < g.groups; ++group) {
+    gather_nchw(a, runs, n_runs, group, M, col.data());
+    // Row-major res(cog x M) = W_g(cog x K) * col(K x M), i.e. column-major
+    // res^T(M x cog) = col^T(M x K) * W_g^T(K x cog).
+    blas::gemm<T>(false, false, M, cog, K, T(1), col.data(), M, a.weight + group * cog * K, K,
+                  T(0), res.data(), M);
+    scatter_nchw(a, runs, n_runs, group, M, res.data());
+  }
+}
+
+// Depthwise-like (one input channel per group): direct accumulation along each run.
+template <typename T>
+void direct_chunk_nchw(const Conv2dArgs<T>& a, const Run* runs, int64_t n_runs,
+                       std::vector<T>& acc) {
+  const auto& g = a.g;
+  const int64_t cog = g.out_per_group(), plane = g.in_h * g.in_w;
+  acc.resize(kMaxRunLength);
+  for (int64_t r = 0; r < n_runs; ++r) {
+    const Run& run = runs[r];
+    const int64_t y0 = run.y * g.stride_h - g.pad_h, x0 = run.x0 * g.stride_w - g.pad_w;
+    for (int64_t c = 0; c < g.out_channels; ++c) {
+      const T* img = a.input + (run.n * g.in_channels + c / cog) * plane;
+      const T* w = a.weight + c * g.kernel_h * g.kernel_w;
+      std::fill(acc.begin(), acc.begin() + run.len, a.bias_at(c));
+      for (int64_t i = 0; i < g.kernel_h; ++i) {
+        const int64_t yi = y0 + i * g.dil_h;
+        if (yi < 0 || yi >= g.in_h) continue;
+        for (int64_t j = 0; j < g.kernel_w; ++j) {
+          const int64_t xs = x0 + j * g.dil_w;
+          int64_t lo, hi;
+          valid_range(xs, g.stride_w, g.in_w, run.len, lo, hi);
+          const T wv = w[i * g.kernel_w + j];
+          const T* src = img + yi * g.in_w + xs;
+          for (int64_t t = lo; t < hi; ++t) acc[t] += wv * src[t * g.stride_w];
+        }
+      }
+      T* dst = a.out_at(run.n, c, run.y, run.x0);
+      for (int64_t t = 0; t < run.len; ++t) dst[t * a.out_sw] = acc[t];
+    }
+  }
+}
+
+// ------------------------------------------------------- channels_last: col is (M x K)
+
+template <typename T>
+void gather_nhwc(const Conv2dArgs<T>& a, const Run* runs, int64_t n_runs, int64_t group,
+                 int64_t K, T* col) {
+  const auto& g = a.g;
+  const int64_t cg = g.in_per_group();
+  for (int64_t r = 0; r < n_runs; ++r) {
+    const Run& run = runs[r];
+    const T* img = a.input + run.n * g.in_h * g.in_w * g.in_channels + group * cg;
+    const int64_t y0 = run.y * g.stride_h - g.pad_h;
+    for (int64_t t = 0; t < run.len; ++t) {
+      const int64_t x0 = (run.x0 + t) * g.stride_w - g.pad_w;
+      T* dst = col + (run.m0 + t) * K;
+      for (int64_t i = 0; i < g.kernel_h; ++i) {
+        const int64_t yi = y0 + i * g.dil_h;
+        for (int64_t j = 0; j < g.kernel_w; ++j, dst += cg) {
+          const int64_t xi = x0 + j * g.dil_w;
+          if (yi < 0 || yi >= g.in_h || xi < 0 || xi >= g.in_w) {
+            std::fill(dst, dst + cg, T(0));
+          } else {
+            std::memcpy(dst, img + (yi * g.in_w + xi) * g.in_channels, cg * sizeof(T));
+          }
+        }
+      }
+    }
+  }
+}
+
+template <typename T>
+void scatter_nhwc(const Conv2dArgs<T>& a, const Run* runs, int64_t n_runs, int64_t group,
+                  const T* res) {
+  const int64_t cog = a.g.out_per_group();
+  for (int64_t r = 0; r < n_runs; ++r) {
+    const Run& run = runs[r];
+    for (int64_t t = 0; t < run.len; ++t) {
+      const T* src = res + (run.m0 + t) * cog;
+      T* dst = a.out_at(run.n, group * cog, run.y, run.x0 + t);
+      for (int64_t co = 0; co < cog; ++co) {
+        dst[co * a.out_sc] = src[co] + a.bias_at(group * cog + co);
+      }
+    }
+  }
+}
+
+template <typename T>
+void gemm_chunk_nhwc(const Conv2dArgs<T>& a, const Run* runs, int64_t n_runs, int64_t M,
+                     std::vector<T>& col, std::vector<T>& res) {
+  const auto& g = a.g;
+  const int64_t K = g.patch_size(), cog = g.out_per_group();
+  col.resize(M * K);
+  res.resize(M * cog);
+  for (int64_t group = 0; group < g.groups; ++group) {
+    gather_nhwc(a, runs, n_runs, group, K, col.data());
+    // Row-major res(M x cog) = col(M x K) * W_g^T(K x cog), i.e. column-major
+    // res^T(cog x M) = W_g(cog x K, stored K-major) * col^T(K x M).
+    blas::gemm<T>(true, false, cog, M, K, T(1), a.weight + group * cog * K, K, col.data(), K,
+                  T(0), res.data(), cog);
+    scatter_nhwc(a, runs, n_runs, group, res.data());
+  }
+}
+
+// Depthwise-like, channels_last. weight here is (kh * kw, C_out): contiguous over channels.
+template <typename T>
+void direct_chunk_nhwc(const Conv2dArgs<T>& a, const Run* runs, int64_t n_runs,
+                       std::vector<T>& acc) {
+  const auto& g = a.g;
+  const int64_t cog = g.out_per_group(), C = g.out_channels;
+  acc.resize(C);
+  for (int64_t r = 0; r < n_runs; ++r) {
+    const Run& run = runs[r];
+    const T* img = a.input + run.n * g.in_h * g.in_w * g.in_channels;
+    const int64_t y0 = run.y * g.stride_h - g.pad_h;
+    for (int64_t t = 0; t < run.len; ++t) {
+      const int64_t x0 = (run.x0 + t) * g.stride_w - g.pad_w;
+      for (int64_t c = 0; c < C; ++c) acc[c] = a.bias_at(c);
+      for (int64_t i = 0; i < g.kernel_h; ++i) {
+        const int64_t yi = y0 + i * g.dil_h;
+        if (yi < 0 || yi >= g.in_h) continue;
+        for (int64_t j = 0; j < g.kernel_w; ++j) {
+          const int64_t xi = x0 + j * g.dil_w;
+          if (xi < 0 || xi >= g.in_w) continue;
+          const T* src = img + (yi * g.in_w + xi) * g.in_channels;
+          const T* w = a.weight + (i * g.kernel_w + j) * C;
+          if (cog == 1) {
+            for (int64_t c = 0; c < C; ++c) acc[c] += w[c] * src[c];
+          } else {
+            for (int64_t c = 0; c < C; ++c) acc[c] += w[c] * src[c / cog];
+          }
+        }
+      }
+      T* dst = a.out_at(run.n, 0, run.y, run.x0 + t);
+      for (int64_t c = 0; c < C; ++c) dst[c * a.out_sc] = acc[c];
+    }
+  }
+}
+
+// ------------------------------------------------------------------------------ driver
+
+template <typename T>
+void run_chunks(const Conv2dArgs<T>& a, const std::vector<Run>& runs,
+                const std::vector<Chunk>& chunks, bool channels_last, bool direct) {
+  at::parallel_for(0, static_cast<int64_t>(chunks.size()), 1, [&](int64_t begin, int64_t end) {
+    std::vector<T> col, res;
+    for (int64_t k = begin; k < end; ++k) {
+      const Chunk& ch = chunks[k];
+      const Run* first = runs.data() + ch.first_run;
+      const int64_t n_runs = ch.end_run - ch.first_run;
+      if (direct) {
+        channels_last ? direct_chunk_nhwc(a, first, n_runs, col)
+                      : direct_chunk_nchw(a, first, n_runs, col);
+      } else {
+        channels_last ? gemm_chunk_nhwc(a, first, n_runs, ch.positions, col, res)
+                      : gemm_chunk_nchw(a, first, n_runs, ch.positions, col, res);
+      }
+    }
+  });
+}
+
+void sparse_conv2d_cpu(const at::Tensor& input, const at::Tensor& weight,
+                       const std::optional<at::Tensor>& bias, const at::Tensor& mask,
+                       const at::Tensor& out, at::IntArrayRef stride, at::IntArrayRef padding,
+                       at::IntArrayRef dilation, int64_t groups) {
+  const Conv2dGeometry g = check_sparse_conv2d_args(input, weight, bias, mask, out, stride,
+                                                    padding, dilation, groups);
+  std::vector<Run> runs = mask_runs(mask.contiguous());
+  if (runs.empty()) return;
+
+  const bool channels_last = !input.is_contiguous() &&
+                             input.is_contiguous(at::MemoryFormat::ChannelsLast);
+  const bool direct = g.in_per_group() == 1;
+  const at::Tensor x = channels_last ? input : input.contiguous();
+  at::Tensor w;
+  if (!channels_last) {
+    w = weight.contiguous();
+  } else if (direct) {
+    w = weight.reshape({g.out_channels, g.kernel_h * g.kernel_w}).t().contiguous();
+  } else {
+    w = weight.permute({0, 2, 3, 1}).contiguous();
+  }
+  const at::Tensor b = bias.has_value() ? bias->contiguous() : at::Tensor();
+
+  int64_t total = 0;
+  for (const Run& r : runs) total += r.len;
+  const int64_t row_bytes = std::max<int64_t>(g.patch_size(), 1) * input.element_size();
+  int64_t max_positions = std::clamp<int64_t>(kChunkBytes / row_bytes, 64, 1024);
+  // Enough chunks to keep every thread busy.
+  const int64_t threads = at::get_num_threads();
+  max_positions = std::min(max_positions, std::max<int64_t>(
+                                              kMaxRunLength, (total + threads - 1) / threads));
+  const std::vector<Chunk> chunks = make_chunks(runs, max_positions);
+
+  AT_DISPATCH_FLOATING_TYPES(input.scalar_type(), "sparse_conv2d_cpu", [&] {
+    Conv2dArgs<scalar_t> a{g,
+                           x.const_data_ptr<scalar_t>(),
+                           w.const_data_ptr<scalar_t>(),
+                           b.defined() ? b.const_data_ptr<scalar_t>() : nullptr,
+                           out.mutable_data_ptr<scalar_t>(),
+                           out.stride(0),
+                           out.stride(1),
+                           out.stride(2),
+                           out.stride(3)};
+    run_chunks(a, runs, chunks, channels_last, direct);
+  });
+}
+
+}  // namespace
+
+TORCH_LIBRARY_IMPL(mmeff, CPU, m) { m.impl("sparse_conv2d", &sparse_conv2d_cpu); }
+
+}  // namespace mmeff

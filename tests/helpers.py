@@ -1,0 +1,14 @@
+"""Shared test helpers."""
+import pytest
+import torch
+
+requires_cuda = pytest.mark.skipif(not torch.cuda.is_available(),
+                                   reason='needs a CUDA GPU; none is visible on this machine')
+
+
+def block_mask(n: int, h: int, w: int, block: int, density: float, seed: int = 0) -> torch.Tensor:
+    """Bool (n, h, w) mask made of block x block tiles, about `density` of them active."""
+    g = torch.Generator().manual_seed(seed)
+    tiles = torch.rand(n, -(-h // block), -(-w // block), generator=g) < density
+    full = tiles.repeat_interleave(block, 1).repeat_interleave(block, 2)
+    return full[:, :h, :w].contiguous()

@@ -1,0 +1,327 @@
+"""sparse_conv2d: compiled kernels against F.conv2d restricted to the mask."""
+import importlib
+
+import pytest
+import torch
+import torch.nn.functional as F
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from mmeff.ops import (conv2d_output_size, has_extension, sparse_conv2d,
+                       sparse_conv2d_reference)
+from mmeff.ops import extension
+from mmeff.ops.extension import extension_error
+from tests.helpers import block_mask, requires_cuda
+
+# The module (its name is shadowed by the function in mmeff.ops).
+sc = importlib.import_module('mmeff.ops.sparse_conv2d')
+
+
+def expected(x, weight, bias, mask, out, stride, padding, dilation, groups):
+    """F.conv2d in float64, selected by mask, over `out` (or zeros)."""
+    dense = F.conv2d(x.double(), weight.double(), None if bias is None else bias.double(),
+                     stride, padding, dilation, groups)
+    base = torch.zeros_like(dense) if out is None else out.double()
+    return torch.where(mask.unsqueeze(1), dense, base)
+
+
+def kernel(x, weight, bias, mask, out, stride=(1, 1), padding=(0, 0), dilation=(1, 1), groups=1):
+    """The compiled op itself, bypassing the wrapper's dense crossover."""
+    torch.ops.mmeff.sparse_conv2d(x, weight, bias, mask, out, list(stride), list(padding),
+                                  list(dilation), groups)
+    return out
+
+
+def make_case(n, cin, cout, h, w, k, stride, padding, dilation, groups, density, dtype,
+              channels_last=False, with_bias=True, seed=0, block=1):
+    g = torch.Generator().manual_seed(seed)
+    kh, kw = k
+    x = torch.randn(n, cin, h, w, generator=g, dtype=dtype)
+    weight = torch.randn(cout, cin // groups, kh, kw, generator=g, dtype=dtype)
+    bias = torch.randn(cout, generator=g, dtype=dtype) if with_bias else None
+    ho, wo = conv2d_output_size((h, w), k, stride, padding, dilation)
+    if block > 1:
+        mask = block_mask(n, ho, wo, block, density, seed)
+    else:
+        mask = torch.rand(n, ho, wo, generator=g) < density
+    out = torch.randn(n, cout, ho, wo, generator=g, dtype=dtype)
+    if channels_last:
+        x = x.to(memory_format=torch.channels_last)
+        out = out.to(memory_format=torch.channels_last)
+    return x, weight, bias, mask, out
+
+
+def tol(dtype):
+    return dict(rtol=1e-4, atol=1e-4) if dtype == torch.float32 else dict(rtol=1e-10, atol=1e-10)
+
+
+def test_extension_is_built():
+    assert has_extension(), f'mmeff.ops._ext failed to load: {extension_error()}'
+
+
+# (n, cin, cout, h, w, kernel, stride, padding, dilation, groups)
+CASES = [
+    (1, 8, 16, 17, 23, (3, 3), (1, 1), (1, 1), (1, 1), 1),
+    (2, 6, 4, 20, 19, (3, 3), (2, 2), (1, 1), (1, 1), 1),
+    (1, 5, 7, 15, 16, (1, 1), (1, 1), (0, 0), (1, 1), 1),
+    (3, 4, 6, 12, 13, (1, 1), (2, 2), (0, 0), (1, 1), 1),
+    (1, 8, 8, 21, 18, (3, 3), (1, 1), (2, 2), (2, 2), 1),
+    (1, 3, 5, 16, 16, (5, 5), (1, 1), (2, 2), (1, 1), 1),
+    (1, 4, 4, 14, 17, (3, 5), (1, 2), (0, 3), (1, 1), 1),
+    (2, 12, 12, 16, 15, (3, 3), (1, 1), (1, 1), (1, 1), 12),   # depthwise
+    (1, 6, 12, 13, 11, (3, 3), (2, 2), (1, 1), (1, 1), 6),     # depthwise, multiplier 2
+    (1, 8, 12, 15, 14, (3, 3), (1, 1), (1, 1), (1, 1), 4),     # grouped
+    (1, 8, 4, 16, 16, (3, 3), (3, 2), (2, 1), (2, 1), 2),      # grouped, odd geometry
+    (1, 16, 16, 9, 70, (3, 3), (1, 1), (1, 1), (1, 1), 1),     # runs longer than 64
+    (1, 4, 8, 7, 7, (7, 7), (1, 1), (3, 3), (1, 1), 1),        # kernel as large as input
+    (1, 4, 4, 10, 10, (3, 3), (1, 1), (4, 4), (1, 1), 1),      # padding larger than kernel
+]
+
+
+@pytest.mark.parametrize('case', CASES)
+@pytest.mark.parametrize('dtype', [torch.float32, torch.float64])
+@pytest.mark.parametrize('channels_last', [False, True])
+@pytest.mark.parametrize('density', [0.05, 0.3, 0.9])
+def test_kernel_matches_dense_conv_on_mask(case, dtype, channels_last, density):
+    n, cin, cout, h, w, k, s, p, d, groups = case
+    x, weight, bias, mask, out = make_case(n, cin, cout, h, w, k, s, p, d, groups, density, dtype,
+                                           channels_last)
+    want = expected(x, weight, bias, mask, out, s, p, d, groups)
+    got = kernel(x, weight, bias, mask, out, s, p, d, groups)
+    torch.testing.assert_close(got.double(), want, **tol(dtype))
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    n=st.integers(1, 3), cin_g=st.integers(1, 5), cout_g=st.integers(1, 5),
+    groups=st.integers(1, 3), h=st.integers(1, 24), w=st.integers(1, 24),
+    kh=st.integers(1, 5), kw=st.integers(1, 5), sh=st.integers(1, 3), sw=st.integers(1, 3),
+    ph=st.integers(0, 3), pw=st.integers(0, 3), dh=st.integers(1, 3), dw=st.integers(1, 3),
+    density=st.floats(0.0, 1.0), block=st.sampled_from([1, 2, 4, 8]),
+    channels_last=st.booleans(), with_bias=st.booleans(), seed=st.integers(0, 2**16))
+def test_kernel_random_geometry_float64(n, cin_g, cout_g, groups, h, w, kh, kw, sh, sw, ph, pw,
+                                        dh, dw, density, block, channels_last, with_bias, seed):
+    ho, wo = conv2d_output_size((h, w), (kh, kw), (sh, sw), (ph, pw), (dh, dw))
+    if ho < 1 or wo < 1:
+        with pytest.raises(ValueError, match='smaller than the'):
+            sparse_conv2d(torch.zeros(n, cin_g * groups, h, w, dtype=torch.float64),
+                          torch.zeros(cout_g * groups, cin_g, kh, kw, dtype=torch.float64),
+                          stride=(sh, sw), padding=(ph, pw), dilation=(dh, dw), groups=groups)
+        return
+    x, weight, bias, mask, out = make_case(n, cin_g * groups, cout_g * groups, h, w, (kh, kw),
+                                           (sh, sw), (ph, pw), (dh, dw), groups, density,
+                                           torch.float64, channels_last, with_bias, seed, block)
+    want = expected(x, weight, bias, mask, out, (sh, sw), (ph, pw), (dh, dw), groups)
+    got = kernel(x, weight, bias, mask, out.clone(), (sh, sw), (ph, pw), (dh, dw), groups)
+    torch.testing.assert_close(got, want, rtol=1e-10, atol=1e-10)
+    public = sparse_conv2d(x, weight, bias, mask, stride=(sh, sw), padding=(ph, pw),
+                           dilation=(dh, dw), groups=groups, out=out.clone())
+    torch.testing.assert_close(public, want, rtol=1e-10, atol=1e-10)
+
+
+@pytest.mark.parametrize('block', [2, 4, 8])
+@pytest.mark.parametrize('cin,cout,h,w', [(32, 32, 48, 64), (64, 64, 24, 32), (16, 48, 40, 40)])
+def test_block_structured_masks(block, cin, cout, h, w):
+    x, weight, bias, mask, out = make_case(1, cin, cout, h, w, (3, 3), (1, 1), (1, 1), (1, 1), 1,
+                                           0.2, torch.float32, block=block)
+    want = expected(x, weight, bias, mask, out, (1, 1), (1, 1), (1, 1), 1)
+    torch.testing.assert_close(kernel(x, weight, bias, mask, out, padding=(1, 1)).double(), want,
+                               rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize('channels_last', [False, True])
+def test_empty_mask_leaves_out_untouched(channels_last):
+    x, weight, bias, mask, out = make_case(2, 4, 6, 9, 9, (3, 3), (1, 1), (1, 1), (1, 1), 1, 0.0,
+                                           torch.float32, channels_last)
+    assert not mask.any()
+    before = out.clone()
+    assert kernel(x, weight, bias, mask, out, padding=(1, 1)) is out
+    assert torch.equal(out, before)
+    assert sparse_conv2d(x, weight, bias, mask, padding=1, out=out) is out
+    assert torch.equal(out, before)
+
+
+@pytest.mark.parametrize('dtype', [torch.float32, torch.float64])
+def test_full_mask_equals_conv2d(dtype):
+    x, weight, bias, _, out = make_case(2, 8, 8, 16, 12, (3, 3), (2, 1), (1, 1), (1, 1), 2, 1.0,
+                                        dtype)
+    mask = torch.ones(out.shape[0], *out.shape[2:], dtype=torch.bool)
+    dense = F.conv2d(x, weight, bias, (2, 1), (1, 1), 1, 2)
+    torch.testing.assert_close(kernel(x, weight, bias, mask, out, (2, 1), (1, 1), (1, 1), 2), dense,
+                               **tol(dtype))
+    torch.testing.assert_close(sparse_conv2d(x, weight, bias, mask, stride=(2, 1), padding=1,
+                                             groups=2), dense, **tol(dtype))
+    torch.testing.assert_close(sparse_conv2d(x, weight, bias, None, stride=(2, 1), padding=1,
+                                             groups=2), dense, **tol(dtype))
+
+
+def test_out_is_written_in_place_and_returned():
+    x, weight, bias, mask, out = make_case(1, 4, 4, 10, 10, (3, 3), (1, 1), (1, 1), (1, 1), 1, 0.3,
+                                           torch.float64)
+    before = out.clone()
+    result = sparse_conv2d(x, weight, bias, mask, padding=1, out=out)
+    assert result is out
+    dense = F.conv2d(x, weight, bias, padding=1)
+    sel = mask.unsqueeze(1).expand_as(out)
+    torch.testing.assert_close(out[sel], dense[sel])
+    assert torch.equal(out[~sel], before[~sel])
+
+
+def test_without_out_unselected_positions_are_zero_and_format_follows_input():
+    x, weight, bias, mask, _ = make_case(1, 4, 4, 10, 10, (3, 3), (1, 1), (1, 1), (1, 1), 1, 0.3,
+                                         torch.float32, channels_last=True)
+    y = sparse_conv2d(x, weight, bias, mask, padding=1)
+    assert y.is_contiguous(memory_format=torch.channels_last)
+    assert torch.all(y.permute(1, 0, 2, 3)[:, ~mask] == 0)
+    torch.testing.assert_close(y.double(), expected(x, weight, bias, mask, None, 1, 1, 1, 1),
+                               rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize('x_cl,out_cl', [(True, False), (False, True)])
+def test_mixed_memory_formats(x_cl, out_cl):
+    x, weight, bias, mask, out = make_case(2, 8, 6, 11, 13, (3, 3), (1, 1), (1, 1), (1, 1), 1, 0.4,
+                                           torch.float64)
+    if x_cl:
+        x = x.to(memory_format=torch.channels_last)
+    if out_cl:
+        out = out.to(memory_format=torch.channels_last)
+    want = expected(x, weight, bias, mask, out, 1, 1, 1, 1)
+    torch.testing.assert_close(kernel(x, weight, bias, mask, out, padding=(1, 1)), want)
+
+
+def test_dense_crossover_gives_the_same_result():
+    x, weight, bias, mask, out = make_case(1, 4, 4, 12, 12, (3, 3), (1, 1), (1, 1), (1, 1), 1, 0.95,
+                                           torch.float64)
+    assert mask.float().mean() >= sc.DENSE_CROSSOVER_DENSITY
+    want = expected(x, weight, bias, mask, out, 1, 1, 1, 1)
+    torch.testing.assert_close(sparse_conv2d(x, weight, bias, mask, padding=1, out=out), want)
+
+
+def test_gradcheck_float64():
+    g = torch.Generator().manual_seed(3)
+    x = torch.randn(1, 2, 5, 6, dtype=torch.float64, generator=g, requires_grad=True)
+    weight = torch.randn(3, 2, 3, 3, dtype=torch.float64, generator=g, requires_grad=True)
+    bias = torch.randn(3, dtype=torch.float64, generator=g, requires_grad=True)
+    mask = torch.rand(1, 5, 6, generator=g) < 0.5
+
+    def fn(x, weight, bias):
+        return sparse_conv2d(x, weight, bias, mask, padding=1)
+
+    assert torch.autograd.gradcheck(fn, (x, weight, bias))
+
+
+def test_opcheck():
+    x, weight, bias, mask, out = make_case(1, 4, 6, 8, 9, (3, 3), (1, 1), (1, 1), (1, 1), 2, 0.4,
+                                           torch.float32)
+    torch.library.opcheck(torch.ops.mmeff.sparse_conv2d.default,
+                          (x, weight, bias, mask, out, [1, 1], [1, 1], [1, 1], 2))
+
+
+def test_reference_matches_definition():
+    x, weight, bias, mask, out = make_case(2, 6, 4, 9, 10, (3, 3), (2, 1), (1, 2), (1, 2), 2, 0.5,
+                                           torch.float64)
+    want = expected(x, weight, bias, mask, out, (2, 1), (1, 2), (1, 2), 2)
+    got = sparse_conv2d_reference(x, weight, bias, mask, stride=(2, 1), padding=(1, 2),
+                                  dilation=(1, 2), groups=2, out=out)
+    torch.testing.assert_close(got, want)
+
+
+def test_fallback_without_extension_warns_once_and_is_correct(monkeypatch):
+    messages = []
+    monkeypatch.setattr(extension, 'print_log', lambda msg, **kwargs: messages.append(msg))
+    monkeypatch.setattr(sc, 'has_extension', lambda: False)
+    sc.warn_fallback.cache_clear()
+    x, weight, bias, mask, out = make_case(1, 4, 4, 8, 8, (3, 3), (1, 1), (1, 1), (1, 1), 1, 0.2,
+                                           torch.float64)
+    want = expected(x, weight, bias, mask, out, 1, 1, 1, 1)
+    for _ in range(3):
+        got = sparse_conv2d(x, weight, bias, mask, padding=1, out=out.clone())
+        torch.testing.assert_close(got, want)
+    assert len(messages) == 1 and 'pure-PyTorch reference' in messages[0]
+    sc.warn_fallback.cache_clear()
+
+
+def _args(**over):
+    x, weight, bias, mask, out = make_case(2, 4, 6, 10, 10, (3, 3), (1, 1), (1, 1), (1, 1), 1, 0.3,
+                                           torch.float32)
+    kw = dict(x=x, weight=weight, bias=bias, mask=mask, out=out, padding=1)
+    kw.update(over)
+    return kw
+
+
+def _call(kw):
+    kw = dict(kw)
+    return sparse_conv2d(kw.pop('x'), kw.pop('weight'), kw.pop('bias'), kw.pop('mask'), **kw)
+
+
+BAD_INPUTS = [
+    ('x rank', dict(x=torch.randn(4, 10, 10)), ValueError, 'x must be 4-D'),
+    ('weight rank', dict(weight=torch.randn(6, 4, 3)), ValueError, 'weight must be 4-D'),
+    ('mask shape', dict(mask=torch.ones(2, 9, 10, dtype=torch.bool)), ValueError,
+     'mask must have the output shape'),
+    ('mask batch', dict(mask=torch.ones(1, 10, 10, dtype=torch.bool)), ValueError,
+     'mask must have the output shape'),
+    ('mask dtype', dict(mask=torch.ones(2, 10, 10)), TypeError, 'mask must be bool'),
+    ('out shape', dict(out=torch.zeros(2, 5, 10, 10)), ValueError, 'out must have shape'),
+    ('out dtype', dict(out=torch.zeros(2, 6, 10, 10, dtype=torch.float64)), TypeError,
+     'out dtype'),
+    ('weight dtype', dict(weight=torch.randn(6, 4, 3, 3, dtype=torch.float64)), TypeError,
+     'weight dtype'),
+    ('bias shape', dict(bias=torch.randn(5)), ValueError, 'bias must have shape'),
+    ('negative padding', dict(padding=-1), ValueError, 'padding must be >= 0'),
+    ('zero stride', dict(stride=0), ValueError, 'stride must be >= 1'),
+    ('zero dilation', dict(dilation=(1, 0)), ValueError, 'dilation must be >= 1'),
+    ('groups', dict(groups=3), ValueError, 'groups=3 must divide'),
+    ('channels', dict(weight=torch.randn(6, 3, 3, 3)), ValueError, 'expects 3 input channels'),
+    ('integer x', dict(x=torch.ones(2, 4, 10, 10, dtype=torch.int64)), TypeError,
+     'x must be floating point'),
+    ('meta mask', dict(mask=torch.ones(2, 10, 10, dtype=torch.bool, device='meta')), ValueError,
+     'mask is on meta'),
+    ('meta out', dict(out=torch.zeros(2, 6, 10, 10, device='meta')), ValueError,
+     'out is on meta'),
+]
+
+
+@pytest.mark.parametrize('name,over,exc,msg', BAD_INPUTS, ids=[b[0] for b in BAD_INPUTS])
+def test_bad_input_is_rejected_with_a_clear_error(name, over, exc, msg):
+    kw = _args(**over)
+    out_before = kw['out'].clone() if kw['out'].device.type != 'meta' else None
+    with pytest.raises(exc, match=msg):
+        _call(kw)
+    if out_before is not None:
+        assert torch.equal(kw['out'], out_before), 'a rejected call must not touch out'
+
+
+@pytest.mark.parametrize('over,msg', [
+    (dict(mask=torch.ones(2, 9, 10, dtype=torch.bool)), 'mask must have the output'),
+    (dict(mask=torch.ones(2, 10, 10)), 'mask must be bool'),
+    (dict(padding=[-1, 1]), 'padding must be non-negative'),
+    (dict(x=torch.randn(4, 10, 10)), 'input must be 4-D'),
+    (dict(out=torch.zeros(2, 6, 10, 10).expand(2, 6, 10, 10)[:, :, :, :].as_strided(
+        (2, 6, 10, 10), (0, 0, 10, 1))), 'out must be dense and non-overlapping'),
+])
+def test_compiled_op_checks_its_arguments(over, msg):
+    kw = _args(**over)
+    padding = kw['padding'] if isinstance(kw['padding'], list) else [1, 1]
+    with pytest.raises(RuntimeError, match=msg):
+        torch.ops.mmeff.sparse_conv2d(kw['x'], kw['weight'], kw['bias'], kw['mask'], kw['out'],
+                                      [1, 1], padding, [1, 1], 1)
+
+
+@requires_cuda
+@pytest.mark.parametrize('case', CASES)
+@pytest.mark.parametrize('channels_last', [False, True])
+def test_cuda_kernel_matches_cpu(case, channels_last):
+    n, cin, cout, h, w, k, s, p, d, groups = case
+    x, weight, bias, mask, out = make_case(n, cin, cout, h, w, k, s, p, d, groups, 0.3,
+                                           torch.float64, channels_last)
+    want = expected(x, weight, bias, mask, out, s, p, d, groups)
+    got = kernel(x.cuda(), weight.cuda(), bias.cuda(), mask.cuda(), out.cuda(), s, p, d, groups)
+    torch.testing.assert_close(got.cpu(), want)
+
+
+@requires_cuda
+def test_cuda_device_mismatch_is_rejected():
+    kw = _args(mask=torch.ones(2, 10, 10, dtype=torch.bool, device='cuda'))
+    with pytest.raises(ValueError, match='mask is on cuda'):
+        _call(kw)
