@@ -14,6 +14,7 @@ Two candidates are timed: ``op`` is the public ``sparse_conv2d`` (dense fallback
 """
 import argparse
 import json
+import random
 import statistics
 import time
 from typing import Callable, Dict, List
@@ -50,13 +51,18 @@ def exact_block_mask(h: int, w: int, block: int, density: float, gen: torch.Gene
 
 
 def median_times(fns: Dict[str, Callable[[], object]], repeats: int, warmup: int) -> Dict[str, float]:
-    """Median wall time of each function, timing them alternately."""
+    """Median wall time of each function, timing them alternately in a shuffled order per
+    repeat (whatever runs right after the dense conv finds its data evicted from the caches)."""
     for _ in range(warmup):
         for fn in fns.values():
             fn()
     samples: Dict[str, List[float]] = {k: [] for k in fns}
+    order = list(fns)
+    rng = random.Random(0)
     for _ in range(repeats):
-        for name, fn in fns.items():
+        rng.shuffle(order)
+        for name in order:
+            fn = fns[name]
             start = time.perf_counter()
             fn()
             samples[name].append(time.perf_counter() - start)

@@ -21,7 +21,7 @@ IntPair = Union[int, Tuple[int, int]]
 # Above this share of active output positions the dense convolution (oneDNN) is faster than
 # gather-GEMM-scatter, so sparse_conv2d runs it instead (measured with
 # tools/benchmark_sparse_conv.py; see README).
-DENSE_CROSSOVER_DENSITY = 0.6
+DENSE_CROSSOVER_DENSITY = 0.5
 
 
 def conv2d_output_size(in_size: Tuple[int, int], kernel_size: Tuple[int, int],

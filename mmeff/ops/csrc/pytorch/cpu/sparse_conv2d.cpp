@@ -3,10 +3,10 @@
 //
 // The active positions are taken from the mask as horizontal runs (n, y, x0, len). A b x b
 // block-structured mask gives runs of length >= b, so the gather copies whole rows of input
-// (memcpy at stride 1) and the scatter writes whole rows of output: work is done at block
-// granularity without a separate block path. Runs are grouped into chunks that fit the
-// cache; chunks are spread over threads with at::parallel_for and each runs a
-// single-threaded BLAS GEMM (blas.h) on its own buffers.
+// (fixed-size copies for b = 8) and the scatter writes whole rows of output: work is done at
+// block granularity without a separate block path. Runs are grouped into
+// chunks that fit the cache; chunks are spread over threads with at::parallel_for and each
+// runs a single-threaded BLAS GEMM (blas.h) on its own buffers.
 //
 // Two layouts, chosen by the input's memory format:
 //   NCHW:          col is (K x M), K = (c, i, j); result (C_out/g x M)
@@ -37,6 +37,8 @@ struct Chunk {
 
 // Longest run kept whole; longer runs are split so chunks stay balanced.
 constexpr int64_t kMaxRunLength = 64;
+// Run length of a row of a b x b block with b = 8: copied with a fixed-size copy.
+constexpr int64_t kBlockRow = 8;
 // Target size of one chunk's im2col buffer, in bytes (about a quarter of a 1-2 MiB L2).
 constexpr int64_t kChunkBytes = 384 * 1024;
 
@@ -50,7 +52,7 @@ std::vector<Run> mask_runs(const at::Tensor& mask) {
       int64_t x = 0;
       while (x < w) {
         while (x < w && !row[x]) ++x;
-        int64_t start = x;
+        const int64_t start = x;
         while (x < w && row[x] && x - start < kMaxRunLength) ++x;
         if (x > start) runs.push_back({n, y, start, x - start, 0});
       }
@@ -59,13 +61,14 @@ std::vector<Run> mask_runs(const at::Tensor& mask) {
   return runs;
 }
 
-// Groups consecutive runs into chunks of at most `max_positions` positions (a run longer than
-// that gets a chunk of its own) and sets each run's m0.
-std::vector<Chunk> make_chunks(std::vector<Run>& runs, int64_t max_positions) {
+// Splits the runs into `n_chunks` consecutive groups of about equal position counts (a run is
+// never split) and sets each run's m0, its column in its chunk.
+std::vector<Chunk> make_chunks(std::vector<Run>& runs, int64_t total, int64_t n_chunks) {
   std::vector<Chunk> chunks;
+  const int64_t target = (total + n_chunks - 1) / n_chunks;
   int64_t first = 0, positions = 0;
   for (int64_t r = 0; r < static_cast<int64_t>(runs.size()); ++r) {
-    if (positions > 0 && positions + runs[r].len > max_positions) {
+    if (positions > 0 && positions + runs[r].len > target) {
       chunks.push_back({first, r, positions});
       first = r;
       positions = 0;
@@ -75,6 +78,33 @@ std::vector<Chunk> make_chunks(std::vector<Run>& runs, int64_t max_positions) {
   }
   if (positions > 0) chunks.push_back({first, static_cast<int64_t>(runs.size()), positions});
   return chunks;
+}
+
+// Per-thread scratch memory that only grows: no allocation, page faults or zero-filling per
+// call once warm.
+template <typename T>
+T* scratch(int slot, int64_t elements) {
+  thread_local std::vector<unsigned char> buffers[2];
+  std::vector<unsigned char>& buf = buffers[slot];
+  const size_t bytes = static_cast<size_t>(elements) * sizeof(T);
+  if (buf.size() < bytes) buf.resize(bytes);
+  return reinterpret_cast<T*>(buf.data());
+}
+
+// Small copies and fills as inline loops: a libc call per 8-element segment would cost more
+// than the copy. A row of an 8 x 8 block is a fixed-size copy.
+template <typename T>
+inline void copy_n(const T* __restrict src, int64_t n, T* __restrict dst) {
+  if (n == kBlockRow) {
+    std::memcpy(dst, src, kBlockRow * sizeof(T));
+    return;
+  }
+  for (int64_t t = 0; t < n; ++t) dst[t] = src[t];
+}
+
+template <typename T>
+inline void zero_n(T* __restrict dst, int64_t n) {
+  for (int64_t t = 0; t < n; ++t) dst[t] = T(0);
 }
 
 // Columns t of a run whose input column x_start + t * stride lies inside [0, width).
@@ -108,9 +138,10 @@ void gather_nchw(const Conv2dArgs<T>& a, const Run* runs, int64_t n_runs, int64_
                  int64_t M, T* col) {
   const auto& g = a.g;
   const int64_t cg = g.in_per_group(), plane = g.in_h * g.in_w;
+  const T* img0 = a.input + group * cg * plane;
   for (int64_t r = 0; r < n_runs; ++r) {
     const Run& run = runs[r];
-    const T* img = a.input + (run.n * g.in_channels + group * cg) * plane;
+    const T* img = img0 + run.n * g.in_channels * plane;
     const int64_t y0 = run.y * g.stride_h - g.pad_h, x0 = run.x0 * g.stride_w - g.pad_w;
     for (int64_t c = 0; c < cg; ++c) {
       for (int64_t i = 0; i < g.kernel_h; ++i) {
@@ -118,20 +149,20 @@ void gather_nchw(const Conv2dArgs<T>& a, const Run* runs, int64_t n_runs, int64_
         for (int64_t j = 0; j < g.kernel_w; ++j) {
           T* dst = col + ((c * g.kernel_h + i) * g.kernel_w + j) * M + run.m0;
           if (yi < 0 || yi >= g.in_h) {
-            std::fill(dst, dst + run.len, T(0));
+            zero_n(dst, run.len);
             continue;
           }
           const int64_t xs = x0 + j * g.dil_w;
+          const T* src = img + c * plane + yi * g.in_w + xs;
+          if (g.stride_w == 1 && xs >= 0 && xs + run.len <= g.in_w) {  // common: all inside
+            copy_n(src, run.len, dst);
+            continue;
+          }
           int64_t lo, hi;
           valid_range(xs, g.stride_w, g.in_w, run.len, lo, hi);
-          std::fill(dst, dst + lo, T(0));
-          const T* src = img + c * plane + yi * g.in_w + xs;
-          if (g.stride_w == 1) {
-            std::memcpy(dst + lo, src + lo, (hi - lo) * sizeof(T));
-          } else {
-            for (int64_t t = lo; t < hi; ++t) dst[t] = src[t * g.stride_w];
-          }
-          std::fill(dst + hi, dst + run.len, T(0));
+          zero_n(dst, lo);
+          for (int64_t t = lo; t < hi; ++t) dst[t] = src[t * g.stride_w];
+          zero_n(dst + hi, run.len - hi);
         }
       }
     }
@@ -159,36 +190,34 @@ void scatter_nchw(const Conv2dArgs<T>& a, const Run* runs, int64_t n_runs, int64
 }
 
 template <typename T>
-void gemm_chunk_nchw(const Conv2dArgs<T>& a, const Run* runs, int64_t n_runs, int64_t M,
-                     std::vector<T>& col, std::vector<T>& res) {
+void gemm_chunk_nchw(const Conv2dArgs<T>& a, const Run* runs, int64_t n_runs, int64_t M) {
   const auto& g = a.g;
   const int64_t K = g.patch_size(), cog = g.out_per_group();
-  col.resize(K * M);
-  res.resize(cog * M);
+  T* col = scratch<T>(0, K * M);
+  T* res = scratch<T>(1, cog * M);
   for (int64_t group = 0; group < g.groups; ++group) {
-    gather_nchw(a, runs, n_runs, group, M, col.data());
+    gather_nchw(a, runs, n_runs, group, M, col);
     // Row-major res(cog x M) = W_g(cog x K) * col(K x M), i.e. column-major
     // res^T(M x cog) = col^T(M x K) * W_g^T(K x cog).
-    blas::gemm<T>(false, false, M, cog, K, T(1), col.data(), M, a.weight + group * cog * K, K,
-                  T(0), res.data(), M);
-    scatter_nchw(a, runs, n_runs, group, M, res.data());
+    blas::gemm<T>(false, false, M, cog, K, T(1), col, M, a.weight + group * cog * K, K, T(0),
+                  res, M);
+    scatter_nchw(a, runs, n_runs, group, M, res);
   }
 }
 
 // Depthwise-like (one input channel per group): direct accumulation along each run.
 template <typename T>
-void direct_chunk_nchw(const Conv2dArgs<T>& a, const Run* runs, int64_t n_runs,
-                       std::vector<T>& acc) {
+void direct_chunk_nchw(const Conv2dArgs<T>& a, const Run* runs, int64_t n_runs) {
   const auto& g = a.g;
   const int64_t cog = g.out_per_group(), plane = g.in_h * g.in_w;
-  acc.resize(kMaxRunLength);
+  T* acc = scratch<T>(0, kMaxRunLength);
   for (int64_t r = 0; r < n_runs; ++r) {
     const Run& run = runs[r];
     const int64_t y0 = run.y * g.stride_h - g.pad_h, x0 = run.x0 * g.stride_w - g.pad_w;
     for (int64_t c = 0; c < g.out_channels; ++c) {
       const T* img = a.input + (run.n * g.in_channels + c / cog) * plane;
       const T* w = a.weight + c * g.kernel_h * g.kernel_w;
-      std::fill(acc.begin(), acc.begin() + run.len, a.bias_at(c));
+      std::fill(acc, acc + run.len, a.bias_at(c));
       for (int64_t i = 0; i < g.kernel_h; ++i) {
         const int64_t yi = y0 + i * g.dil_h;
         if (yi < 0 || yi >= g.in_h) continue;
@@ -226,9 +255,9 @@ void gather_nhwc(const Conv2dArgs<T>& a, const Run* runs, int64_t n_runs, int64_
         for (int64_t j = 0; j < g.kernel_w; ++j, dst += cg) {
           const int64_t xi = x0 + j * g.dil_w;
           if (yi < 0 || yi >= g.in_h || xi < 0 || xi >= g.in_w) {
-            std::fill(dst, dst + cg, T(0));
+            zero_n(dst, cg);
           } else {
-            std::memcpy(dst, img + (yi * g.in_w + xi) * g.in_channels, cg * sizeof(T));
+            copy_n(img + (yi * g.in_w + xi) * g.in_channels, cg, dst);
           }
         }
       }
@@ -253,29 +282,27 @@ void scatter_nhwc(const Conv2dArgs<T>& a, const Run* runs, int64_t n_runs, int64
 }
 
 template <typename T>
-void gemm_chunk_nhwc(const Conv2dArgs<T>& a, const Run* runs, int64_t n_runs, int64_t M,
-                     std::vector<T>& col, std::vector<T>& res) {
+void gemm_chunk_nhwc(const Conv2dArgs<T>& a, const Run* runs, int64_t n_runs, int64_t M) {
   const auto& g = a.g;
   const int64_t K = g.patch_size(), cog = g.out_per_group();
-  col.resize(M * K);
-  res.resize(M * cog);
+  T* col = scratch<T>(0, M * K);
+  T* res = scratch<T>(1, M * cog);
   for (int64_t group = 0; group < g.groups; ++group) {
-    gather_nhwc(a, runs, n_runs, group, K, col.data());
+    gather_nhwc(a, runs, n_runs, group, K, col);
     // Row-major res(M x cog) = col(M x K) * W_g^T(K x cog), i.e. column-major
     // res^T(cog x M) = W_g(cog x K, stored K-major) * col^T(K x M).
-    blas::gemm<T>(true, false, cog, M, K, T(1), a.weight + group * cog * K, K, col.data(), K,
-                  T(0), res.data(), cog);
-    scatter_nhwc(a, runs, n_runs, group, res.data());
+    blas::gemm<T>(true, false, cog, M, K, T(1), a.weight + group * cog * K, K, col, K, T(0),
+                  res, cog);
+    scatter_nhwc(a, runs, n_runs, group, res);
   }
 }
 
 // Depthwise-like, channels_last. weight here is (kh * kw, C_out): contiguous over channels.
 template <typename T>
-void direct_chunk_nhwc(const Conv2dArgs<T>& a, const Run* runs, int64_t n_runs,
-                       std::vector<T>& acc) {
+void direct_chunk_nhwc(const Conv2dArgs<T>& a, const Run* runs, int64_t n_runs) {
   const auto& g = a.g;
   const int64_t cog = g.out_per_group(), C = g.out_channels;
-  acc.resize(C);
+  T* acc = scratch<T>(0, C);
   for (int64_t r = 0; r < n_runs; ++r) {
     const Run& run = runs[r];
     const T* img = a.input + run.n * g.in_h * g.in_w * g.in_channels;
@@ -310,17 +337,15 @@ template <typename T>
 void run_chunks(const Conv2dArgs<T>& a, const std::vector<Run>& runs,
                 const std::vector<Chunk>& chunks, bool channels_last, bool direct) {
   at::parallel_for(0, static_cast<int64_t>(chunks.size()), 1, [&](int64_t begin, int64_t end) {
-    std::vector<T> col, res;
     for (int64_t k = begin; k < end; ++k) {
       const Chunk& ch = chunks[k];
       const Run* first = runs.data() + ch.first_run;
       const int64_t n_runs = ch.end_run - ch.first_run;
       if (direct) {
-        channels_last ? direct_chunk_nhwc(a, first, n_runs, col)
-                      : direct_chunk_nchw(a, first, n_runs, col);
+        channels_last ? direct_chunk_nhwc(a, first, n_runs) : direct_chunk_nchw(a, first, n_runs);
       } else {
-        channels_last ? gemm_chunk_nhwc(a, first, n_runs, ch.positions, col, res)
-                      : gemm_chunk_nchw(a, first, n_runs, ch.positions, col, res);
+        channels_last ? gemm_chunk_nhwc(a, first, n_runs, ch.positions)
+                      : gemm_chunk_nchw(a, first, n_runs, ch.positions);
       }
     }
   });
@@ -351,13 +376,14 @@ void sparse_conv2d_cpu(const at::Tensor& input, const at::Tensor& weight,
 
   int64_t total = 0;
   for (const Run& r : runs) total += r.len;
+  // Chunks small enough for the cache, and a multiple of the thread count so that every
+  // thread gets the same amount of work.
   const int64_t row_bytes = std::max<int64_t>(g.patch_size(), 1) * input.element_size();
-  int64_t max_positions = std::clamp<int64_t>(kChunkBytes / row_bytes, 64, 1024);
-  // Enough chunks to keep every thread busy.
-  const int64_t threads = at::get_num_threads();
-  max_positions = std::min(max_positions, std::max<int64_t>(
-                                              kMaxRunLength, (total + threads - 1) / threads));
-  const std::vector<Chunk> chunks = make_chunks(runs, max_positions);
+  const int64_t max_positions = std::clamp<int64_t>(kChunkBytes / row_bytes, 64, 1024);
+  const int64_t threads = std::max<int64_t>(at::get_num_threads(), 1);
+  const int64_t rounds = std::max<int64_t>(
+      1, (total + threads * max_positions - 1) / (threads * max_positions));
+  const std::vector<Chunk> chunks = make_chunks(runs, total, threads * rounds);
 
   AT_DISPATCH_FLOATING_TYPES(input.scalar_type(), "sparse_conv2d_cpu", [&] {
     Conv2dArgs<scalar_t> a{g,
