@@ -140,8 +140,10 @@ def sparse_conv2d(x: Tensor,
     _check_args(x, weight, bias, mask, out, stride, padding, dilation, groups)
     needs_grad = torch.is_grad_enabled() and any(
         t is not None and t.requires_grad for t in (x, weight, bias, out))
-    use_kernel = (mask is not None and not needs_grad
-                  and mask.sum().item() < DENSE_CROSSOVER_DENSITY * mask.numel())
+    density = 1.0 if mask is None else mask.sum().item() / mask.numel()
+    if density == 1.0:
+        mask = None  # every position selected: the dense conv alone, no masked select
+    use_kernel = mask is not None and not needs_grad and density < DENSE_CROSSOVER_DENSITY
     if use_kernel and not has_extension():
         warn_fallback('sparse_conv2d')
         use_kernel = False
