@@ -7,10 +7,13 @@ repeats are reported with
     speedup    = dense time / sparse time
     efficiency = speedup x density       (1.0 = the physical limit of skipping work)
 
-Two candidates are timed: ``op`` is the public ``sparse_conv2d`` (dense fallback above
+Both memory formats are measured, each against the dense conv in the same format: NCHW is
+what stock mmpose/mmdet models run, NHWC (channels_last) what a model moved with
+``model.to(memory_format=torch.channels_last)`` runs. Two candidates are timed: ``op`` is the public ``sparse_conv2d`` (dense fallback above
 ``DENSE_CROSSOVER_DENSITY``), ``kernel`` is the compiled gather-GEMM-scatter alone.
 
     python tools/benchmark_sparse_conv.py [--threads 2] [--repeats 25] [--json out.json]
+        [--markdown table.md] [--layouts NCHW NHWC] [--layers 3x3] [--densities 0.1 0.25]
 """
 import argparse
 import json
@@ -38,6 +41,7 @@ LAYERS = [
     ('dw3x3 64 @72x96', 64, 64, 3, 1, 64, (72, 96)),
 ]
 DENSITIES = [0.05, 0.10, 0.25, 0.50, 1.00]
+MEMORY_FORMATS = dict(NCHW=torch.contiguous_format, NHWC=torch.channels_last)
 
 
 def exact_block_mask(h: int, w: int, block: int, density: float, gen: torch.Generator) -> torch.Tensor:
@@ -69,14 +73,15 @@ def median_times(fns: Dict[str, Callable[[], object]], repeats: int, warmup: int
     return {k: statistics.median(v) for k, v in samples.items()}
 
 
-def bench_layer(layer, densities, block, repeats, warmup, gen):
+def bench_layer(layer, layout, densities, block, repeats, warmup, gen):
     name, cin, cout, k, stride, groups, (h, w) = layer
     pad = k // 2
-    x = torch.randn(1, cin, h, w, generator=gen)
+    memory_format = MEMORY_FORMATS[layout]
+    x = torch.randn(1, cin, h, w, generator=gen).contiguous(memory_format=memory_format)
     weight = torch.randn(cout, cin // groups, k, k, generator=gen)
     bias = torch.randn(cout, generator=gen)
     ho, wo = conv2d_output_size((h, w), (k, k), (stride, stride), (pad, pad), (1, 1))
-    out = torch.zeros(1, cout, ho, wo)
+    out = torch.zeros(1, cout, ho, wo).contiguous(memory_format=memory_format)
     rows = []
     for density in densities:
         mask = exact_block_mask(ho, wo, block, density, gen)
@@ -94,7 +99,7 @@ def bench_layer(layer, densities, block, repeats, warmup, gen):
                                           [1, 1], groups)
 
         t = median_times(dict(dense=dense, op=op, kernel=kernel), repeats, warmup)
-        rows.append(dict(layer=name, density=real_density, dense_ms=t['dense'] * 1e3,
+        rows.append(dict(layer=name, layout=layout, density=real_density, dense_ms=t['dense'] * 1e3,
                          op_ms=t['op'] * 1e3, kernel_ms=t['kernel'] * 1e3,
                          op_speedup=t['dense'] / t['op'], kernel_speedup=t['dense'] / t['kernel'],
                          op_efficiency=t['dense'] / t['op'] * real_density,
@@ -103,13 +108,24 @@ def bench_layer(layer, densities, block, repeats, warmup, gen):
 
 
 def format_table(rows) -> str:
-    header = (f'{"layer":<24}{"density":>8}{"dense ms":>10}{"op ms":>9}{"speedup":>9}'
+    header = (f'{"layer":<24}{"layout":>7}{"density":>8}{"dense ms":>10}{"op ms":>9}{"speedup":>9}'
               f'{"eff.":>7}{"kernel ms":>11}{"speedup":>9}{"eff.":>7}')
     lines = [header, '-' * len(header)]
     for r in rows:
-        lines.append(f'{r["layer"]:<24}{r["density"]:>8.3f}{r["dense_ms"]:>10.3f}{r["op_ms"]:>9.3f}'
+        lines.append(f'{r["layer"]:<24}{r["layout"]:>7}{r["density"]:>8.3f}{r["dense_ms"]:>10.3f}{r["op_ms"]:>9.3f}'
                      f'{r["op_speedup"]:>9.2f}{r["op_efficiency"]:>7.2f}{r["kernel_ms"]:>11.3f}'
                      f'{r["kernel_speedup"]:>9.2f}{r["kernel_efficiency"]:>7.2f}')
+    return '\n'.join(lines)
+
+
+def format_markdown(rows) -> str:
+    lines = ['| layer | layout | density | dense ms | op ms | op speedup | op eff. | kernel ms | '
+             'kernel speedup | kernel eff. |', '|---|---|---|---|---|---|---|---|---|---|']
+    for r in rows:
+        lines.append(f'| {r["layer"]} | {r["layout"]} | {r["density"]:.3f} | {r["dense_ms"]:.3f} | '
+                     f'{r["op_ms"]:.3f} | {r["op_speedup"]:.2f} | {r["op_efficiency"]:.2f} | '
+                     f'{r["kernel_ms"]:.3f} | {r["kernel_speedup"]:.2f} | '
+                     f'{r["kernel_efficiency"]:.2f} |')
     return '\n'.join(lines)
 
 
@@ -121,7 +137,11 @@ def main():
     parser.add_argument('--block', type=int, default=8)
     parser.add_argument('--densities', type=float, nargs='+', default=DENSITIES)
     parser.add_argument('--layers', nargs='+', help='substrings selecting layers by name')
+    parser.add_argument('--layouts', nargs='+', choices=list(MEMORY_FORMATS),
+                        default=list(MEMORY_FORMATS),
+                        help='memory format of input and output (the dense baseline alike)')
     parser.add_argument('--json', help='write the results to this JSON file')
+    parser.add_argument('--markdown', help='write the table as Markdown to this file')
     args = parser.parse_args()
 
     if not has_extension():
@@ -130,15 +150,20 @@ def main():
     gen = torch.Generator().manual_seed(0)
     layers = [l for l in LAYERS if not args.layers or any(s in l[0] for s in args.layers)]
     rows = []
-    progress = ProgressBar(len(layers))
+    progress = ProgressBar(len(layers) * len(args.layouts))
     with torch.inference_mode():
-        for layer in layers:
-            rows += bench_layer(layer, args.densities, args.block, args.repeats, args.warmup, gen)
-            progress.update()
+        for layout in args.layouts:
+            for layer in layers:
+                rows += bench_layer(layer, layout, args.densities, args.block, args.repeats,
+                                    args.warmup, gen)
+                progress.update()
     print(f'\nsparse_conv2d vs dense F.conv2d: {args.threads} threads, batch 1, '
           f'{args.block}x{args.block} blocks, median of {args.repeats} '
           f'(dense fallback at density >= {DENSE_CROSSOVER_DENSITY})')
     print(format_table(rows))
+    if args.markdown:
+        with open(args.markdown, 'w') as f:
+            f.write(format_markdown(rows) + '\n')
     if args.json:
         with open(args.json, 'w') as f:
             json.dump(dict(threads=args.threads, block=args.block, repeats=args.repeats,

@@ -139,10 +139,25 @@ void gather_nchw(const Conv2dArgs<T>& a, const Run* runs, int64_t n_runs, int64_
   const auto& g = a.g;
   const int64_t cg = g.in_per_group(), plane = g.in_h * g.in_w;
   const T* img0 = a.input + group * cg * plane;
+  const int64_t span_h = (g.kernel_h - 1) * g.dil_h, span_w = (g.kernel_w - 1) * g.dil_w;
   for (int64_t r = 0; r < n_runs; ++r) {
     const Run& run = runs[r];
     const T* img = img0 + run.n * g.in_channels * plane;
     const int64_t y0 = run.y * g.stride_h - g.pad_h, x0 = run.x0 * g.stride_w - g.pad_w;
+    if (g.stride_w == 1 && y0 >= 0 && y0 + span_h < g.in_h && x0 >= 0 &&
+        x0 + run.len - 1 + span_w < g.in_w) {
+      // Common case: the run's whole receptive field is inside the input; no bounds checks.
+      T* dst = col + run.m0;
+      for (int64_t c = 0; c < cg; ++c) {
+        for (int64_t i = 0; i < g.kernel_h; ++i) {
+          const T* src = img + c * plane + (y0 + i * g.dil_h) * g.in_w + x0;
+          for (int64_t j = 0; j < g.kernel_w; ++j, dst += M) {
+            copy_n(src + j * g.dil_w, run.len, dst);
+          }
+        }
+      }
+      continue;
+    }
     for (int64_t c = 0; c < cg; ++c) {
       for (int64_t i = 0; i < g.kernel_h; ++i) {
         const int64_t yi = y0 + i * g.dil_h;
@@ -153,15 +168,11 @@ void gather_nchw(const Conv2dArgs<T>& a, const Run* runs, int64_t n_runs, int64_
             continue;
           }
           const int64_t xs = x0 + j * g.dil_w;
-          const T* src = img + c * plane + yi * g.in_w + xs;
-          if (g.stride_w == 1 && xs >= 0 && xs + run.len <= g.in_w) {  // common: all inside
-            copy_n(src, run.len, dst);
-            continue;
-          }
+          const T* src_row = img + c * plane + yi * g.in_w;
           int64_t lo, hi;
           valid_range(xs, g.stride_w, g.in_w, run.len, lo, hi);
           zero_n(dst, lo);
-          for (int64_t t = lo; t < hi; ++t) dst[t] = src[t * g.stride_w];
+          for (int64_t t = lo; t < hi; ++t) dst[t] = src_row[xs + t * g.stride_w];
           zero_n(dst + hi, run.len - hi);
         }
       }
@@ -226,8 +237,8 @@ void direct_chunk_nchw(const Conv2dArgs<T>& a, const Run* runs, int64_t n_runs) 
           int64_t lo, hi;
           valid_range(xs, g.stride_w, g.in_w, run.len, lo, hi);
           const T wv = w[i * g.kernel_w + j];
-          const T* src = img + yi * g.in_w + xs;
-          for (int64_t t = lo; t < hi; ++t) acc[t] += wv * src[t * g.stride_w];
+          const T* src_row = img + yi * g.in_w;
+          for (int64_t t = lo; t < hi; ++t) acc[t] += wv * src_row[xs + t * g.stride_w];
         }
       }
       T* dst = a.out_at(run.n, c, run.y, run.x0);
