@@ -1,8 +1,8 @@
 """Benchmark ``mmeff.ops.sparse_conv2d`` against dense ``F.conv2d`` in one process.
 
 HRNet-W32-like layers of a 576x768 (H x W) frame, batch 1, b x b block masks at several
-densities. Baseline and candidates are timed alternately after warm-up; the medians of the
-repeats are reported with
+densities. Baseline and candidates are timed in alternating bursts after warm-up (see
+``median_times``); the medians are reported with
 
     speedup    = dense time / sparse time
     efficiency = speedup x density       (1.0 = the physical limit of skipping work)
@@ -54,9 +54,15 @@ def exact_block_mask(h: int, w: int, block: int, density: float, gen: torch.Gene
     return full[:h, :w].unsqueeze(0).contiguous()
 
 
-def median_times(fns: Dict[str, Callable[[], object]], repeats: int, warmup: int) -> Dict[str, float]:
-    """Median wall time of each function, timing them alternately in a shuffled order per
-    repeat (whatever runs right after the dense conv finds its data evicted from the caches)."""
+def median_times(fns: Dict[str, Callable[[], object]], repeats: int, warmup: int,
+                 burst: int = 4) -> Dict[str, float]:
+    """Median wall time of each function.
+
+    Each repeat runs every function in a burst of ``burst`` back-to-back calls, in a shuffled
+    order; the first call of a burst is not timed. So every timed call finds its own data in
+    the caches, for the baseline and the candidates alike (a call right after another layer's
+    conv finds them evicted, which slows the small sparse problems most: see README).
+    """
     for _ in range(warmup):
         for fn in fns.values():
             fn()
@@ -67,9 +73,11 @@ def median_times(fns: Dict[str, Callable[[], object]], repeats: int, warmup: int
         rng.shuffle(order)
         for name in order:
             fn = fns[name]
-            start = time.perf_counter()
             fn()
-            samples[name].append(time.perf_counter() - start)
+            for _ in range(burst - 1):
+                start = time.perf_counter()
+                fn()
+                samples[name].append(time.perf_counter() - start)
     return {k: statistics.median(v) for k, v in samples.items()}
 
 

@@ -39,6 +39,8 @@ struct Chunk {
 constexpr int64_t kMaxRunLength = 64;
 // Run length of a row of a b x b block with b = 8: copied with a fixed-size copy.
 constexpr int64_t kBlockRow = 8;
+// How many runs ahead the gather prefetches input rows.
+constexpr int64_t kPrefetchRuns = 4;
 // Target size of one chunk's im2col buffer, in bytes (about a quarter of a 1-2 MiB L2).
 constexpr int64_t kChunkBytes = 384 * 1024;
 
@@ -108,11 +110,17 @@ inline void zero_n(T* __restrict dst, int64_t n) {
 }
 
 // Columns t of a run whose input column x_start + t * stride lies inside [0, width).
+// (No integer division at stride 1: this runs once per (channel, kernel tap) of border runs.)
 inline void valid_range(int64_t x_start, int64_t stride, int64_t width, int64_t len,
                         int64_t& t_lo, int64_t& t_hi) {
-  t_lo = x_start >= 0 ? 0 : (-x_start + stride - 1) / stride;
-  t_hi = x_start > width - 1 ? 0 : std::min(len, (width - 1 - x_start) / stride + 1);
-  t_lo = std::min(t_lo, len);
+  if (stride == 1) {
+    t_lo = std::max<int64_t>(-x_start, 0);
+    t_hi = std::min(len, width - x_start);
+  } else {
+    t_lo = x_start >= 0 ? 0 : (-x_start + stride - 1) / stride;
+    t_hi = x_start > width - 1 ? 0 : std::min(len, (width - 1 - x_start) / stride + 1);
+  }
+  t_lo = std::min(std::max<int64_t>(t_lo, 0), len);
   t_hi = std::max(t_hi, t_lo);
 }
 
@@ -133,42 +141,60 @@ struct Conv2dArgs {
 
 // ---------------------------------------------------------------- NCHW: col is (K x M)
 
+// Asks for the input rows a run reads from one NCHW channel plane: the gather is bound by the
+// latency of these scattered loads, not by bandwidth.
+template <typename T>
+inline void prefetch_receptive_field(const Conv2dArgs<T>& a, const Run& run, int64_t channel) {
+  const auto& g = a.g;
+  const int64_t y0 = run.y * g.stride_h - g.pad_h;
+  const int64_t x0 = std::max<int64_t>(run.x0 * g.stride_w - g.pad_w, 0);
+  const T* img = a.input + (run.n * g.in_channels + channel) * g.in_h * g.in_w;
+  for (int64_t i = 0; i < g.kernel_h; ++i) {
+    const int64_t yi = y0 + i * g.dil_h;
+    if (yi < 0 || yi >= g.in_h) continue;
+    const T* row = img + yi * g.in_w + x0;
+    __builtin_prefetch(row);
+    __builtin_prefetch(row + 64 / sizeof(T));
+  }
+}
+
 template <typename T>
 void gather_nchw(const Conv2dArgs<T>& a, const Run* runs, int64_t n_runs, int64_t group,
                  int64_t M, T* col) {
   const auto& g = a.g;
   const int64_t cg = g.in_per_group(), plane = g.in_h * g.in_w;
-  const T* img0 = a.input + group * cg * plane;
   const int64_t span_h = (g.kernel_h - 1) * g.dil_h, span_w = (g.kernel_w - 1) * g.dil_w;
-  for (int64_t r = 0; r < n_runs; ++r) {
-    const Run& run = runs[r];
-    const T* img = img0 + run.n * g.in_channels * plane;
-    const int64_t y0 = run.y * g.stride_h - g.pad_h, x0 = run.x0 * g.stride_w - g.pad_w;
-    if (g.stride_w == 1 && y0 >= 0 && y0 + span_h < g.in_h && x0 >= 0 &&
-        x0 + run.len - 1 + span_w < g.in_w) {
-      // Common case: the run's whole receptive field is inside the input; no bounds checks.
-      T* dst = col + run.m0;
-      for (int64_t c = 0; c < cg; ++c) {
+  // Channel by channel: the chunk's reads of one input plane stay in L1 (neighbouring runs
+  // share input rows), and col is written in kh * kw sequential streams.
+  for (int64_t c = 0; c < cg; ++c) {
+    const int64_t channel = group * cg + c;
+    T* col_c = col + c * g.kernel_h * g.kernel_w * M;
+    for (int64_t r = 0; r < n_runs; ++r) {
+      const Run& run = runs[r];
+      const T* img = a.input + (run.n * g.in_channels + channel) * plane;
+      const int64_t y0 = run.y * g.stride_h - g.pad_h, x0 = run.x0 * g.stride_w - g.pad_w;
+      if (r + kPrefetchRuns < n_runs) prefetch_receptive_field(a, runs[r + kPrefetchRuns], channel);
+      T* dst = col_c + run.m0;
+      if (g.stride_w == 1 && y0 >= 0 && y0 + span_h < g.in_h && x0 >= 0 &&
+          x0 + run.len - 1 + span_w < g.in_w) {
+        // Common case: the run's whole receptive field is inside the input; no bounds checks.
         for (int64_t i = 0; i < g.kernel_h; ++i) {
-          const T* src = img + c * plane + (y0 + i * g.dil_h) * g.in_w + x0;
+          const T* src = img + (y0 + i * g.dil_h) * g.in_w + x0;
           for (int64_t j = 0; j < g.kernel_w; ++j, dst += M) {
             copy_n(src + j * g.dil_w, run.len, dst);
           }
         }
+        continue;
       }
-      continue;
-    }
-    for (int64_t c = 0; c < cg; ++c) {
       for (int64_t i = 0; i < g.kernel_h; ++i) {
         const int64_t yi = y0 + i * g.dil_h;
-        for (int64_t j = 0; j < g.kernel_w; ++j) {
-          T* dst = col + ((c * g.kernel_h + i) * g.kernel_w + j) * M + run.m0;
+        for (int64_t j = 0; j < g.kernel_w; ++j, dst += M) {
           if (yi < 0 || yi >= g.in_h) {
             zero_n(dst, run.len);
             continue;
           }
           const int64_t xs = x0 + j * g.dil_w;
-          const T* src_row = img + c * plane + yi * g.in_w;
+          const T* src_row = img + yi * g.in_w;
           int64_t lo, hi;
           valid_range(xs, g.stride_w, g.in_w, run.len, lo, hi);
           zero_n(dst, lo);
