@@ -7,8 +7,12 @@ mmaction2.
 """
 from . import layers, ops
 from .engine.checkpoint import allow_mmengine_checkpoint_globals
+from .layers import SkipConv2d, StreamState, reset_streams, stream
 from .version import __version__
 
 allow_mmengine_checkpoint_globals()
 
-__all__ = ['__version__', 'layers', 'ops', 'allow_mmengine_checkpoint_globals']
+__all__ = [
+    '__version__', 'layers', 'ops', 'allow_mmengine_checkpoint_globals', 'SkipConv2d',
+    'StreamState', 'reset_streams', 'stream'
+]

@@ -1,4 +1,10 @@
 """Layers built on mmeff ops, registered in mmengine's root MODELS registry."""
 from .output_sparse_conv2d import OutputSparseConv2d
+from .skip_conv2d import SkipConv2d
+from .skip_gates import InputNormGate, OutputNormGate
+from .stream_state import StreamState, reset_streams, stream
 
-__all__ = ['OutputSparseConv2d']
+__all__ = [
+    'OutputSparseConv2d', 'SkipConv2d', 'InputNormGate', 'OutputNormGate', 'StreamState',
+    'reset_streams', 'stream'
+]

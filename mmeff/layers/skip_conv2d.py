@@ -1,0 +1,183 @@
+"""``SkipConv2d``: a drift-free, stateful Skip-Convolution (Habibian et al., CVPR 2021).
+
+Per stream, the layer caches its output ``y`` and, for every b x b block of output positions,
+the input window that block was computed from (its snapshot). On each frame it measures, per
+block, how far the current input window is from the snapshot, lets the gate pick the blocks to
+recompute, recomputes exactly those with :func:`mmeff.ops.sparse_conv2d` writing into ``y``,
+and stores their current windows as new snapshots. Hence, always,
+
+    y[block] == conv(snapshot[block]) + bias          (exact, bias included once)
+
+and the error against the dense conv of the current frame is bounded by the gate's threshold
+(see :mod:`mmeff.layers.skip_gates`), however long the video: changes that do not fire keep
+accumulating against the snapshot until they do. ``threshold=0`` is exact.
+
+``reference='previous'`` is the published layer's behaviour, for parity experiments: residuals
+against the previous raw frame, ``y += conv(residual)`` at fired blocks. Skipped residuals are
+lost, so it drifts; its bias is still counted once.
+
+A stream is reset automatically (with a log line) when the frame's shape, dtype or device
+changes, and when the layer switches between train and eval mode. A frame with NaN or Inf is
+rejected with a ValueError and the stream's state is left as it was.
+"""
+from dataclasses import dataclass
+from typing import Optional, Tuple
+
+import torch
+import torch.nn.functional as F
+from mmengine.logging import print_log
+from torch import Tensor, nn
+
+from ..ops import conv2d_output_size, dense_conv_macs, sparse_conv2d
+from ..registry import MODELS
+from .stream_state import active_stream
+
+REFERENCES = ('accumulated', 'previous')
+
+
+@dataclass
+class SkipConvEntry:
+    """What one SkipConv2d keeps for one stream."""
+    key: Tuple  # (input shape, dtype, device, layer generation)
+    reference: Tensor  # accumulated: (N, nBh, nBw, C_in, win_h, win_w) snapshots;
+    #                    previous: (N, C_in, H, W) previous frame
+    output: Tensor  # (N, C_out, H_out, W_out) cached output
+
+
+@MODELS.register_module()
+class SkipConv2d(nn.Conv2d):
+    """``nn.Conv2d`` (same arguments and weights) that recomputes only changed blocks.
+
+    Args:
+        *args, **kwargs: as ``nn.Conv2d`` (zero padding, integer padding only).
+        gate: config of the gate (``InputNormGate``, ``OutputNormGate``), built from MODELS.
+        reference: 'accumulated' (drift-free, default) or 'previous' (the paper's, drifts).
+
+    In training mode the layer is a plain dense conv. In eval mode it is stateful per stream
+    (``mmeff.stream``). After each frame, ``dense_macs`` and ``executed_macs`` hold that
+    frame's MAC counts.
+    """
+
+    def __init__(self, *args, gate: Optional[dict] = None, reference: str = 'accumulated', **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.padding_mode != 'zeros' or isinstance(self.padding, str):
+            raise ValueError('SkipConv2d needs zero padding given as integers, got '
+                             f'padding={self.padding!r}, padding_mode={self.padding_mode!r}')
+        if reference not in REFERENCES:
+            raise ValueError(f'SkipConv2d: reference must be one of {REFERENCES}, got {reference!r}')
+        self.gate = MODELS.build(gate if gate is not None else dict(type='InputNormGate'))
+        self.reference = reference
+        self.dense_macs = 0
+        self.executed_macs = 0
+        self._own_entry: Optional[SkipConvEntry] = None
+        self._generation = 0
+
+    # -------------------------------------------------------------------- stream plumbing
+
+    def reset_stream(self) -> None:
+        """Forget this layer's default stream (``mmeff.reset_streams`` calls it)."""
+        self._own_entry = None
+
+    def train(self, mode: bool = True) -> 'SkipConv2d':
+        if mode != self.training:
+            self._generation += 1  # invalidates every stream's entry for this layer
+            self._own_entry = None
+        return super().train(mode)
+
+    def _load_entry(self) -> Optional[SkipConvEntry]:
+        state = active_stream()
+        return self._own_entry if state is None else state.get(self)
+
+    def _store_entry(self, entry: SkipConvEntry) -> None:
+        state = active_stream()
+        if state is None:
+            self._own_entry = entry
+        else:
+            state.set(self, entry)
+
+    # ----------------------------------------------------------------------- geometry
+
+    def output_size(self, x: Tensor) -> Tuple[int, int]:
+        return conv2d_output_size(tuple(x.shape[-2:]), self.kernel_size, self.stride, self.padding,
+                                  self.dilation)
+
+    def block_windows(self, x: Tensor) -> Tensor:
+        """View of the input window of every output block: (N, nBh, nBw, C_in, win_h, win_w)."""
+        b = self.gate.block_size
+        (ho, wo), (sh, sw), (ph, pw) = self.output_size(x), self.stride, self.padding
+        nbh, nbw = -(-ho // b), -(-wo // b)
+        win_h = (b - 1) * sh + (self.kernel_size[0] - 1) * self.dilation[0] + 1
+        win_w = (b - 1) * sw + (self.kernel_size[1] - 1) * self.dilation[1] + 1
+        need_h, need_w = (nbh - 1) * b * sh + win_h, (nbw - 1) * b * sw + win_w
+        h, w = x.shape[-2:]
+        padded = F.pad(x, (pw, max(need_w - w - pw, 0), ph, max(need_h - h - ph, 0)))
+        windows = padded.unfold(2, win_h, b * sh).unfold(3, win_w, b * sw)[:, :, :nbh, :nbw]
+        return windows.permute(0, 2, 3, 1, 4, 5)
+
+    def blocks_to_positions(self, blocks: Tensor, out_hw: Tuple[int, int]) -> Tensor:
+        """(N, nBh, nBw) bool -> (N, H_out, W_out) bool."""
+        b = self.gate.block_size
+        full = blocks.repeat_interleave(b, 1).repeat_interleave(b, 2)
+        return full[:, :out_hw[0], :out_hw[1]].contiguous()
+
+    # ------------------------------------------------------------------------ forward
+
+    def dense(self, x: Tensor) -> Tensor:
+        return F.conv2d(x, self.weight, self.bias, self.stride, self.padding, self.dilation,
+                        self.groups)
+
+    def forward(self, x: Tensor) -> Tensor:
+        if self.training:
+            return self.dense(x)
+        if not torch.isfinite(x).all():
+            raise ValueError('SkipConv2d: the frame contains NaN or Inf; it was rejected and the '
+                             "stream's state is unchanged")
+        with torch.no_grad():
+            out_hw = self.output_size(x)
+            self.dense_macs = dense_conv_macs(self.weight, (x.shape[0], *out_hw))
+            key = (tuple(x.shape), x.dtype, x.device, self._generation)
+            entry = self._load_entry()
+            if entry is None or entry.key != key:
+                if entry is not None and entry.key[3] == self._generation:
+                    print_log(f'SkipConv2d: frame {tuple(x.shape)} {x.dtype} on {x.device} differs '
+                              f'from the stream\'s {entry.key[:3]}; the stream is reset',
+                              logger='current')
+                entry = self._key_frame(x, key)
+                self.executed_macs = self.dense_macs
+            elif self.reference == 'accumulated':
+                self._update_accumulated(x, entry, out_hw)
+            else:
+                self._update_previous(x, entry, out_hw)
+            self._store_entry(entry)
+            return entry.output.clone()
+
+    def _key_frame(self, x: Tensor, key: Tuple) -> SkipConvEntry:
+        reference = (self.block_windows(x).contiguous()
+                     if self.reference == 'accumulated' else x.detach().clone())
+        return SkipConvEntry(key=key, reference=reference, output=self.dense(x))
+
+    def _update_accumulated(self, x: Tensor, entry: SkipConvEntry, out_hw: Tuple[int, int]) -> None:
+        windows = self.block_windows(x)
+        change = (windows - entry.reference).abs().sum(dim=(3, 4, 5))
+        fire = self.gate(change, self.weight)
+        mask = self.blocks_to_positions(fire, out_hw)
+        self.executed_macs = self.weight.numel() * int(mask.sum().item())
+        if self.executed_macs:
+            sparse_conv2d(x, self.weight, self.bias, mask, stride=self.stride, padding=self.padding,
+                          dilation=self.dilation, groups=self.groups, out=entry.output)
+            entry.reference[fire] = windows[fire]
+
+    def _update_previous(self, x: Tensor, entry: SkipConvEntry, out_hw: Tuple[int, int]) -> None:
+        residual = x - entry.reference
+        change = self.block_windows(residual).abs().sum(dim=(3, 4, 5))
+        fire = self.gate(change, self.weight)
+        mask = self.blocks_to_positions(fire, out_hw)
+        self.executed_macs = self.weight.numel() * int(mask.sum().item())
+        if self.executed_macs:
+            entry.output += sparse_conv2d(residual, self.weight, None, mask, stride=self.stride,
+                                          padding=self.padding, dilation=self.dilation,
+                                          groups=self.groups)
+        entry.reference.copy_(x)
+
+    def extra_repr(self) -> str:
+        return super().extra_repr() + f', reference={self.reference}'

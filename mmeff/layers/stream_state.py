@@ -1,0 +1,59 @@
+"""Explicit per-video-stream state of stateful layers (SkipConv2d).
+
+One model can serve several independent videos: give each video its own :class:`StreamState`
+and run its frames inside ``with mmeff.stream(state):``. Outside any ``stream`` block a layer
+uses its own default stream, which :func:`reset_streams` clears.
+"""
+import contextlib
+import contextvars
+import weakref
+from typing import Any, Iterator, Optional
+
+from torch import nn
+
+_ACTIVE_STREAM: contextvars.ContextVar = contextvars.ContextVar('mmeff_active_stream', default=None)
+
+
+class StreamState:
+    """The state every stateful layer keeps for one video stream, keyed by layer."""
+
+    def __init__(self):
+        self._entries: 'weakref.WeakKeyDictionary[nn.Module, Any]' = weakref.WeakKeyDictionary()
+
+    def get(self, layer: nn.Module) -> Optional[Any]:
+        return self._entries.get(layer)
+
+    def set(self, layer: nn.Module, entry: Any) -> None:
+        self._entries[layer] = entry
+
+    def reset(self) -> None:
+        """Forget everything: the next frame of this stream is a key frame."""
+        self._entries.clear()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+
+def active_stream() -> Optional[StreamState]:
+    """The stream of the innermost ``stream`` block, or None."""
+    return _ACTIVE_STREAM.get()
+
+
+@contextlib.contextmanager
+def stream(state: StreamState) -> Iterator[StreamState]:
+    """Run the frames of one video: stateful layers read and write ``state`` inside the block."""
+    if not isinstance(state, StreamState):
+        raise TypeError(f'stream() expects a mmeff StreamState, got {type(state).__name__}')
+    token = _ACTIVE_STREAM.set(state)
+    try:
+        yield state
+    finally:
+        _ACTIVE_STREAM.reset(token)
+
+
+def reset_streams(model: nn.Module) -> None:
+    """Clear the default stream of every stateful layer of ``model`` (a new video starts)."""
+    for module in model.modules():
+        reset = getattr(module, 'reset_stream', None)
+        if callable(reset):
+            reset()
