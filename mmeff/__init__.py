@@ -5,7 +5,8 @@ mmeff's layers in mmengine's root registry and allow-lists the classes mmengine 
 checkpoints for torch's ``weights_only`` loading. It does not import mmdet, mmpose or
 mmaction2.
 """
-from . import layers, ops
+from . import converters, layers, ops
+from .converters import convert_to_skipconv
 from .engine.checkpoint import allow_mmengine_checkpoint_globals
 from .layers import SkipConv2d, StreamState, reset_streams, stream
 from .version import __version__
@@ -13,6 +14,6 @@ from .version import __version__
 allow_mmengine_checkpoint_globals()
 
 __all__ = [
-    '__version__', 'layers', 'ops', 'allow_mmengine_checkpoint_globals', 'SkipConv2d',
-    'StreamState', 'reset_streams', 'stream'
+    '__version__', 'converters', 'layers', 'ops', 'allow_mmengine_checkpoint_globals',
+    'convert_to_skipconv', 'SkipConv2d', 'StreamState', 'reset_streams', 'stream'
 ]
