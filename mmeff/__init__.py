@@ -8,12 +8,12 @@ mmaction2.
 from . import converters, layers, ops
 from .converters import convert_to_skipconv
 from .engine.checkpoint import allow_mmengine_checkpoint_globals
-from .layers import SkipConv2d, StreamState, reset_streams, stream
+from .layers import SkipConv2d, StreamState, reset_streams, stream, training_clip
 from .version import __version__
 
 allow_mmengine_checkpoint_globals()
 
 __all__ = [
     '__version__', 'converters', 'layers', 'ops', 'allow_mmengine_checkpoint_globals',
-    'convert_to_skipconv', 'SkipConv2d', 'StreamState', 'reset_streams', 'stream'
+    'convert_to_skipconv', 'SkipConv2d', 'StreamState', 'reset_streams', 'stream', 'training_clip'
 ]

@@ -1,7 +1,9 @@
-"""Engine pieces: checkpoint safety and MAC accounting (hooks and losses come with training)."""
+"""Engine pieces: checkpoint safety, MAC accounting, the SkipConv gate loss."""
 from .checkpoint import allow_mmengine_checkpoint_globals, mmengine_checkpoint_globals
+from .gate_loss import skipconv_gate_loss
 from .mac_counter import LayerMacs, MacCounter
 
 __all__ = [
-    'allow_mmengine_checkpoint_globals', 'mmengine_checkpoint_globals', 'LayerMacs', 'MacCounter'
+    'allow_mmengine_checkpoint_globals', 'mmengine_checkpoint_globals', 'LayerMacs', 'MacCounter',
+    'skipconv_gate_loss'
 ]

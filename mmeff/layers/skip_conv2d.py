@@ -30,7 +30,7 @@ from torch import Tensor, nn
 
 from ..ops import conv2d_output_size, dense_conv_macs, sparse_conv2d
 from ..registry import MODELS
-from .stream_state import active_stream
+from .stream_state import active_clip_length, active_stream
 
 REFERENCES = ('accumulated', 'previous')
 
@@ -53,9 +53,10 @@ class SkipConv2d(nn.Conv2d):
         gate: config of the gate (``InputNormGate``, ``OutputNormGate``), built from MODELS.
         reference: 'accumulated' (drift-free, default) or 'previous' (the paper's, drifts).
 
-    In training mode the layer is a plain dense conv. In eval mode it is stateful per stream
-    (``mmeff.stream``). After each frame, ``dense_macs`` and ``executed_macs`` hold that
-    frame's MAC counts.
+    In eval mode it is stateful per stream (``mmeff.stream``); after each frame,
+    ``dense_macs`` and ``executed_macs`` hold that frame's MAC counts. In training mode it is a
+    dense conv, except inside ``mmeff.training_clip(T)`` with a trainable gate, where it runs
+    the recurrence over clips of T frames (see ``_forward_clip``).
     """
 
     def __init__(self, *args, gate: Optional[dict] = None, reference: str = 'accumulated', **kwargs):
@@ -66,9 +67,12 @@ class SkipConv2d(nn.Conv2d):
         if reference not in REFERENCES:
             raise ValueError(f'SkipConv2d: reference must be one of {REFERENCES}, got {reference!r}')
         self.gate = MODELS.build(gate if gate is not None else dict(type='InputNormGate'))
+        if hasattr(self.gate, 'attach'):
+            self.gate.attach(self)
         self.reference = reference
         self.dense_macs = 0
         self.executed_macs = 0
+        self.gate_usage: Optional[Tensor] = None
         self._own_entry: Optional[SkipConvEntry] = None
         self._generation = 0
 
@@ -128,7 +132,14 @@ class SkipConv2d(nn.Conv2d):
 
     def forward(self, x: Tensor) -> Tensor:
         if self.training:
-            return self.dense(x)
+            clip = active_clip_length()
+            trainable_gate = any(p.requires_grad for p in self.gate.parameters())
+            if clip is None or clip < 2 or not trainable_gate or self.reference != 'accumulated':
+                self.gate_usage = None
+                frames = x.shape[0] // clip if clip else x.shape[0]
+                self.dense_macs = dense_conv_macs(self.weight, (frames, *self.output_size(x)))
+                return self.dense(x)
+            return self._forward_clip(x, clip)
         if not torch.isfinite(x).all():
             raise ValueError('SkipConv2d: the frame contains NaN or Inf; it was rejected and the '
                              "stream's state is unchanged")
@@ -156,10 +167,39 @@ class SkipConv2d(nn.Conv2d):
                      if self.reference == 'accumulated' else x.detach().clone())
         return SkipConvEntry(key=key, reference=reference, output=self.dense(x))
 
+    def _forward_clip(self, x: Tensor, clip: int) -> Tensor:
+        """Training: the accumulated-reference recurrence unrolled over clips of ``clip`` frames.
+
+        ``x`` is (B * clip, C, H, W), frames of a clip consecutive. Everything is computed
+        densely; the gate's straight-through decisions blend the new conv output and window
+        into the cached ones, so gradients reach the gate. Sets ``gate_usage``, the mean
+        firing rate over frames 1..clip-1 (a differentiable scalar for the MAC loss).
+        """
+        if x.shape[0] % clip:
+            raise ValueError(f'SkipConv2d: batch {x.shape[0]} is not a multiple of the clip '
+                             f'length {clip}')
+        batch = x.shape[0] // clip
+        out_hw = self.output_size(x)
+        dense = self.dense(x)
+        self.dense_macs = dense_conv_macs(self.weight, (batch, *out_hw))
+        frames = dense.view(batch, clip, *dense.shape[1:])
+        windows = self.block_windows(x)
+        windows = windows.reshape(batch, clip, *windows.shape[1:])
+        reference, output, outputs, usage = windows[:, 0], frames[:, 0], [frames[:, 0]], []
+        for t in range(1, clip):
+            fire = self.gate(windows[:, t] - reference, self.weight).to(x.dtype)
+            usage.append(fire.mean())
+            at_positions = self.blocks_to_positions(fire, out_hw).unsqueeze(1)
+            output = at_positions * frames[:, t] + (1 - at_positions) * output
+            at_windows = fire[..., None, None, None]
+            reference = at_windows * windows[:, t] + (1 - at_windows) * reference
+            outputs.append(output)
+        self.gate_usage = torch.stack(usage).mean()
+        return torch.stack(outputs, dim=1).reshape(dense.shape)
+
     def _update_accumulated(self, x: Tensor, entry: SkipConvEntry, out_hw: Tuple[int, int]) -> None:
         windows = self.block_windows(x)
-        change = (windows - entry.reference).abs().sum(dim=(3, 4, 5))
-        fire = self.gate(change, self.weight)
+        fire = self.gate(windows - entry.reference, self.weight)
         mask = self.blocks_to_positions(fire, out_hw)
         self.executed_macs = self.weight.numel() * int(mask.sum().item())
         if self.executed_macs:
@@ -169,8 +209,7 @@ class SkipConv2d(nn.Conv2d):
 
     def _update_previous(self, x: Tensor, entry: SkipConvEntry, out_hw: Tuple[int, int]) -> None:
         residual = x - entry.reference
-        change = self.block_windows(residual).abs().sum(dim=(3, 4, 5))
-        fire = self.gate(change, self.weight)
+        fire = self.gate(self.block_windows(residual), self.weight)
         mask = self.blocks_to_positions(fire, out_hw)
         self.executed_macs = self.weight.numel() * int(mask.sum().item())
         if self.executed_macs:

@@ -17,7 +17,16 @@ because each output element sums at most the whole window's changes times one we
 
 The comparison is strict, so ``threshold=0`` recomputes every block whose window changed at all
 and the layer is exact.
+
+``GumbelGate`` is trained instead: a conv with the layer's kernel, stride and dilation and one
+output channel, on |change|; a block fires where the largest logit over its b x b outputs is
+positive. It has no error bound; the MAC loss (:func:`mmeff.engine.skipconv_gate_loss`)
+trades its firing rate against the task loss.
+
+Every gate takes the residual windows ``x_t[window] - x_ref[window]`` of all blocks,
+(N, nBh, nBw, C_in, win_h, win_w), and the conv weight, and returns one decision per block.
 """
+import torch
 from torch import Tensor, nn
 
 from ..registry import MODELS
@@ -45,11 +54,11 @@ class _NormGate(nn.Module):
         """Largest error of a skipped output element, for a conv with this weight."""
         raise NotImplementedError
 
-    def forward(self, change: Tensor, weight: Tensor) -> Tensor:
+    def forward(self, residual: Tensor, weight: Tensor) -> Tensor:
         """Block decisions.
 
         Args:
-            change: (N, nBh, nBw) p = 1 norm of each block's input-window change.
+            residual: (N, nBh, nBw, C_in, win_h, win_w) change of each block's input window.
             weight: the conv weight (C_out, C_in/groups, kh, kw).
 
         Returns:
@@ -65,8 +74,8 @@ class InputNormGate(_NormGate):
     def error_bound(self, weight: Tensor) -> float:
         return self.threshold * weight.detach().abs().max().item()
 
-    def forward(self, change: Tensor, weight: Tensor) -> Tensor:
-        return change > self.threshold
+    def forward(self, residual: Tensor, weight: Tensor) -> Tensor:
+        return residual.abs().sum(dim=(3, 4, 5)) > self.threshold
 
 
 @MODELS.register_module()
@@ -76,5 +85,61 @@ class OutputNormGate(_NormGate):
     def error_bound(self, weight: Tensor) -> float:
         return self.threshold
 
-    def forward(self, change: Tensor, weight: Tensor) -> Tensor:
+    def forward(self, residual: Tensor, weight: Tensor) -> Tensor:
+        change = residual.abs().sum(dim=(3, 4, 5))
         return change * weight.detach().abs().max() > self.threshold
+
+
+@MODELS.register_module()
+class GumbelGate(nn.Module):
+    """Trainable gate: a conv on |residual| with the layer's kernel, one output channel.
+
+    Training: hard decisions from ``sigmoid((logit + G) / temperature) >= 0.5`` with Gumbel
+    noise G, passed straight through (the backward pass sees the soft value). Inference:
+    ``logit > 0``, no noise. The bias starts at ``init_bias`` > 0, so the gate starts open
+    (everything recomputed) and training closes it where changes do not matter.
+
+    Args:
+        block_size: b of the b x b output blocks.
+        temperature: of the Gumbel-sigmoid.
+        init_bias: initial bias of the gate conv.
+    """
+
+    def __init__(self, block_size: int = 8, temperature: float = 2 / 3, init_bias: float = 0.6):
+        super().__init__()
+        if block_size not in BLOCK_SIZES:
+            raise ValueError(f'GumbelGate: block_size must be one of {BLOCK_SIZES}, got {block_size}')
+        if temperature <= 0:
+            raise ValueError(f'GumbelGate: temperature must be > 0, got {temperature}')
+        self.block_size = block_size
+        self.temperature = float(temperature)
+        self.init_bias = float(init_bias)
+        self.conv = None
+
+    def attach(self, layer: nn.Conv2d) -> None:
+        """Create the gate conv for ``layer``'s geometry (SkipConv2d calls this once)."""
+        self.conv = nn.Conv2d(layer.in_channels, 1, layer.kernel_size, stride=layer.stride,
+                              dilation=layer.dilation, device=layer.weight.device,
+                              dtype=layer.weight.dtype)
+        nn.init.xavier_uniform_(self.conv.weight)
+        nn.init.constant_(self.conv.bias, self.init_bias)
+
+    def logits(self, residual: Tensor) -> Tensor:
+        """(N, nBh, nBw): the largest gate logit over each block's b x b outputs."""
+        n, bh, bw, c, wh, ww = residual.shape
+        z = self.conv(residual.abs().reshape(n * bh * bw, c, wh, ww))
+        return z.amax(dim=(1, 2, 3)).view(n, bh, bw)
+
+    def forward(self, residual: Tensor, weight: Tensor) -> Tensor:
+        logits = self.logits(residual)
+        if not self.training:
+            return logits > 0
+        uniform = torch.rand_like(logits).clamp_(1e-6, 1 - 1e-6)
+        gumbel = torch.log(uniform) - torch.log1p(-uniform)  # difference of two Gumbels
+        soft = torch.sigmoid((logits + gumbel) / self.temperature)
+        hard = (soft >= 0.5).to(soft.dtype)
+        return hard + soft - soft.detach()
+
+    def extra_repr(self) -> str:
+        return (f'block_size={self.block_size}, temperature={self.temperature}, '
+                f'init_bias={self.init_bias}')

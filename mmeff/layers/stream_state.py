@@ -2,7 +2,8 @@
 
 One model can serve several independent videos: give each video its own :class:`StreamState`
 and run its frames inside ``with mmeff.stream(state):``. Outside any ``stream`` block a layer
-uses its own default stream, which :func:`reset_streams` clears.
+uses its own default stream, which :func:`reset_streams` clears. Training on clips of
+consecutive frames runs inside ``with mmeff.training_clip(T):``.
 """
 import contextlib
 import contextvars
@@ -12,6 +13,7 @@ from typing import Any, Iterator, Optional
 from torch import nn
 
 _ACTIVE_STREAM: contextvars.ContextVar = contextvars.ContextVar('mmeff_active_stream', default=None)
+_CLIP_LENGTH: contextvars.ContextVar = contextvars.ContextVar('mmeff_clip_length', default=None)
 
 
 class StreamState:
@@ -49,6 +51,24 @@ def stream(state: StreamState) -> Iterator[StreamState]:
         yield state
     finally:
         _ACTIVE_STREAM.reset(token)
+
+
+def active_clip_length() -> Optional[int]:
+    """The clip length of the innermost ``training_clip`` block, or None."""
+    return _CLIP_LENGTH.get()
+
+
+@contextlib.contextmanager
+def training_clip(length: int) -> Iterator[int]:
+    """Train on clips: the batch holds clips of ``length`` consecutive frames, frame-major per
+    clip, i.e. shaped (B * length, C, H, W) from (B, length, C, H, W)."""
+    if int(length) != length or length < 1:
+        raise ValueError(f'training_clip: length must be a positive integer, got {length}')
+    token = _CLIP_LENGTH.set(int(length))
+    try:
+        yield int(length)
+    finally:
+        _CLIP_LENGTH.reset(token)
 
 
 def reset_streams(model: nn.Module) -> None:
