@@ -1,0 +1,113 @@
+"""Synthetic videos for tests, demos and benchmarks (no datasets can be downloaded here).
+
+Static textured backgrounds with articulated stick figures that walk across the frame, plus
+the nuisances of real cameras: sensor noise, lighting flicker and optional camera shake. The
+figures' keypoints are returned with the frames.
+"""
+from dataclasses import dataclass
+from typing import Tuple
+
+import torch
+from torch import Tensor
+
+# A 13-joint skeleton: head, neck, shoulders, elbows, wrists, hips, knees, ankles.
+JOINTS = ('head', 'neck', 'l_shoulder', 'r_shoulder', 'l_elbow', 'r_elbow', 'l_wrist', 'r_wrist',
+          'l_hip', 'r_hip', 'l_knee', 'r_knee', 'l_ankle')
+LIMBS = ((0, 1), (1, 2), (1, 3), (2, 4), (3, 5), (4, 6), (5, 7), (1, 8), (1, 9), (8, 10), (9, 11),
+         (10, 12))
+
+
+@dataclass
+class SyntheticVideoConfig:
+    """Parameters of :func:`synthetic_video`; sizes in pixels, intensities in [0, 1]."""
+    frames: int = 60
+    height: int = 256
+    width: int = 192
+    figures: int = 1
+    noise_std: float = 0.01
+    flicker: float = 0.02  # amplitude of the global brightness oscillation
+    shake: int = 0  # largest camera shift, in pixels
+    seed: int = 0
+
+
+def _texture(height: int, width: int, g: torch.Generator) -> Tensor:
+    """(3, H, W) smooth random texture: bilinear upsampling of coarse noise at three scales."""
+    texture = torch.zeros(3, height, width)
+    for cells, weight in ((4, 0.5), (16, 0.3), (64, 0.2)):
+        coarse = torch.rand(1, 3, cells, max(cells * width // height, 1), generator=g)
+        texture += weight * torch.nn.functional.interpolate(
+            coarse, size=(height, width), mode='bilinear', align_corners=False)[0]
+    return texture
+
+
+def _pose(t: int, center: Tuple[float, float], scale: float, phase: float) -> Tensor:
+    """(13, 2) joint positions (x, y) of a walking figure at frame t."""
+    swing = 0.6 * torch.sin(torch.tensor(0.25 * t + phase))
+    cx, cy = center
+    s = scale
+    head, neck = (cx, cy - 0.9 * s), (cx, cy - 0.7 * s)
+    shoulders = [(cx - 0.2 * s, cy - 0.65 * s), (cx + 0.2 * s, cy - 0.65 * s)]
+    hips = [(cx - 0.12 * s, cy), (cx + 0.12 * s, cy)]
+    joints = [head, neck, *shoulders]
+    for side, sign in ((0, 1), (1, -1)):  # elbows
+        sx, sy = shoulders[side]
+        joints.append((sx + 0.25 * s * float(torch.sin(sign * swing)), sy + 0.25 * s))
+    for side, sign in ((0, 1), (1, -1)):  # wrists
+        ex, ey = joints[4 + side]
+        joints.append((ex + 0.2 * s * float(torch.sin(sign * swing + 0.3)), ey + 0.2 * s))
+    joints += hips
+    for side, sign in ((0, -1), (1, 1)):  # knees
+        hx, hy = hips[side]
+        joints.append((hx + 0.3 * s * float(torch.sin(sign * swing)), hy + 0.35 * s))
+    kx, ky = joints[10]
+    joints.append((kx + 0.2 * s * float(torch.sin(-swing + 0.4)), ky + 0.35 * s))  # l_ankle
+    return torch.tensor(joints)
+
+
+def _draw_limbs(frame: Tensor, joints: Tensor, color: Tensor, thickness: float) -> None:
+    """Paint the skeleton's limbs into frame (3, H, W) in place."""
+    h, w = frame.shape[-2:]
+    ys, xs = torch.meshgrid(torch.arange(h, dtype=torch.float32),
+                            torch.arange(w, dtype=torch.float32), indexing='ij')
+    covered = torch.zeros(h, w, dtype=torch.bool)
+    for a, b in LIMBS:
+        p, q = joints[a], joints[b]
+        d = q - p
+        length2 = float((d * d).sum()) or 1.0
+        u = (((xs - p[0]) * d[0] + (ys - p[1]) * d[1]) / length2).clamp(0, 1)
+        dist2 = (xs - p[0] - u * d[0])**2 + (ys - p[1] - u * d[1])**2
+        covered |= dist2 <= thickness**2
+    frame[:, covered] = color[:, None]
+
+
+def synthetic_video(cfg: SyntheticVideoConfig = SyntheticVideoConfig()) -> Tuple[Tensor, Tensor]:
+    """Render a video.
+
+    Returns:
+        frames: (T, 3, H, W) float32 in [0, 1].
+        keypoints: (T, figures, 13, 2) joint positions (x, y) in pixels (before camera shake).
+    """
+    g = torch.Generator().manual_seed(cfg.seed)
+    background = _texture(cfg.height, cfg.width, g)
+    scale = 0.35 * cfg.height
+    starts = [(float(torch.rand(1, generator=g)) * cfg.width * 0.6 + 0.2 * cfg.width,
+               cfg.height * (0.55 + 0.1 * float(torch.rand(1, generator=g))))
+              for _ in range(cfg.figures)]
+    speeds = [float(torch.empty(1).uniform_(-1.0, 1.0, generator=g)) for _ in range(cfg.figures)]
+    colors = [torch.rand(3, generator=g) for _ in range(cfg.figures)]
+    frames = torch.empty(cfg.frames, 3, cfg.height, cfg.width)
+    keypoints = torch.empty(cfg.frames, cfg.figures, len(JOINTS), 2)
+    for t in range(cfg.frames):
+        frame = background.clone()
+        for k in range(cfg.figures):
+            x = (starts[k][0] + speeds[k] * t) % cfg.width
+            joints = _pose(t, (x, starts[k][1]), scale, phase=1.3 * k)
+            keypoints[t, k] = joints
+            _draw_limbs(frame, joints, colors[k], thickness=0.03 * cfg.height)
+        frame = frame * (1 + cfg.flicker * torch.sin(torch.tensor(0.7 * t)))
+        if cfg.shake:
+            dy, dx = torch.randint(-cfg.shake, cfg.shake + 1, (2, ), generator=g).tolist()
+            frame = torch.roll(frame, shifts=(dy, dx), dims=(1, 2))
+        frame += cfg.noise_std * torch.randn(frame.shape, generator=g)
+        frames[t] = frame.clamp(0, 1)
+    return frames, keypoints

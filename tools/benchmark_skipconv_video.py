@@ -1,0 +1,130 @@
+"""Dense vs SkipConv on a video, in one process: time, GMACs and fidelity per frame.
+
+The model is mmpose's stock HRNet-W32 top-down estimator (256x192 input), with the weights of
+``--checkpoint`` or, without one, random weights (BatchNorm statistics calibrated on the first
+frames). Both copies run the same synthetic video (static textured background, walking stick
+figures, sensor noise, flicker, optional camera shake); the SkipConv copy is converted with
+``mmeff.convert_to_skipconv`` (BatchNorm folded). Printed: ms/frame (median, 2 threads),
+GMACs/frame dense and executed, the relative L2 error of the heatmaps, and the share of
+keypoints (heatmap argmax) within 2 px of the dense model's, for the first and the last
+quarter of the video (drift shows as a difference).
+
+Random weights make a chaotic network (see ../shared/reference/environment.md): fidelity and
+sparsity then understate what trained weights give. Pass a trained checkpoint for real numbers.
+
+    python tools/benchmark_skipconv_video.py [--frames 100] [--threshold 0.05]
+        [--gate InputNormGate] [--block 8] [--checkpoint PATH] [--json out.json]
+"""
+import argparse
+import copy
+import json
+import statistics
+import time
+
+import torch
+from mmengine.config import Config
+from mmengine.registry import init_default_scope
+from mmengine.runner import load_checkpoint
+from mmengine.utils import ProgressBar
+
+import mmeff
+from mmeff.engine import MacCounter
+from mmeff.utils import SyntheticVideoConfig, synthetic_video
+
+BASE = 'mmpose::body_2d_keypoint/topdown_heatmap/coco/td-hm_hrnet-w32_8xb64-210e_coco-256x192.py'
+
+
+def build_hrnet(checkpoint, calibration: torch.Tensor) -> torch.nn.Module:
+    init_default_scope('mmpose')
+    from mmpose.registry import MODELS
+    cfg = Config.fromstring(f"_base_ = '{BASE}'\nmodel = dict(backbone=dict(init_cfg=None))\n",
+                            file_format='.py')
+    torch.manual_seed(0)
+    model = MODELS.build(cfg.model)
+    if checkpoint:
+        load_checkpoint(model, checkpoint, map_location='cpu')
+    else:  # calibrate BatchNorm statistics on real frames, as a trained model would have
+        for m in model.modules():
+            if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
+                m.reset_running_stats()
+                m.momentum = None  # cumulative average
+        model.train()
+        with torch.no_grad():
+            model(calibration, None, mode='tensor')
+    return model.eval()
+
+
+def keypoints_px(heatmaps: torch.Tensor, stride: int = 4) -> torch.Tensor:
+    """(N, K, h, w) -> (N, K, 2) argmax positions in input pixels."""
+    n, k, h, w = heatmaps.shape
+    idx = heatmaps.flatten(2).argmax(-1)
+    return torch.stack([(idx % w).float(), (idx // w).float()], -1) * stride
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    parser.add_argument('--frames', type=int, default=100)
+    parser.add_argument('--threshold', type=float, default=0.05)
+    parser.add_argument('--gate', default='InputNormGate', choices=['InputNormGate', 'OutputNormGate'])
+    parser.add_argument('--block', type=int, default=8)
+    parser.add_argument('--shake', type=int, default=0, help='camera shake in pixels (0: static)')
+    parser.add_argument('--threads', type=int, default=2)
+    parser.add_argument('--checkpoint', help='trained HRNet-W32 top-down weights')
+    parser.add_argument('--json', help='write the results to this JSON file')
+    args = parser.parse_args()
+
+    torch.set_num_threads(args.threads)
+    frames, _ = synthetic_video(SyntheticVideoConfig(frames=args.frames, figures=2,
+                                                     shake=args.shake, seed=0))
+    mean = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
+    std = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
+    frames = (frames - mean) / std
+    dense = build_hrnet(args.checkpoint, frames[:8])
+    skip = mmeff.convert_to_skipconv(
+        copy.deepcopy(dense), gate=dict(type=args.gate, threshold=args.threshold,
+                                        block_size=args.block))
+    counter = MacCounter.of(skip)
+    times = dict(dense=[], skipconv=[])
+    rel_err, agree = [], []
+    progress = ProgressBar(args.frames)
+    with torch.inference_mode():
+        for frame in frames:
+            x = frame[None]
+            start = time.perf_counter()
+            want = dense(x, None, mode='tensor')
+            times['dense'].append(time.perf_counter() - start)
+            start = time.perf_counter()
+            got = skip(x, None, mode='tensor')
+            times['skipconv'].append(time.perf_counter() - start)
+            counter.update()
+            rel_err.append(((got - want).norm() / want.norm()).item())
+            dist = (keypoints_px(got) - keypoints_px(want)).norm(dim=-1)
+            agree.append((dist <= 2).float().mean().item())
+            progress.update()
+    quarter = max(args.frames // 4, 1)
+    gmacs = counter.gmacs_per_frame()
+    steady = slice(1, None)  # frame 0 is the key frame
+    result = dict(
+        weights=args.checkpoint or 'random (BatchNorm calibrated)', frames=args.frames,
+        gate=args.gate, threshold=args.threshold, block=args.block, shake=args.shake,
+        dense_ms=statistics.median(times['dense']) * 1e3,
+        skipconv_ms=statistics.median(times['skipconv'][steady]) * 1e3,
+        dense_gmacs=gmacs['dense'], executed_gmacs=gmacs['executed'],
+        rel_err_first_quarter=statistics.mean(rel_err[:quarter]),
+        rel_err_last_quarter=statistics.mean(rel_err[-quarter:]),
+        keypoints_within_2px_first_quarter=statistics.mean(agree[:quarter]),
+        keypoints_within_2px_last_quarter=statistics.mean(agree[-quarter:]))
+    result['speedup'] = result['dense_ms'] / result['skipconv_ms']
+    result['mac_ratio'] = result['executed_gmacs'] / result['dense_gmacs']
+    print(f'\nHRNet-W32 256x192, {args.frames} frames, weights: {result["weights"]}, '
+          f'{args.gate}(threshold={args.threshold}, block={args.block}), shake={args.shake}')
+    for key, value in result.items():
+        if isinstance(value, float):
+            print(f'  {key:<36}{value:.4f}')
+    if args.json:
+        with open(args.json, 'w') as f:
+            json.dump(result, f, indent=2)
+
+
+if __name__ == '__main__':
+    main()
