@@ -140,7 +140,7 @@ class SkipConv2d(nn.Conv2d):
                 self.dense_macs = dense_conv_macs(self.weight, (frames, *self.output_size(x)))
                 return self.dense(x)
             return self._forward_clip(x, clip)
-        if not torch.isfinite(x).all():
+        if not torch.isfinite(x.sum()):  # one reduction; any NaN/Inf makes the sum non-finite
             raise ValueError('SkipConv2d: the frame contains NaN or Inf; it was rejected and the '
                              "stream's state is unchanged")
         with torch.no_grad():
