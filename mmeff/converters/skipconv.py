@@ -83,7 +83,10 @@ def _skipconv_from(conv: nn.Conv2d, gate: dict, reference: str) -> SkipConv2d:
                        padding=conv.padding, dilation=conv.dilation, groups=conv.groups,
                        bias=conv.bias is not None, gate=copy.deepcopy(gate), reference=reference,
                        device=conv.weight.device, dtype=conv.weight.dtype)
-    layer.load_state_dict(conv.state_dict())
+    # The conv's parameters; a trainable gate keeps its own initialisation.
+    incompatible = layer.load_state_dict(conv.state_dict(), strict=False)
+    assert not incompatible.unexpected_keys, incompatible
+    assert all(k.startswith('gate.') for k in incompatible.missing_keys), incompatible
     layer.train(conv.training)
     return layer
 

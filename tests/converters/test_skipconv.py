@@ -113,3 +113,11 @@ def test_gate_config_reaches_every_layer():
     model.eval()
     want = F.conv2d(torch.relu(model[0].dense(x)), model[2].weight, model[2].bias, 2, 1, 1, 4)
     torch.testing.assert_close(model(x), want)
+
+
+def test_gumbel_gates_keep_their_initialisation_when_converting():
+    conv = torch.nn.Conv2d(3, 4, 3, padding=1)
+    model = mmeff.convert_to_skipconv(torch.nn.Sequential(conv), gate=dict(type='GumbelGate'))
+    layer = model[0]
+    assert torch.equal(layer.weight, conv.weight) and torch.equal(layer.bias, conv.bias)
+    assert layer.gate.conv.bias.item() == pytest.approx(0.6)
