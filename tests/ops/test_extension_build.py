@@ -25,10 +25,10 @@ def test_cpu_kernel_is_registered():
 def test_cuda_kernels_are_built_when_a_toolkit_is_present():
     """CI has nvcc but no GPU: this is what proves the CUDA kernels compiled and linked."""
     if os.environ.get('FORCE_CUDA') == '0':
-        pytest.skip('FORCE_CUDA=0: a CPU-only build was asked for')
+        pytest.skip(reason='FORCE_CUDA=0: a CPU-only build was asked for')
     cuda_home = load_setup_module().find_cuda_home()
     if cuda_home is None:
-        pytest.skip('no CUDA toolkit (bin/nvcc and lib64/libcudart.so) on this machine')
+        pytest.skip(reason='no CUDA toolkit (bin/nvcc and lib64/libcudart.so) on this machine')
     assert torch._C._dispatch_has_kernel_for_dispatch_key('mmeff::sparse_conv2d', 'CUDA'), (
         f'a CUDA toolkit is at {cuda_home} but mmeff.ops._ext has no CUDA kernel: rebuild with '
         '`pip install --no-build-isolation -e .`')
