@@ -3,7 +3,8 @@ from pathlib import Path
 
 import pytest
 from mmengine.config import Config
-from mmengine.registry import init_default_scope
+
+from tests.helpers import build_model
 
 CONFIGS = sorted(str(p) for p in Path(__file__).resolve().parents[1].glob('configs/**/*.py'))
 
@@ -17,7 +18,5 @@ def test_config_builds(path):
     cfg = Config.fromfile(path)
     scope = cfg.get('default_scope')
     assert scope in ('mmdet', 'mmpose', 'mmaction'), f'{path}: default_scope {scope!r}'
-    init_default_scope(scope)
-    registry = __import__(f'{scope}.registry', fromlist=['MODELS']).MODELS
-    model = registry.build(cfg.model)
+    model = build_model(cfg.model, scope)
     assert sum(p.numel() for p in model.parameters()) > 0

@@ -8,6 +8,8 @@ import torch
 from mmengine.config import Config
 from mmengine.registry import init_default_scope
 
+from tests.helpers import build_model
+
 CUSTOM_IMPORTS = "custom_imports = dict(imports=['mmeff'], allow_failed_imports=False)\n"
 
 
@@ -18,10 +20,7 @@ def load_config(tmp_path, body: str) -> Config:
 
 
 def build(cfg: Config, scope: str):
-    init_default_scope(scope)
-    registry = __import__(f'{scope}.registry', fromlist=['MODELS']).MODELS
-    model = registry.build(cfg.model)
-    return model.eval()
+    return build_model(cfg.model, scope).eval()
 
 
 def test_import_mmeff_does_not_import_the_toolboxes():

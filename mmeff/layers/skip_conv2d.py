@@ -28,7 +28,7 @@ import torch.nn.functional as F
 from mmengine.logging import print_log
 from torch import Tensor, nn
 
-from ..ops import conv2d_output_size, dense_conv_macs, sparse_conv2d
+from ..ops import conv2d_output_size, dense_conv_macs, executed_conv_macs, sparse_conv2d
 from ..registry import MODELS
 from .stream_state import active_clip_length, active_stream
 
@@ -50,7 +50,8 @@ class SkipConv2d(nn.Conv2d):
 
     Args:
         *args, **kwargs: as ``nn.Conv2d`` (zero padding, integer padding only).
-        gate: config of the gate (``InputNormGate``, ``OutputNormGate``), built from MODELS.
+        gate: config of the gate (``InputNormGate``, ``OutputNormGate``, ``GumbelGate``), built
+            from MODELS.
         reference: 'accumulated' (drift-free, default) or 'previous' (the paper's, drifts).
 
     In eval mode it is stateful per stream (``mmeff.stream``); after each frame,
@@ -197,25 +198,31 @@ class SkipConv2d(nn.Conv2d):
         self.gate_usage = torch.stack(usage).mean()
         return torch.stack(outputs, dim=1).reshape(dense.shape)
 
+    def _gated_positions(self, fire: Tensor, out_hw: Tuple[int, int]) -> Tensor:
+        """Output mask of the fired blocks; records this frame's executed MACs."""
+        mask = self.blocks_to_positions(fire, out_hw)
+        self.executed_macs = executed_conv_macs(self.weight, mask)
+        return mask
+
+    def _sparse(self, x: Tensor, bias: Optional[Tensor], mask: Tensor,
+                out: Optional[Tensor] = None) -> Tensor:
+        return sparse_conv2d(x, self.weight, bias, mask, stride=self.stride, padding=self.padding,
+                             dilation=self.dilation, groups=self.groups, out=out)
+
     def _update_accumulated(self, x: Tensor, entry: SkipConvEntry, out_hw: Tuple[int, int]) -> None:
         windows = self.block_windows(x)
         fire = self.gate(windows - entry.reference, self.weight)
-        mask = self.blocks_to_positions(fire, out_hw)
-        self.executed_macs = self.weight.numel() * int(mask.sum().item())
+        mask = self._gated_positions(fire, out_hw)
         if self.executed_macs:
-            sparse_conv2d(x, self.weight, self.bias, mask, stride=self.stride, padding=self.padding,
-                          dilation=self.dilation, groups=self.groups, out=entry.output)
+            self._sparse(x, self.bias, mask, out=entry.output)
             entry.reference[fire] = windows[fire]
 
     def _update_previous(self, x: Tensor, entry: SkipConvEntry, out_hw: Tuple[int, int]) -> None:
         residual = x - entry.reference
         fire = self.gate(self.block_windows(residual), self.weight)
-        mask = self.blocks_to_positions(fire, out_hw)
-        self.executed_macs = self.weight.numel() * int(mask.sum().item())
+        mask = self._gated_positions(fire, out_hw)
         if self.executed_macs:
-            entry.output += sparse_conv2d(residual, self.weight, None, mask, stride=self.stride,
-                                          padding=self.padding, dilation=self.dilation,
-                                          groups=self.groups)
+            entry.output += self._sparse(residual, None, mask)  # bias stays counted once
         entry.reference.copy_(x)
 
     def extra_repr(self) -> str:

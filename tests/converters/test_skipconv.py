@@ -5,19 +5,17 @@ import pytest
 import torch
 import torch.nn.functional as F
 from mmengine.config import Config
-from mmengine.registry import init_default_scope
 
 import mmeff
 from mmeff.converters import fold_batchnorm
+from tests.helpers import build_model
 
 
 def build_stock_model(tmp_path, scope, base, override):
     path = tmp_path / 'config.py'
     path.write_text(f"_base_ = '{base}'\nmodel = {override}\n")
-    init_default_scope(scope)
-    registry = __import__(f'{scope}.registry', fromlist=['MODELS']).MODELS
     torch.manual_seed(0)
-    model = registry.build(Config.fromfile(str(path)).model).eval()
+    model = build_model(Config.fromfile(str(path)).model, scope).eval()
     # Non-trivial BatchNorm statistics, so that folding is really tested.
     g = torch.Generator().manual_seed(1)
     for m in model.modules():
