@@ -3,15 +3,17 @@
 ``import mmeff`` (or ``custom_imports=dict(imports=['mmeff'])`` in an mm config) registers
 mmeff's layers in mmengine's root registry and allow-lists the classes mmengine puts in
 checkpoints for torch's ``weights_only`` loading. It does not import mmdet, mmpose or
-mmaction2.
+mmaction2: mmeff's parts for those register when the toolbox loads (see ``mmeff.registry``).
 """
 from . import converters, layers, ops
 from .converters import convert_to_skipconv
 from .engine.checkpoint import allow_mmengine_checkpoint_globals
 from .layers import SkipConv2d, StreamState, reset_streams, stream, training_clip
+from .registry import register_toolbox_parts
 from .version import __version__
 
 allow_mmengine_checkpoint_globals()
+register_toolbox_parts()
 
 __all__ = [
     '__version__', 'converters', 'layers', 'ops', 'allow_mmengine_checkpoint_globals',
