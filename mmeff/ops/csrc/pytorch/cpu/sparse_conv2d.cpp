@@ -1,14 +1,17 @@
-// CPU kernel of sparse_conv2d: gather the receptive fields of the active output positions,
-// one GEMM per chunk of positions and group, scatter the results into `out`.
+// CPU kernel of sparse_conv2d. Two paths share the work of one call:
 //
-// The active positions are taken from the mask as horizontal runs (n, y, x0, len). A b x b
-// block-structured mask gives runs of length >= b, so the gather copies whole rows of input
-// (fixed-size copies for b = 8) and the scatter writes whole rows of output: work is done at
-// block granularity without a separate block path. Runs are grouped into
-// chunks that fit the cache; chunks are spread over threads with at::parallel_for and each
-// runs a single-threaded BLAS GEMM (blas.h) on its own buffers.
+// * Direct tiles (float32 on CPUs with AVX2/AVX-512, cpu/sparse_conv2d_tiles.cpp): the 8 x 8
+//   output tiles (aligned to the output grid) that the mask selects wholly or mostly are
+//   computed from one gathered input tile by a register-blocked micro-kernel. This is the path
+//   of the b x b block masks that gates produce.
+// * Gather-GEMM-scatter (everything else: float64, scattered positions, CPUs without AVX2):
+//   the receptive fields of the remaining active positions are gathered into an im2col matrix,
+//   one GEMM per chunk of positions and group, results scattered into `out`.
 //
-// Two layouts, chosen by the input's memory format:
+// The gather-GEMM path takes the active positions as horizontal runs (n, y, x0, len), grouped
+// into chunks that fit the cache; chunks are spread over threads with at::parallel_for and each
+// runs a single-threaded BLAS GEMM (blas.h) on its own buffers. Two layouts, chosen by the
+// input's memory format:
 //   NCHW:          col is (K x M), K = (c, i, j); result (C_out/g x M)
 //   channels_last: col is (M x K), K = (i, j, c); result (M x C_out/g)
 // Depthwise-like convs (one input channel per group) skip the GEMM and accumulate directly.
@@ -21,6 +24,7 @@
 
 #include "blas.h"
 #include "sparse_conv2d.h"
+#include "sparse_conv2d_cpu.h"
 
 namespace mmeff {
 namespace {
@@ -44,23 +48,85 @@ constexpr int64_t kPrefetchRuns = 4;
 // Target size of one chunk's im2col buffer, in bytes (about a quarter of a 1-2 MiB L2).
 constexpr int64_t kChunkBytes = 384 * 1024;
 
-std::vector<Run> mask_runs(const at::Tensor& mask) {
-  const int64_t n_img = mask.size(0), h = mask.size(1), w = mask.size(2);
-  const bool* m = mask.data_ptr<bool>();
+// Runs of the active positions outside the tiles the direct path computes (`taken`, one flag
+// per (n, tile row, tile column); empty when there are none).
+std::vector<Run> mask_runs(const Conv2dGeometry& g, const bool* mask,
+                           const std::vector<uint8_t>& taken) {
+  const int64_t h = g.out_h, w = g.out_w;
+  const int64_t tiles_h = (h + kTile - 1) / kTile, tiles_w = (w + kTile - 1) / kTile;
   std::vector<Run> runs;
-  for (int64_t n = 0; n < n_img; ++n) {
+  for (int64_t n = 0; n < g.batch; ++n) {
     for (int64_t y = 0; y < h; ++y) {
-      const bool* row = m + (n * h + y) * w;
+      const bool* row = mask + (n * h + y) * w;
+      const uint8_t* taken_row = taken.empty() ? nullptr : &taken[(n * tiles_h + y / kTile) * tiles_w];
+      auto active = [&](int64_t x) { return row[x] && !(taken_row && taken_row[x / kTile]); };
       int64_t x = 0;
       while (x < w) {
-        while (x < w && !row[x]) ++x;
+        while (x < w && !active(x)) ++x;
         const int64_t start = x;
-        while (x < w && row[x] && x - start < kMaxRunLength) ++x;
+        while (x < w && active(x) && x - start < kMaxRunLength) ++x;
         if (x > start) runs.push_back({n, y, start, x - start, 0});
       }
     }
   }
   return runs;
+}
+
+// Share of a tile's computed positions that must be selected for the direct path to take it:
+// below, the gather-GEMM path computing the selected positions alone is faster.
+constexpr double kTileMinSelectedShare = 0.4;
+// Tasks per thread the direct path aims at, so that threads finish together.
+constexpr int64_t kTasksPerThread = 4;
+// Fewest output channels of a task (a task gathers its tile again).
+constexpr int64_t kMinTaskChannels = 12;
+
+// The output tiles the direct path computes, as tasks (tile x range of output channels), and
+// their flags in `taken`. Splits channels when there are too few tiles to keep threads busy.
+std::vector<TileTask> plan_tile_tasks(const Conv2dGeometry& g, const bool* mask,
+                                      std::vector<uint8_t>& taken) {
+  const int64_t tiles_h = (g.out_h + kTile - 1) / kTile, tiles_w = (g.out_w + kTile - 1) / kTile;
+  taken.assign(g.batch * tiles_h * tiles_w, 0);
+  std::vector<TileTask> tiles;
+  for (int64_t n = 0; n < g.batch; ++n) {
+    for (int64_t ty = 0; ty < tiles_h; ++ty) {
+      const int64_t rows = std::min(kTile, g.out_h - ty * kTile);
+      // The micro-kernels compute rows in groups of 4.
+      const int64_t computed = (rows + 3) / 4 * 4 * kTile;
+      for (int64_t tx = 0; tx < tiles_w; ++tx) {
+        const int64_t cols = std::min(kTile, g.out_w - tx * kTile);
+        int64_t selected = 0;
+        for (int64_t r = 0; r < rows; ++r) {
+          const bool* m = mask + (n * g.out_h + ty * kTile + r) * g.out_w + tx * kTile;
+          for (int64_t p = 0; p < cols; ++p) selected += m[p];
+        }
+        if (selected == 0 || selected < kTileMinSelectedShare * computed) continue;
+        taken[(n * tiles_h + ty) * tiles_w + tx] = 1;
+        tiles.push_back({n, ty, tx, 0, 0, selected == rows * cols});
+      }
+    }
+  }
+  if (tiles.empty()) return tiles;
+  // Channel ranges: whole groups for depthwise-like convs (one input channel per group, cheap
+  // per channel), else ranges inside one group.
+  const bool depthwise = g.in_per_group() == 1;
+  const int64_t span = depthwise ? g.out_channels : g.out_per_group();
+  const int64_t n_spans = depthwise ? 1 : g.groups;
+  const int64_t want = kTasksPerThread * std::max<int64_t>(at::get_num_threads(), 1);
+  const int64_t have = static_cast<int64_t>(tiles.size()) * n_spans;
+  const int64_t splits = std::clamp<int64_t>((want + have - 1) / have, 1,
+                                             std::max<int64_t>(span / kMinTaskChannels, 1));
+  const int64_t per_task = (span + splits - 1) / splits;
+  std::vector<TileTask> tasks;
+  tasks.reserve(tiles.size() * n_spans * splits);
+  for (int64_t s = 0; s < n_spans; ++s) {
+    for (int64_t c = 0; c < span; c += per_task) {
+      for (const TileTask& t : tiles) {
+        tasks.push_back({t.n, t.ty, t.tx, s * span + c, s * span + std::min(span, c + per_task),
+                         t.full});
+      }
+    }
+  }
+  return tasks;
 }
 
 // Splits the runs into `n_chunks` consecutive groups of about equal position counts (a run is
@@ -123,21 +189,6 @@ inline void valid_range(int64_t x_start, int64_t stride, int64_t width, int64_t 
   t_lo = std::min(std::max<int64_t>(t_lo, 0), len);
   t_hi = std::max(t_hi, t_lo);
 }
-
-template <typename T>
-struct Conv2dArgs {
-  Conv2dGeometry g;
-  const T* input;   // NCHW or NHWC contiguous
-  const T* weight;  // NCHW path: (C_out, C_in/g, kh, kw); NHWC path: (C_out, kh, kw, C_in/g)
-  const T* bias;    // (C_out) or nullptr
-  T* out;
-  int64_t out_sn, out_sc, out_sh, out_sw;  // strides of out, in elements
-
-  T* out_at(int64_t n, int64_t c, int64_t y, int64_t x) const {
-    return out + n * out_sn + c * out_sc + y * out_sh + x * out_sw;
-  }
-  T bias_at(int64_t c) const { return bias ? bias[c] : T(0); }
-};
 
 // ---------------------------------------------------------------- NCHW: col is (K x M)
 
@@ -388,19 +439,47 @@ void run_chunks(const Conv2dArgs<T>& a, const std::vector<Run>& runs,
   });
 }
 
+// Whether the direct tile path can run this call: float32, a CPU with a tile kernel, and an
+// input tile of moderate size (huge kernels or dilations go through gather-GEMM).
+bool tile_path_applies(const Conv2dGeometry& g, const at::Tensor& input) {
+  constexpr int64_t kMaxTileChannelLen = 4096;
+  const int64_t rows = (kTile - 1) * g.stride_h + (g.kernel_h - 1) * g.dil_h + 1;
+  const int64_t width = kTile + (g.kernel_w - 1) * g.dil_w / g.stride_w;
+  return input.scalar_type() == at::kFloat && cpu_kernel_level() != CpuKernelLevel::kGatherGemm &&
+         rows * g.stride_w * (width + kTile) <= kMaxTileChannelLen;
+}
+
 void sparse_conv2d_cpu(const at::Tensor& input, const at::Tensor& weight,
                        const std::optional<at::Tensor>& bias, const at::Tensor& mask,
                        const at::Tensor& out, at::IntArrayRef stride, at::IntArrayRef padding,
                        at::IntArrayRef dilation, int64_t groups) {
   const Conv2dGeometry g = check_sparse_conv2d_args(input, weight, bias, mask, out, stride,
                                                     padding, dilation, groups);
-  std::vector<Run> runs = mask_runs(mask.contiguous());
-  if (runs.empty()) return;
-
+  const at::Tensor mask_c = mask.contiguous();
+  const bool* mask_ptr = mask_c.const_data_ptr<bool>();
   const bool channels_last = !input.is_contiguous() &&
                              input.is_contiguous(at::MemoryFormat::ChannelsLast);
-  const bool direct = g.in_per_group() == 1;
   const at::Tensor x = channels_last ? input : input.contiguous();
+  const at::Tensor b = bias.has_value() ? bias->contiguous() : at::Tensor();
+
+  std::vector<uint8_t> taken;
+  if (tile_path_applies(g, input)) {
+    const std::vector<TileTask> tasks = plan_tile_tasks(g, mask_ptr, taken);
+    if (!tasks.empty()) {
+      const at::Tensor w = weight.is_non_overlapping_and_dense() ? weight : weight.contiguous();
+      const int64_t w_strides[4] = {w.stride(0), w.stride(1), w.stride(2), w.stride(3)};
+      const Conv2dArgs<float> a{g, x.const_data_ptr<float>(), w.const_data_ptr<float>(),
+                                b.defined() ? b.const_data_ptr<float>() : nullptr,
+                                out.mutable_data_ptr<float>(), out.stride(0), out.stride(1),
+                                out.stride(2), out.stride(3)};
+      run_tile_tasks(a, w_strides, mask_ptr, channels_last, tasks, cpu_kernel_level());
+    }
+  }
+
+  std::vector<Run> runs = mask_runs(g, mask_ptr, taken);
+  if (runs.empty()) return;
+
+  const bool direct = g.in_per_group() == 1;
   at::Tensor w;
   if (!channels_last) {
     w = weight.contiguous();
@@ -409,7 +488,6 @@ void sparse_conv2d_cpu(const at::Tensor& input, const at::Tensor& weight,
   } else {
     w = weight.permute({0, 2, 3, 1}).contiguous();
   }
-  const at::Tensor b = bias.has_value() ? bias->contiguous() : at::Tensor();
 
   int64_t total = 0;
   for (const Run& r : runs) total += r.len;
