@@ -57,6 +57,11 @@ void accumulate(const TileKernelArgs& k, int64_t n_ci, int64_t n_co, int64_t row
                 const float* tile, const float* w, float* acc) {
   tile_rows_fma<4, 3>(k, n_ci, n_co, rows, tile, w, acc);
 }
+
+void depthwise(const TileKernelArgs& k, int64_t rows, const float* in, const float* w,
+               float bias, float* acc) {
+  depthwise_rows<8>(k, rows, in, w, bias, acc);
+}
 }  // namespace tile_avx2
 #pragma GCC pop_options
 
@@ -73,6 +78,11 @@ void accumulate(const TileKernelArgs& k, int64_t n_ci, int64_t n_co, int64_t row
   } else {
     tile_rows_fma<4, 6>(k, n_ci, n_co, rows, tile, w, acc);
   }
+}
+
+void depthwise(const TileKernelArgs& k, int64_t rows, const float* in, const float* w,
+               float bias, float* acc) {
+  depthwise_rows<8>(k, rows, in, w, bias, acc);
 }
 }  // namespace tile_avx512
 #pragma GCC pop_options
@@ -130,6 +140,7 @@ struct TileLayout {
   int64_t row_len;      // stride_w * phase_len
   int64_t channel_len;  // rows * row_len
   std::vector<int64_t> tile_taps;    // per tap (i, j): offset of output row 0's inputs
+  std::vector<int64_t> plane_taps;   // same in an NCHW input plane (stride_w 1, no gather)
   std::vector<int64_t> w_taps;       // per tap (i, j): offset in the weight of one (co, ci)
 
   TileLayout(const Conv2dGeometry& g, const int64_t w_strides[4]) {
@@ -142,6 +153,7 @@ struct TileLayout {
       for (int64_t j = 0; j < g.kernel_w; ++j) {
         const int64_t dx = j * g.dil_w;
         tile_taps.push_back(i * g.dil_h * row_len + dx % g.stride_w * phase_len + dx / g.stride_w);
+        plane_taps.push_back(i * g.dil_h * g.in_w + dx);
         w_taps.push_back(i * w_strides[2] + j * w_strides[3]);
       }
     }
@@ -278,20 +290,77 @@ void store_tile(const Conv2dArgs<float>& a, const bool* mask, const TileTask& t,
 
 using AccumulateFn = void (*)(const TileKernelArgs&, int64_t, int64_t, int64_t, const float*,
                               const float*, float*);
+using DepthwiseFn = void (*)(const TileKernelArgs&, int64_t, const float*, const float*, float,
+                             float*);
 
-AccumulateFn accumulate_fn(CpuKernelLevel level) {
+// The micro-kernels of one instruction-set level.
+struct TileKernels {
+  AccumulateFn accumulate;
+  DepthwiseFn depthwise;
+};
+
+TileKernels tile_kernels(CpuKernelLevel level) {
 #ifdef MMEFF_X86_TILE_KERNELS
-  if (level == CpuKernelLevel::kAvx512) return &tile_avx512::accumulate;
-  if (level == CpuKernelLevel::kAvx2) return &tile_avx2::accumulate;
+  if (level == CpuKernelLevel::kAvx512) return {&tile_avx512::accumulate, &tile_avx512::depthwise};
+  if (level == CpuKernelLevel::kAvx2) return {&tile_avx2::accumulate, &tile_avx2::depthwise};
 #endif
   TORCH_CHECK(false, "sparse_conv2d: no tile kernel for this CPU");
-  return nullptr;
+  return {nullptr, nullptr};
+}
+
+// Depthwise-like convs (one input channel per group) from an NCHW input, channel by channel:
+// interior tiles at stride_w 1 read the input plane directly, others a one-channel tile.
+void run_depthwise_task_nchw(const Conv2dArgs<float>& a, const int64_t w_strides[4],
+                             const bool* mask, const TileLayout& L, const TileTask& t,
+                             DepthwiseFn depthwise) {
+  const auto& g = a.g;
+  const int64_t cog = g.out_per_group(), plane = g.in_h * g.in_w;
+  const int64_t y_base = t.ty * kTile * g.stride_h - g.pad_h;
+  const int64_t x_base = t.tx * kTile * g.stride_w - g.pad_w;
+  const bool direct = g.stride_w == 1 && y_base >= 0 && y_base + L.rows <= g.in_h &&
+                      x_base >= 0 && x_base + L.width <= g.in_w;
+  const TileKernelArgs k{direct ? L.plane_taps.data() : L.tile_taps.data(), L.w_taps.data(),
+                         static_cast<int64_t>(L.w_taps.size()), direct ? plane : L.channel_len,
+                         g.stride_h * (direct ? g.in_w : L.row_len), w_strides[1], w_strides[0]};
+  const int64_t rows = std::min(kTile, g.out_h - t.ty * kTile);
+  float* tile = direct ? nullptr : aligned_scratch(0, L.channel_len + kTile);
+  float* acc = aligned_scratch(1, (t.co_end - t.co_begin) * kTileArea);
+  constexpr int64_t kPrefetchChannels = 4;
+  const int64_t u_lo = std::max<int64_t>(0, -y_base), u_hi = std::min(L.rows, g.in_h - y_base);
+  const int64_t x_lo = std::max<int64_t>(x_base, 0);
+  const int64_t x_last = std::min(x_base + (L.width - 1) * g.stride_w + g.stride_w, g.in_w) - 1;
+  for (int64_t co = t.co_begin; co < t.co_end; ++co) {
+    const int64_t ci = co / cog;
+    // The input rows of a channel a few ahead: this path is bound by their latency.
+    if (co + kPrefetchChannels * cog < t.co_end) {
+      const float* ahead = a.input + (t.n * g.in_channels + ci + kPrefetchChannels) * plane;
+      for (int64_t u = u_lo; u < u_hi; ++u) {
+        __builtin_prefetch(ahead + (y_base + u) * g.in_w + x_lo);
+        __builtin_prefetch(ahead + (y_base + u) * g.in_w + x_last);
+      }
+    }
+    const float* src;
+    if (direct) {
+      src = a.input + (t.n * g.in_channels + ci) * plane + y_base * g.in_w + x_base;
+    } else {
+      gather_tile_nchw(a, L, t, ci, 1, tile);
+      src = tile;
+    }
+    depthwise(k, rows, src, a.weight + co * w_strides[0], a.bias_at(co),
+              acc + (co - t.co_begin) * kTileArea);
+  }
+  store_tile(a, mask, t, acc);
 }
 
 void run_task(const Conv2dArgs<float>& a, const int64_t w_strides[4], const bool* mask,
               bool channels_last, const TileLayout& L, const TileTask& t,
-              AccumulateFn accumulate) {
+              const TileKernels& kernels) {
   const auto& g = a.g;
+  if (g.in_per_group() == 1 && !channels_last) {
+    run_depthwise_task_nchw(a, w_strides, mask, L, t, kernels.depthwise);
+    return;
+  }
+  const AccumulateFn accumulate = kernels.accumulate;
   const int64_t cig = g.in_per_group(), cog = g.out_per_group();
   const int64_t n_co = t.co_end - t.co_begin;
   // The groups the task's channels belong to (several for depthwise-like convs).
@@ -340,10 +409,17 @@ CpuKernelLevel cpu_kernel_level() {
 void run_tile_tasks(const Conv2dArgs<float>& a, const int64_t w_strides[4], const bool* mask,
                     bool channels_last, const std::vector<TileTask>& tasks, CpuKernelLevel level) {
   const TileLayout layout(a.g, w_strides);
-  const AccumulateFn accumulate = accumulate_fn(level);
-  at::parallel_for(0, static_cast<int64_t>(tasks.size()), 1, [&](int64_t begin, int64_t end) {
-    for (int64_t i = begin; i < end; ++i) {
-      run_task(a, w_strides, mask, channels_last, layout, tasks[i], accumulate);
+  const TileKernels kernels = tile_kernels(level);
+  // Threads take tasks from a shared counter: on a busy machine a thread that is preempted
+  // leaves its share to the others instead of holding everyone at the join.
+  const int64_t n_tasks = static_cast<int64_t>(tasks.size());
+  std::atomic<int64_t> next{0};
+  const int64_t workers = std::min<int64_t>(std::max(at::get_num_threads(), 1), n_tasks);
+  at::parallel_for(0, workers, 1, [&](int64_t begin, int64_t end) {
+    for (int64_t worker = begin; worker < end; ++worker) {
+      for (int64_t i = next++; i < n_tasks; i = next++) {
+        run_task(a, w_strides, mask, channels_last, layout, tasks[i], kernels);
+      }
     }
   });
 }
