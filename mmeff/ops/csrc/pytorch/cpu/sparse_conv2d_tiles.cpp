@@ -223,30 +223,48 @@ void gather_tile_nchw(const Conv2dArgs<float>& a, const TileLayout& L, const Til
   }
 }
 
-// Same from a channels_last input: a transpose, in blocks of channels so that the written tile
-// rows stay in L1.
+using TransposeFn = void (*)(const float*, int64_t, float*, int64_t);
+
+// Same from a channels_last input: a transpose, by 8 x 8 blocks (8 pixels x 8 channels) where
+// the pixels are inside the input.
 void gather_tile_nhwc(const Conv2dArgs<float>& a, const TileLayout& L, const TileTask& t,
-                      int64_t c0, int64_t n_c, float* tile) {
-  constexpr int64_t kChannelBlock = 16;
+                      int64_t c0, int64_t n_c, float* tile, TransposeFn transpose8) {
   const auto& g = a.g;
+  const int64_t C = g.in_channels, pixel_step = g.stride_w * C;
   const int64_t y_base = t.ty * kTile * g.stride_h - g.pad_h;
   const int64_t x_base = t.tx * kTile * g.stride_w - g.pad_w;
-  const float* img = a.input + t.n * g.in_h * g.in_w * g.in_channels + c0;
-  for (int64_t cb = 0; cb < n_c; cb += kChannelBlock) {
-    const int64_t nb = std::min(kChannelBlock, n_c - cb);
-    for (int64_t u = 0; u < L.rows; ++u) {
-      const int64_t yi = y_base + u;
-      for (int64_t q = 0; q < g.stride_w; ++q) {
-        float* dst = tile + cb * L.channel_len + u * L.row_len + q * L.phase_len;
-        for (int64_t s = 0; s < L.width; ++s) {
-          const int64_t xi = x_base + q + s * g.stride_w;
-          if (yi < 0 || yi >= g.in_h || xi < 0 || xi >= g.in_w) {
-            for (int64_t c = 0; c < nb; ++c) dst[c * L.channel_len + s] = 0.f;
-          } else {
-            const float* src = img + (yi * g.in_w + xi) * g.in_channels + cb;
-            for (int64_t c = 0; c < nb; ++c) dst[c * L.channel_len + s] = src[c];
-          }
+  const float* img = a.input + t.n * g.in_h * g.in_w * C + c0;
+  for (int64_t u = 0; u < L.rows; ++u) {
+    const int64_t yi = y_base + u;
+    for (int64_t q = 0; q < g.stride_w; ++q) {
+      float* dst = tile + u * L.row_len + q * L.phase_len;  // channel c at c * channel_len
+      // Pixels s in [lo, hi) of this phase lie inside the input.
+      int64_t lo = 0, hi = 0;
+      if (yi >= 0 && yi < g.in_h) {
+        while (lo < L.width && x_base + q + lo * g.stride_w < 0) ++lo;
+        hi = lo;
+        while (hi < L.width && x_base + q + hi * g.stride_w < g.in_w) ++hi;
+      }
+      for (int64_t c = 0; c < n_c; ++c) {
+        float* d = dst + c * L.channel_len;
+        for (int64_t s = 0; s < lo; ++s) d[s] = 0.f;
+        for (int64_t s = std::max(lo, hi); s < L.width; ++s) d[s] = 0.f;
+      }
+      if (lo >= hi) continue;
+      const float* src = img + (yi * g.in_w + x_base + q) * C;  // pixel s at s * pixel_step
+      int64_t s = lo;
+      for (; s + 8 <= hi; s += 8) {
+        int64_t c = 0;
+        for (; c + 8 <= n_c; c += 8) {
+          transpose8(src + s * pixel_step + c, pixel_step, dst + c * L.channel_len + s,
+                     L.channel_len);
         }
+        for (; c < n_c; ++c) {
+          for (int64_t k = s; k < s + 8; ++k) dst[c * L.channel_len + k] = src[k * pixel_step + c];
+        }
+      }
+      for (; s < hi; ++s) {
+        for (int64_t c = 0; c < n_c; ++c) dst[c * L.channel_len + s] = src[s * pixel_step + c];
       }
     }
   }
@@ -254,7 +272,7 @@ void gather_tile_nhwc(const Conv2dArgs<float>& a, const TileLayout& L, const Til
 
 // Writes the selected positions of the task's accumulated tile into `out`.
 void store_tile(const Conv2dArgs<float>& a, const bool* mask, const TileTask& t,
-                const float* acc) {
+                const float* acc, TransposeFn transpose8) {
   const auto& g = a.g;
   const int64_t n_co = t.co_end - t.co_begin;
   const int64_t y0 = t.ty * kTile, x0 = t.tx * kTile;
@@ -264,6 +282,19 @@ void store_tile(const Conv2dArgs<float>& a, const bool* mask, const TileTask& t,
   };
   if (a.out_sc == 1) {  // channels_last out: contiguous over channels
     for (int64_t r = 0; r < rows; ++r) {
+      if (t.full && cols == kTile) {  // 8 x 8 blocks: channels x pixels to pixels x channels
+        int64_t c = 0;
+        for (; c + 8 <= n_co; c += 8) {
+          transpose8(acc + c * kTileArea + r * kTile, kTileArea,
+                     a.out_at(t.n, t.co_begin + c, y0 + r, x0), a.out_sw);
+        }
+        for (; c < n_co; ++c) {
+          for (int64_t p = 0; p < cols; ++p) {
+            *a.out_at(t.n, t.co_begin + c, y0 + r, x0 + p) = acc[c * kTileArea + r * kTile + p];
+          }
+        }
+        continue;
+      }
       for (int64_t p = 0; p < cols; ++p) {
         if (!selected(r, p)) continue;
         float* dst = a.out_at(t.n, t.co_begin, y0 + r, x0 + p);
@@ -297,22 +328,27 @@ using DepthwiseFn = void (*)(const TileKernelArgs&, int64_t, const float*, const
 struct TileKernels {
   AccumulateFn accumulate;
   DepthwiseFn depthwise;
+  TransposeFn transpose8;
 };
 
 TileKernels tile_kernels(CpuKernelLevel level) {
 #ifdef MMEFF_X86_TILE_KERNELS
-  if (level == CpuKernelLevel::kAvx512) return {&tile_avx512::accumulate, &tile_avx512::depthwise};
-  if (level == CpuKernelLevel::kAvx2) return {&tile_avx2::accumulate, &tile_avx2::depthwise};
+  if (level == CpuKernelLevel::kAvx512) {
+    return {&tile_avx512::accumulate, &tile_avx512::depthwise, &tile_avx512::transpose8};
+  }
+  if (level == CpuKernelLevel::kAvx2) {
+    return {&tile_avx2::accumulate, &tile_avx2::depthwise, &tile_avx2::transpose8};
+  }
 #endif
   TORCH_CHECK(false, "sparse_conv2d: no tile kernel for this CPU");
-  return {nullptr, nullptr};
+  return {nullptr, nullptr, nullptr};
 }
 
 // Depthwise-like convs (one input channel per group) from an NCHW input, channel by channel:
 // interior tiles at stride_w 1 read the input plane directly, others a one-channel tile.
 void run_depthwise_task_nchw(const Conv2dArgs<float>& a, const int64_t w_strides[4],
                              const bool* mask, const TileLayout& L, const TileTask& t,
-                             DepthwiseFn depthwise) {
+                             const TileKernels& kernels) {
   const auto& g = a.g;
   const int64_t cog = g.out_per_group(), plane = g.in_h * g.in_w;
   const int64_t y_base = t.ty * kTile * g.stride_h - g.pad_h;
@@ -346,10 +382,10 @@ void run_depthwise_task_nchw(const Conv2dArgs<float>& a, const int64_t w_strides
       gather_tile_nchw(a, L, t, ci, 1, tile);
       src = tile;
     }
-    depthwise(k, rows, src, a.weight + co * w_strides[0], a.bias_at(co),
+    kernels.depthwise(k, rows, src, a.weight + co * w_strides[0], a.bias_at(co),
               acc + (co - t.co_begin) * kTileArea);
   }
-  store_tile(a, mask, t, acc);
+  store_tile(a, mask, t, acc, kernels.transpose8);
 }
 
 void run_task(const Conv2dArgs<float>& a, const int64_t w_strides[4], const bool* mask,
@@ -357,7 +393,7 @@ void run_task(const Conv2dArgs<float>& a, const int64_t w_strides[4], const bool
               const TileKernels& kernels) {
   const auto& g = a.g;
   if (g.in_per_group() == 1 && !channels_last) {
-    run_depthwise_task_nchw(a, w_strides, mask, L, t, kernels.depthwise);
+    run_depthwise_task_nchw(a, w_strides, mask, L, t, kernels);
     return;
   }
   const AccumulateFn accumulate = kernels.accumulate;
@@ -368,7 +404,7 @@ void run_task(const Conv2dArgs<float>& a, const int64_t w_strides[4], const bool
   const int64_t n_ci = (g1 - g0 + 1) * cig;
   float* tile = aligned_scratch(0, n_ci * L.channel_len + kTile);
   if (channels_last) {
-    gather_tile_nhwc(a, L, t, g0 * cig, n_ci, tile);
+    gather_tile_nhwc(a, L, t, g0 * cig, n_ci, tile, kernels.transpose8);
   } else {
     gather_tile_nchw(a, L, t, g0 * cig, n_ci, tile);
   }
@@ -395,7 +431,7 @@ void run_task(const Conv2dArgs<float>& a, const int64_t w_strides[4], const bool
     }
     co = seg_end;
   }
-  store_tile(a, mask, t, acc);
+  store_tile(a, mask, t, acc, kernels.transpose8);
 }
 
 }  // namespace
