@@ -36,12 +36,14 @@ from torch import Tensor, nn
 
 from ..ops import (DENSE_CROSSOVER_DENSITY, block_input_windows, blocks_to_positions,
                    commit_changed_windows, conv2d_output_size, conv_macs_per_position,
-                   dense_conv_macs, executed_conv_macs, sparse_conv2d)
+                   dense_conv_macs, executed_conv_macs, has_extension, sparse_conv2d)
 from ..registry import MODELS
 from .skip_gates import NormGate
 from .stream_state import active_clip_length, active_stream
 
 REFERENCES = ('accumulated', 'previous')
+NON_FINITE_FRAME = ("SkipConv2d: the frame contains NaN or Inf; it was rejected and the stream's "
+                    'state is unchanged')
 
 
 @dataclass
@@ -140,14 +142,15 @@ class SkipConv2d(nn.Conv2d):
                 self.dense_macs = dense_conv_macs(self.weight, (frames, *self.output_size(x)))
                 return self.dense(x)
             return self._forward_clip(x, clip)
-        if not torch.isfinite(x.sum()):  # one reduction; any NaN/Inf makes the sum non-finite
-            raise ValueError('SkipConv2d: the frame contains NaN or Inf; it was rejected and the '
-                             "stream's state is unchanged")
         with torch.no_grad():
             out_hw = self.output_size(x)
             self.dense_macs = dense_conv_macs(self.weight, (x.shape[0], *out_hw))
             key = (tuple(x.shape), x.dtype, x.device, self._generation)
             entry = self._load_entry()
+            fused = (entry is not None and entry.key == key and self.reference == 'accumulated'
+                     and isinstance(self.gate, NormGate))
+            if not fused and not torch.isfinite(x.sum()):  # (the fused op checks by itself)
+                raise ValueError(NON_FINITE_FRAME)
             if entry is None or entry.key != key:
                 if entry is not None and entry.key[3] == self._generation:
                     print_log(f'SkipConv2d: frame {tuple(x.shape)} {x.dtype} on {x.device} differs '
@@ -199,15 +202,23 @@ class SkipConv2d(nn.Conv2d):
 
     def _sparse(self, x: Tensor, bias: Optional[Tensor], mask: Tensor,
                 out: Optional[Tensor] = None) -> Tensor:
+        if out is not None and has_extension():  # the layer's own geometry: no checks needed
+            torch.ops.mmeff.sparse_conv2d(x, self.weight, bias, mask, out, self.stride,
+                                          self.padding, self.dilation, self.groups)
+            return out
         return sparse_conv2d(x, self.weight, bias, mask, stride=self.stride, padding=self.padding,
                              dilation=self.dilation, groups=self.groups, out=out)
 
     def _update_accumulated(self, x: Tensor, entry: SkipConvEntry, out_hw: Tuple[int, int]) -> None:
         if isinstance(self.gate, NormGate):  # gate and snapshot update fused in one pass
-            mask = commit_changed_windows(
-                x, entry.reference, self.gate.limit(self.weight), block_size=self.gate.block_size,
-                kernel_size=self.kernel_size, stride=self.stride, padding=self.padding,
-                dilation=self.dilation, commit_all_above=DENSE_CROSSOVER_DENSITY)
+            try:
+                mask = commit_changed_windows(
+                    x, entry.reference, self.gate.limit(self.weight),
+                    block_size=self.gate.block_size, kernel_size=self.kernel_size,
+                    stride=self.stride, padding=self.padding, dilation=self.dilation,
+                    commit_all_above=DENSE_CROSSOVER_DENSITY)
+            except ValueError as error:  # NaN/Inf, found before any state changed
+                raise ValueError(NON_FINITE_FRAME) from error
         else:
             windows = self.block_windows(x)
             fire = self.gate(windows - entry.reference, self.weight)

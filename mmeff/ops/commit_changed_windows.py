@@ -65,6 +65,8 @@ def commit_changed_windows_reference(x: Tensor, snapshots: Tensor, limit: float,
                                      padding: IntPair = 0, dilation: IntPair = 1,
                                      commit_all_above: float = 1.0) -> Tensor:
     """Pure-PyTorch :func:`commit_changed_windows`: the oracle and the fallback."""
+    if not torch.isfinite(x).all():
+        raise ValueError('commit_changed_windows: the input contains NaN or Inf')
     windows = block_input_windows(x, block_size, kernel_size, stride, padding, dilation)
     fired = (windows - snapshots).abs().sum(dim=(3, 4, 5)) > limit
     count = int(fired.sum())
@@ -94,6 +96,9 @@ def commit_changed_windows(x: Tensor, snapshots: Tensor, limit: float, *, block_
 
     Returns:
         bool (N, H_out, W_out): the output positions of the fired blocks.
+
+    Raises:
+        ValueError: ``x`` contains NaN or Inf (``snapshots`` are left as they were).
     """
     args = dict(block_size=block_size, kernel_size=kernel_size, stride=stride, padding=padding,
                 dilation=dilation, commit_all_above=commit_all_above)

@@ -151,3 +151,22 @@ def test_fallback_without_extension_matches_the_kernel(monkeypatch):
                                            kernel_size=kernel_size, stride=stride,
                                            padding=padding, dilation=dilation)
     assert torch.equal(fallback_mask, mask) and torch.equal(fallback, ours)
+
+
+@pytest.mark.parametrize('bad_value', [float('nan'), float('inf')])
+@pytest.mark.parametrize('where', [(0, 0, 0, 0), (0, 2, 15, 15)])
+def test_non_finite_input_is_rejected_and_snapshots_are_kept(bad_value, where):
+    current, snapshots, geometry = make_case(2, 1, 3, 16, 16, 8, (3, 3), (1, 1), (1, 1), (1, 1),
+                                             torch.float32, changed_share=0.5)
+    current[where] = bad_value
+    block, kernel_size, stride, padding, dilation = geometry
+    for run in (kernel, commit_changed_windows_reference):
+        before = snapshots.clone()
+        with pytest.raises(ValueError, match='NaN or Inf'):
+            if run is kernel:
+                run(current, snapshots, 0.0, block, list(kernel_size), list(stride),
+                    list(padding), list(dilation), 1.0)
+            else:
+                run(current, snapshots, 0.0, block_size=block, kernel_size=kernel_size,
+                    stride=stride, padding=padding, dilation=dilation)
+        assert torch.equal(snapshots, before)

@@ -7,7 +7,8 @@
 // its snapshot is compared with `limit`; blocks whose change exceeds it (strictly) are fired,
 // and when the fired share of blocks reaches `commit_all_above`, every block is. Fired blocks
 // get the current window as their new snapshot (in place). Returns the bool (N, H_out, W_out)
-// mask of the output positions of the fired blocks. This is the gate and the state update of
+// mask of the output positions of the fired blocks. An input with NaN or Inf raises a
+// ValueError and changes nothing. This is the gate and the state update of
 // SkipConv2d's norm gates in one pass. Kernels: cpu/commit_changed_windows.cpp,
 // cuda/commit_changed_windows_cuda.cu.
 #include <torch/library.h>

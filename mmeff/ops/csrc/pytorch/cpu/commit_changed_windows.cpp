@@ -1,7 +1,7 @@
 // CPU kernel of commit_changed_windows (see ../commit_changed_windows.cpp for the contract).
 //
-// The input is first zero-padded into a contiguous NCHW copy that covers every window, so
-// each window is a plain (C, win_h, win_w) box of rows. Pass 1 decides every block in
+// The input is first zero-padded into a contiguous NCHW copy that covers every window (and
+// checked for NaN/Inf on the way), so each window is a plain (C, win_h, win_w) box of rows. Pass 1 decides every block in
 // parallel: the L1 change of its window against its snapshot, summed channel by channel and
 // stopped as soon as it exceeds the limit (at threshold 0 any changed pixel fires at once;
 // unchanged blocks are read fully). Pass 2 copies the windows of the fired blocks into their
@@ -12,6 +12,7 @@
 #include <torch/library.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstring>
 #include <vector>
@@ -117,14 +118,43 @@ int64_t grain(const BlockWindowGeometry& g) {
   return std::max<int64_t>(1, 16384 / std::max<int64_t>(g.window_size(), 1));
 }
 
-// The zero-padded input covering every block's window: (N, C, padded_h, padded_w).
+// The zero-padded input covering every block's window, (N, C, padded_h, padded_w)
+// contiguous; rows or columns past the last window are left out. Every element of the input
+// is checked on the way: NaN or Inf raises a ValueError before any state is touched.
+template <typename T>
 at::Tensor pad_for_windows(const at::Tensor& input, const BlockWindowGeometry& g) {
-  const int64_t need_h = (g.blocks_h - 1) * g.block * g.stride_h + g.win_h;
-  const int64_t need_w = (g.blocks_w - 1) * g.block * g.stride_w + g.win_w;
-  // A negative trailing pad crops rows/columns no window reads.
-  return at::constant_pad_nd(input, {g.pad_w, need_w - g.in_w - g.pad_w, g.pad_h,
-                                     need_h - g.in_h - g.pad_h})
-      .contiguous();
+  const int64_t padded_h = (g.blocks_h - 1) * g.block * g.stride_h + g.win_h;
+  const int64_t padded_w = (g.blocks_w - 1) * g.block * g.stride_w + g.win_w;
+  at::Tensor padded = at::zeros({g.batch, g.channels, padded_h, padded_w}, input.options());
+  const T* x = input.const_data_ptr<T>();
+  T* p = padded.mutable_data_ptr<T>();
+  const int64_t sn = input.stride(0), sc = input.stride(1), sh = input.stride(2),
+                sw = input.stride(3);
+  const int64_t rows = std::min(g.in_h, padded_h - g.pad_h);
+  const int64_t cols = std::min(g.in_w, padded_w - g.pad_w);
+  std::atomic<bool> finite{true};
+  at::parallel_for(0, g.batch * g.channels, 1, [&](int64_t begin, int64_t end) {
+    T poison = 0;  // x * 0 is NaN exactly for NaN and Inf
+    for (int64_t nc = begin; nc < end; ++nc) {
+      const T* src = x + (nc / g.channels) * sn + (nc % g.channels) * sc;
+      T* dst = p + (nc * padded_h + g.pad_h) * padded_w + g.pad_w;
+      for (int64_t y = 0; y < g.in_h; ++y, src += sh) {
+        if (sw == 1) {
+#pragma omp simd reduction(+ : poison)
+          for (int64_t k = 0; k < g.in_w; ++k) poison += src[k] * T(0);
+        } else {
+          for (int64_t k = 0; k < g.in_w; ++k) poison += src[k * sw] * T(0);
+        }
+        if (y < rows) {
+          T* row = dst + y * padded_w;
+          for (int64_t k = 0; k < cols; ++k) row[k] = src[k * sw];
+        }
+      }
+    }
+    if (poison != poison) finite = false;
+  });
+  TORCH_CHECK_VALUE(finite, "commit_changed_windows: the input contains NaN or Inf");
+  return padded;
 }
 
 at::Tensor commit_changed_windows_cpu(const at::Tensor& input, const at::Tensor& snapshots,
@@ -135,11 +165,11 @@ at::Tensor commit_changed_windows_cpu(const at::Tensor& input, const at::Tensor&
   const BlockWindowGeometry g = check_commit_changed_windows_args(
       input, snapshots, limit, block_size, kernel_size, stride, padding, dilation,
       commit_all_above);
-  const at::Tensor padded = pad_for_windows(input, g);
   const int64_t blocks = g.blocks();
   std::vector<uint8_t> fired(blocks, 0);
 
   AT_DISPATCH_FLOATING_TYPES(input.scalar_type(), "commit_changed_windows_cpu", [&] {
+    const at::Tensor padded = pad_for_windows<scalar_t>(input, g);
     const Windows<scalar_t> w{g,
                               padded.const_data_ptr<scalar_t>(),
                               padded.size(2),

@@ -74,6 +74,8 @@ at::Tensor commit_changed_windows_cuda(const at::Tensor& input, const at::Tensor
       input, snapshots, limit, block_size, kernel_size, stride, padding, dilation,
       commit_all_above);
   const c10::cuda::CUDAGuard guard(input.device());
+  TORCH_CHECK_VALUE(at::isfinite(input).all().item<bool>(),
+                    "commit_changed_windows: the input contains NaN or Inf");
   cudaStream_t stream = c10::cuda::getCurrentCUDAStream();
   at::Tensor fired = at::empty({g.batch, g.blocks_h, g.blocks_w},
                                input.options().dtype(at::kBool));
