@@ -15,7 +15,7 @@ model = dict(
     model=dict(
         type='ClipTopdownPoseEstimator',
         clip_len=clip_len,
-        gate_loss_weight=0.1,
+        gate_loss_weight=0.05,
         data_preprocessor={{_base_.model.data_preprocessor}},
         backbone={{_base_.model.backbone}},
         head={{_base_.model.head}},
@@ -42,7 +42,10 @@ train_dataloader = dict(
             pipeline={{_base_.train_pipeline}})))
 
 train_cfg = dict(max_epochs=3, val_interval=3)
-optim_wrapper = dict(optimizer=dict(type='Adam', lr=1e-3))
+# the gates learn 20x faster than the (already trained) weights
+optim_wrapper = dict(
+    optimizer=dict(type='Adam', lr=5e-4),
+    paramwise_cfg=dict(custom_keys={'.gate.conv': dict(lr_mult=20.0)}))
 param_scheduler = [dict(type='ConstantLR', factor=1.0, by_epoch=True)]
 custom_hooks = [
     dict(type='SyncBuffersHook'),

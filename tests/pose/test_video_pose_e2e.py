@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import cv2
 import pytest
 
 import mmpose
@@ -86,3 +87,24 @@ def test_gumbel_gate_training_cuts_macs(trained):
     print(f'Gumbel gates: PCK {metrics["PCK"]:.4f} at {metrics["macs/mac_ratio"]:.1%} of the MACs')
     assert metrics['macs/mac_ratio'] < 0.9
     assert metrics['PCK'] > 0.5
+
+
+def test_video_demo_writes_its_outputs(trained):
+    out = trained['tmp'] / 'demo'
+    log = run([REPO / 'tools' / 'video_demo.py', '--checkpoint', trained['checkpoint'],
+               '--frames', '6', '--out-dir', out], trained['tmp'])
+    assert 'GMACs/frame' in log and 'SkipConv' in log
+    summary = json.loads((out / 'summary.json').read_text())
+    assert summary['frames'] == 6 and summary['dense_gmacs'] > 0
+    assert summary['mac_ratio'] < 1.0 and 0.0 <= summary['keypoints_within_2px'] <= 1.0
+    assert summary['dense_pck'] > 0.5
+    capture = cv2.VideoCapture(str(out / 'demo.mp4'))
+    frames = []
+    ok, frame = capture.read()
+    while ok:
+        frames.append(frame)
+        ok, frame = capture.read()
+    assert len(frames) == 6 and frames[0].shape == (240, 640, 3)
+    rows = (out / 'per_frame.csv').read_text().splitlines()
+    assert len(rows) == 7 and rows[0].startswith('frame,dense_gmacs')
+    assert (out / 'macs_time.png').stat().st_size > 10_000
