@@ -56,7 +56,7 @@ val_dataloader = dict(
     num_workers=0,
     persistent_workers=False,
     drop_last=False,
-    sampler=dict(type='DefaultSampler', shuffle=False, round_up=False),
+    sampler=dict(type='VideoSampler'),  # whole tracks per process, in order
     dataset=dict(
         type='VideoPoseDataset',
         dataset=dict(

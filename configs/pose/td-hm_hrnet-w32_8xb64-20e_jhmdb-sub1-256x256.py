@@ -27,6 +27,7 @@ model = dict(
 
 val_dataloader = dict(
     batch_size=16,
+    sampler=dict(_delete_=True, type='VideoSampler'),  # whole tracks per process, in order
     dataset=dict(_delete_=True, type='VideoPoseDataset', dataset={{_base_.val_dataloader.dataset}}))
 test_dataloader = val_dataloader
 val_evaluator = [

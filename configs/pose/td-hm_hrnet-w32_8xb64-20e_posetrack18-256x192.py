@@ -8,6 +8,7 @@ custom_imports = dict(imports=['mmeff'], allow_failed_imports=False)
 model = dict(test_cfg=dict(flip_test=False))
 val_dataloader = dict(
     batch_size=16,
+    sampler=dict(_delete_=True, type='VideoSampler'),  # whole tracks per process, in order
     dataset=dict(_delete_=True, type='VideoPoseDataset', dataset={{_base_.val_dataloader.dataset}}))
 test_dataloader = val_dataloader
 val_evaluator = [{{_base_.val_evaluator}}, dict(type='FrameMacsMetric')]

@@ -71,7 +71,7 @@ class VideoPoseDataset(_VideoWrapper):
 
     Every sample's metainfo gets ``stream_key`` and ``frame_in_stream``; mmeff's
     ``VideoValLoop`` / ``VideoTestLoop`` start a new SkipConv stream where ``stream_key``
-    changes. Use with ``shuffle=False`` samplers.
+    changes. Sample with ``VideoSampler`` (whole tracks per process, in order).
 
     Args:
         dataset: a top-down mmpose dataset (config or object); its pipeline must start with
@@ -98,6 +98,10 @@ class VideoPoseDataset(_VideoWrapper):
 
     def __len__(self) -> int:
         return len(self.samples)
+
+    def stream_keys(self) -> List[str]:
+        """The stream key of every index (each stream's indices are consecutive)."""
+        return [key for _, key, _ in self.samples]
 
     def __getitem__(self, idx: int) -> dict:
         index, key, position = self.samples[idx]
