@@ -9,7 +9,7 @@ keypoints are known: the boxes stand in for a person detector and the keypoints 
 models. With ``--video`` the person box is ``--bbox`` (default: the whole frame), one track.
 
 Without ``--checkpoint`` it uses the reduced-width HRNet of
-``configs/pose/td-hm_hrnet-tiny_1xb32-30e_synthetic-jhmdb-64x64.py``, trained once on the
+``configs/pose/td-hm_hrnet-tiny_1xb32-10e_synthetic-jhmdb-64x64.py``, trained once on the
 synthetic video-pose dataset (``tools/generate_synthetic_pose_videos.py``) with mmengine's
 runner (a few minutes on 2 cores) and cached under ``--cache-dir`` keyed on the config, so later
 runs skip the training.
@@ -52,22 +52,21 @@ from mmeff.utils.synthetic_pose_dataset import (JHMDB_FROM_SYNTHETIC, default_da
                                                 write_jhmdb_dataset)
 
 REPO = Path(__file__).resolve().parents[1]
-DEFAULT_CONFIG = REPO / 'configs/pose/td-hm_hrnet-tiny_1xb32-30e_synthetic-jhmdb-64x64.py'
-TRAIN_EPOCHS = 10
+DEFAULT_CONFIG = REPO / 'configs/pose/td-hm_hrnet-tiny_1xb32-10e_synthetic-jhmdb-64x64.py'
 
 
 # ------------------------------------------------------------------ default checkpoint
 
-def cached_checkpoint_path(config: Path, cache_dir: Path, epochs: int = TRAIN_EPOCHS) -> Path:
+def cached_checkpoint_path(config: Path, cache_dir: Path) -> Path:
     """Where the checkpoint trained for ``config`` is cached (keyed on the config's content)."""
     text = Config.fromfile(str(config)).pretty_text
-    key = hashlib.sha256(f'{text}\n{default_dataset_config()}\n{epochs}'.encode()).hexdigest()[:16]
+    key = hashlib.sha256(f'{text}\n{default_dataset_config()}'.encode()).hexdigest()[:16]
     return cache_dir / f'{config.stem}-{key}' / 'dense.pth'
 
 
-def train_default_checkpoint(config: Path, cache_dir: Path, epochs: int = TRAIN_EPOCHS) -> Path:
-    """The cached checkpoint; trains it on the synthetic dataset first if it is not there."""
-    target = cached_checkpoint_path(config, cache_dir, epochs)
+def train_default_checkpoint(config: Path, cache_dir: Path) -> Path:
+    """The cached checkpoint; trains ``config`` on the synthetic dataset first if it is not there."""
+    target = cached_checkpoint_path(config, cache_dir)
     if target.exists():
         print_log(f'using the cached checkpoint {target}', logger='current')
         return target
@@ -82,12 +81,9 @@ def train_default_checkpoint(config: Path, cache_dir: Path, epochs: int = TRAIN_
     cfg.train_dataloader.dataset.data_root = f'{data}/'
     for loader in (cfg.val_dataloader, cfg.test_dataloader):
         loader.dataset.dataset.data_root = f'{data}/'
-    cfg.train_cfg.max_epochs = epochs
-    cfg.train_cfg.val_interval = epochs
-    cfg.param_scheduler[1].update(end=epochs, milestones=[int(epochs * 0.7), int(epochs * 0.9)])
     Runner.from_cfg(cfg).train()
     tmp = target.with_suffix('.tmp')
-    shutil.copy(Path(cfg.work_dir) / f'epoch_{epochs}.pth', tmp)
+    shutil.copy(Path(cfg.work_dir) / f'epoch_{cfg.train_cfg.max_epochs}.pth', tmp)
     tmp.rename(target)
     return target
 

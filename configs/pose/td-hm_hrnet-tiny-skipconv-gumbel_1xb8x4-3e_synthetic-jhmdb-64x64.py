@@ -6,7 +6,7 @@
 #
 #   python <mmpose>/.mim/tools/train.py configs/pose/td-hm_hrnet-tiny-skipconv-gumbel_1xb8x4-3e_synthetic-jhmdb-64x64.py \
 #       --cfg-options load_from=DENSE.pth
-_base_ = './td-hm_hrnet-tiny_1xb32-30e_synthetic-jhmdb-64x64.py'
+_base_ = './td-hm_hrnet-tiny_1xb32-10e_synthetic-jhmdb-64x64.py'
 clip_len = 4
 
 model = dict(

@@ -47,8 +47,8 @@ def mmengine_checkpoint_globals() -> List[object]:
         np_core.multiarray.scalar,
         np.ndarray,
         np.dtype,
-        *{type(np.dtype(t)) for t in (np.float64, np.float32, np.float16, np.int64, np.int32, np.int16,
-                                      np.int8, np.uint8, np.bool_)},
+        *{type(np.dtype(t)) for t in (np.float64, np.float32, np.float16, np.int64, np.int32,
+                                      np.int16, np.int8, np.uint8, np.bool_)},
     ]
 
 

@@ -19,7 +19,8 @@ def demo():
 def test_cached_checkpoint_is_reused_without_training(demo, tmp_path):
     path = demo.cached_checkpoint_path(demo.DEFAULT_CONFIG, tmp_path)
     assert path == demo.cached_checkpoint_path(demo.DEFAULT_CONFIG, tmp_path)  # deterministic
-    assert path != demo.cached_checkpoint_path(demo.DEFAULT_CONFIG, tmp_path, epochs=3)
+    other = demo.DEFAULT_CONFIG.with_name(demo.DEFAULT_CONFIG.name.replace('tiny_', 'tiny-skipconv-inorm_'))
+    assert path != demo.cached_checkpoint_path(other, tmp_path)
     path.parent.mkdir(parents=True)
     path.write_bytes(b'weights')
     assert demo.train_default_checkpoint(demo.DEFAULT_CONFIG, tmp_path) == path

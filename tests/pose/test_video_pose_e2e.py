@@ -15,8 +15,8 @@ import mmpose
 REPO = Path(__file__).resolve().parents[2]
 TOOLS = Path(mmpose.__file__).parent / '.mim' / 'tools'
 CONFIGS = REPO / 'configs' / 'pose'
-DENSE = CONFIGS / 'td-hm_hrnet-tiny_1xb32-30e_synthetic-jhmdb-64x64.py'
-SKIPCONV = CONFIGS / 'td-hm_hrnet-tiny-skipconv-inorm_1xb32-30e_synthetic-jhmdb-64x64.py'
+DENSE = CONFIGS / 'td-hm_hrnet-tiny_1xb32-10e_synthetic-jhmdb-64x64.py'
+SKIPCONV = CONFIGS / 'td-hm_hrnet-tiny-skipconv-inorm_1xb32-10e_synthetic-jhmdb-64x64.py'
 GUMBEL = CONFIGS / 'td-hm_hrnet-tiny-skipconv-gumbel_1xb8x4-3e_synthetic-jhmdb-64x64.py'
 
 

@@ -16,7 +16,7 @@ from mmeff.utils.synthetic_pose_dataset import default_dataset_config, write_jhm
 from tests.helpers import build_model
 
 CONFIG = Path(__file__).resolve().parents[2] / 'configs' / 'pose' / \
-    'td-hm_hrnet-tiny_1xb32-30e_synthetic-jhmdb-64x64.py'
+    'td-hm_hrnet-tiny_1xb32-10e_synthetic-jhmdb-64x64.py'
 
 
 @pytest.fixture(scope='module')

@@ -1,10 +1,11 @@
 # A reduced-width HRNet (stem as stock, branches 16/32/64/128, one block per branch) trained on
 # the synthetic walking-figure videos of tools/generate_synthetic_pose_videos.py (JHMDB format,
 # 15 joints), evaluated per video with mmeff's VideoValLoop: stable crops per track, one stream
-# per track, JhmdbPCKAccuracy plus the conv GMACs per frame. Trains in a few minutes on 2 cores.
+# per track, JhmdbPCKAccuracy plus the conv GMACs per frame. Trains in about 2-3 minutes on 2 cores
+# (10 epochs of 23 iterations on the default 24 training videos; PCK 0.98 on the test videos).
 #
 #   python tools/generate_synthetic_pose_videos.py data/synthetic_jhmdb
-#   python <mmpose>/.mim/tools/train.py configs/pose/td-hm_hrnet-tiny_1xb32-30e_synthetic-jhmdb-64x64.py
+#   python <mmpose>/.mim/tools/train.py configs/pose/td-hm_hrnet-tiny_1xb32-10e_synthetic-jhmdb-64x64.py
 _base_ = 'mmpose::body_2d_keypoint/topdown_heatmap/jhmdb/td-hm_res50_8xb64-20e_jhmdb-sub1-256x256.py'
 custom_imports = dict(imports=['mmeff'], allow_failed_imports=False)
 load_from = None
@@ -77,11 +78,11 @@ test_evaluator = val_evaluator
 val_cfg = dict(type='VideoValLoop')
 test_cfg = dict(type='VideoTestLoop')
 
-train_cfg = dict(max_epochs=30, val_interval=10)
+train_cfg = dict(max_epochs=10, val_interval=5)
 optim_wrapper = dict(optimizer=dict(type='Adam', lr=2e-3))
 param_scheduler = [
     dict(type='LinearLR', begin=0, end=50, start_factor=0.01, by_epoch=False),
-    dict(type='MultiStepLR', begin=0, end=30, milestones=[20, 26], gamma=0.1, by_epoch=True)
+    dict(type='MultiStepLR', begin=0, end=10, milestones=[7, 9], gamma=0.1, by_epoch=True)
 ]
-default_hooks = dict(logger=dict(interval=10), checkpoint=dict(interval=10, max_keep_ckpts=1))
+default_hooks = dict(logger=dict(interval=10), checkpoint=dict(interval=5, max_keep_ckpts=1))
 randomness = dict(seed=0)
