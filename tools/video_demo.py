@@ -150,42 +150,36 @@ def build_models(config: Path, checkpoint: str, block: int):
 
 
 class RecomputeMap:
-    """Per frame, the share of each crop pixel's conv MACs that SkipConv recomputed."""
+    """Per frame and track, the share of each crop pixel's conv MACs that SkipConv recomputed.
+
+    A layer's recomputed positions are where its cached output changed since the track's
+    previous frame (on a track's first frame: everywhere), read from the layers' outputs, so it
+    does not depend on how SkipConv2d executes its gates.
+    """
 
     def __init__(self, model: torch.nn.Module):
         self.layers = [m for m in model.modules() if isinstance(m, SkipConv2d)]
-        self.fired: Dict[SkipConv2d, torch.Tensor] = {}
-        self.out_hw: Dict[SkipConv2d, Tuple[int, int]] = {}
+        self.outputs: Dict[SkipConv2d, torch.Tensor] = {}
+        self.previous: Dict[Tuple[int, SkipConv2d], torch.Tensor] = {}
         for layer in self.layers:
-            layer.gate.register_forward_hook(self._record_gate(layer))
-            layer.register_forward_hook(self._record_output(layer))
+            layer.register_forward_hook(self._record)
 
-    def _record_gate(self, layer):
-        def hook(gate, args, fired):
-            self.fired[layer] = fired.detach()
-        return hook
+    def _record(self, layer, args, out) -> None:
+        self.outputs[layer] = out.detach().clone()  # later layers may modify ``out`` in place
 
-    def _record_output(self, layer):
-        def hook(module, args, out):
-            self.out_hw[layer] = tuple(out.shape[-2:])
-        return hook
-
-    def reset(self) -> None:
-        self.fired.clear()
-
-    def heat(self, size_hw: Tuple[int, int]) -> np.ndarray:
-        """(H, W) float in [0, 1] at the model input's resolution."""
+    def heat(self, track: int, size_hw: Tuple[int, int]) -> np.ndarray:
+        """(H, W) float in [0, 1] at the model input's resolution, for the frame just run."""
         total = np.zeros(size_hw, np.float32)
         weight = 0.0
         for layer in self.layers:
-            if not layer.dense_macs:
+            out = self.outputs.pop(layer, None)
+            if out is None or not layer.dense_macs:
                 continue
-            if layer in self.fired:
-                mask = layer.blocks_to_positions(self.fired[layer].bool(), self.out_hw[layer])
-                mask = mask[0].float().numpy()
-            else:  # key frame: everything computed
-                mask = np.ones(self.out_hw[layer], np.float32)
-            total += layer.dense_macs * cv2.resize(mask, size_hw[::-1],
+            before = self.previous.get((track, layer))
+            changed = (out != before).any(1)[0] if before is not None and \
+                before.shape == out.shape else torch.ones(out.shape[-2:], dtype=torch.bool)
+            self.previous[(track, layer)] = out
+            total += layer.dense_macs * cv2.resize(changed.float().numpy(), size_hw[::-1],
                                                    interpolation=cv2.INTER_NEAREST)
             weight += layer.dense_macs
         return total / max(weight, 1.0)
@@ -276,7 +270,6 @@ def run(video: Video, dense, skip, pipeline: Compose, relative: float, margin: f
                 data = batch(t, track)
                 dense_meter.reset()
                 skip_meter.reset()
-                recompute.reset()
                 (d,), seconds = timed_step(dense, data)
                 s.dense_s += seconds
                 with stream(streams[track]):
@@ -291,7 +284,8 @@ def run(video: Video, dense, skip, pipeline: Compose, relative: float, margin: f
                     s.dense_correct += pck(dense_kpts, gt, box)
                     s.skip_correct += pck(skip_kpts, gt, box)
                 meta = k.metainfo
-                skip_view = overlay(skip_view, recompute.heat(tuple(meta['input_size'][::-1])),
+                skip_view = overlay(skip_view,
+                                    recompute.heat(track, tuple(meta['input_size'][::-1])),
                                     meta['input_center'], meta['input_scale'],
                                     tuple(meta['input_size']))
                 dense_samples.append(d)
