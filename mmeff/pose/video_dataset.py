@@ -89,8 +89,9 @@ class VideoPoseDataset(_VideoWrapper):
         crops = []
         for key, indices in video_tracks(self.dataset, min_iou).items():
             boxes = np.concatenate([self.dataset.get_data_info(i)['bbox'] for i in indices])
-            centers, sizes = stable_crop_boxes(boxes, margin if stable_crop else 1.0)
-            if not stable_crop:  # every frame at its own box
+            if stable_crop:
+                centers, sizes = stable_crop_boxes(boxes, margin)
+            else:  # every frame at its own box
                 centers, sizes = (boxes[:, :2] + boxes[:, 2:]) / 2, boxes[:, 2:] - boxes[:, :2]
             self.samples += [(i, key, t) for t, i in enumerate(indices)]
             crops += list(zip(centers, sizes))

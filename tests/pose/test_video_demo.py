@@ -5,9 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from mmeff.utils import SyntheticVideoConfig
-
 REPO = Path(__file__).resolve().parents[2]
+
 
 @pytest.fixture(scope='module')
 def demo():
@@ -16,14 +15,17 @@ def demo():
     spec.loader.exec_module(module)
     return module
 
+
 def test_cached_checkpoint_is_reused_without_training(demo, tmp_path):
     path = demo.cached_checkpoint_path(demo.DEFAULT_CONFIG, tmp_path)
     assert path == demo.cached_checkpoint_path(demo.DEFAULT_CONFIG, tmp_path)  # deterministic
-    other = demo.DEFAULT_CONFIG.with_name(demo.DEFAULT_CONFIG.name.replace('tiny_', 'tiny-skipconv-inorm_'))
+    name = demo.DEFAULT_CONFIG.name.replace('tiny_', 'tiny-skipconv-inorm_')
+    other = demo.DEFAULT_CONFIG.with_name(name)
     assert path != demo.cached_checkpoint_path(other, tmp_path)
     path.parent.mkdir(parents=True)
     path.write_bytes(b'weights')
     assert demo.train_default_checkpoint(demo.DEFAULT_CONFIG, tmp_path) == path
+
 
 def test_synthetic_clip_boxes_cover_the_keypoints(demo):
     video = demo.synthetic_clip(frames=3)
@@ -31,6 +33,7 @@ def test_synthetic_clip_boxes_cover_the_keypoints(demo):
     for track, boxes in video.boxes.items():
         kpts = video.keypoints[track]
         assert (kpts >= boxes[:, None, :2]).all() and (kpts <= boxes[:, None, 2:]).all()
+
 
 def test_summary_table(demo):
     stats = [demo.FrameStats(dense_macs=10**9, executed_macs=10**9, dense_s=0.01, skip_s=0.01,
