@@ -17,11 +17,18 @@ import numpy as np
 import torch
 
 
+#: HistoryBuffer's own statistics methods (registered lazily by mmengine, see below).
+BUILTIN_STATISTICS = ('min', 'max', 'current', 'mean')
+
+
 def history_buffer_getattr(obj: Any, name: str) -> Any:
     """``getattr`` restricted to the registered statistics methods of ``HistoryBuffer``."""
     from mmengine.logging.history_buffer import HistoryBuffer
 
-    if obj is HistoryBuffer and name in HistoryBuffer._statistics_methods:
+    # The class fills _statistics_methods with its built-in methods only when a first buffer is
+    # created, which a process that only loads a checkpoint (tools/test.py) never does.
+    if obj is HistoryBuffer and (name in BUILTIN_STATISTICS or
+                                 name in HistoryBuffer._statistics_methods):
         return getattr(HistoryBuffer, name)
     raise pickle.UnpicklingError(
         f'mmeff safe loading: getattr({obj!r}, {name!r}) is not allow-listed; only '

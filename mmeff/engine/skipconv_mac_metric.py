@@ -32,4 +32,4 @@ class SkipConvMacMetric(BaseMetric):
         dense = sum(r[0] for r in results) / frames / 1e9
         executed = sum(r[1] for r in results) / frames / 1e9
         return dict(dense_gmacs=round(dense, 4), executed_gmacs=round(executed, 4),
-                    executed_share=round(executed / dense, 4) if dense else 0.0, frames=frames)
+                    executed_share=round(executed / dense, 4) if dense else 0.0)

@@ -207,7 +207,7 @@ class SkipConv2d(nn.Conv2d):
                               f'from the stream\'s {entry.key[:3]}; the stream is reset',
                               logger='current')
                 entry = self._key_frame(x, key)
-                self.executed_macs = self.dense_macs
+                self.executed_macs = self._site_counts().dense_macs
             elif self.reference == 'accumulated':
                 self._update_accumulated(x, entry, out_hw)
             else:
@@ -265,7 +265,7 @@ class SkipConv2d(nn.Conv2d):
         windows = self.block_windows(x)
         fire = self.gate(windows - entry.reference, self.weight)
         mask = self._gated_positions(fire, out_hw)
-        if self.executed_macs:
+        if self._site_counts().executed_macs:
             self._sparse(x, self.bias, mask, out=entry.output)
             entry.reference[fire] = windows[fire]
 
@@ -273,7 +273,7 @@ class SkipConv2d(nn.Conv2d):
         residual = x - entry.reference
         fire = self.gate(self.block_windows(residual), self.weight)
         mask = self._gated_positions(fire, out_hw)
-        if self.executed_macs:
+        if self._site_counts().executed_macs:
             entry.output += self._sparse(residual, None, mask)  # bias stays counted once
         entry.reference.copy_(x)
 
