@@ -21,6 +21,7 @@ from mmengine.registry import MODELS
 
 #: toolbox package whose import triggers the registration -> mmeff package registering into it.
 TOOLBOX_PARTS: Dict[str, str] = {
+    'mmdet.models': 'mmeff.det',
     'mmpose.models': 'mmeff.pose',
 }
 

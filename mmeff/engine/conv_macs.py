@@ -31,9 +31,10 @@ class ConvMacMeter:
         self._gate_convs: Set[nn.Module] = set()
 
     def _count(self, module: nn.Conv2d, inputs, output) -> None:
-        if isinstance(module, SkipConv2d):
-            self.dense += module.dense_macs
-            self.executed += module.executed_macs
+        if isinstance(module, SkipConv2d):  # this call's counts (a layer may run per level)
+            dense, executed = module.call_macs()
+            self.dense += dense
+            self.executed += executed
         else:
             macs = dense_conv_macs(module.weight, (output.shape[0], *output.shape[-2:]))
             self.dense += 0 if module in self._gate_convs else macs

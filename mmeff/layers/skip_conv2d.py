@@ -22,12 +22,15 @@ replaces the cached output. Other gates (``GumbelGate``) see the residual window
 against the previous raw frame, ``y += conv(residual)`` at fired blocks. Skipped residuals are
 lost, so it drifts; its bias is still counted once.
 
+A layer applied several times per frame (shared over pyramid levels) keeps one state and one
+set of MAC counters per ``mmeff.layers.call_site`` key; the counters report the frame's sum.
+
 A stream is reset automatically (with a log line) when the frame's shape, dtype or device
 changes, and when the layer switches between train and eval mode. A frame with NaN or Inf is
 rejected with a ValueError and the stream's state is left as it was.
 """
 from dataclasses import dataclass
-from typing import Optional, Tuple
+from typing import Dict, Hashable, Optional, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -39,7 +42,7 @@ from ..ops import (DENSE_CROSSOVER_DENSITY, block_input_windows, blocks_to_posit
                    dense_conv_macs, executed_conv_macs, has_extension, sparse_conv2d)
 from ..registry import MODELS
 from .skip_gates import NormGate
-from .stream_state import active_clip_length, active_stream
+from .stream_state import active_call_site, active_clip_length, active_stream
 
 REFERENCES = ('accumulated', 'previous')
 NON_FINITE_FRAME = ("SkipConv2d: the frame contains NaN or Inf; it was rejected and the stream's "
@@ -55,6 +58,14 @@ class SkipConvEntry:
     output: Tensor  # (N, C_out, H_out, W_out) cached output
 
 
+@dataclass
+class SiteCounts:
+    """The counters of the last frame at one call site."""
+    dense_macs: int = 0
+    executed_macs: int = 0
+    gate_usage: Optional[Tensor] = None
+
+
 @MODELS.register_module()
 class SkipConv2d(nn.Conv2d):
     """``nn.Conv2d`` (same arguments and weights) that recomputes only changed blocks.
@@ -65,8 +76,8 @@ class SkipConv2d(nn.Conv2d):
             from MODELS.
         reference: 'accumulated' (drift-free, default) or 'previous' (the paper's, drifts).
 
-    In eval mode it is stateful per stream (``mmeff.stream``); after each frame,
-    ``dense_macs`` and ``executed_macs`` hold that frame's MAC counts. In training mode it is a
+    In eval mode it is stateful per stream (``mmeff.stream``) and call site; after each frame,
+    ``dense_macs`` and ``executed_macs`` hold that frame's MAC counts (summed over call sites). In training mode it is a
     dense conv, except inside ``mmeff.training_clip(T)`` with a trainable gate, where it runs
     the recurrence over clips of T frames (see ``_forward_clip``).
     """
@@ -82,34 +93,80 @@ class SkipConv2d(nn.Conv2d):
         if hasattr(self.gate, 'attach'):
             self.gate.attach(self)
         self.reference = reference
-        self.dense_macs = 0
-        self.executed_macs = 0
-        self.gate_usage: Optional[Tensor] = None
-        self._own_entry: Optional[SkipConvEntry] = None
+        self._counts: Dict[Hashable, SiteCounts] = {}
+        self._own_entries: Dict[Hashable, SkipConvEntry] = {}
         self._generation = 0
+
+    # ------------------------------------------------------------------ MAC counters
+
+    def _site_counts(self) -> SiteCounts:
+        return self._counts.setdefault(active_call_site(), SiteCounts())
+
+    @property
+    def dense_macs(self) -> int:
+        return sum(c.dense_macs for c in self._counts.values())
+
+    @dense_macs.setter
+    def dense_macs(self, value: int) -> None:
+        self._site_counts().dense_macs = value
+
+    @property
+    def executed_macs(self) -> int:
+        return sum(c.executed_macs for c in self._counts.values())
+
+    @executed_macs.setter
+    def executed_macs(self, value: int) -> None:
+        self._site_counts().executed_macs = value
+
+    @property
+    def gate_usage(self) -> Optional[Tensor]:
+        """Mean firing rate of the last clip, MAC-weighted over call sites (None: no gate ran)."""
+        counts = list(self._counts.values())
+        if all(c.gate_usage is None for c in counts):
+            return None
+        if len(counts) == 1:
+            return counts[0].gate_usage
+        total = sum(c.dense_macs for c in counts)
+        return sum(c.dense_macs / total * (c.gate_usage if c.gate_usage is not None else 1.0)
+                   for c in counts)
+
+    @gate_usage.setter
+    def gate_usage(self, value: Optional[Tensor]) -> None:
+        self._site_counts().gate_usage = value
+
+    def call_macs(self) -> Tuple[int, int]:
+        """(dense, executed) MACs of the last call at the active call site."""
+        counts = self._site_counts()
+        return counts.dense_macs, counts.executed_macs
 
     # -------------------------------------------------------------------- stream plumbing
 
     def reset_stream(self) -> None:
         """Forget this layer's default stream (``mmeff.reset_streams`` calls it)."""
-        self._own_entry = None
+        self._own_entries = {}
 
     def train(self, mode: bool = True) -> 'SkipConv2d':
         if mode != self.training:
             self._generation += 1  # invalidates every stream's entry for this layer
-            self._own_entry = None
+            self._own_entries = {}
         return super().train(mode)
 
-    def _load_entry(self) -> Optional[SkipConvEntry]:
-        state = active_stream()
-        return self._own_entry if state is None else state.get(self)
-
-    def _store_entry(self, entry: SkipConvEntry) -> None:
+    def _stream_entries(self) -> Dict[Hashable, SkipConvEntry]:
+        """This layer's entries (one per call site) in the active stream."""
         state = active_stream()
         if state is None:
-            self._own_entry = entry
-        else:
-            state.set(self, entry)
+            return self._own_entries
+        entries = state.get(self)
+        if entries is None:
+            entries = {}
+            state.set(self, entries)
+        return entries
+
+    def _load_entry(self) -> Optional[SkipConvEntry]:
+        return self._stream_entries().get(active_call_site())
+
+    def _store_entry(self, entry: SkipConvEntry) -> None:
+        self._stream_entries()[active_call_site()] = entry
 
     # ----------------------------------------------------------------------- geometry
 
@@ -157,7 +214,7 @@ class SkipConv2d(nn.Conv2d):
                               f'from the stream\'s {entry.key[:3]}; the stream is reset',
                               logger='current')
                 entry = self._key_frame(x, key)
-                self.executed_macs = self.dense_macs
+                self.executed_macs = self._site_counts().dense_macs
             elif self.reference == 'accumulated':
                 self._update_accumulated(x, entry, out_hw)
             else:
@@ -235,8 +292,9 @@ class SkipConv2d(nn.Conv2d):
         residual = x - entry.reference
         fire = self.gate(self.block_windows(residual), self.weight)
         mask = self.blocks_to_positions(fire, out_hw)
-        self.executed_macs = executed_conv_macs(self.weight, mask)
-        if self.executed_macs:
+        executed = executed_conv_macs(self.weight, mask)
+        self.executed_macs = executed  # this call site's count
+        if executed:
             entry.output += self._sparse(residual, None, mask)  # bias stays counted once
         entry.reference.copy_(x)
 

@@ -3,17 +3,20 @@
 One model can serve several independent videos: give each video its own :class:`StreamState`
 and run its frames inside ``with mmeff.stream(state):``. Outside any ``stream`` block a layer
 uses its own default stream, which :func:`reset_streams` clears. Training on clips of
-consecutive frames runs inside ``with mmeff.training_clip(T):``.
+consecutive frames runs inside ``with mmeff.training_clip(T):``. A layer applied several
+times per frame (a detection head shared over pyramid levels) runs each application inside
+``with call_site(key):`` and keeps one state per key.
 """
 import contextlib
 import contextvars
 import weakref
-from typing import Any, Iterator, Optional
+from typing import Any, Hashable, Iterator, Optional
 
 from torch import nn
 
 _ACTIVE_STREAM: contextvars.ContextVar = contextvars.ContextVar('mmeff_active_stream', default=None)
 _CLIP_LENGTH: contextvars.ContextVar = contextvars.ContextVar('mmeff_clip_length', default=None)
+_CALL_SITE: contextvars.ContextVar = contextvars.ContextVar('mmeff_call_site', default=None)
 
 
 class StreamState:
@@ -51,6 +54,23 @@ def stream(state: StreamState) -> Iterator[StreamState]:
         yield state
     finally:
         _ACTIVE_STREAM.reset(token)
+
+
+def active_call_site() -> Optional[Hashable]:
+    """The key of the innermost ``call_site`` block, or None."""
+    return _CALL_SITE.get()
+
+
+@contextlib.contextmanager
+def call_site(key: Hashable) -> Iterator[Hashable]:
+    """Mark one of several applications of the same layers within a frame (e.g. pyramid level
+    ``key`` of a shared head): stateful layers keep separate state and MAC counts per key."""
+    hash(key)  # a clear TypeError for unhashable keys
+    token = _CALL_SITE.set(key)
+    try:
+        yield key
+    finally:
+        _CALL_SITE.reset(token)
 
 
 def active_clip_length() -> Optional[int]:

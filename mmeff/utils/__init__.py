@@ -1,4 +1,8 @@
 """Utilities: synthetic data for tests, demos and benchmarks."""
+from .synthetic_detection import (CLASSES, SyntheticDetectionConfig, synthetic_detection_video,
+                                  write_synthetic_detection)
 from .synthetic_video import JOINTS, LIMBS, SyntheticVideoConfig, synthetic_video
 
-__all__ = ['JOINTS', 'LIMBS', 'SyntheticVideoConfig', 'synthetic_video']
+__all__ = [
+    'CLASSES', 'SyntheticDetectionConfig', 'synthetic_detection_video', 'write_synthetic_detection',
+    'JOINTS', 'LIMBS', 'SyntheticVideoConfig', 'synthetic_video']

@@ -94,3 +94,15 @@ def test_checkpoint_loads_before_any_history_buffer_exists(tmp_path, monkeypatch
     monkeypatch.setattr(HistoryBuffer, '_statistics_methods', dict())
     state = torch.load(tmp_path / 'a' / 'epoch_1.pth')
     assert 'message_hub' in state
+
+
+def test_builtin_statistics_resolve_before_any_history_buffer_exists(monkeypatch):
+    """A fresh process that only loads (tools/test.py) has an empty _statistics_methods."""
+    from mmengine.logging.history_buffer import HistoryBuffer
+
+    from mmeff.engine.checkpoint import history_buffer_getattr
+    monkeypatch.setattr(HistoryBuffer, '_statistics_methods', {})
+    for name in ('min', 'max', 'current', 'mean'):
+        assert history_buffer_getattr(HistoryBuffer, name) is getattr(HistoryBuffer, name)
+    with pytest.raises(pickle.UnpicklingError, match='not allow-listed'):
+        history_buffer_getattr(HistoryBuffer, '__init__')
