@@ -1,0 +1,10 @@
+"""mmaction2 parts: MoViNet backbones, head, streaming recognizer, streaming test loop.
+
+Imported automatically once ``mmaction.models`` loads (see ``mmeff.registry``); everything is
+registered in mmaction2's own registries.
+"""
+from .movinet import ARCHS, MoViNet, MoViNetBlock
+from .movinet_head import MoViNetHead
+from .movinet_recognizer import MoViNetRecognizer
+
+__all__ = ['ARCHS', 'MoViNet', 'MoViNetBlock', 'MoViNetHead', 'MoViNetRecognizer']
