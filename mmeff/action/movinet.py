@@ -142,7 +142,7 @@ class MoViNet(StreamStateful, BaseModule):
         in_channels: input channels.
         norm_cfg, act_cfg, gate_cfg: BatchNorm (TF defaults: momentum 0.99 i.e. 0.01 here,
             eps 1e-3), main activation (Swish base / HSwish stream) and SE gate (Sigmoid /
-            HSigmoid); None picks the default of the variant.
+            Hardsigmoid); None picks the default of the variant.
         drop_path_rate: stochastic depth, rising linearly to this rate at the last block.
 
     Shapes: (N, C, T, H, W) -> (N, project, T, H/32, W/32) (spatial sizes rounded up).
@@ -171,7 +171,7 @@ class MoViNet(StreamStateful, BaseModule):
             raise ValueError(f"MoViNet: conv_type must be '3d' or '2plus1d', got {conv_type!r}")
         norm_cfg = norm_cfg or dict(type='BN3d', momentum=0.01, eps=1e-3)
         act_cfg = act_cfg or dict(type='HSwish' if causal else 'Swish')
-        gate_cfg = gate_cfg or dict(type='HSigmoid' if causal else 'Sigmoid')
+        gate_cfg = gate_cfg or dict(type='Hardsigmoid' if causal else 'Sigmoid')
         self.causal = causal
         self.in_channels = in_channels
         self.out_channels = spec['project']

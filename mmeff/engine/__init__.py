@@ -1,9 +1,10 @@
-"""Engine pieces: checkpoint safety, MAC accounting, the SkipConv gate loss."""
+"""Engine pieces: checkpoint safety, MAC accounting, the SkipConv gate loss, peak memory."""
 from .checkpoint import allow_mmengine_checkpoint_globals, mmengine_checkpoint_globals
 from .gate_loss import skipconv_gate_loss
 from .mac_counter import LayerMacs, MacCounter
+from .peak_memory import PeakMemory
 
 __all__ = [
     'allow_mmengine_checkpoint_globals', 'mmengine_checkpoint_globals', 'LayerMacs', 'MacCounter',
-    'skipconv_gate_loss'
+    'skipconv_gate_loss', 'PeakMemory'
 ]

@@ -21,6 +21,9 @@ from torch import Tensor, nn
 from ..registry import MODELS
 from .cumulative_avg_pool3d import CumulativeAvgPool3d
 
+if 'Hardsigmoid' not in MODELS.module_dict:  # torch's relu6(x + 3) / 6, without mmcv's warning
+    MODELS.register_module(name='Hardsigmoid', module=nn.Hardsigmoid)
+
 
 def sinusoidal_position_encoding(positions: Tensor, channels: int) -> Tensor:
     """Transformer sin/cos encoding: positions (T,) -> (channels, T); channel 2i is
@@ -41,7 +44,7 @@ class CausalSqueezeExcitation(nn.Module):
         causal: per-frame gates from causal statistics (stream) or one gate per clip (base).
         position_encoding: add the scaled sinusoidal encoding of the frame index (causal only).
         act_cfg: activation of the bottleneck (mmcv config).
-        gate_cfg: gating activation (mmcv config).
+        gate_cfg: gating activation (config; default ``Hardsigmoid``, torch's).
 
     Shapes: (N, C, T, H, W) -> same. The causal state lives in ``self.pool`` (per stream).
     """
@@ -64,7 +67,7 @@ class CausalSqueezeExcitation(nn.Module):
         self.reduce = nn.Conv3d(squeezed, hidden_channels, 1)
         self.act = build_activation_layer(act_cfg or dict(type='HSwish'))
         self.expand = nn.Conv3d(hidden_channels, channels, 1)
-        self.gate = build_activation_layer(gate_cfg or dict(type='HSigmoid'))
+        self.gate = build_activation_layer(gate_cfg or dict(type='Hardsigmoid'))
 
     def squeeze(self, x: Tensor) -> Tensor:
         """(N, C, T, H, W) -> (N, 2C, T, 1, 1) causal statistics, or (N, C, 1, 1, 1)."""
