@@ -6,5 +6,10 @@ registered in mmaction2's own registries.
 from .movinet import ARCHS, MoViNet, MoViNetBlock
 from .movinet_head import MoViNetHead
 from .movinet_recognizer import MoViNetRecognizer
+from .stream_cost_metric import StreamCostMetric
+from .stream_test_loop import StreamingTestLoop
 
-__all__ = ['ARCHS', 'MoViNet', 'MoViNetBlock', 'MoViNetHead', 'MoViNetRecognizer']
+__all__ = [
+    'ARCHS', 'MoViNet', 'MoViNetBlock', 'MoViNetHead', 'MoViNetRecognizer', 'StreamCostMetric',
+    'StreamingTestLoop'
+]

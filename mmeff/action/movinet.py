@@ -19,6 +19,7 @@ PyTorch initialisation; no pretrained weights (none can be downloaded here).
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
+import torch.nn.functional as F
 from mmaction.registry import MODELS
 from mmcv.cnn import ConvModule
 from mmcv.cnn.bricks import DropPath
@@ -96,12 +97,24 @@ def depthwise_convs(channels: int, kernel: Kernel, spatial_stride: int, causal: 
     return [conv((1, kh, kw), spatial_stride), conv((kt, 1, 1), 1)]
 
 
+class FramewiseAvgPool(nn.Module):
+    """3x3 stride-2 average pooling of every frame, padding excluded from the mean (TF 'same'
+    average pooling); works on frames down to 1x1, unlike ``avg_pool3d``."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        n, c, t, h, w = x.shape
+        frames = x.transpose(1, 2).reshape(n * t, c, h, w)
+        pooled = F.avg_pool2d(frames, 3, 2, 1, count_include_pad=False)
+        return pooled.reshape(n, t, c, *pooled.shape[-2:]).transpose(1, 2)
+
+
 class MoViNetBlock(BaseModule):
     """One MoViNet inverted-bottleneck block: (N, C_in, T, H, W) -> (N, C_out, T, H/s, W/s)."""
 
     def __init__(self, in_channels: int, out_channels: int, expand_channels: int, kernel: Kernel,
                  spatial_stride: int, causal: bool, conv_type: str, position_encoding: bool,
-                 norm_cfg: dict, act_cfg: dict, gate_cfg: dict, drop_path_rate: float = 0.):
+                 norm_cfg: dict, act_cfg: dict, gate_cfg: dict, drop_path_rate: float = 0.,
+                 rezero_init: float = 0.):
         super().__init__()
         conv3d = dict(type='Conv3d')
         self.expand = ConvModule(in_channels, expand_channels, 1, conv_cfg=conv3d,
@@ -114,11 +127,11 @@ class MoViNetBlock(BaseModule):
             gate_cfg=gate_cfg)
         self.project = ConvModule(expand_channels, out_channels, 1, conv_cfg=conv3d,
                                   norm_cfg=norm_cfg, act_cfg=None)
-        self.rezero = nn.Parameter(torch.zeros(()))
+        self.rezero = nn.Parameter(torch.tensor(float(rezero_init)))
         self.drop_path = DropPath(drop_path_rate) if drop_path_rate > 0 else nn.Identity()
         shortcut: List[nn.Module] = []
         if spatial_stride > 1:
-            shortcut.append(nn.AvgPool3d((1, 3, 3), (1, 2, 2), (0, 1, 1), count_include_pad=False))
+            shortcut.append(FramewiseAvgPool())
         if in_channels != out_channels:
             shortcut.append(ConvModule(in_channels, out_channels, 1, conv_cfg=conv3d,
                                        norm_cfg=norm_cfg, act_cfg=None))
@@ -144,6 +157,8 @@ class MoViNet(StreamStateful, BaseModule):
             eps 1e-3), main activation (Swish base / HSwish stream) and SE gate (Sigmoid /
             Hardsigmoid); None picks the default of the variant.
         drop_path_rate: stochastic depth, rising linearly to this rate at the last block.
+        rezero_init: initial value of each block's learnable residual-branch scale (0 as
+            published: every block starts as its shortcut; short schedules learn faster with 1).
 
     Shapes: (N, C, T, H, W) -> (N, project, T, H/32, W/32) (spatial sizes rounded up).
 
@@ -163,6 +178,7 @@ class MoViNet(StreamStateful, BaseModule):
                  act_cfg: Optional[dict] = None,
                  gate_cfg: Optional[dict] = None,
                  drop_path_rate: float = 0.,
+                 rezero_init: float = 0.,
                  init_cfg: Optional[Union[dict, List[dict]]] = None):
         super().__init__(init_cfg=init_cfg)
         spec = ARCHS[arch] if isinstance(arch, str) else arch
@@ -185,7 +201,8 @@ class MoViNet(StreamStateful, BaseModule):
                 index += 1
                 blocks.append(MoViNetBlock(channels, out_channels, expand, tuple(kernel), stride,
                                            causal, conv_type, position_encoding, norm_cfg,
-                                           act_cfg, gate_cfg, drop_path_rate * index / num_blocks))
+                                           act_cfg, gate_cfg, drop_path_rate * index / num_blocks,
+                                           rezero_init))
                 channels = out_channels
             stages.append(nn.Sequential(*blocks))
         self.stages = nn.Sequential(*stages)
