@@ -21,7 +21,10 @@ def history_buffer_getattr(obj: Any, name: str) -> Any:
     """``getattr`` restricted to the registered statistics methods of ``HistoryBuffer``."""
     from mmengine.logging.history_buffer import HistoryBuffer
 
-    if obj is HistoryBuffer and name in HistoryBuffer._statistics_methods:
+    # the built-in statistics are registered only when the first HistoryBuffer is created, which
+    # a fresh process (tools/test.py) has not done yet when it loads a checkpoint
+    allowed = {'min', 'max', 'current', 'mean', *HistoryBuffer._statistics_methods}
+    if obj is HistoryBuffer and name in allowed:
         return getattr(HistoryBuffer, name)
     raise pickle.UnpicklingError(
         f'mmeff safe loading: getattr({obj!r}, {name!r}) is not allow-listed; only '

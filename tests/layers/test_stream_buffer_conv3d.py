@@ -111,3 +111,40 @@ def test_registered_and_usable_as_conv_cfg():
     assert isinstance(conv, StreamBufferConv3d) and conv.buffer_size == 2
     conv = build_conv_layer(dict(type='StreamBufferConv3d'), 3, 4, 3, padding=1)
     assert isinstance(conv, StreamBufferConv3d)
+
+
+def test_memory_is_constant_over_10000_frames():
+    """A conv + causal SE stack streamed frame by frame: the state's bytes stay the same and the
+    process's peak RSS over 10,000 frames is that over 100 (storing the frames would add 10 MiB)."""
+    from mmeff.engine import PeakMemory
+    from mmeff.layers import CausalSqueezeExcitation
+    if not PeakMemory.cpu_supported():
+        pytest.skip(reason='peak RSS needs Linux /proc/self/clear_refs')
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(StreamBufferConv3d(4, 4, (5, 3, 3), padding=(0, 1, 1)),
+                              CausalSqueezeExcitation(4, 8, position_encoding=True)).eval()
+    frame = torch.randn(1, 4, 1, 16, 16)
+    state = StreamState()
+
+    def state_bytes():
+        return sum(t.numel() * t.element_size() for e in state.entries()
+                   for t in vars(e).values() if isinstance(t, torch.Tensor))
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        with torch.no_grad(), stream(state):
+            for _ in range(100):
+                net(frame)
+            with PeakMemory() as short:
+                for _ in range(100):
+                    net(frame)
+            size = state_bytes()
+            with PeakMemory() as long:
+                for _ in range(10000):
+                    net(frame)
+    finally:
+        torch.set_num_threads(threads)
+    assert state_bytes() == size
+    assert state.get(net[1].pool).frames == 10200
+    assert long.peak_bytes - short.peak_bytes < 2 * 2**20
