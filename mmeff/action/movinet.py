@@ -89,7 +89,8 @@ def depthwise_convs(channels: int, kernel: Kernel, spatial_stride: int, causal: 
             channels, channels, kernel_size, stride=(1, stride, stride),
             padding=(0 if streamed else temporal // 2, kernel_size[1] // 2, kernel_size[2] // 2),
             groups=channels,
-            conv_cfg=dict(type='StreamBufferConv3d' if streamed else 'Conv3d'),
+            conv_cfg=dict(type='StreamBufferConv3d' if streamed else
+                          'FramewiseConv3d' if temporal == 1 else 'Conv3d'),
             norm_cfg=norm_cfg, act_cfg=act_cfg)
 
     if conv_type == '3d' or kt == 1:
@@ -116,8 +117,8 @@ class MoViNetBlock(BaseModule):
                  norm_cfg: dict, act_cfg: dict, gate_cfg: dict, drop_path_rate: float = 0.,
                  rezero_init: float = 0.):
         super().__init__()
-        conv3d = dict(type='Conv3d')
-        self.expand = ConvModule(in_channels, expand_channels, 1, conv_cfg=conv3d,
+        pointwise = dict(type='FramewiseConv3d')
+        self.expand = ConvModule(in_channels, expand_channels, 1, conv_cfg=pointwise,
                                  norm_cfg=norm_cfg, act_cfg=act_cfg)
         self.depthwise = nn.Sequential(*depthwise_convs(expand_channels, kernel, spatial_stride,
                                                         causal, conv_type, norm_cfg, act_cfg))
@@ -125,7 +126,7 @@ class MoViNetBlock(BaseModule):
             expand_channels, make_divisible(0.25 * expand_channels * (2 if causal else 1)),
             causal=causal, position_encoding=position_encoding, act_cfg=act_cfg,
             gate_cfg=gate_cfg)
-        self.project = ConvModule(expand_channels, out_channels, 1, conv_cfg=conv3d,
+        self.project = ConvModule(expand_channels, out_channels, 1, conv_cfg=pointwise,
                                   norm_cfg=norm_cfg, act_cfg=None)
         self.rezero = nn.Parameter(torch.tensor(float(rezero_init)))
         self.drop_path = DropPath(drop_path_rate) if drop_path_rate > 0 else nn.Identity()
@@ -133,7 +134,7 @@ class MoViNetBlock(BaseModule):
         if spatial_stride > 1:
             shortcut.append(FramewiseAvgPool())
         if in_channels != out_channels:
-            shortcut.append(ConvModule(in_channels, out_channels, 1, conv_cfg=conv3d,
+            shortcut.append(ConvModule(in_channels, out_channels, 1, conv_cfg=pointwise,
                                        norm_cfg=norm_cfg, act_cfg=None))
         self.shortcut = nn.Sequential(*shortcut)
 
@@ -191,8 +192,9 @@ class MoViNet(StreamStateful, BaseModule):
         self.causal = causal
         self.in_channels = in_channels
         self.out_channels = spec['project']
+        framewise = dict(type='FramewiseConv3d')
         self.stem = ConvModule(in_channels, spec['stem'], K13, stride=(1, 2, 2), padding=(0, 1, 1),
-                               conv_cfg=dict(type='Conv3d'), norm_cfg=norm_cfg, act_cfg=act_cfg)
+                               conv_cfg=framewise, norm_cfg=norm_cfg, act_cfg=act_cfg)
         num_blocks = sum(len(layers) for _, layers in spec['stages'])
         channels, index, stages = spec['stem'], 0, []
         for out_channels, layers in spec['stages']:
@@ -206,9 +208,12 @@ class MoViNet(StreamStateful, BaseModule):
                 channels = out_channels
             stages.append(nn.Sequential(*blocks))
         self.stages = nn.Sequential(*stages)
-        self.project = ConvModule(channels, spec['project'], 1, conv_cfg=dict(type='Conv3d'),
+        self.project = ConvModule(channels, spec['project'], 1, conv_cfg=framewise,
                                   norm_cfg=norm_cfg, act_cfg=act_cfg)
         self._default_stream = StreamState()
+        for module in self.modules():  # forward() checks the input once for NaN/Inf
+            if hasattr(module, 'check_finite'):
+                module.check_finite = False
 
     def reset_stream(self) -> None:
         """Forget the default stream (``mmeff.reset_streams`` calls it)."""

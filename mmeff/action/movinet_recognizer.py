@@ -30,9 +30,9 @@ class MoViNetRecognizer(StreamStateful, Recognizer3D):
     def reset_stream(self) -> None:
         self._default_stream = StreamState()
 
-    def forward(self, inputs, data_samples=None, mode: str = 'tensor'):
+    def forward(self, inputs, data_samples=None, mode: str = 'tensor', **kwargs):
         with stream(StreamState()):
-            return super().forward(inputs, data_samples, mode)
+            return super().forward(inputs, data_samples, mode, **kwargs)
 
     def predict_stream(self, frames: Tensor, state: Optional[StreamState] = None) -> Tensor:
         """Class scores (logits) after every frame: (N, C, T, H, W) -> (N, T, K).

@@ -1,6 +1,7 @@
 """Layers built on mmeff ops, registered in mmengine's root MODELS registry."""
 from .causal_se import CausalSqueezeExcitation
 from .cumulative_avg_pool3d import CumulativeAvgPool3d
+from .framewise_conv3d import FramewiseConv3d
 from .output_sparse_conv2d import OutputSparseConv2d
 from .skip_conv2d import SkipConv2d
 from .skip_gates import GumbelGate, InputNormGate, OutputNormGate
@@ -11,5 +12,6 @@ from .stream_state import (StreamState, StreamStateful, reset_streams, stream, s
 __all__ = [
     'OutputSparseConv2d', 'SkipConv2d', 'GumbelGate', 'InputNormGate', 'OutputNormGate',
     'StreamState', 'reset_streams', 'stream', 'training_clip', 'CausalSqueezeExcitation',
-    'CumulativeAvgPool3d', 'StreamBufferConv3d', 'StreamStateful', 'stream_transaction'
+    'CumulativeAvgPool3d', 'FramewiseConv3d', 'StreamBufferConv3d', 'StreamStateful',
+    'stream_transaction'
 ]

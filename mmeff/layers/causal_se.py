@@ -20,6 +20,7 @@ from torch import Tensor, nn
 
 from ..registry import MODELS
 from .cumulative_avg_pool3d import CumulativeAvgPool3d
+from .framewise_conv3d import FramewiseConv3d
 
 if 'Hardsigmoid' not in MODELS.module_dict:  # torch's relu6(x + 3) / 6, without mmcv's warning
     MODELS.register_module(name='Hardsigmoid', module=nn.Hardsigmoid)
@@ -64,9 +65,9 @@ class CausalSqueezeExcitation(nn.Module):
         squeezed = 2 * channels if causal else channels
         self.pool = CumulativeAvgPool3d(channels) if causal else None
         self.position_scale = nn.Parameter(torch.zeros(())) if position_encoding else None
-        self.reduce = nn.Conv3d(squeezed, hidden_channels, 1)
+        self.reduce = FramewiseConv3d(squeezed, hidden_channels, 1)
         self.act = build_activation_layer(act_cfg or dict(type='HSwish'))
-        self.expand = nn.Conv3d(hidden_channels, channels, 1)
+        self.expand = FramewiseConv3d(hidden_channels, channels, 1)
         self.gate = build_activation_layer(gate_cfg or dict(type='Hardsigmoid'))
 
     def squeeze(self, x: Tensor) -> Tensor:

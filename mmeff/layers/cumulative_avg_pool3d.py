@@ -41,6 +41,7 @@ class CumulativeAvgPool3d(StreamStateful, nn.Module):
     def __init__(self, channels: int):
         super().__init__()
         self.channels = channels
+        self.check_finite = True  # see StreamBufferConv3d.check_finite
 
     def frames_seen(self) -> int:
         """Frames the active stream has passed through this layer so far."""
@@ -50,7 +51,8 @@ class CumulativeAvgPool3d(StreamStateful, nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         entry: Optional[RunningSum] = self.load_entry()
         check_stream_input(type(self).__name__, x, self.channels,
-                           None if entry is None else entry.total, spatial=False)
+                           None if entry is None else entry.total, spatial=False,
+                           finite=self.check_finite)
         frame_means = x.mean(dim=(3, 4), keepdim=True)
         if entry is None:
             sums = torch.cumsum(frame_means, dim=2)
