@@ -13,7 +13,6 @@ import statistics
 import time
 
 import torch
-from mmcv.cnn import fuse_conv_bn
 from mmengine.logging import print_log
 from mmengine.registry import init_default_scope
 
@@ -30,9 +29,6 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('--threads', type=int, default=2)
     parser.add_argument('--repeats', type=int, default=5)
     parser.add_argument('--frames', type=int, default=8, help='new frames timed per repeat')
-    parser.add_argument('--no-fuse-bn', action='store_true',
-                        help='keep BatchNorm layers (default: fold them into the convs, '
-                        "mmcv's fuse_conv_bn, for both methods)")
     return parser.parse_args()
 
 
@@ -51,8 +47,6 @@ def main() -> None:
     args = parse_args()
     torch.set_num_threads(args.threads)
     model = build(args.arch)
-    if not args.no_fuse_bn:
-        model = fuse_conv_bn(model)
     t, n = args.window, args.frames
     video = torch.randn(1, 3, t + n * (args.repeats + 1), args.size, args.size)
 
@@ -79,8 +73,7 @@ def main() -> None:
     stream_median, window_median = statistics.median(stream_ms), statistics.median(window_ms)
     print_log(
         f'MoViNet-{args.arch.upper()} stream, {args.size}x{args.size}, T={t}, '
-        f'{args.threads} threads, BN {"kept" if args.no_fuse_bn else "fused"}, '
-        f'{args.repeats} repeats x {n} frames (medians)\n'
+        f'{args.threads} threads, {args.repeats} repeats x {n} frames (medians)\n'
         f'  streaming, 1 frame + buffers : {stream_median:8.2f} ms/frame\n'
         f'  sliding window of {t} frames  : {window_median:8.2f} ms/frame\n'
         f'  speedup                      : {window_median / stream_median:8.2f}x '
