@@ -16,6 +16,7 @@ import torch
 from mmengine.logging import print_log
 from mmengine.registry import init_default_scope
 
+from mmeff.converters import fold_batchnorms
 from mmeff.layers import StreamState
 
 PROJECT = {'a0': 480, 'a1': 600, 'a2': 640}
@@ -29,6 +30,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('--threads', type=int, default=2)
     parser.add_argument('--repeats', type=int, default=5)
     parser.add_argument('--frames', type=int, default=8, help='new frames timed per repeat')
+    parser.add_argument('--keep-bn', action='store_true',
+                        help='keep BatchNorm (default: fold it into the convs, for both methods)')
     return parser.parse_args()
 
 
@@ -47,6 +50,8 @@ def main() -> None:
     args = parse_args()
     torch.set_num_threads(args.threads)
     model = build(args.arch)
+    if not args.keep_bn:
+        fold_batchnorms(model, include_3d=True)
     t, n = args.window, args.frames
     video = torch.randn(1, 3, t + n * (args.repeats + 1), args.size, args.size)
 
@@ -73,7 +78,8 @@ def main() -> None:
     stream_median, window_median = statistics.median(stream_ms), statistics.median(window_ms)
     print_log(
         f'MoViNet-{args.arch.upper()} stream, {args.size}x{args.size}, T={t}, '
-        f'{args.threads} threads, {args.repeats} repeats x {n} frames (medians)\n'
+        f'{args.threads} threads, BatchNorm {"kept" if args.keep_bn else "folded"}, '
+        f'{args.repeats} repeats x {n} frames (medians)\n'
         f'  streaming, 1 frame + buffers : {stream_median:8.2f} ms/frame\n'
         f'  sliding window of {t} frames  : {window_median:8.2f} ms/frame\n'
         f'  speedup                      : {window_median / stream_median:8.2f}x '

@@ -205,3 +205,17 @@ def test_sizes_against_the_published_figures(arch):
     with torch.no_grad():
         stream_model.predict_stream(torch.randn(1, 3, 1, size, size), state)
     assert abs(state_nbytes(state) / 2**20 / STATE_MIB[arch] - 1) < 0.01
+
+
+def test_folding_batchnorm_keeps_streaming_exact():
+    from mmeff.converters import fold_batchnorms
+    model = build(TINY)
+    x = torch.randn(1, 3, 5, 16, 16)
+    with torch.no_grad():
+        expected = model.predict_stream(x, StreamState())
+        assert fold_batchnorms(model, include_3d=True) == sum(
+            isinstance(m, torch.nn.BatchNorm3d) for m in build(TINY).modules())
+        assert not any(isinstance(m, torch.nn.BatchNorm3d) for m in model.modules())
+        state = StreamState()
+        folded = torch.cat([model.predict_stream(x[:, :, t:t + 1], state) for t in range(5)], 1)
+    torch.testing.assert_close(folded, expected, rtol=1e-4, atol=1e-5)
