@@ -16,7 +16,7 @@ Deviations from the TF reference: PyTorch symmetric spatial padding instead of T
 output sizes, e.g. 172 -> 86 -> 43 -> 22 -> 11 -> 6, pixel alignment differs for stride 2) and
 PyTorch initialisation; no pretrained weights (none can be downloaded here).
 """
-from typing import Dict, List, Optional, Sequence, Tuple, Union
+from typing import Dict, List, Optional, Tuple, Union
 
 import torch
 import torch.nn.functional as F
@@ -245,16 +245,10 @@ def state_nbytes(state: StreamState) -> int:
     """Bytes held by the tensors of a stream's state."""
     total = 0
     for entry in state.entries():
-        values = vars(entry).values() if hasattr(entry, '__dataclass_fields__') else [entry]
+        values = list(vars(entry).values()) if hasattr(entry, '__dataclass_fields__') else [entry]
+        values += [v for value in values if isinstance(value, tuple) for v in value]
         total += sum(v.numel() * v.element_size() for v in values if isinstance(v, Tensor))
     return total
 
 
-def count_parameters(module: nn.Module, exclude: Sequence[str] = ()) -> int:
-    """Number of parameters of ``module`` whose names contain none of ``exclude``."""
-    return sum(p.numel() for name, p in module.named_parameters()
-               if not any(word in name for word in exclude))
-
-
-__all__ = ['ARCHS', 'MoViNet', 'MoViNetBlock', 'make_divisible', 'resolve_stream', 'state_nbytes',
-           'count_parameters']
+__all__ = ['ARCHS', 'MoViNet', 'MoViNetBlock', 'make_divisible', 'resolve_stream', 'state_nbytes']

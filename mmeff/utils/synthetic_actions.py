@@ -1,9 +1,9 @@
 """A synthetic action-recognition dataset whose classes are defined by motion only.
 
-Each video shows a blocky random scene panning across the frame (as under a moving camera),
-with sensor noise. The class is the direction the scene moves (right, left, down, up). Scene,
-cell size and speed are random, so one frame does not tell the class (every frame is a random
-scene); two or more do. Written in mmaction2's ``VideoDataset`` format (a list file of
+Each video shows a few bright squares on a dark background moving together, wrapping around the
+frame edges, with sensor noise. The class is the direction of motion (right, left, down, up).
+Positions, sizes, colours and speed are random and positions stay uniform over the frame in
+every frame, so one frame does not tell the class; two or more do. Written in mmaction2's ``VideoDataset`` format (a list file of
 ``relative/path.mp4 label`` lines plus the videos) with OpenCV.
 """
 from pathlib import Path
@@ -26,27 +26,29 @@ def synthetic_action_video(label: int, frames: int = 16, size: Tuple[int, int] =
                            seed: int = 0) -> np.ndarray:
     """One video of class ``label`` (see :data:`ACTIONS`): uint8 (T, H, W, 3), BGR.
 
-    A blocky random scene (cells of 4-8 px per 32 px of frame, three grey levels per channel)
-    pans across the frame at 2-4 px per frame per 32 px of frame size.
+    Two to four bright squares (a quarter to a third of the frame wide) on a dark textured
+    background shift together, wrapping around the frame edges, by 10-20 % of the frame per
+    frame. Wrapping keeps every square's position uniform over the frame in every frame, so no
+    single frame carries the class.
     """
     if label not in _DIRECTIONS:
         raise ValueError(f'label must be in 0..{len(ACTIONS) - 1}, got {label}')
     height, width = size
     rng = np.random.default_rng(seed)
     dx, dy = _DIRECTIONS[label]
-    speed = rng.uniform(4.0, 8.0) * min(height, width) / 32
-    travel = int(np.ceil(speed * (frames - 1)))
-    cell = int(rng.integers(8, 17)) * max(1, min(height, width) // 32)
-    canvas_h, canvas_w = height + travel * abs(dy), width + travel * abs(dx)
-    cells = rng.choice([0.1, 0.5, 0.9], size=(-(-canvas_h // cell), -(-canvas_w // cell), 3))
-    canvas = np.kron(cells, np.ones((cell, cell, 1)))[:canvas_h, :canvas_w].astype(np.float32)
+    scene = 0.25 * _smooth_texture(height, width, rng)
+    for _ in range(int(rng.integers(2, 5))):
+        side = int(rng.uniform(0.25, 0.34) * min(height, width))
+        y, x = int(rng.integers(0, height)), int(rng.integers(0, width))
+        square = np.zeros((height, width), bool)
+        square[:side, :side] = True
+        scene[np.roll(square, (y, x), axis=(0, 1))] = 0.6 + 0.4 * rng.random(3)
+    speed = rng.uniform(0.1, 0.2) * (width if dx else height)
     video = np.empty((frames, height, width, 3), np.uint8)
     for t in range(frames):
-        shift = speed * t
-        left = int(round(travel - shift)) if dx > 0 else int(round(shift)) if dx < 0 else 0
-        top = int(round(travel - shift)) if dy > 0 else int(round(shift)) if dy < 0 else 0
-        frame = canvas[top:top + height, left:left + width].copy()
-        frame += rng.normal(0, 0.02, frame.shape).astype(np.float32)
+        shift = int(round(speed * t))
+        frame = np.roll(scene, (dy * shift, dx * shift), axis=(0, 1))
+        frame = frame + rng.normal(0, 0.02, frame.shape).astype(np.float32)
         video[t] = (np.clip(frame, 0, 1) * 255).astype(np.uint8)
     return video
 
