@@ -2,7 +2,8 @@
 # two stages, temporal kernels at 1/2 and 1/4 resolution) on the synthetic motion dataset of
 # tools/generate_synthetic_actions.py (4 classes: the direction squares move; no single frame
 # tells it). Sized for a CPU test run (about a minute):
-#   python tools/generate_synthetic_actions.py data/synthetic_actions --train 40 --val 8 --frames 8 --size 32 32
+#   python tools/generate_synthetic_actions.py data/synthetic_actions \
+#       --train 40 --val 8 --frames 8 --size 32 32
 #   python <mmaction>/.mim/tools/train.py configs/movinet/<this file>
 # (A0 itself at 32x32 has all its temporal convs at 4x4 or coarser and did not learn reliably
 # within a few hundred iterations here.)
@@ -49,26 +50,33 @@ train_dataloader = dict(
     batch_size=8,
     num_workers=0,
     persistent_workers=False,
-    dataset=dict(ann_file=f'{data_root}/train_list.txt', data_prefix=dict(video=f'{data_root}/videos'),
-                 pipeline=train_pipeline))
+    dataset=dict(
+        ann_file=f'{data_root}/train_list.txt',
+        data_prefix=dict(video=f'{data_root}/videos'),
+        pipeline=train_pipeline))
 val_dataloader = dict(
     batch_size=8,
     num_workers=0,
     persistent_workers=False,
-    dataset=dict(ann_file=f'{data_root}/val_list.txt', data_prefix=dict(video=f'{data_root}/videos'),
-                 pipeline=val_pipeline))
+    dataset=dict(
+        ann_file=f'{data_root}/val_list.txt',
+        data_prefix=dict(video=f'{data_root}/videos'),
+        pipeline=val_pipeline))
 test_dataloader = dict(
     batch_size=1,
     num_workers=0,
     persistent_workers=False,
-    dataset=dict(ann_file=f'{data_root}/val_list.txt', data_prefix=dict(video=f'{data_root}/videos'),
-                 pipeline=val_pipeline))
+    dataset=dict(
+        ann_file=f'{data_root}/val_list.txt',
+        data_prefix=dict(video=f'{data_root}/videos'),
+        pipeline=val_pipeline))
 
 train_cfg = dict(max_epochs=6, val_interval=6)
 optim_wrapper = dict(
     _delete_=True, optimizer=dict(type='AdamW', lr=2e-3, weight_decay=1e-4),
     clip_grad=dict(max_norm=40, norm_type=2))
 param_scheduler = [
-    dict(type='CosineAnnealingLR', T_max=6, eta_min=0, by_epoch=True, convert_to_iter_based=True)
+    dict(type='CosineAnnealingLR', T_max=6, eta_min=0, by_epoch=True,
+         convert_to_iter_based=True)
 ]
 default_hooks = dict(logger=dict(interval=5), checkpoint=dict(interval=6))

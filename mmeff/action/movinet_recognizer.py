@@ -44,5 +44,6 @@ class MoViNetRecognizer(StreamStateful, Recognizer3D):
         if not getattr(self.cls_head, 'causal', False):
             raise ValueError('MoViNetRecognizer.predict_stream needs a causal (stream) MoViNet '
                              'backbone and head')
-        with stream_transaction(state if state is not None else resolve_stream(self._default_stream)):
+        state = state if state is not None else resolve_stream(self._default_stream)
+        with stream_transaction(state):
             return self.cls_head.forward_frames(self.backbone(frames))

@@ -1,4 +1,5 @@
-"""Streaming evaluation with mmaction2's ``tools/test.py``: ``test_cfg=dict(type='StreamingTestLoop')``.
+"""Streaming evaluation with mmaction2's ``tools/test.py``:
+``test_cfg=dict(type='StreamingTestLoop')``.
 
 Each test video (the clip the stock test pipeline samples) is fed to a ``MoViNetRecognizer`` in
 pieces, frame by frame by default, in a stream of its own; the scores after its last frame are
@@ -19,7 +20,8 @@ from ..layers import StreamState
 from .movinet import state_nbytes
 
 
-def piece_lengths(frames: int, piece_frames: Union[int, str], generator: torch.Generator) -> List[int]:
+def piece_lengths(frames: int, piece_frames: Union[int, str],
+                  generator: torch.Generator) -> List[int]:
     """Split ``frames`` into consecutive pieces: all of ``piece_frames`` frames (the last may be
     shorter), or of random lengths 1..8 for ``'random'``."""
     if piece_frames == 'random':
@@ -73,7 +75,8 @@ class StreamingTestLoop(TestLoop):
     @torch.no_grad()
     def run_iter(self, idx: int, data_batch: Sequence[dict]) -> None:
         self.runner.call_hook('before_test_iter', batch_idx=idx, data_batch=data_batch)
-        model = self.runner.model.module if is_model_wrapper(self.runner.model) else self.runner.model
+        model = self.runner.model
+        model = model.module if is_model_wrapper(model) else model
         data = model.data_preprocessor(data_batch, False)
         samples = data['data_samples']
         for clips, sample in zip(data['inputs'], samples):

@@ -58,7 +58,8 @@ class TemporalEnsemble(StreamStateful, BaseModel):
 
     def forward(self, inputs: Tensor, data_samples=None, mode: str = 'tensor'):
         if inputs.shape[3] < 2:
-            raise ValueError(f'TemporalEnsemble: clips need at least 2 frames, got {inputs.shape[3]}')
+            raise ValueError('TemporalEnsemble: clips need at least 2 frames, got '
+                             f'{inputs.shape[3]}')
         if mode == 'loss':
             losses = {}
             for k, member in enumerate(self.members):
@@ -74,7 +75,8 @@ class TemporalEnsemble(StreamStateful, BaseModel):
 
     def predict_stream(self, frames: Tensor, state: Optional[StreamState] = None) -> Tensor:
         """(N, C, T, H, W) -> (N, T, K) averaged logits after every frame (any T per call)."""
-        with stream_transaction(state if state is not None else resolve_stream(self._default_stream)):
+        state = state if state is not None else resolve_stream(self._default_stream)
+        with stream_transaction(state):
             entry: Optional[EnsembleStreamEntry] = self.load_entry()
             seen = 0 if entry is None else entry.frames
             latest = [None, None] if entry is None else list(entry.latest)

@@ -1,4 +1,6 @@
-"""Peak memory of a block of code: CUDA allocator peak, or the process's peak RSS on Linux."""
+"""Memory of a block of code: CUDA allocator peak, or the process's peak RSS on Linux; and the
+bytes currently allocated on the C heap (glibc), which page reuse does not hide."""
+import ctypes
 import re
 from pathlib import Path
 from typing import Optional
@@ -7,6 +9,25 @@ import torch
 
 _STATUS = Path('/proc/self/status')
 _CLEAR_REFS = Path('/proc/self/clear_refs')
+
+
+class _MallInfo2(ctypes.Structure):
+    _fields_ = [(name, ctypes.c_size_t) for name in (
+        'arena', 'ordblks', 'smblks', 'hblks', 'hblkhd', 'usmblks', 'fsmblks', 'uordblks',
+        'fordblks', 'keepcost')]
+
+
+def live_heap_bytes() -> Optional[int]:
+    """Bytes currently allocated through malloc (glibc ``mallinfo2``: in-use arena blocks plus
+    mmapped blocks), CPU tensors included; None where glibc >= 2.33 is not available. Unlike
+    peak RSS it also sees growth that reuses pages the process freed earlier."""
+    try:
+        libc = ctypes.CDLL('libc.so.6')
+        libc.mallinfo2.restype = _MallInfo2
+    except (OSError, AttributeError):
+        return None
+    info = libc.mallinfo2()
+    return info.uordblks + info.hblkhd
 
 
 def _peak_rss_bytes() -> int:
@@ -19,7 +40,8 @@ class PeakMemory:
     On CUDA: ``torch.cuda.max_memory_allocated`` over the block. On CPU: the process's peak
     resident set size (``VmHWM``) over the block, reset on entry by writing 5 to
     ``/proc/self/clear_refs`` (Linux); it includes everything the process touches, so compare
-    runs of the same code. ``peak_bytes`` is None where neither is available.
+    runs of the same code, and it does not grow while allocations reuse pages the process freed
+    earlier (see :func:`live_heap_bytes`). ``peak_bytes`` is None where neither is available.
     """
 
     def __init__(self, device: torch.device = torch.device('cpu')):

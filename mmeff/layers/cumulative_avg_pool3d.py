@@ -58,7 +58,8 @@ class CumulativeAvgPool3d(StreamStateful, nn.Module):
             sums = torch.cumsum(frame_means, dim=2)
             seen = 0
         else:
-            sums = torch.cumsum(torch.cat([entry.total.to(x.dtype), frame_means], dim=2), 2)[:, :, 1:]
+            sums = torch.cat([entry.total.to(x.dtype), frame_means], dim=2)
+            sums = torch.cumsum(sums, dim=2)[:, :, 1:]
             seen = entry.frames
         self.store_entry(RunningSum(sums[:, :, -1:].detach().clone(), seen + x.shape[2]))
         counts = torch.arange(seen + 1, seen + x.shape[2] + 1, device=x.device, dtype=x.dtype)

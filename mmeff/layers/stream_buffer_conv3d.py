@@ -41,7 +41,7 @@ def check_stream_input(layer: str, x: Tensor, channels: int, state: Optional[Ten
                          f'(shape {tuple(x.shape)})')
     if x.shape[2] < 1:
         raise ValueError(f'{layer}: the clip has no frames (shape {tuple(x.shape)})')
-    if finite and not torch.isfinite(x.sum()):  # one reduction; any NaN/Inf makes the sum non-finite
+    if finite and not torch.isfinite(x.sum()):  # one reduction: NaN/Inf make the sum non-finite
         raise ValueError(f"{layer}: the input contains NaN or Inf; it was rejected and the "
                          "stream's state is unchanged")
     if state is None:
@@ -50,7 +50,8 @@ def check_stream_input(layer: str, x: Tensor, channels: int, state: Optional[Ten
         raise ValueError(
             f'{layer}: the stream was started with batch {state.shape[0]}'
             + (f' and frame size {tuple(state.shape[-2:])}' if spatial else '')
-            + f', got batch {x.shape[0]}' + (f' and frame size {tuple(x.shape[-2:])}' if spatial else '')
+            + f', got batch {x.shape[0]}'
+            + (f' and frame size {tuple(x.shape[-2:])}' if spatial else '')
             + "; the input was rejected and the stream's state is unchanged (reset the stream "
             'to start a new video)')
     if state.device != x.device:

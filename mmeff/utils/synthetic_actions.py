@@ -3,8 +3,9 @@
 Each video shows a few bright squares on a dark background moving together, wrapping around the
 frame edges, with sensor noise. The class is the direction of motion (right, left, down, up).
 Positions, sizes, colours and speed are random and positions stay uniform over the frame in
-every frame, so one frame does not tell the class; two or more do. Written in mmaction2's ``VideoDataset`` format (a list file of
-``relative/path.mp4 label`` lines plus the videos) with OpenCV.
+every frame, so one frame does not tell the class; two or more do. Written in mmaction2's
+``VideoDataset`` format (a list file of ``relative/path.mp4 label`` lines plus the videos) with
+OpenCV.
 """
 from pathlib import Path
 from typing import Dict, Tuple
@@ -76,7 +77,8 @@ def write_action_dataset(root: str, videos_per_class: Dict[str, int], frames: in
         for label in range(len(ACTIONS)):
             for i in range(count):
                 name = f'{split}/{ACTIONS[label]}_{i:04d}.mp4'
-                video_seed = int(np.random.SeedSequence([seed, split_index, label, i]).generate_state(1)[0])
+                entropy = [seed, split_index, label, i]
+                video_seed = int(np.random.SeedSequence(entropy).generate_state(1)[0])
                 write_video(root_path / 'videos' / name,
                             synthetic_action_video(label, frames, size, video_seed))
                 lines.append(f'{name} {label}')

@@ -1,5 +1,6 @@
-"""End to end with mmaction2's own tools: generate the synthetic dataset, train a tiny MoViNet stream model
-with tools/train.py, then test it with tools/test.py in streaming mode (frame by frame)."""
+"""End to end with mmaction2's own tools: generate the synthetic dataset, train a tiny MoViNet
+stream model with tools/train.py, then test it with tools/test.py in streaming mode (frame by
+frame and in random sub-clips)."""
 import json
 import os
 import re

@@ -21,8 +21,8 @@ def test_members_see_alternate_frames_and_logits_are_averaged():
     clips = torch.randn(2, 1, 3, 6, 16, 16)
     with torch.no_grad():
         logits = model(clips)
-        expected = (model.members[0].predict_stream(clips[:, 0, :, 0::2], StreamState())[:, -1]
-                    + model.members[1].predict_stream(clips[:, 0, :, 1::2], StreamState())[:, -1]) / 2
+        expected = sum(member.predict_stream(clips[:, 0, :, k::2], StreamState())[:, -1]
+                       for k, member in enumerate(model.members)) / 2
         torch.testing.assert_close(logits, expected)
         samples = model(clips, [ActionDataSample().set_gt_label(0) for _ in range(2)], 'predict')
         torch.testing.assert_close(samples[1].pred_score, expected[1].softmax(-1))

@@ -114,12 +114,13 @@ def test_registered_and_usable_as_conv_cfg():
 
 
 def test_memory_is_constant_over_10000_frames():
-    """A conv + causal SE stack streamed frame by frame: the state's bytes stay the same and the
-    process's peak RSS over 10,000 frames is that over 100 (storing the frames would add 10 MiB)."""
-    from mmeff.engine import PeakMemory
+    """A conv + causal SE stack streamed frame by frame: the state's bytes stay the same, the C
+    heap's live bytes do not grow, and the process's peak RSS over 10,000 frames is that over
+    100 (storing the frames would add 10 MiB)."""
+    from mmeff.engine import PeakMemory, live_heap_bytes
     from mmeff.layers import CausalSqueezeExcitation
-    if not PeakMemory.cpu_supported():
-        pytest.skip(reason='peak RSS needs Linux /proc/self/clear_refs')
+    if not PeakMemory.cpu_supported() or live_heap_bytes() is None:
+        pytest.skip(reason='needs Linux /proc/self/clear_refs and glibc >= 2.33 (mallinfo2)')
     torch.manual_seed(0)
     net = torch.nn.Sequential(StreamBufferConv3d(4, 4, (5, 3, 3), padding=(0, 1, 1)),
                               CausalSqueezeExcitation(4, 8, position_encoding=True)).eval()
@@ -139,12 +140,14 @@ def test_memory_is_constant_over_10000_frames():
             with PeakMemory() as short:
                 for _ in range(100):
                     net(frame)
-            size = state_bytes()
+            size, heap = state_bytes(), live_heap_bytes()
             with PeakMemory() as long:
                 for _ in range(10000):
                     net(frame)
+            heap_growth = live_heap_bytes() - heap
     finally:
         torch.set_num_threads(threads)
     assert state_bytes() == size
     assert state.get(net[1].pool).frames == 10200
+    assert heap_growth < 1 * 2**20
     assert long.peak_bytes - short.peak_bytes < 2 * 2**20
