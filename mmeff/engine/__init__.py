@@ -1,10 +1,18 @@
-"""Engine pieces: checkpoint safety, MAC accounting, the SkipConv gate loss, peak memory."""
+"""Engine pieces: checkpoint safety, MAC accounting, the SkipConv gate loss, video loops,
+metrics and hooks (registered in mmengine's root LOOPS / METRICS / HOOKS), peak memory."""
 from .checkpoint import allow_mmengine_checkpoint_globals, mmengine_checkpoint_globals
+from .conv_macs import ConvMacMeter
+from .frame_macs_metric import FrameMacsMetric
 from .gate_loss import skipconv_gate_loss
+from .gumbel_temperature_hook import GumbelTemperatureHook, annealed_temperature
 from .mac_counter import LayerMacs, MacCounter
+from .norm_gate_calibration_hook import NormGateCalibrationHook
 from .peak_memory import PeakMemory, live_heap_bytes
+from .video_loops import VideoStreams, VideoTestLoop, VideoValLoop, run_video_frames, split_frames
 
 __all__ = [
-    'allow_mmengine_checkpoint_globals', 'mmengine_checkpoint_globals', 'LayerMacs', 'MacCounter',
-    'skipconv_gate_loss', 'PeakMemory', 'live_heap_bytes'
+    'allow_mmengine_checkpoint_globals', 'mmengine_checkpoint_globals', 'ConvMacMeter',
+    'FrameMacsMetric', 'GumbelTemperatureHook', 'annealed_temperature', 'LayerMacs', 'MacCounter',
+    'NormGateCalibrationHook', 'skipconv_gate_loss', 'VideoStreams', 'VideoTestLoop',
+    'VideoValLoop', 'run_video_frames', 'split_frames', 'PeakMemory', 'live_heap_bytes'
 ]

@@ -12,6 +12,12 @@ and the error against the dense conv of the current frame is bounded by the gate
 (see :mod:`mmeff.layers.skip_gates`), however long the video: changes that do not fire keep
 accumulating against the snapshot until they do. ``threshold=0`` is exact.
 
+Execution: with a norm gate, the gate and the snapshot update are one compiled pass
+(:func:`mmeff.ops.commit_changed_windows`); the fired blocks are recomputed by
+:func:`mmeff.ops.sparse_conv2d` into the cached output, or, when at least
+``DENSE_CROSSOVER_DENSITY`` of the blocks fire, all blocks are committed and one dense conv
+replaces the cached output. Other gates (``GumbelGate``) see the residual windows as tensors.
+
 ``reference='previous'`` is the published layer's behaviour, for parity experiments: residuals
 against the previous raw frame, ``y += conv(residual)`` at fired blocks. Skipped residuals are
 lost, so it drifts; its bias is still counted once.
@@ -28,11 +34,16 @@ import torch.nn.functional as F
 from mmengine.logging import print_log
 from torch import Tensor, nn
 
-from ..ops import conv2d_output_size, dense_conv_macs, executed_conv_macs, sparse_conv2d
+from ..ops import (DENSE_CROSSOVER_DENSITY, block_input_windows, blocks_to_positions,
+                   commit_changed_windows, conv2d_output_size, conv_macs_per_position,
+                   dense_conv_macs, executed_conv_macs, has_extension, sparse_conv2d)
 from ..registry import MODELS
+from .skip_gates import NormGate
 from .stream_state import active_clip_length, active_stream
 
 REFERENCES = ('accumulated', 'previous')
+NON_FINITE_FRAME = ("SkipConv2d: the frame contains NaN or Inf; it was rejected and the stream's "
+                    'state is unchanged')
 
 
 @dataclass
@@ -108,22 +119,12 @@ class SkipConv2d(nn.Conv2d):
 
     def block_windows(self, x: Tensor) -> Tensor:
         """View of the input window of every output block: (N, nBh, nBw, C_in, win_h, win_w)."""
-        b = self.gate.block_size
-        (ho, wo), (sh, sw), (ph, pw) = self.output_size(x), self.stride, self.padding
-        nbh, nbw = -(-ho // b), -(-wo // b)
-        win_h = (b - 1) * sh + (self.kernel_size[0] - 1) * self.dilation[0] + 1
-        win_w = (b - 1) * sw + (self.kernel_size[1] - 1) * self.dilation[1] + 1
-        need_h, need_w = (nbh - 1) * b * sh + win_h, (nbw - 1) * b * sw + win_w
-        h, w = x.shape[-2:]
-        padded = F.pad(x, (pw, max(need_w - w - pw, 0), ph, max(need_h - h - ph, 0)))
-        windows = padded.unfold(2, win_h, b * sh).unfold(3, win_w, b * sw)[:, :, :nbh, :nbw]
-        return windows.permute(0, 2, 3, 1, 4, 5)
+        return block_input_windows(x, self.gate.block_size, self.kernel_size, self.stride,
+                                   self.padding, self.dilation)
 
     def blocks_to_positions(self, blocks: Tensor, out_hw: Tuple[int, int]) -> Tensor:
         """(N, nBh, nBw) bool -> (N, H_out, W_out) bool."""
-        b = self.gate.block_size
-        full = blocks.repeat_interleave(b, 1).repeat_interleave(b, 2)
-        return full[:, :out_hw[0], :out_hw[1]].contiguous()
+        return blocks_to_positions(blocks, self.gate.block_size, out_hw)
 
     # ------------------------------------------------------------------------ forward
 
@@ -141,14 +142,15 @@ class SkipConv2d(nn.Conv2d):
                 self.dense_macs = dense_conv_macs(self.weight, (frames, *self.output_size(x)))
                 return self.dense(x)
             return self._forward_clip(x, clip)
-        if not torch.isfinite(x.sum()):  # one reduction; any NaN/Inf makes the sum non-finite
-            raise ValueError('SkipConv2d: the frame contains NaN or Inf; it was rejected and the '
-                             "stream's state is unchanged")
         with torch.no_grad():
             out_hw = self.output_size(x)
             self.dense_macs = dense_conv_macs(self.weight, (x.shape[0], *out_hw))
             key = (tuple(x.shape), x.dtype, x.device, self._generation)
             entry = self._load_entry()
+            fused = (entry is not None and entry.key == key and self.reference == 'accumulated'
+                     and isinstance(self.gate, NormGate))
+            if not fused and not torch.isfinite(x.sum()):  # (the fused op checks by itself)
+                raise ValueError(NON_FINITE_FRAME)
             if entry is None or entry.key != key:
                 if entry is not None and entry.key[3] == self._generation:
                     print_log(f'SkipConv2d: frame {tuple(x.shape)} {x.dtype} on {x.device} differs '
@@ -198,29 +200,42 @@ class SkipConv2d(nn.Conv2d):
         self.gate_usage = torch.stack(usage).mean()
         return torch.stack(outputs, dim=1).reshape(dense.shape)
 
-    def _gated_positions(self, fire: Tensor, out_hw: Tuple[int, int]) -> Tensor:
-        """Output mask of the fired blocks; records this frame's executed MACs."""
-        mask = self.blocks_to_positions(fire, out_hw)
-        self.executed_macs = executed_conv_macs(self.weight, mask)
-        return mask
-
     def _sparse(self, x: Tensor, bias: Optional[Tensor], mask: Tensor,
                 out: Optional[Tensor] = None) -> Tensor:
+        if out is not None and has_extension():  # the layer's own geometry: no checks needed
+            torch.ops.mmeff.sparse_conv2d(x, self.weight, bias, mask, out, self.stride,
+                                          self.padding, self.dilation, self.groups)
+            return out
         return sparse_conv2d(x, self.weight, bias, mask, stride=self.stride, padding=self.padding,
                              dilation=self.dilation, groups=self.groups, out=out)
 
     def _update_accumulated(self, x: Tensor, entry: SkipConvEntry, out_hw: Tuple[int, int]) -> None:
-        windows = self.block_windows(x)
-        fire = self.gate(windows - entry.reference, self.weight)
-        mask = self._gated_positions(fire, out_hw)
-        if self.executed_macs:
-            self._sparse(x, self.bias, mask, out=entry.output)
+        if isinstance(self.gate, NormGate):  # gate and snapshot update fused in one pass
+            try:
+                mask = commit_changed_windows(
+                    x, entry.reference, self.gate.limit(self.weight),
+                    block_size=self.gate.block_size, kernel_size=self.kernel_size,
+                    stride=self.stride, padding=self.padding, dilation=self.dilation,
+                    commit_all_above=DENSE_CROSSOVER_DENSITY)
+            except ValueError as error:  # NaN/Inf, found before any state changed
+                raise ValueError(NON_FINITE_FRAME) from error
+        else:
+            windows = self.block_windows(x)
+            fire = self.gate(windows - entry.reference, self.weight)
             entry.reference[fire] = windows[fire]
+            mask = self.blocks_to_positions(fire, out_hw)
+        fired = int(mask.sum())
+        self.executed_macs = conv_macs_per_position(self.weight) * fired
+        if fired == mask.numel():
+            entry.output = self.dense(x)
+        elif fired:
+            self._sparse(x, self.bias, mask, out=entry.output)
 
     def _update_previous(self, x: Tensor, entry: SkipConvEntry, out_hw: Tuple[int, int]) -> None:
         residual = x - entry.reference
         fire = self.gate(self.block_windows(residual), self.weight)
-        mask = self._gated_positions(fire, out_hw)
+        mask = self.blocks_to_positions(fire, out_hw)
+        self.executed_macs = executed_conv_macs(self.weight, mask)
         if self.executed_macs:
             entry.output += self._sparse(residual, None, mask)  # bias stays counted once
         entry.reference.copy_(x)
