@@ -23,6 +23,7 @@ from mmengine.registry import MODELS
 TOOLBOX_PARTS: Dict[str, str] = {
     'mmdet.models': 'mmeff.det',
     'mmpose.models': 'mmeff.pose',
+    'mmaction.models': 'mmeff.action',
 }
 
 
