@@ -20,7 +20,11 @@ from typing import Callable, Dict, List, Optional
 from mmengine.registry import MODELS
 
 #: toolbox package whose import triggers the registration -> mmeff package registering into it.
-TOOLBOX_PARTS: Dict[str, str] = {}
+TOOLBOX_PARTS: Dict[str, str] = {
+    'mmdet.models': 'mmeff.det',
+    'mmpose.models': 'mmeff.pose',
+    'mmaction.models': 'mmeff.action',
+}
 
 
 class _RunAfterExec(importlib.abc.Loader):

@@ -20,3 +20,26 @@ def build_model(model_cfg, scope: str) -> torch.nn.Module:
     init_default_scope(scope)
     registry = __import__(f'{scope}.registry', fromlist=['MODELS']).MODELS
     return registry.build(model_cfg)
+
+
+def clip_pieces(frames: int, mode: str, seed: int = 0) -> list:
+    """Lengths that split a clip of ``frames`` frames: 'whole', 'frames' (all 1) or 'random'."""
+    if mode == 'whole':
+        return [frames]
+    if mode == 'frames':
+        return [1] * frames
+    g = torch.Generator().manual_seed(seed)
+    lengths = []
+    while sum(lengths) < frames:
+        lengths.append(min(int(torch.randint(1, 5, (1,), generator=g)), frames - sum(lengths)))
+    return lengths
+
+
+def stream_in_pieces(fn, x: torch.Tensor, lengths: list) -> torch.Tensor:
+    """Concatenate ``fn`` over consecutive time pieces of ``x`` (N, C, T, ...) along ``dim=2``
+    (``fn``'s output time axis must be 2 as well); run inside a ``mmeff.stream`` block."""
+    outputs, start = [], 0
+    for length in lengths:
+        outputs.append(fn(x[:, :, start:start + length]))
+        start += length
+    return torch.cat(outputs, dim=2)

@@ -28,6 +28,7 @@ from mmengine.runner import load_checkpoint
 from mmengine.utils import ProgressBar
 
 import mmeff
+from mmeff.converters import calibrate_norm_gates
 from mmeff.engine import MacCounter
 from mmeff.utils import SyntheticVideoConfig, synthetic_video
 
@@ -64,10 +65,17 @@ def keypoints_px(heatmaps: torch.Tensor, stride: int = 4) -> torch.Tensor:
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     parser.add_argument('--frames', type=int, default=100)
-    parser.add_argument('--threshold', type=float, default=0.05)
+    parser.add_argument('--threshold', type=float, default=0.05,
+                        help='one gate threshold for every layer (ignored with --relative)')
+    parser.add_argument('--relative', type=float,
+                        help='per-layer thresholds: this share of each layer\'s mean window L1 '
+                        'norm on the first 4 frames (mmeff.converters.calibrate_norm_gates)')
     parser.add_argument('--gate', default='InputNormGate', choices=['InputNormGate', 'OutputNormGate'])
     parser.add_argument('--block', type=int, default=8)
     parser.add_argument('--shake', type=int, default=0, help='camera shake in pixels (0: static)')
+    parser.add_argument('--noise', type=float, default=0.01, help='sensor noise std (0: none)')
+    parser.add_argument('--flicker', type=float, default=0.02,
+                        help='amplitude of the global brightness flicker (0: none)')
     parser.add_argument('--threads', type=int, default=2)
     parser.add_argument('--checkpoint', help='trained HRNet-W32 top-down weights')
     parser.add_argument('--json', help='write the results to this JSON file')
@@ -75,7 +83,8 @@ def main():
 
     torch.set_num_threads(args.threads)
     frames, _ = synthetic_video(SyntheticVideoConfig(frames=args.frames, figures=2,
-                                                     shake=args.shake, seed=0))
+                                                     shake=args.shake, noise_std=args.noise,
+                                                     flicker=args.flicker, seed=0))
     mean = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
     std = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
     frames = (frames - mean) / std
@@ -83,6 +92,9 @@ def main():
     skip = mmeff.convert_to_skipconv(
         copy.deepcopy(dense), gate=dict(type=args.gate, threshold=args.threshold,
                                         block_size=args.block))
+    if args.relative is not None:
+        calibrate_norm_gates(skip, [frame[None] for frame in frames[:4]], args.relative,
+                             forward=lambda x: skip(x, None, mode='tensor'))
     counter = MacCounter.of(skip)
     times = dict(dense=[], skipconv=[])
     rel_err, agree = [], []
@@ -106,7 +118,9 @@ def main():
     steady = slice(1, None)  # frame 0 is the key frame
     result = dict(
         weights=args.checkpoint or 'random (BatchNorm calibrated)', frames=args.frames,
-        gate=args.gate, threshold=args.threshold, block=args.block, shake=args.shake,
+        gate=args.gate, threshold=args.threshold, relative=args.relative, block=args.block,
+        shake=args.shake,
+        noise=args.noise, flicker=args.flicker,
         dense_ms=statistics.median(times['dense']) * 1e3,
         skipconv_ms=statistics.median(times['skipconv'][steady]) * 1e3,
         dense_gmacs=gmacs['dense'], executed_gmacs=gmacs['executed'],
@@ -117,7 +131,9 @@ def main():
     result['speedup'] = result['dense_ms'] / result['skipconv_ms']
     result['mac_ratio'] = result['executed_gmacs'] / result['dense_gmacs']
     print(f'\nHRNet-W32 256x192, {args.frames} frames, weights: {result["weights"]}, '
-          f'{args.gate}(threshold={args.threshold}, block={args.block}), shake={args.shake}')
+          f'{args.gate}(threshold={args.threshold}, relative={args.relative}, block={args.block}), '
+          f'shake={args.shake}, '
+          f'noise={args.noise}, flicker={args.flicker}')
     for key, value in result.items():
         if isinstance(value, float):
             print(f'  {key:<36}{value:.4f}')

@@ -129,7 +129,7 @@ run_tests() {
 
 run_demo() {
   cd "$REPO"
-  "$VENV/bin/python" tools/benchmark_sparse_conv.py "$@"
+  "$VENV/bin/python" tools/video_demo.py "$@"
 }
 
 cmd="${1:-test}"

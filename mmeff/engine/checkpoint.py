@@ -17,11 +17,18 @@ import numpy as np
 import torch
 
 
+#: HistoryBuffer's own statistics methods (mmengine 0.10.7).
+BUILTIN_STATISTICS = ('min', 'max', 'current', 'mean')
+
+
 def history_buffer_getattr(obj: Any, name: str) -> Any:
     """``getattr`` restricted to the registered statistics methods of ``HistoryBuffer``."""
     from mmengine.logging.history_buffer import HistoryBuffer
 
-    if obj is HistoryBuffer and name in HistoryBuffer._statistics_methods:
+    # The built-in methods are added to ``_statistics_methods`` only when the first
+    # HistoryBuffer is created, which a fresh process (tools/test.py) has not done yet.
+    if obj is HistoryBuffer and (name in HistoryBuffer._statistics_methods
+                                 or name in BUILTIN_STATISTICS):
         return getattr(HistoryBuffer, name)
     raise pickle.UnpicklingError(
         f'mmeff safe loading: getattr({obj!r}, {name!r}) is not allow-listed; only '
@@ -40,7 +47,8 @@ def mmengine_checkpoint_globals() -> List[object]:
         np_core.multiarray.scalar,
         np.ndarray,
         np.dtype,
-        *{type(np.dtype(t)) for t in (np.float64, np.float32, np.int64, np.int32, np.bool_)},
+        *{type(np.dtype(t)) for t in (np.float64, np.float32, np.float16, np.int64, np.int32,
+                                      np.int16, np.int8, np.uint8, np.bool_)},
     ]
 
 

@@ -12,27 +12,41 @@ and the error against the dense conv of the current frame is bounded by the gate
 (see :mod:`mmeff.layers.skip_gates`), however long the video: changes that do not fire keep
 accumulating against the snapshot until they do. ``threshold=0`` is exact.
 
+Execution: with a norm gate, the gate and the snapshot update are one compiled pass
+(:func:`mmeff.ops.commit_changed_windows`); the fired blocks are recomputed by
+:func:`mmeff.ops.sparse_conv2d` into the cached output, or, when at least
+``DENSE_CROSSOVER_DENSITY`` of the blocks fire, all blocks are committed and one dense conv
+replaces the cached output. Other gates (``GumbelGate``) see the residual windows as tensors.
+
 ``reference='previous'`` is the published layer's behaviour, for parity experiments: residuals
 against the previous raw frame, ``y += conv(residual)`` at fired blocks. Skipped residuals are
 lost, so it drifts; its bias is still counted once.
+
+A layer applied several times per frame (shared over pyramid levels) keeps one state and one
+set of MAC counters per ``mmeff.layers.call_site`` key; the counters report the frame's sum.
 
 A stream is reset automatically (with a log line) when the frame's shape, dtype or device
 changes, and when the layer switches between train and eval mode. A frame with NaN or Inf is
 rejected with a ValueError and the stream's state is left as it was.
 """
 from dataclasses import dataclass
-from typing import Optional, Tuple
+from typing import Dict, Hashable, Optional, Tuple
 
 import torch
 import torch.nn.functional as F
 from mmengine.logging import print_log
 from torch import Tensor, nn
 
-from ..ops import conv2d_output_size, dense_conv_macs, executed_conv_macs, sparse_conv2d
+from ..ops import (DENSE_CROSSOVER_DENSITY, block_input_windows, blocks_to_positions,
+                   commit_changed_windows, conv2d_output_size, conv_macs_per_position,
+                   dense_conv_macs, executed_conv_macs, has_extension, sparse_conv2d)
 from ..registry import MODELS
-from .stream_state import active_clip_length, active_stream
+from .skip_gates import NormGate
+from .stream_state import active_call_site, active_clip_length, active_stream
 
 REFERENCES = ('accumulated', 'previous')
+NON_FINITE_FRAME = ("SkipConv2d: the frame contains NaN or Inf; it was rejected and the stream's "
+                    'state is unchanged')
 
 
 @dataclass
@@ -42,6 +56,14 @@ class SkipConvEntry:
     reference: Tensor  # accumulated: (N, nBh, nBw, C_in, win_h, win_w) snapshots;
     #                    previous: (N, C_in, H, W) previous frame
     output: Tensor  # (N, C_out, H_out, W_out) cached output
+
+
+@dataclass
+class SiteCounts:
+    """The counters of the last frame at one call site."""
+    dense_macs: int = 0
+    executed_macs: int = 0
+    gate_usage: Optional[Tensor] = None
 
 
 @MODELS.register_module()
@@ -54,8 +76,8 @@ class SkipConv2d(nn.Conv2d):
             from MODELS.
         reference: 'accumulated' (drift-free, default) or 'previous' (the paper's, drifts).
 
-    In eval mode it is stateful per stream (``mmeff.stream``); after each frame,
-    ``dense_macs`` and ``executed_macs`` hold that frame's MAC counts. In training mode it is a
+    In eval mode it is stateful per stream (``mmeff.stream``) and call site; after each frame,
+    ``dense_macs`` and ``executed_macs`` hold that frame's MAC counts (summed over call sites). In training mode it is a
     dense conv, except inside ``mmeff.training_clip(T)`` with a trainable gate, where it runs
     the recurrence over clips of T frames (see ``_forward_clip``).
     """
@@ -71,34 +93,80 @@ class SkipConv2d(nn.Conv2d):
         if hasattr(self.gate, 'attach'):
             self.gate.attach(self)
         self.reference = reference
-        self.dense_macs = 0
-        self.executed_macs = 0
-        self.gate_usage: Optional[Tensor] = None
-        self._own_entry: Optional[SkipConvEntry] = None
+        self._counts: Dict[Hashable, SiteCounts] = {}
+        self._own_entries: Dict[Hashable, SkipConvEntry] = {}
         self._generation = 0
+
+    # ------------------------------------------------------------------ MAC counters
+
+    def _site_counts(self) -> SiteCounts:
+        return self._counts.setdefault(active_call_site(), SiteCounts())
+
+    @property
+    def dense_macs(self) -> int:
+        return sum(c.dense_macs for c in self._counts.values())
+
+    @dense_macs.setter
+    def dense_macs(self, value: int) -> None:
+        self._site_counts().dense_macs = value
+
+    @property
+    def executed_macs(self) -> int:
+        return sum(c.executed_macs for c in self._counts.values())
+
+    @executed_macs.setter
+    def executed_macs(self, value: int) -> None:
+        self._site_counts().executed_macs = value
+
+    @property
+    def gate_usage(self) -> Optional[Tensor]:
+        """Mean firing rate of the last clip, MAC-weighted over call sites (None: no gate ran)."""
+        counts = list(self._counts.values())
+        if all(c.gate_usage is None for c in counts):
+            return None
+        if len(counts) == 1:
+            return counts[0].gate_usage
+        total = sum(c.dense_macs for c in counts)
+        return sum(c.dense_macs / total * (c.gate_usage if c.gate_usage is not None else 1.0)
+                   for c in counts)
+
+    @gate_usage.setter
+    def gate_usage(self, value: Optional[Tensor]) -> None:
+        self._site_counts().gate_usage = value
+
+    def call_macs(self) -> Tuple[int, int]:
+        """(dense, executed) MACs of the last call at the active call site."""
+        counts = self._site_counts()
+        return counts.dense_macs, counts.executed_macs
 
     # -------------------------------------------------------------------- stream plumbing
 
     def reset_stream(self) -> None:
         """Forget this layer's default stream (``mmeff.reset_streams`` calls it)."""
-        self._own_entry = None
+        self._own_entries = {}
 
     def train(self, mode: bool = True) -> 'SkipConv2d':
         if mode != self.training:
             self._generation += 1  # invalidates every stream's entry for this layer
-            self._own_entry = None
+            self._own_entries = {}
         return super().train(mode)
 
-    def _load_entry(self) -> Optional[SkipConvEntry]:
-        state = active_stream()
-        return self._own_entry if state is None else state.get(self)
-
-    def _store_entry(self, entry: SkipConvEntry) -> None:
+    def _stream_entries(self) -> Dict[Hashable, SkipConvEntry]:
+        """This layer's entries (one per call site) in the active stream."""
         state = active_stream()
         if state is None:
-            self._own_entry = entry
-        else:
-            state.set(self, entry)
+            return self._own_entries
+        entries = state.get(self)
+        if entries is None:
+            entries = {}
+            state.set(self, entries)
+        return entries
+
+    def _load_entry(self) -> Optional[SkipConvEntry]:
+        return self._stream_entries().get(active_call_site())
+
+    def _store_entry(self, entry: SkipConvEntry) -> None:
+        self._stream_entries()[active_call_site()] = entry
 
     # ----------------------------------------------------------------------- geometry
 
@@ -108,22 +176,12 @@ class SkipConv2d(nn.Conv2d):
 
     def block_windows(self, x: Tensor) -> Tensor:
         """View of the input window of every output block: (N, nBh, nBw, C_in, win_h, win_w)."""
-        b = self.gate.block_size
-        (ho, wo), (sh, sw), (ph, pw) = self.output_size(x), self.stride, self.padding
-        nbh, nbw = -(-ho // b), -(-wo // b)
-        win_h = (b - 1) * sh + (self.kernel_size[0] - 1) * self.dilation[0] + 1
-        win_w = (b - 1) * sw + (self.kernel_size[1] - 1) * self.dilation[1] + 1
-        need_h, need_w = (nbh - 1) * b * sh + win_h, (nbw - 1) * b * sw + win_w
-        h, w = x.shape[-2:]
-        padded = F.pad(x, (pw, max(need_w - w - pw, 0), ph, max(need_h - h - ph, 0)))
-        windows = padded.unfold(2, win_h, b * sh).unfold(3, win_w, b * sw)[:, :, :nbh, :nbw]
-        return windows.permute(0, 2, 3, 1, 4, 5)
+        return block_input_windows(x, self.gate.block_size, self.kernel_size, self.stride,
+                                   self.padding, self.dilation)
 
     def blocks_to_positions(self, blocks: Tensor, out_hw: Tuple[int, int]) -> Tensor:
         """(N, nBh, nBw) bool -> (N, H_out, W_out) bool."""
-        b = self.gate.block_size
-        full = blocks.repeat_interleave(b, 1).repeat_interleave(b, 2)
-        return full[:, :out_hw[0], :out_hw[1]].contiguous()
+        return blocks_to_positions(blocks, self.gate.block_size, out_hw)
 
     # ------------------------------------------------------------------------ forward
 
@@ -141,21 +199,22 @@ class SkipConv2d(nn.Conv2d):
                 self.dense_macs = dense_conv_macs(self.weight, (frames, *self.output_size(x)))
                 return self.dense(x)
             return self._forward_clip(x, clip)
-        if not torch.isfinite(x.sum()):  # one reduction; any NaN/Inf makes the sum non-finite
-            raise ValueError('SkipConv2d: the frame contains NaN or Inf; it was rejected and the '
-                             "stream's state is unchanged")
         with torch.no_grad():
             out_hw = self.output_size(x)
             self.dense_macs = dense_conv_macs(self.weight, (x.shape[0], *out_hw))
             key = (tuple(x.shape), x.dtype, x.device, self._generation)
             entry = self._load_entry()
+            fused = (entry is not None and entry.key == key and self.reference == 'accumulated'
+                     and isinstance(self.gate, NormGate))
+            if not fused and not torch.isfinite(x.sum()):  # (the fused op checks by itself)
+                raise ValueError(NON_FINITE_FRAME)
             if entry is None or entry.key != key:
                 if entry is not None and entry.key[3] == self._generation:
                     print_log(f'SkipConv2d: frame {tuple(x.shape)} {x.dtype} on {x.device} differs '
                               f'from the stream\'s {entry.key[:3]}; the stream is reset',
                               logger='current')
                 entry = self._key_frame(x, key)
-                self.executed_macs = self.dense_macs
+                self.executed_macs = self._site_counts().dense_macs
             elif self.reference == 'accumulated':
                 self._update_accumulated(x, entry, out_hw)
             else:
@@ -198,30 +257,44 @@ class SkipConv2d(nn.Conv2d):
         self.gate_usage = torch.stack(usage).mean()
         return torch.stack(outputs, dim=1).reshape(dense.shape)
 
-    def _gated_positions(self, fire: Tensor, out_hw: Tuple[int, int]) -> Tensor:
-        """Output mask of the fired blocks; records this frame's executed MACs."""
-        mask = self.blocks_to_positions(fire, out_hw)
-        self.executed_macs = executed_conv_macs(self.weight, mask)
-        return mask
-
     def _sparse(self, x: Tensor, bias: Optional[Tensor], mask: Tensor,
                 out: Optional[Tensor] = None) -> Tensor:
+        if out is not None and has_extension():  # the layer's own geometry: no checks needed
+            torch.ops.mmeff.sparse_conv2d(x, self.weight, bias, mask, out, self.stride,
+                                          self.padding, self.dilation, self.groups)
+            return out
         return sparse_conv2d(x, self.weight, bias, mask, stride=self.stride, padding=self.padding,
                              dilation=self.dilation, groups=self.groups, out=out)
 
     def _update_accumulated(self, x: Tensor, entry: SkipConvEntry, out_hw: Tuple[int, int]) -> None:
-        windows = self.block_windows(x)
-        fire = self.gate(windows - entry.reference, self.weight)
-        mask = self._gated_positions(fire, out_hw)
-        if self.executed_macs:
-            self._sparse(x, self.bias, mask, out=entry.output)
+        if isinstance(self.gate, NormGate):  # gate and snapshot update fused in one pass
+            try:
+                mask = commit_changed_windows(
+                    x, entry.reference, self.gate.limit(self.weight),
+                    block_size=self.gate.block_size, kernel_size=self.kernel_size,
+                    stride=self.stride, padding=self.padding, dilation=self.dilation,
+                    commit_all_above=DENSE_CROSSOVER_DENSITY)
+            except ValueError as error:  # NaN/Inf, found before any state changed
+                raise ValueError(NON_FINITE_FRAME) from error
+        else:
+            windows = self.block_windows(x)
+            fire = self.gate(windows - entry.reference, self.weight)
             entry.reference[fire] = windows[fire]
+            mask = self.blocks_to_positions(fire, out_hw)
+        fired = int(mask.sum())
+        self.executed_macs = conv_macs_per_position(self.weight) * fired
+        if fired == mask.numel():
+            entry.output = self.dense(x)
+        elif fired:
+            self._sparse(x, self.bias, mask, out=entry.output)
 
     def _update_previous(self, x: Tensor, entry: SkipConvEntry, out_hw: Tuple[int, int]) -> None:
         residual = x - entry.reference
         fire = self.gate(self.block_windows(residual), self.weight)
-        mask = self._gated_positions(fire, out_hw)
-        if self.executed_macs:
+        mask = self.blocks_to_positions(fire, out_hw)
+        executed = executed_conv_macs(self.weight, mask)
+        self.executed_macs = executed  # this call site's count
+        if executed:
             entry.output += self._sparse(residual, None, mask)  # bias stays counted once
         entry.reference.copy_(x)
 

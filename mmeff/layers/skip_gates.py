@@ -26,6 +26,8 @@ trades its firing rate against the task loss.
 Every gate takes the residual windows ``x_t[window] - x_ref[window]`` of all blocks,
 (N, nBh, nBw, C_in, win_h, win_w), and the conv weight, and returns one decision per block.
 """
+import math
+
 import torch
 from torch import Tensor, nn
 
@@ -34,8 +36,11 @@ from ..registry import MODELS
 BLOCK_SIZES = (1, 2, 4, 8)
 
 
-class _NormGate(nn.Module):
-    """Base of the norm gates: threshold and block size, no parameters."""
+class NormGate(nn.Module):
+    """Base of the norm gates: threshold and block size, no parameters.
+
+    A norm gate is a limit on the L1 change of a block's window, so ``SkipConv2d`` evaluates
+    it with the fused :func:`mmeff.ops.commit_changed_windows` at inference."""
 
     def __init__(self, threshold: float = 0.0, block_size: int = 8):
         super().__init__()
@@ -54,6 +59,10 @@ class _NormGate(nn.Module):
         """Largest error of a skipped output element, for a conv with this weight."""
         raise NotImplementedError
 
+    def limit(self, weight: Tensor) -> float:
+        """The gate as a limit on the window change: a block fires when change > limit."""
+        raise NotImplementedError
+
     def forward(self, residual: Tensor, weight: Tensor) -> Tensor:
         """Block decisions.
 
@@ -64,30 +73,30 @@ class _NormGate(nn.Module):
         Returns:
             bool (N, nBh, nBw): the blocks to recompute.
         """
-        raise NotImplementedError
+        return residual.abs().sum(dim=(3, 4, 5)) > self.limit(weight)
 
 
 @MODELS.register_module()
-class InputNormGate(_NormGate):
+class InputNormGate(NormGate):
     """Fires where the input window changed by more than ``threshold`` (sum of |change|)."""
 
     def error_bound(self, weight: Tensor) -> float:
         return self.threshold * weight.detach().abs().max().item()
 
-    def forward(self, residual: Tensor, weight: Tensor) -> Tensor:
-        return residual.abs().sum(dim=(3, 4, 5)) > self.threshold
+    def limit(self, weight: Tensor) -> float:
+        return self.threshold
 
 
 @MODELS.register_module()
-class OutputNormGate(_NormGate):
+class OutputNormGate(NormGate):
     """Fires where the bound on the output change, ``max|W| * change``, exceeds ``threshold``."""
 
     def error_bound(self, weight: Tensor) -> float:
         return self.threshold
 
-    def forward(self, residual: Tensor, weight: Tensor) -> Tensor:
-        change = residual.abs().sum(dim=(3, 4, 5))
-        return change * weight.detach().abs().max() > self.threshold
+    def limit(self, weight: Tensor) -> float:
+        scale = weight.detach().abs().max().item()
+        return self.threshold / scale if scale > 0 else math.inf
 
 
 @MODELS.register_module()

@@ -1,19 +1,25 @@
-"""Explicit per-video-stream state of stateful layers (SkipConv2d).
+"""Explicit per-video-stream state of stateful layers (SkipConv2d, the stream-buffer layers).
 
 One model can serve several independent videos: give each video its own :class:`StreamState`
 and run its frames inside ``with mmeff.stream(state):``. Outside any ``stream`` block a layer
 uses its own default stream, which :func:`reset_streams` clears. Training on clips of
-consecutive frames runs inside ``with mmeff.training_clip(T):``.
+consecutive frames runs inside ``with mmeff.training_clip(T):``. A layer applied several
+times per frame (a detection head shared over pyramid levels) runs each application inside
+``with call_site(key):`` and keeps one state per key.
+
+Layers that replace (never mutate) their entry on each call can be run all-or-nothing with
+:func:`stream_transaction`: a network that rejects its input half-way leaves the stream as it was.
 """
 import contextlib
 import contextvars
 import weakref
-from typing import Any, Iterator, Optional
+from typing import Any, Hashable, Iterator, List, Optional
 
 from torch import nn
 
 _ACTIVE_STREAM: contextvars.ContextVar = contextvars.ContextVar('mmeff_active_stream', default=None)
 _CLIP_LENGTH: contextvars.ContextVar = contextvars.ContextVar('mmeff_clip_length', default=None)
+_CALL_SITE: contextvars.ContextVar = contextvars.ContextVar('mmeff_call_site', default=None)
 
 
 class StreamState:
@@ -35,6 +41,44 @@ class StreamState:
     def __len__(self) -> int:
         return len(self._entries)
 
+    def copy(self) -> 'StreamState':
+        """A new state holding the same entries (entries are shared, not copied)."""
+        clone = StreamState()
+        clone._entries.update(self._entries)
+        return clone
+
+    def update(self, other: 'StreamState') -> None:
+        """Take over every entry of ``other``."""
+        self._entries.update(other._entries)
+
+    def entries(self) -> List[Any]:
+        """The entries of all layers, in no particular order."""
+        return list(self._entries.values())
+
+
+class StreamStateful:
+    """Mixin for ``nn.Module`` layers with per-stream state.
+
+    ``load_entry`` / ``store_entry`` read and write the entry of the active stream, or the
+    layer's own default stream outside any ``stream`` block; ``reset_stream`` clears the latter.
+    """
+    _own_entry: Optional[Any] = None
+
+    def reset_stream(self) -> None:
+        """Forget this layer's default stream (``mmeff.reset_streams`` calls it)."""
+        self._own_entry = None
+
+    def load_entry(self) -> Optional[Any]:
+        state = active_stream()
+        return self._own_entry if state is None else state.get(self)
+
+    def store_entry(self, entry: Any) -> None:
+        state = active_stream()
+        if state is None:
+            self._own_entry = entry
+        else:
+            state.set(self, entry)
+
 
 def active_stream() -> Optional[StreamState]:
     """The stream of the innermost ``stream`` block, or None."""
@@ -51,6 +95,36 @@ def stream(state: StreamState) -> Iterator[StreamState]:
         yield state
     finally:
         _ACTIVE_STREAM.reset(token)
+
+
+def active_call_site() -> Optional[Hashable]:
+    """The key of the innermost ``call_site`` block, or None."""
+    return _CALL_SITE.get()
+
+
+@contextlib.contextmanager
+def call_site(key: Hashable) -> Iterator[Hashable]:
+    """Mark one of several applications of the same layers within a frame (e.g. pyramid level
+    ``key`` of a shared head): stateful layers keep separate state and MAC counts per key."""
+    hash(key)  # a clear TypeError for unhashable keys
+    token = _CALL_SITE.set(key)
+    try:
+        yield key
+    finally:
+        _CALL_SITE.reset(token)
+
+
+@contextlib.contextmanager
+def stream_transaction(state: StreamState) -> Iterator[StreamState]:
+    """Like :func:`stream`, but the block's writes reach ``state`` only if it raises nothing.
+
+    Requires layers that store new entries instead of changing stored ones in place (the
+    stream-buffer layers do; ``SkipConv2d`` updates its cached output in place and does not).
+    """
+    staged = state.copy()
+    with stream(staged):
+        yield staged
+    state.update(staged)
 
 
 def active_clip_length() -> Optional[int]:

@@ -1,4 +1,6 @@
 """Compiled ops (``torch.ops.mmeff``) with their pure-PyTorch references."""
+from .commit_changed_windows import (block_input_windows, block_window_shape, blocks_to_positions,
+                                     commit_changed_windows, commit_changed_windows_reference)
 from .extension import has_extension
 from .macs import conv_macs_per_position, dense_conv_macs, executed_conv_macs
 from .sparse_conv2d import (DENSE_CROSSOVER_DENSITY, conv2d_output_size, sparse_conv2d,
@@ -6,5 +8,7 @@ from .sparse_conv2d import (DENSE_CROSSOVER_DENSITY, conv2d_output_size, sparse_
 
 __all__ = [
     'has_extension', 'sparse_conv2d', 'sparse_conv2d_reference', 'conv2d_output_size',
-    'DENSE_CROSSOVER_DENSITY', 'conv_macs_per_position', 'dense_conv_macs', 'executed_conv_macs'
+    'DENSE_CROSSOVER_DENSITY', 'conv_macs_per_position', 'dense_conv_macs', 'executed_conv_macs',
+    'block_input_windows', 'block_window_shape', 'blocks_to_positions', 'commit_changed_windows',
+    'commit_changed_windows_reference'
 ]

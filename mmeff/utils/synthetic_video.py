@@ -10,11 +10,13 @@ from typing import Tuple
 import torch
 from torch import Tensor
 
-# A 13-joint skeleton: head, neck, shoulders, elbows, wrists, hips, knees, ankles.
+# A 15-joint skeleton: head, neck, shoulders, elbows, wrists, hips, knees, ankles, belly.
 JOINTS = ('head', 'neck', 'l_shoulder', 'r_shoulder', 'l_elbow', 'r_elbow', 'l_wrist', 'r_wrist',
-          'l_hip', 'r_hip', 'l_knee', 'r_knee', 'l_ankle')
+          'l_hip', 'r_hip', 'l_knee', 'r_knee', 'l_ankle', 'r_ankle', 'belly')
 LIMBS = ((0, 1), (1, 2), (1, 3), (2, 4), (3, 5), (4, 6), (5, 7), (1, 8), (1, 9), (8, 10), (9, 11),
-         (10, 12))
+         (10, 12), (11, 13), (1, 14))
+#: Limbs of the figure's left side; they are drawn darker, so left and right are told apart.
+LEFT_LIMBS = frozenset({(1, 2), (2, 4), (4, 6), (1, 8), (8, 10), (10, 12)})
 
 
 @dataclass
@@ -27,6 +29,8 @@ class SyntheticVideoConfig:
     noise_std: float = 0.01
     flicker: float = 0.02  # amplitude of the global brightness oscillation
     shake: int = 0  # largest camera shift, in pixels
+    max_speed: float = 1.0  # largest walking speed, in pixels per frame
+    figure_scale: float = 0.35  # figure size (hip to neck is 0.7 of it) relative to the height
     seed: int = 0
 
 
@@ -41,7 +45,7 @@ def _texture(height: int, width: int, g: torch.Generator) -> Tensor:
 
 
 def _pose(t: int, center: Tuple[float, float], scale: float, phase: float) -> Tensor:
-    """(13, 2) joint positions (x, y) of a walking figure at frame t."""
+    """(15, 2) joint positions (x, y) of a walking figure at frame t (order of ``JOINTS``)."""
     swing = 0.6 * torch.sin(torch.tensor(0.25 * t + phase))
     cx, cy = center
     s = scale
@@ -59,8 +63,10 @@ def _pose(t: int, center: Tuple[float, float], scale: float, phase: float) -> Te
     for side, sign in ((0, -1), (1, 1)):  # knees
         hx, hy = hips[side]
         joints.append((hx + 0.3 * s * float(torch.sin(sign * swing)), hy + 0.35 * s))
-    kx, ky = joints[10]
-    joints.append((kx + 0.2 * s * float(torch.sin(-swing + 0.4)), ky + 0.35 * s))  # l_ankle
+    for knee, sign in ((10, -1), (11, 1)):  # ankles
+        kx, ky = joints[knee]
+        joints.append((kx + 0.2 * s * float(torch.sin(sign * swing + 0.4)), ky + 0.35 * s))
+    joints.append((cx, cy - 0.35 * s))  # belly
     return torch.tensor(joints)
 
 
@@ -69,15 +75,19 @@ def _draw_limbs(frame: Tensor, joints: Tensor, color: Tensor, thickness: float) 
     h, w = frame.shape[-2:]
     ys, xs = torch.meshgrid(torch.arange(h, dtype=torch.float32),
                             torch.arange(w, dtype=torch.float32), indexing='ij')
-    covered = torch.zeros(h, w, dtype=torch.bool)
-    for a, b in LIMBS:
-        p, q = joints[a], joints[b]
-        d = q - p
-        length2 = float((d * d).sum()) or 1.0
-        u = (((xs - p[0]) * d[0] + (ys - p[1]) * d[1]) / length2).clamp(0, 1)
-        dist2 = (xs - p[0] - u * d[0])**2 + (ys - p[1] - u * d[1])**2
-        covered |= dist2 <= thickness**2
-    frame[:, covered] = color[:, None]
+    for side in (True, False):
+        covered = torch.zeros(h, w, dtype=torch.bool)
+        for a, b in (limb for limb in LIMBS if (limb in LEFT_LIMBS) == side):
+            covered |= _limb_mask(xs, ys, joints[a], joints[b], thickness)
+        frame[:, covered] = (color * 0.55 if side else color)[:, None]
+
+
+def _limb_mask(xs: Tensor, ys: Tensor, p: Tensor, q: Tensor, thickness: float) -> Tensor:
+    """Bool (H, W): pixels within ``thickness`` of the segment p-q."""
+    d = q - p
+    length2 = float((d * d).sum()) or 1.0
+    u = (((xs - p[0]) * d[0] + (ys - p[1]) * d[1]) / length2).clamp(0, 1)
+    return (xs - p[0] - u * d[0])**2 + (ys - p[1] - u * d[1])**2 <= thickness**2
 
 
 def synthetic_video(cfg: SyntheticVideoConfig = SyntheticVideoConfig()) -> Tuple[Tensor, Tensor]:
@@ -85,15 +95,16 @@ def synthetic_video(cfg: SyntheticVideoConfig = SyntheticVideoConfig()) -> Tuple
 
     Returns:
         frames: (T, 3, H, W) float32 in [0, 1].
-        keypoints: (T, figures, 13, 2) joint positions (x, y) in pixels (before camera shake).
+        keypoints: (T, figures, 15, 2) joint positions (x, y) in pixels (before camera shake).
     """
     g = torch.Generator().manual_seed(cfg.seed)
     background = _texture(cfg.height, cfg.width, g)
-    scale = 0.35 * cfg.height
+    scale = cfg.figure_scale * cfg.height
     starts = [(float(torch.rand(1, generator=g)) * cfg.width * 0.6 + 0.2 * cfg.width,
                cfg.height * (0.55 + 0.1 * float(torch.rand(1, generator=g))))
               for _ in range(cfg.figures)]
-    speeds = [float(torch.empty(1).uniform_(-1.0, 1.0, generator=g)) for _ in range(cfg.figures)]
+    speeds = [float(torch.empty(1).uniform_(-cfg.max_speed, cfg.max_speed, generator=g))
+              for _ in range(cfg.figures)]
     colors = [torch.rand(3, generator=g) for _ in range(cfg.figures)]
     frames = torch.empty(cfg.frames, 3, cfg.height, cfg.width)
     keypoints = torch.empty(cfg.frames, cfg.figures, len(JOINTS), 2)

@@ -84,3 +84,25 @@ def test_getattr_is_restricted_to_history_buffer_methods(tmp_path):
 def test_allow_list_is_explicit():
     names = {getattr(g, '__name__', str(g)) for g in mmengine_checkpoint_globals()}
     assert 'HistoryBuffer' in names and 'ndarray' in names
+
+
+def test_checkpoint_loads_before_any_history_buffer_exists(tmp_path, monkeypatch):
+    """A fresh process (tools/test.py) has an empty ``_statistics_methods`` when it loads."""
+    from mmengine.logging.history_buffer import HistoryBuffer
+    runner = make_runner(tmp_path / 'a')
+    runner.train()
+    monkeypatch.setattr(HistoryBuffer, '_statistics_methods', dict())
+    state = torch.load(tmp_path / 'a' / 'epoch_1.pth')
+    assert 'message_hub' in state
+
+
+def test_builtin_statistics_resolve_before_any_history_buffer_exists(monkeypatch):
+    """A fresh process that only loads (tools/test.py) has an empty _statistics_methods."""
+    from mmengine.logging.history_buffer import HistoryBuffer
+
+    from mmeff.engine.checkpoint import history_buffer_getattr
+    monkeypatch.setattr(HistoryBuffer, '_statistics_methods', {})
+    for name in ('min', 'max', 'current', 'mean'):
+        assert history_buffer_getattr(HistoryBuffer, name) is getattr(HistoryBuffer, name)
+    with pytest.raises(pickle.UnpicklingError, match='not allow-listed'):
+        history_buffer_getattr(HistoryBuffer, '__init__')

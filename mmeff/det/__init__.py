@@ -1,0 +1,16 @@
+"""mmeff's mmdet parts, registered in mmdet's registries when mmdet's models load.
+
+EfficientDet (``EfficientDetBiFPN`` neck, ``EfficientDetHead``, compound scaling D0-D3) and the
+pieces for SkipConv detection on video.
+"""
+from .bifpn import EfficientDetBiFPN
+from .clip_single_stage import ClipSingleStageDetector
+from .coco_video_frame_dataset import CocoVideoFrameDataset
+from .compound_scaling import EFFICIENTDET_SCALING, EfficientDetScaling, efficientdet_model
+from .efficientdet_head import EfficientDetHead
+
+__all__ = [
+    'EfficientDetBiFPN', 'EfficientDetHead', 'CocoVideoFrameDataset',
+    'ClipSingleStageDetector', 'EFFICIENTDET_SCALING', 'EfficientDetScaling',
+    'efficientdet_model'
+]

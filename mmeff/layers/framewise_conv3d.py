@@ -1,0 +1,42 @@
+"""``FramewiseConv3d``: a Conv3d with a 1 x kh x kw kernel, computed as a 2D conv per frame.
+
+Same arguments, weights and result as ``nn.Conv3d``; faster on CPU, where PyTorch runs small and
+grouped 3D convolutions through its slow reference kernel while 2D ones go to oneDNN. Pointwise
+(1 x 1 x 1) kernels treat the clip as one (T*H) x W image, without any copy.
+"""
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from ..registry import MODELS
+
+
+@MODELS.register_module()
+class FramewiseConv3d(nn.Conv3d):
+    """``nn.Conv3d`` restricted to temporal kernel, stride, dilation 1 and temporal padding 0.
+
+    Shapes: (N, C_in, T, H, W) -> (N, C_out, T, H_out, W_out).
+    """
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if (self.kernel_size[0], self.stride[0], self.dilation[0]) != (1, 1, 1) or \
+                isinstance(self.padding, str) or self.padding[0] != 0 or \
+                self.padding_mode != 'zeros':
+            raise ValueError('FramewiseConv3d needs a temporal kernel, stride and dilation of 1 '
+                             f'and no temporal padding, got kernel_size={self.kernel_size}, '
+                             f'stride={self.stride}, dilation={self.dilation}, '
+                             f'padding={self.padding}, padding_mode={self.padding_mode!r}')
+        self.pointwise = self.kernel_size == (1, 1, 1) and self.stride == (1, 1, 1)
+
+    def forward(self, x: Tensor) -> Tensor:
+        if x.dim() != 5:
+            raise ValueError(f'FramewiseConv3d: expected (N, C, T, H, W), got {tuple(x.shape)}')
+        n, c, t, h, w = x.shape
+        weight = self.weight.squeeze(2)
+        if self.pointwise:
+            out = F.conv2d(x.reshape(n, c, t * h, w), weight, self.bias, groups=self.groups)
+            return out.view(n, -1, t, h, w)
+        frames = x.transpose(1, 2).reshape(n * t, c, h, w)
+        out = F.conv2d(frames, weight, self.bias, self.stride[1:], self.padding[1:],
+                       self.dilation[1:], self.groups)
+        return out.view(n, t, *out.shape[1:]).transpose(1, 2)

@@ -1,0 +1,132 @@
+"""``StreamBufferConv3d``: a causal 3D convolution that streams with a buffer of past frames.
+
+MoViNet's stream buffer (Kondratyuk et al., CVPR 2021, arXiv 2103.11511). For temporal kernel
+``k_t`` and temporal dilation ``d_t`` the layer keeps, per stream, the last ``b = d_t (k_t - 1)``
+input frames and convolves ``concat_time(buffer, clip)`` 'valid' in time::
+
+    X_i = concat_time(B_i, x_i)         B_0 = zeros      (b + t frames)
+    y_i = conv3d(X_i)                   t frames, spatial padding as configured
+    B_{i+1} = X_i[:, :, -b:]            (detached: no gradient flows into the buffer)
+
+A fresh stream is exactly causal zero padding, so feeding a video as one clip, frame by frame or
+in sub-clips of any lengths gives the same outputs. Entries are replaced, never changed in place
+(see :func:`mmeff.layers.stream_state.stream_transaction`).
+"""
+from dataclasses import dataclass
+from typing import Optional
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from ..registry import MODELS
+from .stream_state import StreamStateful
+
+
+@dataclass(frozen=True)
+class StreamBuffer:
+    """What one StreamBufferConv3d keeps for one stream: the last input frames."""
+    frames: Tensor  # (N, C_in, b, H, W), detached
+
+
+def check_stream_input(layer: str, x: Tensor, channels: int, state: Optional[Tensor],
+                       spatial: bool = True, finite: bool = True) -> None:
+    """Raise a ValueError naming the problem if ``x`` (N, C, T, H, W) cannot continue a stream
+    whose stored state tensor is ``state`` (N, *, *, H, W), or None for a new stream. The frame
+    size is compared only if ``spatial``, NaN/Inf looked for only if ``finite``."""
+    if x.dim() != 5:
+        raise ValueError(f'{layer}: expected a (N, C, T, H, W) clip, got shape {tuple(x.shape)}')
+    if x.shape[1] != channels:
+        raise ValueError(f'{layer}: expected {channels} channels, got {x.shape[1]} '
+                         f'(shape {tuple(x.shape)})')
+    if x.shape[2] < 1:
+        raise ValueError(f'{layer}: the clip has no frames (shape {tuple(x.shape)})')
+    if finite and not torch.isfinite(x.sum()):  # one reduction: NaN/Inf make the sum non-finite
+        raise ValueError(f"{layer}: the input contains NaN or Inf; it was rejected and the "
+                         "stream's state is unchanged")
+    if state is None:
+        return
+    if state.shape[0] != x.shape[0] or (spatial and state.shape[-2:] != x.shape[-2:]):
+        raise ValueError(
+            f'{layer}: the stream was started with batch {state.shape[0]}'
+            + (f' and frame size {tuple(state.shape[-2:])}' if spatial else '')
+            + f', got batch {x.shape[0]}'
+            + (f' and frame size {tuple(x.shape[-2:])}' if spatial else '')
+            + "; the input was rejected and the stream's state is unchanged (reset the stream "
+            'to start a new video)')
+    if state.device != x.device:
+        raise ValueError(f"{layer}: the stream's state is on {state.device}, the input on "
+                         f'{x.device}')
+
+
+@MODELS.register_module()
+class StreamBufferConv3d(StreamStateful, nn.Conv3d):
+    """``nn.Conv3d`` (same arguments and weights) made causal in time and streamable.
+
+    Args:
+        *args, **kwargs: as ``nn.Conv3d``; zero padding only. The temporal stride must be 1.
+            The temporal entry of ``padding`` must be 0 or the symmetric 'same' padding
+            ``d_t (k_t - 1) / 2`` (so it drops into stock backbones via ``conv_cfg``); either way
+            time is padded causally and the output has as many frames as the input.
+
+    Attributes:
+        check_finite: reject inputs with NaN/Inf (one reduction per call); a network that checks
+            its own input may switch it off.
+
+    Shapes: (N, C_in, T, H, W) -> (N, C_out, T, H_out, W_out), any T >= 1 per call. The buffer
+    is per stream (``mmeff.stream``), also in training, where it is stored detached (truncated
+    backpropagation through time when training clip by clip in one stream).
+    """
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.padding_mode != 'zeros' or isinstance(self.padding, str):
+            raise ValueError('StreamBufferConv3d needs zero padding given as integers, got '
+                             f'padding={self.padding!r}, padding_mode={self.padding_mode!r}')
+        if self.stride[0] != 1:
+            raise ValueError('StreamBufferConv3d: a temporal stride > 1 cannot be streamed '
+                             f'exactly, got stride={self.stride}')
+        self.buffer_size = self.dilation[0] * (self.kernel_size[0] - 1)
+        if self.padding[0] not in (0, self.buffer_size / 2):
+            raise ValueError(f'StreamBufferConv3d: temporal padding must be 0 or '
+                             f'{self.buffer_size / 2:g} (time is padded causally), got '
+                             f'padding={self.padding}')
+        self.spatial_padding = (0, self.padding[1], self.padding[2])
+        # depthwise k_t x 1 x 1 (the temporal half of a (2+1)D conv): a weighted sum of shifted
+        # frames, much faster on CPU than PyTorch's grouped conv3d
+        self.temporal_depthwise = (self.kernel_size[1:] == (1, 1) and self.stride == (1, 1, 1)
+                                   and self.groups == self.in_channels == self.out_channels)
+        self.check_finite = True
+
+    def forward(self, x: Tensor) -> Tensor:
+        entry: Optional[StreamBuffer] = self.load_entry() if self.buffer_size else None
+        check_stream_input(type(self).__name__, x, self.in_channels,
+                           None if entry is None else entry.frames, finite=self.check_finite)
+        if not self.buffer_size:
+            return self._conv(x)
+        if entry is None:
+            past = x.new_zeros(x.shape[0], x.shape[1], self.buffer_size, *x.shape[3:])
+        else:
+            past = entry.frames.to(x.dtype)
+        extended = torch.cat([past, x], dim=2)
+        self.store_entry(StreamBuffer(extended[:, :, -self.buffer_size:].detach().clone()))
+        return self._conv(extended)
+
+    def _conv(self, x: Tensor) -> Tensor:
+        if self.temporal_depthwise:
+            return self._temporal_depthwise(x)
+        return F.conv3d(x, self.weight, self.bias, self.stride, self.spatial_padding,
+                        self.dilation, self.groups)
+
+    def _temporal_depthwise(self, x: Tensor) -> Tensor:
+        """'valid' depthwise conv along time: sum_i w[:, i] * x[:, :, t + i d_t] (+ bias)."""
+        frames = x.shape[2] - self.buffer_size
+        weight = self.weight.view(1, self.out_channels, self.kernel_size[0], 1, 1)
+        step = self.dilation[0]
+        out = x[:, :, :frames] * weight[:, :, 0:1]
+        for i in range(1, self.kernel_size[0]):
+            out = out + x[:, :, i * step:i * step + frames] * weight[:, :, i:i + 1]
+        return out if self.bias is None else out + self.bias.view(1, -1, 1, 1, 1)
+
+    def extra_repr(self) -> str:
+        return super().extra_repr() + f', buffer_size={self.buffer_size}'

@@ -1,0 +1,226 @@
+"""MoViNet A0-A2: streaming == full causal clip, causality, state contracts, published sizes."""
+import pytest
+import torch
+
+from mmeff.engine import PeakMemory
+from mmeff.layers import StreamState, reset_streams, stream
+from tests.helpers import clip_pieces, stream_in_pieces
+
+PROJECT = {'a0': 480, 'a1': 600, 'a2': 640}
+TINY = dict(stem=4,
+            stages=[(4, [(8, (1, 3, 3), 2)]), (8, [(16, (3, 3, 3), 2), (16, (5, 3, 3), 1)])],
+            project=16, head=32)
+
+
+def build(arch='a0', causal=True, num_classes=5, **backbone):
+    from mmaction.registry import MODELS
+    project = PROJECT[arch] if isinstance(arch, str) else arch['project']
+    model = MODELS.build(dict(
+        type='MoViNetRecognizer',
+        backbone=dict(type='MoViNet', arch=arch, causal=causal, **backbone),
+        cls_head=dict(type='MoViNetHead', num_classes=num_classes, in_channels=project,
+                      hidden_channels=64, causal=causal, dropout_ratio=0.0, average_clips='prob')))
+    return randomise(model).eval()
+
+
+def randomise(model):
+    """Non-trivial eval-mode model: residual branches and position encodings switched on,
+    BatchNorm statistics away from (0, 1)."""
+    torch.manual_seed(0)
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if p.dim() == 0:  # ReZero and position-encoding scales (zero-initialised)
+                p.uniform_(0.5, 1.0)
+        for module in model.modules():
+            if isinstance(module, torch.nn.BatchNorm3d):
+                module.running_mean.uniform_(-0.1, 0.1)
+                module.running_var.uniform_(0.5, 1.5)
+    return model
+
+
+VARIANTS = [('a0', '3d', False), ('a0', '2plus1d', False), ('a0', '2plus1d', True),
+            ('a1', '2plus1d', False), ('a2', '2plus1d', False), ('a2', '3d', True)]
+
+
+@pytest.mark.parametrize('arch, conv_type, position_encoding', VARIANTS,
+                         ids=['-'.join(map(str, v)) for v in VARIANTS])
+def test_streaming_equals_the_full_causal_clip(arch, conv_type, position_encoding):
+    model = build(arch, conv_type=conv_type, position_encoding=position_encoding)
+    x = torch.randn(2, 3, 6, 64, 48)
+    with torch.no_grad():
+        with stream(StreamState()):
+            features = model.backbone(x)
+        scores = model.predict_stream(x, StreamState())
+        for pieces in ('frames', 'random'):
+            lengths = clip_pieces(6, pieces, seed=7)
+            with stream(StreamState()):
+                torch.testing.assert_close(stream_in_pieces(model.backbone, x, lengths), features)
+            state = StreamState()
+            streamed = stream_in_pieces(
+                lambda piece: model.predict_stream(piece, state).transpose(1, 2), x, lengths)
+            torch.testing.assert_close(streamed.transpose(1, 2), scores)
+    assert scores.shape == (2, 6, 5) and scores.std() > 1e-3
+
+
+def test_the_causal_model_ignores_the_future_and_the_base_model_does_not():
+    x = torch.randn(1, 3, 5, 32, 32)
+    future = x.clone()
+    future[:, :, 3:] = torch.randn(1, 3, 2, 32, 32)
+    with torch.no_grad():
+        causal = build('a0')
+        torch.testing.assert_close(causal.predict_stream(future, StreamState())[:, :3],
+                                   causal.predict_stream(x, StreamState())[:, :3])
+        base = build('a0', causal=False)
+        assert not torch.allclose(base.backbone(future)[:, :, :3], base.backbone(x)[:, :, :3])
+
+
+def test_whole_clips_through_the_recognizer_api_are_independent_videos():
+    from mmaction.structures import ActionDataSample
+    model = build('a0')
+    clips = torch.randn(2, 1, 3, 4, 32, 32)  # (batch, num_clips, C, T, H, W)
+    samples = [ActionDataSample().set_gt_label(i) for i in range(2)]
+    with torch.no_grad():
+        first = model(clips, samples, mode='predict')[0].pred_score
+        again = model(clips, samples, mode='predict')[0].pred_score  # no state carried over
+        streamed = model.predict_stream(clips[:1, 0], StreamState())[0, -1].softmax(-1)
+    torch.testing.assert_close(first, again)
+    torch.testing.assert_close(first, streamed)
+    model.train()
+    losses = model(clips, samples, mode='loss')
+    losses['loss_cls'].backward()
+    assert model.backbone.stem.conv.weight.grad is not None
+
+
+def test_streams_are_isolated_and_reset():
+    model = build(TINY)
+    a, b = torch.randn(1, 3, 5, 16, 16), torch.randn(1, 3, 5, 16, 16)
+    with torch.no_grad():
+        expected_a = model.predict_stream(a, StreamState())
+        expected_b = model.predict_stream(b, StreamState())
+        sa, sb = StreamState(), StreamState()
+        got_a, got_b = [], []
+        for t in range(5):
+            got_a.append(model.predict_stream(a[:, :, t:t + 1], sa))
+            got_b.append(model.predict_stream(b[:, :, t:t + 1], sb))
+        torch.testing.assert_close(torch.cat(got_a, 1), expected_a)
+        torch.testing.assert_close(torch.cat(got_b, 1), expected_b)
+        model.predict_stream(a)  # the default stream
+        continued = model.predict_stream(b)
+        assert not torch.allclose(continued, expected_b)
+        reset_streams(model)
+        torch.testing.assert_close(model.predict_stream(b), expected_b)
+
+
+@pytest.mark.parametrize('bad, message', [
+    (torch.randn(1, 4, 1, 16, 16), 'expected 3 channels'),
+    (torch.randn(1, 3, 1, 24, 16), 'frame size'),
+    (torch.randn(2, 3, 1, 16, 16), 'batch'),
+    (torch.full((1, 3, 1, 16, 16), float('nan')), 'NaN'),
+])
+def test_bad_input_is_rejected_and_the_stream_is_unchanged(bad, message):
+    model = build(TINY)
+    x = torch.randn(1, 3, 4, 16, 16)
+    with torch.no_grad():
+        expected = model.predict_stream(x, StreamState())
+        state = StreamState()
+        first = model.predict_stream(x[:, :, :2], state)
+        entries = {id(e) for e in state.entries()}
+        with pytest.raises(ValueError, match=message):
+            model.predict_stream(bad, state)
+        assert {id(e) for e in state.entries()} == entries
+        rest = model.predict_stream(x[:, :, 2:], state)
+    torch.testing.assert_close(torch.cat([first, rest], 1), expected)
+
+
+def test_a_failure_deep_inside_the_network_leaves_the_stream_unchanged(monkeypatch):
+    model = build(TINY)
+    x = torch.randn(1, 3, 3, 16, 16)
+    state = StreamState()
+    with torch.no_grad():
+        model.predict_stream(x[:, :, :1], state)
+        entries = {id(e) for e in state.entries()}
+        last_block = model.backbone.stages[-1][-1]
+        monkeypatch.setattr(last_block, 'forward', lambda _: (_ for _ in ()).throw(
+            RuntimeError('simulated failure')))
+        with pytest.raises(RuntimeError, match='simulated'):
+            model.predict_stream(x[:, :, 1:2], state)  # earlier layers ran and staged entries
+    assert {id(e) for e in state.entries()} == entries
+
+
+def test_memory_is_constant_over_a_long_stream():
+    """State bytes exactly, the C heap's live bytes, and the process's peak RSS over 1,000
+    frames vs over 100."""
+    from mmeff.action.movinet import state_nbytes
+    from mmeff.engine import live_heap_bytes
+    if not PeakMemory.cpu_supported() or live_heap_bytes() is None:
+        pytest.skip(reason='needs Linux /proc/self/clear_refs and glibc >= 2.33 (mallinfo2)')
+    model = build(TINY)
+    frame = torch.randn(1, 3, 1, 32, 32)
+    state = StreamState()
+    with torch.no_grad():
+        for _ in range(100):
+            model.predict_stream(frame, state)
+        after_100, heap_100 = state_nbytes(state), live_heap_bytes()
+        with PeakMemory() as short:
+            for _ in range(100):
+                model.predict_stream(frame, state)
+        with PeakMemory() as long:
+            for _ in range(1000):
+                model.predict_stream(frame, state)
+        heap_1200 = live_heap_bytes()
+    assert state_nbytes(state) == after_100
+    # keeping every frame's stem output alone would add 4 MiB over 1,100 frames here
+    assert heap_1200 - heap_100 < 1 * 2**20
+    assert long.peak_bytes - short.peak_bytes < 2 * 2**20
+
+
+PUBLISHED = {  # arch: (params M at 600 classes, GFLOPs per 50-frame clip, resolution)
+    'a0': (3.1, 2.7, 172), 'a1': (4.6, 6.0, 172), 'a2': (4.8, 10.0, 224)}
+#: stream-state sizes derived from the TF model's state shapes (reference note, 2plus1d)
+STATE_MIB = {'a0': 2.56, 'a1': 4.63, 'a2': 10.30}
+
+
+@pytest.mark.parametrize('arch', ['a0', 'a1', 'a2'])
+def test_sizes_against_the_published_figures(arch):
+    """Params and GFLOPs of the base models, state size of the stream models.
+
+    A0 and A1 match the paper within 3%; A2 comes out 9% (params) and 20% (GFLOPs) above it
+    although its blocks are TF's BLOCK_SPECS['a2'] and its stream state matches TF's state
+    shapes to 0.3% (see the README: the paper's A2 figures were not reproducible from the
+    released spec with the same counting that reproduces A0 and A1)."""
+    from mmaction.registry import MODELS
+    from mmengine.analysis import FlopAnalyzer
+
+    from mmeff.action.movinet import state_nbytes
+    params_m, gflops, size = PUBLISHED[arch]
+    base = MODELS.build(dict(type='MoViNetRecognizer',
+                             backbone=dict(type='MoViNet', arch=arch),
+                             cls_head=dict(type='MoViNetHead', num_classes=600,
+                                           in_channels=PROJECT[arch]))).eval()
+    ours_params = sum(p.numel() for p in base.parameters()) / 1e6
+    analyzer = FlopAnalyzer(base.backbone, (torch.randn(1, 3, 1, size, size), ))
+    analyzer.unsupported_ops_warnings(False)
+    analyzer.uncalled_modules_warnings(False)
+    ours_gflops = 50 * analyzer.total() / 1e9  # no temporal striding: cost is linear in frames
+    tolerance = 0.03 if arch != 'a2' else 0.25
+    assert abs(ours_params / params_m - 1) < tolerance, ours_params
+    assert abs(ours_gflops / gflops - 1) < tolerance, ours_gflops
+    stream_model = build(arch)
+    state = StreamState()
+    with torch.no_grad():
+        stream_model.predict_stream(torch.randn(1, 3, 1, size, size), state)
+    assert abs(state_nbytes(state) / 2**20 / STATE_MIB[arch] - 1) < 0.01
+
+
+def test_folding_batchnorm_keeps_streaming_exact():
+    from mmeff.converters import fold_batchnorms
+    model = build(TINY)
+    x = torch.randn(1, 3, 5, 16, 16)
+    with torch.no_grad():
+        expected = model.predict_stream(x, StreamState())
+        assert fold_batchnorms(model, include_3d=True) == sum(
+            isinstance(m, torch.nn.BatchNorm3d) for m in build(TINY).modules())
+        assert not any(isinstance(m, torch.nn.BatchNorm3d) for m in model.modules())
+        state = StreamState()
+        folded = torch.cat([model.predict_stream(x[:, :, t:t + 1], state) for t in range(5)], 1)
+    torch.testing.assert_close(folded, expected, rtol=1e-4, atol=1e-5)
