@@ -3,9 +3,9 @@
 ``sparse_conv2d`` is the kernel SkipConv and the sampling-interpolation blocks stand on: it
 computes ``conv2d(x, weight, bias)`` at the output positions where ``mask`` is true and writes
 them into ``out`` (other positions are kept, or zero without ``out``). The compiled kernels
-(``torch.ops.mmeff.sparse_conv2d``) gather the receptive fields of the active positions, run
-one GEMM per chunk and scatter; ``sparse_conv2d_reference`` is the pure-PyTorch oracle and
-fallback.
+(``torch.ops.mmeff.sparse_conv2d``) compute the selected 8x8 output tiles with register-blocked
+micro-kernels and the remaining positions by gather-GEMM-scatter;
+``sparse_conv2d_reference`` is the pure-PyTorch oracle and fallback.
 """
 from typing import Optional, Tuple, Union
 
