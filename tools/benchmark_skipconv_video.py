@@ -1,6 +1,7 @@
 """Dense vs SkipConv on a video, in one process: time, GMACs and fidelity per frame.
 
-The model is mmpose's stock HRNet-W32 top-down estimator (256x192 input), with the weights of
+The model is mmpose's stock HRNet-W32 top-down estimator (256x192 input; ``--config`` picks
+another top-down config, e.g. the W32 trained on the synthetic videos), with the weights of
 ``--checkpoint`` or, without one, random weights (BatchNorm statistics calibrated on the first
 frames). Both copies run the same synthetic video (static textured background, walking stick
 figures, sensor noise, flicker, optional camera shake); the SkipConv copy is converted with
@@ -13,11 +14,12 @@ Random weights make a chaotic network (see ../shared/reference/environment.md): 
 sparsity then understate what trained weights give. Pass a trained checkpoint for real numbers.
 
     python tools/benchmark_skipconv_video.py [--frames 100] [--threshold 0.05]
-        [--gate InputNormGate] [--block 8] [--checkpoint PATH] [--json out.json]
+        [--gate InputNormGate] [--block 8] [--config CONFIG --checkpoint PATH] [--json out.json]
 """
 import argparse
 import copy
 import json
+import os
 import statistics
 import time
 
@@ -35,10 +37,12 @@ from mmeff.utils import SyntheticVideoConfig, synthetic_video
 BASE = 'mmpose::body_2d_keypoint/topdown_heatmap/coco/td-hm_hrnet-w32_8xb64-210e_coco-256x192.py'
 
 
-def build_hrnet(checkpoint, calibration: torch.Tensor) -> torch.nn.Module:
+def build_hrnet(config: str, checkpoint, calibration: torch.Tensor) -> torch.nn.Module:
     init_default_scope('mmpose')
     from mmpose.registry import MODELS
-    cfg = Config.fromstring(f"_base_ = '{BASE}'\nmodel = dict(backbone=dict(init_cfg=None))\n",
+    if '::' not in config:  # a file: fromstring resolves _base_ from a temporary folder
+        config = os.path.abspath(config)
+    cfg = Config.fromstring(f"_base_ = '{config}'\nmodel = dict(backbone=dict(init_cfg=None))\n",
                             file_format='.py')
     torch.manual_seed(0)
     model = MODELS.build(cfg.model)
@@ -77,7 +81,8 @@ def main():
     parser.add_argument('--flicker', type=float, default=0.02,
                         help='amplitude of the global brightness flicker (0: none)')
     parser.add_argument('--threads', type=int, default=2)
-    parser.add_argument('--checkpoint', help='trained HRNet-W32 top-down weights')
+    parser.add_argument('--config', default=BASE, help='top-down pose config of the model')
+    parser.add_argument('--checkpoint', help='trained weights of --config')
     parser.add_argument('--json', help='write the results to this JSON file')
     args = parser.parse_args()
 
@@ -88,7 +93,7 @@ def main():
     mean = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
     std = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
     frames = (frames - mean) / std
-    dense = build_hrnet(args.checkpoint, frames[:8])
+    dense = build_hrnet(args.config, args.checkpoint, frames[:8])
     skip = mmeff.convert_to_skipconv(
         copy.deepcopy(dense), gate=dict(type=args.gate, threshold=args.threshold,
                                         block_size=args.block))
