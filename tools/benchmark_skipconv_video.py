@@ -76,6 +76,8 @@ def main():
                         'norm on the first 4 frames (mmeff.converters.calibrate_norm_gates)')
     parser.add_argument('--gate', default='InputNormGate', choices=['InputNormGate', 'OutputNormGate'])
     parser.add_argument('--block', type=int, default=8)
+    parser.add_argument('--figures', type=int, default=2,
+                        help='walking figures in the frame (a top-down crop holds one)')
     parser.add_argument('--shake', type=int, default=0, help='camera shake in pixels (0: static)')
     parser.add_argument('--noise', type=float, default=0.01, help='sensor noise std (0: none)')
     parser.add_argument('--flicker', type=float, default=0.02,
@@ -87,7 +89,7 @@ def main():
     args = parser.parse_args()
 
     torch.set_num_threads(args.threads)
-    frames, _ = synthetic_video(SyntheticVideoConfig(frames=args.frames, figures=2,
+    frames, _ = synthetic_video(SyntheticVideoConfig(frames=args.frames, figures=args.figures,
                                                      shake=args.shake, noise_std=args.noise,
                                                      flicker=args.flicker, seed=0))
     mean = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
@@ -124,7 +126,7 @@ def main():
     result = dict(
         weights=args.checkpoint or 'random (BatchNorm calibrated)', frames=args.frames,
         gate=args.gate, threshold=args.threshold, relative=args.relative, block=args.block,
-        shake=args.shake,
+        figures=args.figures, shake=args.shake,
         noise=args.noise, flicker=args.flicker,
         dense_ms=statistics.median(times['dense']) * 1e3,
         skipconv_ms=statistics.median(times['skipconv'][steady]) * 1e3,
