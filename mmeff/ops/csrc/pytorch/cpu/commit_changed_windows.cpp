@@ -118,6 +118,19 @@ int64_t grain(const BlockWindowGeometry& g) {
   return std::max<int64_t>(1, 16384 / std::max<int64_t>(g.window_size(), 1));
 }
 
+// Copies n contiguous elements; returns the sum of src[k] * 0, which is NaN exactly when an
+// element is NaN or Inf.
+template <typename T>
+MMEFF_CPU_CLONES T copy_checked(T* dst, const T* src, int64_t n) {
+  T poison = 0;
+#pragma omp simd reduction(+ : poison)
+  for (int64_t k = 0; k < n; ++k) {
+    dst[k] = src[k];
+    poison += src[k] * T(0);
+  }
+  return poison;
+}
+
 // The zero-padded input covering every block's window, (N, C, padded_h, padded_w)
 // contiguous; rows or columns past the last window are left out. Every element of the input
 // is checked on the way: NaN or Inf raises a ValueError before any state is touched.
@@ -125,30 +138,39 @@ template <typename T>
 at::Tensor pad_for_windows(const at::Tensor& input, const BlockWindowGeometry& g) {
   const int64_t padded_h = (g.blocks_h - 1) * g.block * g.stride_h + g.win_h;
   const int64_t padded_w = (g.blocks_w - 1) * g.block * g.stride_w + g.win_w;
-  at::Tensor padded = at::zeros({g.batch, g.channels, padded_h, padded_w}, input.options());
+  at::Tensor padded = at::empty({g.batch, g.channels, padded_h, padded_w}, input.options());
   const T* x = input.const_data_ptr<T>();
   T* p = padded.mutable_data_ptr<T>();
   const int64_t sn = input.stride(0), sc = input.stride(1), sh = input.stride(2),
                 sw = input.stride(3);
-  const int64_t rows = std::min(g.in_h, padded_h - g.pad_h);
-  const int64_t cols = std::min(g.in_w, padded_w - g.pad_w);
+  // Input rows [0, rows) and columns [0, cols) land inside the padded plane at (top, left);
+  // a padding wider than every window leaves no input inside at all.
+  const int64_t top = std::min(g.pad_h, padded_h), left = std::min(g.pad_w, padded_w);
+  const int64_t rows = std::clamp<int64_t>(padded_h - g.pad_h, 0, g.in_h);
+  const int64_t cols = std::clamp<int64_t>(padded_w - g.pad_w, 0, g.in_w);
+  const int64_t right = padded_w - left - cols;
   std::atomic<bool> finite{true};
   at::parallel_for(0, g.batch * g.channels, 1, [&](int64_t begin, int64_t end) {
     T poison = 0;  // x * 0 is NaN exactly for NaN and Inf
     for (int64_t nc = begin; nc < end; ++nc) {
       const T* src = x + (nc / g.channels) * sn + (nc % g.channels) * sc;
-      T* dst = p + (nc * padded_h + g.pad_h) * padded_w + g.pad_w;
+      T* plane = p + nc * padded_h * padded_w;
+      std::fill_n(plane, top * padded_w, T(0));
+      std::fill_n(plane + (top + rows) * padded_w, (padded_h - top - rows) * padded_w, T(0));
       for (int64_t y = 0; y < g.in_h; ++y, src += sh) {
-        if (sw == 1) {
-#pragma omp simd reduction(+ : poison)
-          for (int64_t k = 0; k < g.in_w; ++k) poison += src[k] * T(0);
+        if (y >= rows) {  // below every window: only checked
+          for (int64_t k = 0; k < g.in_w; ++k) poison += src[k * sw] * T(0);
+          continue;
+        }
+        T* row = plane + (top + y) * padded_w;
+        std::fill_n(row, left, T(0));
+        if (sw == 1 && cols == g.in_w) {
+          poison += copy_checked(row + left, src, cols);
         } else {
           for (int64_t k = 0; k < g.in_w; ++k) poison += src[k * sw] * T(0);
+          for (int64_t k = 0; k < cols; ++k) row[left + k] = src[k * sw];
         }
-        if (y < rows) {
-          T* row = dst + y * padded_w;
-          for (int64_t k = 0; k < cols; ++k) row[k] = src[k * sw];
-        }
+        std::fill_n(row + left + cols, right, T(0));
       }
     }
     if (poison != poison) finite = false;
@@ -198,7 +220,10 @@ at::Tensor commit_changed_windows_cpu(const at::Tensor& input, const at::Tensor&
     for (int64_t y = 0; y < g.out_h; ++y) {
       const uint8_t* f = fired.data() + (n * g.blocks_h + y / g.block) * g.blocks_w;
       bool* row = m + (n * g.out_h + y) * g.out_w;
-      for (int64_t x = 0; x < g.out_w; ++x) row[x] = f[x / g.block];
+      for (int64_t bj = 0; bj < g.blocks_w; ++bj) {
+        const int64_t x0 = bj * g.block;
+        std::memset(row + x0, f[bj], std::min(g.block, g.out_w - x0));
+      }
     }
   }
   return mask;
