@@ -2,8 +2,11 @@
 
 Same arguments, weights and result as ``nn.Conv3d``; faster on CPU, where PyTorch runs small and
 grouped 3D convolutions through its slow reference kernel while 2D ones go to oneDNN. Pointwise
-(1 x 1 x 1) kernels treat the clip as one (T*H) x W image, without any copy.
+(1 x 1 x 1) kernels are one GEMM, ``W (C_out, C_in) @ x (C_in, T*H*W)`` per clip, without any
+copy: on the small maps of a streamed frame PyTorch's conv dispatch (its reference kernel below
+about 20k input elements, oneDNN's setup above) costs several times the GEMM.
 """
+import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
@@ -32,6 +35,8 @@ class FramewiseConv3d(nn.Conv3d):
         if x.dim() != 5:
             raise ValueError(f'FramewiseConv3d: expected (N, C, T, H, W), got {tuple(x.shape)}')
         n, c, t, h, w = x.shape
+        if self.pointwise and self.groups == 1:
+            return self._pointwise_gemm(x).view(n, -1, t, h, w)
         weight = self.weight.squeeze(2)
         if self.pointwise:
             out = F.conv2d(x.reshape(n, c, t * h, w), weight, self.bias, groups=self.groups)
@@ -40,3 +45,13 @@ class FramewiseConv3d(nn.Conv3d):
         out = F.conv2d(frames, weight, self.bias, self.stride[1:], self.padding[1:],
                        self.dilation[1:], self.groups)
         return out.view(n, t, *out.shape[1:]).transpose(1, 2)
+
+    def _pointwise_gemm(self, x: Tensor) -> Tensor:
+        """(N, C_in, T, H, W) -> (N, C_out, T*H*W) for 1x1x1 kernels with one group."""
+        n, c = x.shape[:2]
+        weight = self.weight.view(self.out_channels, c)
+        columns = x.reshape(n, c, -1)
+        if n == 1 and self.bias is not None:
+            return torch.addmm(self.bias[:, None], weight, columns[0])[None]
+        out = torch.matmul(weight, columns)
+        return out if self.bias is None else out + self.bias.view(1, -1, 1)
