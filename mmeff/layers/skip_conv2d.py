@@ -106,17 +106,9 @@ class SkipConv2d(nn.Conv2d):
     def dense_macs(self) -> int:
         return sum(c.dense_macs for c in self._counts.values())
 
-    @dense_macs.setter
-    def dense_macs(self, value: int) -> None:
-        self._site_counts().dense_macs = value
-
     @property
     def executed_macs(self) -> int:
         return sum(c.executed_macs for c in self._counts.values())
-
-    @executed_macs.setter
-    def executed_macs(self, value: int) -> None:
-        self._site_counts().executed_macs = value
 
     @property
     def gate_usage(self) -> Optional[Tensor]:
@@ -129,10 +121,6 @@ class SkipConv2d(nn.Conv2d):
         total = sum(c.dense_macs for c in counts)
         return sum(c.dense_macs / total * (c.gate_usage if c.gate_usage is not None else 1.0)
                    for c in counts)
-
-    @gate_usage.setter
-    def gate_usage(self, value: Optional[Tensor]) -> None:
-        self._site_counts().gate_usage = value
 
     def call_macs(self) -> Tuple[int, int]:
         """(dense, executed) MACs of the last call at the active call site."""
@@ -190,18 +178,19 @@ class SkipConv2d(nn.Conv2d):
                         self.groups)
 
     def forward(self, x: Tensor) -> Tensor:
+        counts = self._site_counts()  # written directly: nn.Module attribute writes are slow
         if self.training:
             clip = active_clip_length()
             trainable_gate = any(p.requires_grad for p in self.gate.parameters())
             if clip is None or clip < 2 or not trainable_gate or self.reference != 'accumulated':
-                self.gate_usage = None
+                counts.gate_usage = None
                 frames = x.shape[0] // clip if clip else x.shape[0]
-                self.dense_macs = dense_conv_macs(self.weight, (frames, *self.output_size(x)))
+                counts.dense_macs = dense_conv_macs(self.weight, (frames, *self.output_size(x)))
                 return self.dense(x)
-            return self._forward_clip(x, clip)
+            return self._forward_clip(x, clip, counts)
         with torch.no_grad():
             out_hw = self.output_size(x)
-            self.dense_macs = dense_conv_macs(self.weight, (x.shape[0], *out_hw))
+            counts.dense_macs = dense_conv_macs(self.weight, (x.shape[0], *out_hw))
             key = (tuple(x.shape), x.dtype, x.device, self._generation)
             entry = self._load_entry()
             fused = (entry is not None and entry.key == key and self.reference == 'accumulated'
@@ -214,11 +203,11 @@ class SkipConv2d(nn.Conv2d):
                               f'from the stream\'s {entry.key[:3]}; the stream is reset',
                               logger='current')
                 entry = self._key_frame(x, key)
-                self.executed_macs = self._site_counts().dense_macs
+                counts.executed_macs = counts.dense_macs
             elif self.reference == 'accumulated':
-                self._update_accumulated(x, entry, out_hw)
+                counts.executed_macs = self._update_accumulated(x, entry, out_hw)
             else:
-                self._update_previous(x, entry, out_hw)
+                counts.executed_macs = self._update_previous(x, entry, out_hw)
             self._store_entry(entry)
             return entry.output.clone()
 
@@ -227,7 +216,7 @@ class SkipConv2d(nn.Conv2d):
                      if self.reference == 'accumulated' else x.detach().clone())
         return SkipConvEntry(key=key, reference=reference, output=self.dense(x))
 
-    def _forward_clip(self, x: Tensor, clip: int) -> Tensor:
+    def _forward_clip(self, x: Tensor, clip: int, counts: SiteCounts) -> Tensor:
         """Training: the accumulated-reference recurrence unrolled over clips of ``clip`` frames.
 
         ``x`` is (B * clip, C, H, W), frames of a clip consecutive. Everything is computed
@@ -241,7 +230,7 @@ class SkipConv2d(nn.Conv2d):
         batch = x.shape[0] // clip
         out_hw = self.output_size(x)
         dense = self.dense(x)
-        self.dense_macs = dense_conv_macs(self.weight, (batch, *out_hw))
+        counts.dense_macs = dense_conv_macs(self.weight, (batch, *out_hw))
         frames = dense.view(batch, clip, *dense.shape[1:])
         windows = self.block_windows(x)
         windows = windows.reshape(batch, clip, *windows.shape[1:])
@@ -254,7 +243,7 @@ class SkipConv2d(nn.Conv2d):
             at_windows = fire[..., None, None, None]
             reference = at_windows * windows[:, t] + (1 - at_windows) * reference
             outputs.append(output)
-        self.gate_usage = torch.stack(usage).mean()
+        counts.gate_usage = torch.stack(usage).mean()
         return torch.stack(outputs, dim=1).reshape(dense.shape)
 
     def _sparse(self, x: Tensor, bias: Optional[Tensor], mask: Tensor,
@@ -266,7 +255,8 @@ class SkipConv2d(nn.Conv2d):
         return sparse_conv2d(x, self.weight, bias, mask, stride=self.stride, padding=self.padding,
                              dilation=self.dilation, groups=self.groups, out=out)
 
-    def _update_accumulated(self, x: Tensor, entry: SkipConvEntry, out_hw: Tuple[int, int]) -> None:
+    def _update_accumulated(self, x: Tensor, entry: SkipConvEntry, out_hw: Tuple[int, int]) -> int:
+        """Recompute the changed blocks into ``entry``; returns the executed MACs."""
         if isinstance(self.gate, NormGate):  # gate and snapshot update fused in one pass
             try:
                 mask = commit_changed_windows(
@@ -282,21 +272,22 @@ class SkipConv2d(nn.Conv2d):
             entry.reference[fire] = windows[fire]
             mask = self.blocks_to_positions(fire, out_hw)
         fired = int(mask.sum())
-        self.executed_macs = conv_macs_per_position(self.weight) * fired
         if fired == mask.numel():
             entry.output = self.dense(x)
         elif fired:
             self._sparse(x, self.bias, mask, out=entry.output)
+        return conv_macs_per_position(self.weight) * fired
 
-    def _update_previous(self, x: Tensor, entry: SkipConvEntry, out_hw: Tuple[int, int]) -> None:
+    def _update_previous(self, x: Tensor, entry: SkipConvEntry, out_hw: Tuple[int, int]) -> int:
+        """The paper's update: residual against the previous frame; returns the executed MACs."""
         residual = x - entry.reference
         fire = self.gate(self.block_windows(residual), self.weight)
         mask = self.blocks_to_positions(fire, out_hw)
         executed = executed_conv_macs(self.weight, mask)
-        self.executed_macs = executed  # this call site's count
         if executed:
             entry.output += self._sparse(residual, None, mask)  # bias stays counted once
         entry.reference.copy_(x)
+        return executed
 
     def extra_repr(self) -> str:
         return super().extra_repr() + f', reference={self.reference}'

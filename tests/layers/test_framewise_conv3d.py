@@ -7,13 +7,19 @@ from mmeff.layers import FramewiseConv3d
 from mmeff.registry import MODELS
 
 
+@pytest.mark.parametrize('batch, bias, channels_last', [(2, True, False), (1, True, False),
+                                                    (1, False, False), (2, False, True)])
 @pytest.mark.parametrize('kernel, stride, padding, groups', [
-    (1, 1, 0, 1), ((1, 3, 3), (1, 2, 2), (0, 1, 1), 1), ((1, 5, 5), 1, (0, 2, 2), 8),
+    (1, 1, 0, 1), (1, 1, 0, 2), ((1, 3, 3), (1, 2, 2), (0, 1, 1), 1), ((1, 5, 5), 1, (0, 2, 2), 8),
     ((1, 1, 1), (1, 2, 2), 0, 2)])
-def test_equals_conv3d(kernel, stride, padding, groups):
+def test_equals_conv3d(kernel, stride, padding, groups, batch, bias, channels_last):
     torch.manual_seed(0)
-    conv = FramewiseConv3d(8, 8, kernel, stride=stride, padding=padding, groups=groups)
-    x = torch.randn(2, 8, 5, 9, 7, requires_grad=True)
+    conv = FramewiseConv3d(8, 8, kernel, stride=stride, padding=padding, groups=groups,
+                           bias=bias)
+    x = torch.randn(batch, 8, 5, 9, 7)
+    if channels_last:
+        x = x.contiguous(memory_format=torch.channels_last_3d)
+    x.requires_grad_(True)
     out = conv(x)
     expected = F.conv3d(x, conv.weight, conv.bias, conv.stride, conv.padding, conv.dilation,
                         conv.groups)
