@@ -1,13 +1,14 @@
 // CPU kernel of commit_changed_windows (see ../commit_changed_windows.cpp for the contract).
 //
-// The input is first zero-padded into a contiguous NCHW copy that covers every window (and
-// checked for NaN/Inf on the way), so each window is a plain (C, win_h, win_w) box of rows. Pass 1 decides every block in
-// parallel: the L1 change of its window against its snapshot, summed channel by channel and
-// stopped as soon as it exceeds the limit (at threshold 0 any changed pixel fires at once;
-// unchanged blocks are read fully). Pass 2 copies the windows of the fired blocks into their
-// snapshots; then the output mask is written. The row loops are compiled for AVX-512, AVX2 and
-// baseline x86-64 and picked at load time (GCC target_clones); the usual window widths get
-// fixed-width loops.
+// The input is first zero-padded into a contiguous NCHW copy that covers every window (only
+// the borders are zeroed; rows are copied and checked for NaN/Inf in one pass), so each window
+// is a plain (C, win_h, win_w) box of rows. Pass 1 decides every block in parallel: the L1
+// change of its window against its snapshot, accumulated over channels in vector registers and
+// compared with the limit every few channels (at threshold 0 a changed pixel fires within 4
+// channels; unchanged blocks are read fully). Pass 2 copies the windows of the fired blocks
+// into their snapshots; then the output mask is written. The loops are compiled for AVX-512,
+// AVX2 and baseline x86-64 and picked at load time (GCC target_clones); the usual window
+// widths get fixed-width loops.
 #include <ATen/Parallel.h>
 #include <torch/library.h>
 
@@ -28,44 +29,71 @@
 namespace mmeff {
 namespace {
 
-// L1 change of one channel of a window: rows of W elements, `stride` apart in the padded input.
+// Where one block's window lies: `channels` planes `channel_step` apart in the padded input,
+// each `rows` rows of `width` elements `row_step` apart; the snapshot is (C, rows, width)
+// contiguous.
+struct WindowLayout {
+  int64_t channels, channel_step, rows, row_step, width;
+};
+
+// Whether the L1 change of a window against its snapshot exceeds `limit`. The sum runs over
+// channels in vector accumulators and is compared every kCheckEvery channels (all terms are
+// >= 0, so a partial sum past the limit decides the block).
+constexpr int64_t kCheckEvery = 4;
+
 template <typename T, int W>
-MMEFF_CPU_CLONES T window_change_fixed(const T* x, int64_t stride, const T* s, int64_t rows) {
-  T acc[W] = {};
-  for (int64_t r = 0; r < rows; ++r, x += stride, s += W) {
+MMEFF_CPU_CLONES bool window_changed_fixed(const T* x, const T* s, const WindowLayout& l, T limit) {
+  // Separate accumulators for the multiple-of-8 head and the tail of each row keep both in
+  // registers (one array of W = 10 or 17 lanes gets spilled to the stack).
+  constexpr int kHead = W / 8 * 8, kTail = W - kHead;
+  T head[kHead > 0 ? kHead : 1] = {};
+  T tail[kTail > 0 ? kTail : 1] = {};
+  for (int64_t c = 0; c < l.channels; ++c, x += l.channel_step) {
+    const T* row = x;
+    for (int64_t r = 0; r < l.rows; ++r, row += l.row_step, s += W) {
 #pragma omp simd
-    for (int k = 0; k < W; ++k) acc[k] += std::abs(x[k] - s[k]);
+      for (int k = 0; k < kHead; ++k) head[k] += std::abs(row[k] - s[k]);
+#pragma omp simd
+      for (int k = 0; k < kTail; ++k) tail[k] += std::abs(row[kHead + k] - s[kHead + k]);
+    }
+    if (c % kCheckEvery == kCheckEvery - 1 || c + 1 == l.channels) {
+      T change = 0;
+      for (int k = 0; k < kHead; ++k) change += head[k];
+      for (int k = 0; k < kTail; ++k) change += tail[k];
+      if (change > limit) return true;
+    }
   }
-  T change = 0;
-  for (int k = 0; k < W; ++k) change += acc[k];
-  return change;
+  return false;
 }
 
 template <typename T>
-MMEFF_CPU_CLONES T window_change_any(const T* x, int64_t stride, const T* s, int64_t rows,
-                                     int64_t width) {
+MMEFF_CPU_CLONES bool window_changed_any(const T* x, const T* s, const WindowLayout& l, T limit) {
   T change = 0;
-  for (int64_t r = 0; r < rows; ++r, x += stride, s += width) {
+  for (int64_t c = 0; c < l.channels; ++c, x += l.channel_step) {
+    const T* row = x;
+    for (int64_t r = 0; r < l.rows; ++r, row += l.row_step, s += l.width) {
 #pragma omp simd reduction(+ : change)
-    for (int64_t k = 0; k < width; ++k) change += std::abs(x[k] - s[k]);
+      for (int64_t k = 0; k < l.width; ++k) change += std::abs(row[k] - s[k]);
+    }
+    if (change > limit) return true;
   }
-  return change;
+  return false;
 }
 
 template <typename T>
-using ChannelChange = T (*)(const T*, int64_t, const T*, int64_t);
+using WindowChanged = bool (*)(const T*, const T*, const WindowLayout&, T);
 
-// The fixed-width loop for the window widths of b in {2, 4, 8} with 1x1, 3x3 and strided
-// 3x3 kernels, or nullptr.
+// The loop for a window width: fixed-width ones for b in {2, 4, 8} with 1x1, 3x3 and strided
+// 3x3 kernels, else the generic one.
 template <typename T>
-ChannelChange<T> fixed_width_change(int64_t width) {
+WindowChanged<T> window_changed_for(int64_t width) {
   switch (width) {
-    case 4: return &window_change_fixed<T, 4>;
-    case 6: return &window_change_fixed<T, 6>;
-    case 8: return &window_change_fixed<T, 8>;
-    case 10: return &window_change_fixed<T, 10>;
-    case 17: return &window_change_fixed<T, 17>;
-    default: return nullptr;
+    case 4: return &window_changed_fixed<T, 4>;
+    case 6: return &window_changed_fixed<T, 6>;
+    case 8: return &window_changed_fixed<T, 8>;
+    case 10: return &window_changed_fixed<T, 10>;
+    case 17: return &window_changed_fixed<T, 17>;
+    default: return &window_changed_any<T>;
   }
 }
 
@@ -75,7 +103,7 @@ struct Windows {
   const T* padded;  // (N, C, padded_h, padded_w), contiguous
   int64_t padded_h, padded_w;
   T* snapshots;
-  ChannelChange<T> fixed;
+  WindowChanged<T> changed_fn;
 
   const T* window(int64_t block, int64_t c) const {
     const int64_t n = block / (g.blocks_h * g.blocks_w);
@@ -88,16 +116,8 @@ struct Windows {
 
   // Whether the L1 change of `block`'s window exceeds `limit`.
   bool changed(int64_t block, T limit) const {
-    const T* x = window(block, 0);
-    const T* s = snapshot(block);
-    const int64_t channel_step = padded_h * padded_w, box = g.win_h * g.win_w;
-    T change = 0;
-    for (int64_t c = 0; c < g.channels; ++c, x += channel_step, s += box) {
-      change += fixed ? fixed(x, padded_w, s, g.win_h)
-                      : window_change_any(x, padded_w, s, g.win_h, g.win_w);
-      if (change > limit) return true;
-    }
-    return false;
+    const WindowLayout layout{g.channels, padded_h * padded_w, g.win_h, padded_w, g.win_w};
+    return changed_fn(window(block, 0), snapshot(block), layout, limit);
   }
 
   // Copies `block`'s current window into its snapshot.
@@ -115,20 +135,26 @@ struct Windows {
 
 // Grain of the parallel loops, in blocks: enough window elements per task to amortise it.
 int64_t grain(const BlockWindowGeometry& g) {
-  return std::max<int64_t>(1, 16384 / std::max<int64_t>(g.window_size(), 1));
+  return std::max<int64_t>(1, 65536 / std::max<int64_t>(g.window_size(), 1));
 }
 
-// Copies n contiguous elements; returns the sum of src[k] * 0, which is NaN exactly when an
-// element is NaN or Inf.
+// The sum of n contiguous elements times 0: NaN exactly when one of them is NaN or Inf.
 template <typename T>
-MMEFF_CPU_CLONES T copy_checked(T* dst, const T* src, int64_t n) {
+MMEFF_CPU_CLONES T poison_of(const T* p, int64_t n) {
   T poison = 0;
 #pragma omp simd reduction(+ : poison)
-  for (int64_t k = 0; k < n; ++k) {
-    dst[k] = src[k];
-    poison += src[k] * T(0);
-  }
+  for (int64_t k = 0; k < n; ++k) poison += p[k] * T(0);
   return poison;
+}
+
+// Copies `rows` rows of `cols` contiguous elements (strides in elements).
+template <typename T>
+MMEFF_CPU_CLONES void copy_rows(T* dst, int64_t dst_stride, const T* src, int64_t src_stride,
+                                int64_t rows, int64_t cols) {
+  for (int64_t r = 0; r < rows; ++r, dst += dst_stride, src += src_stride) {
+#pragma omp simd
+    for (int64_t k = 0; k < cols; ++k) dst[k] = src[k];
+  }
 }
 
 // The zero-padded input covering every block's window, (N, C, padded_h, padded_w)
@@ -150,27 +176,34 @@ at::Tensor pad_for_windows(const at::Tensor& input, const BlockWindowGeometry& g
   const int64_t cols = std::clamp<int64_t>(padded_w - g.pad_w, 0, g.in_w);
   const int64_t right = padded_w - left - cols;
   std::atomic<bool> finite{true};
-  at::parallel_for(0, g.batch * g.channels, 1, [&](int64_t begin, int64_t end) {
+  // Planes per task: enough elements to amortise a task (small maps run inline).
+  const int64_t plane_grain = std::max<int64_t>(1, 65536 / (padded_h * padded_w));
+  at::parallel_for(0, g.batch * g.channels, plane_grain, [&](int64_t begin, int64_t end) {
     T poison = 0;  // x * 0 is NaN exactly for NaN and Inf
     for (int64_t nc = begin; nc < end; ++nc) {
       const T* src = x + (nc / g.channels) * sn + (nc % g.channels) * sc;
       T* plane = p + nc * padded_h * padded_w;
       std::fill_n(plane, top * padded_w, T(0));
       std::fill_n(plane + (top + rows) * padded_w, (padded_h - top - rows) * padded_w, T(0));
-      for (int64_t y = 0; y < g.in_h; ++y, src += sh) {
-        if (y >= rows) {  // below every window: only checked
-          for (int64_t k = 0; k < g.in_w; ++k) poison += src[k * sw] * T(0);
-          continue;
-        }
+      for (int64_t y = 0; y < rows; ++y) {
         T* row = plane + (top + y) * padded_w;
         std::fill_n(row, left, T(0));
-        if (sw == 1 && cols == g.in_w) {
-          poison += copy_checked(row + left, src, cols);
-        } else {
-          for (int64_t k = 0; k < g.in_w; ++k) poison += src[k * sw] * T(0);
-          for (int64_t k = 0; k < cols; ++k) row[left + k] = src[k * sw];
-        }
         std::fill_n(row + left + cols, right, T(0));
+      }
+      T* first = plane + top * padded_w + left;
+      if (sw == 1) {
+        copy_rows(first, padded_w, src, sh, rows, cols);
+      } else {
+        for (int64_t y = 0; y < rows; ++y) {
+          for (int64_t k = 0; k < cols; ++k) first[y * padded_w + k] = src[y * sh + k * sw];
+        }
+      }
+      // The copied rows are checked in the padded plane (one contiguous run, zeros around);
+      // input columns and rows no window reaches are checked in place.
+      poison += poison_of(plane + top * padded_w, rows * padded_w);
+      for (int64_t y = 0; y < g.in_h; ++y) {
+        const int64_t from = y < rows ? cols : 0;
+        for (int64_t k = from; k < g.in_w; ++k) poison += src[y * sh + k * sw] * T(0);
       }
     }
     if (poison != poison) finite = false;
@@ -197,7 +230,7 @@ at::Tensor commit_changed_windows_cpu(const at::Tensor& input, const at::Tensor&
                               padded.size(2),
                               padded.size(3),
                               snapshots.mutable_data_ptr<scalar_t>(),
-                              fixed_width_change<scalar_t>(g.win_w)};
+                              window_changed_for<scalar_t>(g.win_w)};
     const scalar_t lim = static_cast<scalar_t>(limit);
     at::parallel_for(0, blocks, grain(g), [&](int64_t begin, int64_t end) {
       for (int64_t k = begin; k < end; ++k) fired[k] = w.changed(k, lim);
@@ -207,6 +240,7 @@ at::Tensor commit_changed_windows_cpu(const at::Tensor& input, const at::Tensor&
     if (count > 0 && static_cast<double>(count) >= commit_all_above * blocks) {
       std::fill(fired.begin(), fired.end(), 1);
     }
+    if (count == 0) return;
     at::parallel_for(0, blocks, grain(g), [&](int64_t begin, int64_t end) {
       for (int64_t k = begin; k < end; ++k) {
         if (fired[k]) w.commit(k);
