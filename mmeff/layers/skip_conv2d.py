@@ -58,6 +58,15 @@ class SkipConvEntry:
     output: Tensor  # (N, C_out, H_out, W_out) cached output
 
 
+@dataclass(frozen=True)
+class FrameGeometry:
+    """What a frame's shape fixes for one layer (cached: frames of a video share it)."""
+    shape: torch.Size  # (N, C_in, H, W)
+    out_hw: Tuple[int, int]
+    dense_macs: int
+    macs_per_position: int  # of one output position: executed MACs = this x fired positions
+
+
 @dataclass
 class SiteCounts:
     """The counters of the last frame at one call site."""
@@ -96,6 +105,7 @@ class SkipConv2d(nn.Conv2d):
         self._counts: Dict[Hashable, SiteCounts] = {}
         self._own_entries: Dict[Hashable, SkipConvEntry] = {}
         self._generation = 0
+        self._frame_geometry: Optional[FrameGeometry] = None
 
     # ------------------------------------------------------------------ MAC counters
 
@@ -162,6 +172,17 @@ class SkipConv2d(nn.Conv2d):
         return conv2d_output_size(tuple(x.shape[-2:]), self.kernel_size, self.stride, self.padding,
                                   self.dilation)
 
+    def frame_geometry(self, x: Tensor) -> FrameGeometry:
+        """Output size and MAC counts of a frame of ``x``'s shape (cached per shape)."""
+        geometry = self._frame_geometry
+        if geometry is None or geometry.shape != x.shape:
+            out_hw = self.output_size(x)
+            geometry = FrameGeometry(x.shape, out_hw,
+                                     dense_conv_macs(self.weight, (x.shape[0], *out_hw)),
+                                     conv_macs_per_position(self.weight))
+            self._frame_geometry = geometry
+        return geometry
+
     def block_windows(self, x: Tensor) -> Tensor:
         """View of the input window of every output block: (N, nBh, nBw, C_in, win_h, win_w)."""
         return block_input_windows(x, self.gate.block_size, self.kernel_size, self.stride,
@@ -189,8 +210,9 @@ class SkipConv2d(nn.Conv2d):
                 return self.dense(x)
             return self._forward_clip(x, clip, counts)
         with torch.no_grad():
-            out_hw = self.output_size(x)
-            counts.dense_macs = dense_conv_macs(self.weight, (x.shape[0], *out_hw))
+            geometry = self.frame_geometry(x)
+            out_hw = geometry.out_hw
+            counts.dense_macs = geometry.dense_macs
             key = (tuple(x.shape), x.dtype, x.device, self._generation)
             entry = self._load_entry()
             fused = (entry is not None and entry.key == key and self.reference == 'accumulated'
@@ -205,7 +227,7 @@ class SkipConv2d(nn.Conv2d):
                 entry = self._key_frame(x, key)
                 counts.executed_macs = counts.dense_macs
             elif self.reference == 'accumulated':
-                counts.executed_macs = self._update_accumulated(x, entry, out_hw)
+                counts.executed_macs = self._update_accumulated(x, entry, geometry)
             else:
                 counts.executed_macs = self._update_previous(x, entry, out_hw)
             self._store_entry(entry)
@@ -255,28 +277,33 @@ class SkipConv2d(nn.Conv2d):
         return sparse_conv2d(x, self.weight, bias, mask, stride=self.stride, padding=self.padding,
                              dilation=self.dilation, groups=self.groups, out=out)
 
-    def _update_accumulated(self, x: Tensor, entry: SkipConvEntry, out_hw: Tuple[int, int]) -> int:
+    def _update_accumulated(self, x: Tensor, entry: SkipConvEntry, geometry: FrameGeometry) -> int:
         """Recompute the changed blocks into ``entry``; returns the executed MACs."""
         if isinstance(self.gate, NormGate):  # gate and snapshot update fused in one pass
+            limit = float(self.gate.limit(self.weight))
             try:
-                mask = commit_changed_windows(
-                    x, entry.reference, self.gate.limit(self.weight),
-                    block_size=self.gate.block_size, kernel_size=self.kernel_size,
-                    stride=self.stride, padding=self.padding, dilation=self.dilation,
-                    commit_all_above=DENSE_CROSSOVER_DENSITY)
+                if has_extension():  # the layer's own geometry: no argument checks needed
+                    mask = torch.ops.mmeff.commit_changed_windows(
+                        x, entry.reference, limit, self.gate.block_size, self.kernel_size,
+                        self.stride, self.padding, self.dilation, DENSE_CROSSOVER_DENSITY)
+                else:
+                    mask = commit_changed_windows(
+                        x, entry.reference, limit, block_size=self.gate.block_size,
+                        kernel_size=self.kernel_size, stride=self.stride, padding=self.padding,
+                        dilation=self.dilation, commit_all_above=DENSE_CROSSOVER_DENSITY)
             except ValueError as error:  # NaN/Inf, found before any state changed
                 raise ValueError(NON_FINITE_FRAME) from error
         else:
             windows = self.block_windows(x)
             fire = self.gate(windows - entry.reference, self.weight)
             entry.reference[fire] = windows[fire]
-            mask = self.blocks_to_positions(fire, out_hw)
+            mask = self.blocks_to_positions(fire, geometry.out_hw)
         fired = int(mask.sum())
         if fired == mask.numel():
             entry.output = self.dense(x)
         elif fired:
             self._sparse(x, self.bias, mask, out=entry.output)
-        return conv_macs_per_position(self.weight) * fired
+        return geometry.macs_per_position * fired
 
     def _update_previous(self, x: Tensor, entry: SkipConvEntry, out_hw: Tuple[int, int]) -> int:
         """The paper's update: residual against the previous frame; returns the executed MACs."""
