@@ -3,8 +3,8 @@
 Same arguments, weights and result as ``nn.Conv3d``; faster on CPU, where PyTorch runs small and
 grouped 3D convolutions through its slow reference kernel while 2D ones go to oneDNN. Pointwise
 (1 x 1 x 1) kernels are one GEMM, ``W (C_out, C_in) @ x (C_in, T*H*W)`` per clip, without any
-copy: on the small maps of a streamed frame PyTorch's conv dispatch (its reference kernel below
-about 20k input elements, oneDNN's setup above) costs several times the GEMM.
+copy: on MoViNet's mid-sized maps PyTorch's conv dispatch took 3.5-5.7x the GEMM's time
+(e.g. 16->40 channels at 43x43: 201 vs 35 us, 2 threads), and about the same on the others.
 """
 import torch
 import torch.nn.functional as F

@@ -280,17 +280,12 @@ class SkipConv2d(nn.Conv2d):
     def _update_accumulated(self, x: Tensor, entry: SkipConvEntry, geometry: FrameGeometry) -> int:
         """Recompute the changed blocks into ``entry``; returns the executed MACs."""
         if isinstance(self.gate, NormGate):  # gate and snapshot update fused in one pass
-            limit = float(self.gate.limit(self.weight))
             try:
-                if has_extension():  # the layer's own geometry: no argument checks needed
-                    mask = torch.ops.mmeff.commit_changed_windows(
-                        x, entry.reference, limit, self.gate.block_size, self.kernel_size,
-                        self.stride, self.padding, self.dilation, DENSE_CROSSOVER_DENSITY)
-                else:
-                    mask = commit_changed_windows(
-                        x, entry.reference, limit, block_size=self.gate.block_size,
-                        kernel_size=self.kernel_size, stride=self.stride, padding=self.padding,
-                        dilation=self.dilation, commit_all_above=DENSE_CROSSOVER_DENSITY)
+                mask = commit_changed_windows(
+                    x, entry.reference, self.gate.limit(self.weight),
+                    block_size=self.gate.block_size, kernel_size=self.kernel_size,
+                    stride=self.stride, padding=self.padding, dilation=self.dilation,
+                    commit_all_above=DENSE_CROSSOVER_DENSITY)
             except ValueError as error:  # NaN/Inf, found before any state changed
                 raise ValueError(NON_FINITE_FRAME) from error
         else:

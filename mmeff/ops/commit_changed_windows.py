@@ -100,15 +100,16 @@ def commit_changed_windows(x: Tensor, snapshots: Tensor, limit: float, *, block_
     Raises:
         ValueError: ``x`` contains NaN or Inf (``snapshots`` are left as they were).
     """
-    args = dict(block_size=block_size, kernel_size=kernel_size, stride=stride, padding=padding,
-                dilation=dilation, commit_all_above=commit_all_above)
-    if not has_extension():
-        warn_fallback('commit_changed_windows')
-        return commit_changed_windows_reference(x, snapshots, limit, **args)
-    return torch.ops.mmeff.commit_changed_windows(x, snapshots, float(limit), block_size,
-                                                  _pair(kernel_size), _pair(stride),
-                                                  _pair(padding), _pair(dilation),
-                                                  float(commit_all_above))
+    if has_extension():  # checked in C++; the common path stays cheap for per-layer calls
+        return torch.ops.mmeff.commit_changed_windows(x, snapshots, float(limit), block_size,
+                                                      _pair(kernel_size), _pair(stride),
+                                                      _pair(padding), _pair(dilation),
+                                                      float(commit_all_above))
+    warn_fallback('commit_changed_windows')
+    return commit_changed_windows_reference(x, snapshots, limit, block_size=block_size,
+                                            kernel_size=kernel_size, stride=stride,
+                                            padding=padding, dilation=dilation,
+                                            commit_all_above=commit_all_above)
 
 
 if has_extension():
