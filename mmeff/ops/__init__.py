@@ -1,6 +1,7 @@
 """Compiled ops (``torch.ops.mmeff``) with their pure-PyTorch references."""
 from .commit_changed_windows import (block_input_windows, block_window_shape, blocks_to_positions,
                                      commit_changed_windows, commit_changed_windows_reference)
+from .depthwise_conv2d import depthwise_conv2d, depthwise_conv2d_reference
 from .extension import has_extension
 from .macs import conv_macs_per_position, dense_conv_macs, executed_conv_macs
 from .sparse_conv2d import (DENSE_CROSSOVER_DENSITY, conv2d_output_size, sparse_conv2d,
@@ -10,5 +11,5 @@ __all__ = [
     'has_extension', 'sparse_conv2d', 'sparse_conv2d_reference', 'conv2d_output_size',
     'DENSE_CROSSOVER_DENSITY', 'conv_macs_per_position', 'dense_conv_macs', 'executed_conv_macs',
     'block_input_windows', 'block_window_shape', 'blocks_to_positions', 'commit_changed_windows',
-    'commit_changed_windows_reference'
+    'commit_changed_windows_reference', 'depthwise_conv2d', 'depthwise_conv2d_reference'
 ]

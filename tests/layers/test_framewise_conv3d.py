@@ -31,6 +31,18 @@ def test_equals_conv3d(kernel, stride, padding, groups, batch, bias, channels_la
     torch.testing.assert_close(grads, (x.grad, conv.weight.grad))
 
 
+@pytest.mark.parametrize('kernel, stride, padding', [((1, 3, 3), (1, 2, 2), (0, 1, 1)),
+                                                     ((1, 5, 5), 1, (0, 2, 2))])
+def test_single_depthwise_frame_equals_conv3d(kernel, stride, padding):
+    """One frame of a depthwise kernel runs mmeff.ops.depthwise_conv2d (streaming)."""
+    torch.manual_seed(0)
+    conv = FramewiseConv3d(6, 6, kernel, stride=stride, padding=padding, groups=6)
+    x = torch.randn(1, 6, 1, 11, 10)
+    with torch.no_grad():
+        torch.testing.assert_close(conv(x), F.conv3d(x, conv.weight, conv.bias, conv.stride,
+                                                     conv.padding, conv.dilation, conv.groups))
+
+
 def test_rejects_temporal_kernels_and_bad_input():
     with pytest.raises(ValueError, match='temporal kernel'):
         FramewiseConv3d(2, 2, 3)

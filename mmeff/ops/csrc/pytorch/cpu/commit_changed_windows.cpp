@@ -19,12 +19,7 @@
 #include <vector>
 
 #include "commit_changed_windows.h"
-
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
-#define MMEFF_CPU_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
-#else
-#define MMEFF_CPU_CLONES
-#endif
+#include "cpu_clones.h"
 
 namespace mmeff {
 namespace {

@@ -1,0 +1,184 @@
+// CPU kernel of depthwise_conv2d (see ../depthwise_conv2d.cpp for the contract).
+//
+// Each (n, c) plane is computed on its own, planes in parallel. The plane is first copied,
+// zero-padded, into stride_h x stride_w phase planes (phase (a, b) holds the padded pixels
+// (a + stride_h i, b + stride_w j)), so that every tap (ky, kx) of the kernel reads one phase
+// plane at a fixed offset and the whole output is kh * kw passes of
+//     acc[j] += w[ky, kx] * phase[j + offset]        j over the output rows, phase-row pitch
+// i.e. long contiguous FMA loops even for 6x6 maps and stride 2. The columns beyond the output
+// width are computed and dropped. Compiled for AVX-512, AVX2 and baseline x86-64 and picked at
+// load time (GCC target_clones).
+#include <ATen/ATen.h>
+#include <ATen/Dispatch.h>
+#include <ATen/Parallel.h>
+#include <torch/library.h>
+
+#include <algorithm>
+#include <vector>
+
+#include "cpu_clones.h"
+
+namespace mmeff {
+namespace {
+
+struct PlaneGeometry {
+  int64_t in_h, in_w, out_h, out_w, kernel_h, kernel_w;
+  int64_t stride_h, stride_w, pad_h, pad_w, dil_h, dil_w;
+  // phase planes: phase_h rows of pitch phase_w, phase_size elements apart (with slack);
+  // the tap loops run over `span` accumulators, out_h * phase_w rounded up to whole vectors
+  int64_t phase_h, phase_w, phase_size, span;
+};
+
+// Fills the phase planes of one input plane (buffer of stride_h * stride_w * phase_size).
+template <typename scalar_t>
+inline void split_phases(const scalar_t* in, scalar_t* phases, const PlaneGeometry& g) {
+  std::fill(phases, phases + g.stride_h * g.stride_w * g.phase_size, scalar_t(0));
+  for (int64_t y = 0; y < g.in_h; ++y) {
+    const int64_t py = y + g.pad_h;
+    const scalar_t* row = in + y * g.in_w;
+    if (g.stride_w == 1) {
+      std::copy(row, row + g.in_w, phases + (py % g.stride_h) * g.phase_size +
+                                       (py / g.stride_h) * g.phase_w + g.pad_w);
+      continue;
+    }
+    for (int64_t b = 0; b < g.stride_w; ++b) {
+      // padded columns px = x + pad_w with px % stride_w == b
+      const int64_t x0 = ((b - g.pad_w) % g.stride_w + g.stride_w) % g.stride_w;
+      scalar_t* dst = phases + ((py % g.stride_h) * g.stride_w + b) * g.phase_size +
+                      (py / g.stride_h) * g.phase_w + (x0 + g.pad_w) / g.stride_w;
+      const int64_t count = (g.in_w - x0 + g.stride_w - 1) / g.stride_w;
+      if (g.stride_w == 2) {  // a constant stride the compiler vectorises
+        for (int64_t i = 0; i < count; ++i) dst[i] = row[x0 + 2 * i];
+      } else {
+        for (int64_t i = 0; i < count; ++i) dst[i] = row[x0 + g.stride_w * i];
+      }
+    }
+  }
+}
+
+template <typename scalar_t>
+__attribute__((always_inline)) inline void plane_impl(const scalar_t* in, const scalar_t* weight,
+                                                      scalar_t bias, scalar_t* out,
+                                                      scalar_t* phases, scalar_t* acc,
+                                                      const PlaneGeometry& g) {
+  split_phases(in, phases, g);
+  const int64_t n = g.span;
+  std::fill(acc, acc + n, bias);
+  for (int64_t ky = 0; ky < g.kernel_h; ++ky) {
+    const int64_t dy = ky * g.dil_h;
+    for (int64_t kx = 0; kx < g.kernel_w; ++kx) {
+      const int64_t dx = kx * g.dil_w;
+      const scalar_t* src = phases +
+                            ((dy % g.stride_h) * g.stride_w + dx % g.stride_w) * g.phase_size +
+                            (dy / g.stride_h) * g.phase_w + dx / g.stride_w;
+      const scalar_t w = weight[ky * g.kernel_w + kx];
+      for (int64_t j = 0; j < n; ++j) acc[j] += w * src[j];
+    }
+  }
+  for (int64_t y = 0; y < g.out_h; ++y) {
+    std::copy(acc + y * g.phase_w, acc + y * g.phase_w + g.out_w, out + y * g.out_w);
+  }
+}
+
+MMEFF_CPU_CLONES void plane_f32(const float* in, const float* weight, float bias, float* out,
+                                float* phases, float* acc, const PlaneGeometry& g) {
+  plane_impl(in, weight, bias, out, phases, acc, g);
+}
+
+MMEFF_CPU_CLONES void plane_f64(const double* in, const double* weight, double bias,
+                                double* out, double* phases, double* acc,
+                                const PlaneGeometry& g) {
+  plane_impl(in, weight, bias, out, phases, acc, g);
+}
+
+inline void plane(const float* in, const float* w, float b, float* out, float* phases,
+                  float* acc, const PlaneGeometry& g) {
+  plane_f32(in, w, b, out, phases, acc, g);
+}
+
+inline void plane(const double* in, const double* w, double b, double* out, double* phases,
+                  double* acc, const PlaneGeometry& g) {
+  plane_f64(in, w, b, out, phases, acc, g);
+}
+
+at::Tensor depthwise_conv2d_cpu(const at::Tensor& input, const at::Tensor& weight,
+                                const std::optional<at::Tensor>& bias, at::IntArrayRef stride,
+                                at::IntArrayRef padding, at::IntArrayRef dilation) {
+  const char* op = "depthwise_conv2d: ";
+  TORCH_CHECK(input.dim() == 4, op, "input must be 4-D (N, C, H, W), got shape ", input.sizes());
+  TORCH_CHECK(weight.dim() == 4 && weight.size(0) == input.size(1) && weight.size(1) == 1, op,
+              "weight must have shape (C, 1, kh, kw) with C = ", input.size(1),
+              " input channels, got ", weight.sizes());
+  for (auto [values, name, least] :
+       {std::tuple{stride, "stride", 1}, std::tuple{padding, "padding", 0},
+        std::tuple{dilation, "dilation", 1}}) {
+    TORCH_CHECK(values.size() == 2, op, name, " must have 2 values (h, w), got ", values.size());
+    TORCH_CHECK(values[0] >= least && values[1] >= least, op, name, " must be >= ", least,
+                ", got ", values);
+  }
+  TORCH_CHECK(input.scalar_type() == at::kFloat || input.scalar_type() == at::kDouble, op,
+              "input must be float32 or float64, got ", input.scalar_type());
+  TORCH_CHECK(weight.scalar_type() == input.scalar_type(), op, "weight dtype ",
+              weight.scalar_type(), " differs from input dtype ", input.scalar_type());
+  if (bias) {
+    TORCH_CHECK(bias->dim() == 1 && bias->size(0) == input.size(1), op,
+                "bias must have shape (C,) with C = ", input.size(1), ", got ", bias->sizes());
+    TORCH_CHECK(bias->scalar_type() == input.scalar_type(), op, "bias dtype ",
+                bias->scalar_type(), " differs from input dtype ", input.scalar_type());
+  }
+  PlaneGeometry g;
+  g.in_h = input.size(2);
+  g.in_w = input.size(3);
+  g.kernel_h = weight.size(2);
+  g.kernel_w = weight.size(3);
+  g.stride_h = stride[0];
+  g.stride_w = stride[1];
+  g.pad_h = padding[0];
+  g.pad_w = padding[1];
+  g.dil_h = dilation[0];
+  g.dil_w = dilation[1];
+  const int64_t padded_h = g.in_h + 2 * g.pad_h, padded_w = g.in_w + 2 * g.pad_w;
+  const int64_t span_h = (g.kernel_h - 1) * g.dil_h + 1, span_w = (g.kernel_w - 1) * g.dil_w + 1;
+  TORCH_CHECK(padded_h >= span_h && padded_w >= span_w, op, "input of shape ", input.sizes(),
+              " is smaller than the (dilated) kernel");
+  g.out_h = (padded_h - span_h) / g.stride_h + 1;
+  g.out_w = (padded_w - span_w) / g.stride_w + 1;
+  g.phase_h = (padded_h + g.stride_h - 1) / g.stride_h;
+  g.phase_w = (padded_w + g.stride_w - 1) / g.stride_w;
+  // whole vectors: no scalar remainder loops on small maps; the dropped accumulators read up
+  // to (kernel_w - 1) dil_w / stride_w + kVector elements past the last phase row
+  constexpr int64_t kVector = 16;
+  g.span = (g.out_h * g.phase_w + kVector - 1) / kVector * kVector;
+  g.phase_size = g.phase_h * g.phase_w + span_w + kVector;
+
+  const at::Tensor x = input.contiguous();
+  const at::Tensor w = weight.contiguous();
+  const at::Tensor b_c = bias ? bias->contiguous() : at::Tensor();
+  at::Tensor out = at::empty({input.size(0), input.size(1), g.out_h, g.out_w}, x.options());
+  const int64_t planes = input.size(0) * input.size(1);
+  const int64_t work = g.span * g.kernel_h * g.kernel_w;
+  const int64_t grain = std::max<int64_t>(1, 16384 / std::max<int64_t>(work, 1));
+  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "depthwise_conv2d_cpu", [&] {
+    const scalar_t* in = x.const_data_ptr<scalar_t>();
+    const scalar_t* wt = w.const_data_ptr<scalar_t>();
+    const scalar_t* b = bias ? b_c.const_data_ptr<scalar_t>() : nullptr;
+    scalar_t* o = out.mutable_data_ptr<scalar_t>();
+    const int64_t channels = input.size(1), taps = g.kernel_h * g.kernel_w;
+    at::parallel_for(0, planes, grain, [&](int64_t begin, int64_t end) {
+      std::vector<scalar_t> phases(g.stride_h * g.stride_w * g.phase_size);
+      std::vector<scalar_t> acc(g.span);
+      for (int64_t p = begin; p < end; ++p) {
+        const int64_t c = p % channels;
+        plane(in + p * g.in_h * g.in_w, wt + c * taps, b ? b[c] : scalar_t(0),
+              o + p * g.out_h * g.out_w, phases.data(), acc.data(), g);
+      }
+    });
+  });
+  return out;
+}
+
+}  // namespace
+
+TORCH_LIBRARY_IMPL(mmeff, CPU, m) { m.impl("depthwise_conv2d", &depthwise_conv2d_cpu); }
+
+}  // namespace mmeff

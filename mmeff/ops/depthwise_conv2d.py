@@ -1,0 +1,66 @@
+"""Depthwise 2-D convolution (one filter per channel) with a CPU kernel for small maps.
+
+oneDNN spends 60-450 us on one depthwise conv of a single video frame (MoViNet-A0's at 172 px,
+2 threads), mostly per-call work; ``torch.ops.mmeff.depthwise_conv2d`` computes each channel
+plane as a few long FMA loops over stride phases (see its C++ source) in a fraction of that.
+``depthwise_conv2d_reference`` (``F.conv2d`` with ``groups=C``) is its oracle and the path for
+autograd, other devices and when the extension is absent.
+"""
+from typing import Optional, Tuple, Union
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+from torch.nn.modules.utils import _pair
+
+from .extension import has_extension, warn_fallback
+
+IntPair = Union[int, Tuple[int, int]]
+
+
+def depthwise_conv2d_reference(x: Tensor, weight: Tensor, bias: Optional[Tensor] = None, *,
+                               stride: IntPair = 1, padding: IntPair = 0,
+                               dilation: IntPair = 1) -> Tensor:
+    """``F.conv2d(x, weight, bias, stride, padding, dilation, groups=C)``."""
+    return F.conv2d(x, weight, bias, stride, padding, dilation, x.shape[1])
+
+
+def depthwise_conv2d(x: Tensor, weight: Tensor, bias: Optional[Tensor] = None, *,
+                     stride: IntPair = 1, padding: IntPair = 0, dilation: IntPair = 1) -> Tensor:
+    """Depthwise convolution, zero padding.
+
+    Args:
+        x: (N, C, H, W), float32 or float64.
+        weight: (C, 1, kh, kw).
+        bias: optional (C,).
+        stride, padding, dilation: as in ``torch.nn.functional.conv2d``.
+
+    Returns:
+        (N, C, H_out, W_out), contiguous. The compiled CPU kernel runs when the extension is
+        built, ``x`` is on the CPU and nothing requires grad; otherwise the reference.
+    """
+    if x.dim() != 4 or weight.dim() != 4 or tuple(weight.shape[:2]) != (x.shape[1], 1):
+        raise ValueError('depthwise_conv2d: expected x (N, C, H, W) and weight (C, 1, kh, kw), '
+                         f'got {tuple(x.shape)} and {tuple(weight.shape)}')
+    stride, padding, dilation = _pair(stride), _pair(padding), _pair(dilation)
+    needs_grad = torch.is_grad_enabled() and any(
+        t is not None and t.requires_grad for t in (x, weight, bias))
+    use_kernel = x.device.type == 'cpu' and not needs_grad and x.dtype in (torch.float32,
+                                                                            torch.float64)
+    if use_kernel and not has_extension():
+        warn_fallback('depthwise_conv2d')
+        use_kernel = False
+    if not use_kernel:
+        return depthwise_conv2d_reference(x, weight, bias, stride=stride, padding=padding,
+                                          dilation=dilation)
+    return torch.ops.mmeff.depthwise_conv2d(x, weight, bias, stride, padding, dilation)
+
+
+if has_extension():
+
+    @torch.library.register_fake('mmeff::depthwise_conv2d')
+    def _depthwise_conv2d_fake(x, weight, bias, stride, padding, dilation):
+        """Meta kernel: the output shape."""
+        out_hw = [(size + 2 * p - d * (k - 1) - 1) // s + 1 for size, k, s, p, d in zip(
+            x.shape[2:], weight.shape[2:], stride, padding, dilation)]
+        return x.new_empty(x.shape[0], x.shape[1], *out_hw)
