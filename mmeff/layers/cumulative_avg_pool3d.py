@@ -54,6 +54,10 @@ class CumulativeAvgPool3d(StreamStateful, nn.Module):
                            None if entry is None else entry.total, spatial=False,
                            finite=self.check_finite)
         frame_means = x.mean(dim=(3, 4), keepdim=True)
+        if entry is not None and x.shape[2] == 1:  # streaming: one addition, no cumsum
+            total = entry.total.to(x.dtype) + frame_means
+            self.store_entry(RunningSum(total.detach(), entry.frames + 1))
+            return total / (entry.frames + 1)
         if entry is None:
             sums = torch.cumsum(frame_means, dim=2)
             seen = 0
