@@ -6,8 +6,8 @@ grouped 3D convolutions through its slow reference kernel while 2D ones go to on
 copy: on MoViNet's mid-sized maps PyTorch's conv dispatch took 3.5-5.7x the GEMM's time
 (e.g. 16->40 channels at 43x43: 201 vs 35 us, 2 threads), and about the same on the others.
 Depthwise kernels on a single frame (streaming) run :func:`mmeff.ops.depthwise_conv2d`: on
-MoViNet-A0's at 172 px it took 1.2-4.3x less time than oneDNN (2 threads); from two frames on
-oneDNN is as fast or faster, and runs.
+MoViNet-A0's at 172 px it took 2.0-5.8x less time than oneDNN (2 threads); from two frames on
+oneDNN is faster on some layers (on 16 frames on most), and runs.
 """
 import torch
 import torch.nn.functional as F

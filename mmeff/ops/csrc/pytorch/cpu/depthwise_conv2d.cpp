@@ -3,10 +3,10 @@
 // Each (n, c) plane is computed on its own, planes in parallel. The plane is first copied,
 // zero-padded, into stride_h x stride_w phase planes (phase (a, b) holds the padded pixels
 // (a + stride_h i, b + stride_w j)), so that every tap (ky, kx) of the kernel reads one phase
-// plane at a fixed offset and the whole output is kh * kw passes of
-//     acc[j] += w[ky, kx] * phase[j + offset]        j over the output rows, phase-row pitch
-// i.e. long contiguous FMA loops even for 6x6 maps and stride 2. The columns beyond the output
-// width are computed and dropped. Compiled for AVX-512, AVX2 and baseline x86-64 and picked at
+// plane at a fixed offset, and the output is, over j (the output rows at the phase-row pitch),
+//     acc[j] = bias + sum over taps of w[ky, kx] * phase[j + offset(ky, kx)]
+// one vector of j at a time in a register: contiguous FMAs even for 6x6 maps and stride 2.
+// The columns beyond the output width are computed and dropped. Compiled for AVX-512, AVX2 and baseline x86-64 and picked at
 // load time (GCC target_clones).
 #include <ATen/ATen.h>
 #include <ATen/Dispatch.h>
@@ -14,6 +14,7 @@
 #include <torch/library.h>
 
 #include <algorithm>
+#include <cstring>
 #include <vector>
 
 #include "cpu_clones.h"
@@ -27,30 +28,45 @@ struct PlaneGeometry {
   // phase planes: phase_h rows of pitch phase_w, phase_size elements apart (with slack);
   // the tap loops run over `span` accumulators, out_h * phase_w rounded up to whole vectors
   int64_t phase_h, phase_w, phase_size, span;
+  const int64_t* tap_offsets;  // tap ky * kernel_w + kx reads the phases from this element on
+};
+
+// 64-byte vectors (GCC vector extensions; lowered to the instruction set of each clone).
+template <typename scalar_t>
+struct VectorOf;
+template <>
+struct VectorOf<float> {
+  typedef float type __attribute__((vector_size(64)));
+};
+template <>
+struct VectorOf<double> {
+  typedef double type __attribute__((vector_size(64)));
 };
 
 // Fills the phase planes of one input plane (buffer of stride_h * stride_w * phase_size).
+// Phases are tracked incrementally: no integer division per row.
 template <typename scalar_t>
 inline void split_phases(const scalar_t* in, scalar_t* phases, const PlaneGeometry& g) {
   std::fill(phases, phases + g.stride_h * g.stride_w * g.phase_size, scalar_t(0));
-  for (int64_t y = 0; y < g.in_h; ++y) {
-    const int64_t py = y + g.pad_h;
-    const scalar_t* row = in + y * g.in_w;
-    if (g.stride_w == 1) {
-      std::copy(row, row + g.in_w, phases + (py % g.stride_h) * g.phase_size +
-                                       (py / g.stride_h) * g.phase_w + g.pad_w);
-      continue;
-    }
-    for (int64_t b = 0; b < g.stride_w; ++b) {
-      // padded columns px = x + pad_w with px % stride_w == b
-      const int64_t x0 = ((b - g.pad_w) % g.stride_w + g.stride_w) % g.stride_w;
-      scalar_t* dst = phases + ((py % g.stride_h) * g.stride_w + b) * g.phase_size +
-                      (py / g.stride_h) * g.phase_w + (x0 + g.pad_w) / g.stride_w;
-      const int64_t count = (g.in_w - x0 + g.stride_w - 1) / g.stride_w;
-      if (g.stride_w == 2) {  // a constant stride the compiler vectorises
-        for (int64_t i = 0; i < count; ++i) dst[i] = row[x0 + 2 * i];
+  for (int64_t b = 0; b < g.stride_w; ++b) {
+    // the input columns x whose padded column x + pad_w lies in column phase b
+    const int64_t x0 = ((b - g.pad_w) % g.stride_w + g.stride_w) % g.stride_w;
+    const int64_t count = (g.in_w - x0 + g.stride_w - 1) / g.stride_w;
+    const int64_t column = (x0 + g.pad_w) / g.stride_w;
+    int64_t a = g.pad_h % g.stride_h, i = g.pad_h / g.stride_h;  // phase row of input row 0
+    for (int64_t y = 0; y < g.in_h; ++y) {
+      const scalar_t* row = in + y * g.in_w + x0;
+      scalar_t* dst = phases + (a * g.stride_w + b) * g.phase_size + i * g.phase_w + column;
+      if (g.stride_w == 1) {
+        std::copy(row, row + count, dst);
+      } else if (g.stride_w == 2) {  // a constant stride the compiler vectorises
+        for (int64_t k = 0; k < count; ++k) dst[k] = row[2 * k];
       } else {
-        for (int64_t i = 0; i < count; ++i) dst[i] = row[x0 + g.stride_w * i];
+        for (int64_t k = 0; k < count; ++k) dst[k] = row[g.stride_w * k];
+      }
+      if (++a == g.stride_h) {
+        a = 0;
+        ++i;
       }
     }
   }
@@ -62,18 +78,18 @@ __attribute__((always_inline)) inline void plane_impl(const scalar_t* in, const 
                                                       scalar_t* phases, scalar_t* acc,
                                                       const PlaneGeometry& g) {
   split_phases(in, phases, g);
-  const int64_t n = g.span;
-  std::fill(acc, acc + n, bias);
-  for (int64_t ky = 0; ky < g.kernel_h; ++ky) {
-    const int64_t dy = ky * g.dil_h;
-    for (int64_t kx = 0; kx < g.kernel_w; ++kx) {
-      const int64_t dx = kx * g.dil_w;
-      const scalar_t* src = phases +
-                            ((dy % g.stride_h) * g.stride_w + dx % g.stride_w) * g.phase_size +
-                            (dy / g.stride_h) * g.phase_w + dx / g.stride_w;
-      const scalar_t w = weight[ky * g.kernel_w + kx];
-      for (int64_t j = 0; j < n; ++j) acc[j] += w * src[j];
+  // one vector of accumulators at a time, summed over all taps in a register
+  using Vec = typename VectorOf<scalar_t>::type;
+  constexpr int64_t lanes = sizeof(Vec) / sizeof(scalar_t);
+  const int64_t taps = g.kernel_h * g.kernel_w;
+  for (int64_t j = 0; j < g.span; j += lanes) {
+    Vec sum = Vec{} + bias;
+    for (int64_t t = 0; t < taps; ++t) {
+      Vec v;
+      std::memcpy(&v, phases + g.tap_offsets[t] + j, sizeof(Vec));
+      sum += weight[t] * v;
     }
+    std::memcpy(acc + j, &sum, sizeof(Vec));
   }
   for (int64_t y = 0; y < g.out_h; ++y) {
     std::copy(acc + y * g.phase_w, acc + y * g.phase_w + g.out_w, out + y * g.out_w);
@@ -150,6 +166,15 @@ at::Tensor depthwise_conv2d_cpu(const at::Tensor& input, const at::Tensor& weigh
   constexpr int64_t kVector = 16;
   g.span = (g.out_h * g.phase_w + kVector - 1) / kVector * kVector;
   g.phase_size = g.phase_h * g.phase_w + span_w + kVector;
+  std::vector<int64_t> tap_offsets;
+  for (int64_t ky = 0; ky < g.kernel_h; ++ky) {
+    for (int64_t kx = 0; kx < g.kernel_w; ++kx) {
+      const int64_t dy = ky * g.dil_h, dx = kx * g.dil_w;
+      tap_offsets.push_back(((dy % g.stride_h) * g.stride_w + dx % g.stride_w) * g.phase_size +
+                            (dy / g.stride_h) * g.phase_w + dx / g.stride_w);
+    }
+  }
+  g.tap_offsets = tap_offsets.data();
 
   const at::Tensor x = input.contiguous();
   const at::Tensor w = weight.contiguous();
