@@ -39,7 +39,8 @@ from torch import Tensor, nn
 
 from ..ops import (DENSE_CROSSOVER_DENSITY, block_input_windows, blocks_to_positions,
                    commit_changed_windows, conv2d_output_size, conv_macs_per_position,
-                   dense_conv_macs, executed_conv_macs, has_extension, sparse_conv2d)
+                   dense_conv_macs, depthwise_conv2d, executed_conv_macs, has_extension,
+                   sparse_conv2d)
 from ..registry import MODELS
 from .skip_gates import NormGate
 from .stream_state import active_call_site, active_clip_length, active_stream
@@ -195,6 +196,10 @@ class SkipConv2d(nn.Conv2d):
     # ------------------------------------------------------------------------ forward
 
     def dense(self, x: Tensor) -> Tensor:
+        if x.shape[0] == 1 and self.groups == self.in_channels == self.out_channels:
+            # one depthwise frame: mmeff's kernel (oneDNN's per-call cost dominates there)
+            return depthwise_conv2d(x, self.weight, self.bias, stride=self.stride,
+                                    padding=self.padding, dilation=self.dilation)
         return F.conv2d(x, self.weight, self.bias, self.stride, self.padding, self.dilation,
                         self.groups)
 
