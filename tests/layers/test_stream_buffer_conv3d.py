@@ -13,6 +13,7 @@ CASES = [  # kernel, stride, padding, dilation, groups
     ((5, 3, 3), (1, 2, 2), (0, 1, 1), 1, 6),
     ((3, 1, 1), 1, 0, (2, 1, 1), 2),
     ((1, 3, 3), 1, (0, 1, 1), 1, 1),
+    ((3, 1, 1), 1, 0, (2, 1, 1), 6),  # temporal depthwise: the streamed fused-multiply-add path
 ]
 
 
@@ -55,6 +56,19 @@ def test_buffer_holds_last_frames_detached_and_gradients_match_the_reference():
     x.grad, conv.weight.grad = None, None
     causal_conv3d_reference(x, conv).square().sum().backward()
     torch.testing.assert_close(grads, (x.grad, conv.weight.grad))
+
+
+@pytest.mark.parametrize('case', [CASES[0], CASES[-1]], ids=['conv3d', 'temporal-depthwise'])
+def test_changing_a_streamed_frame_in_place_afterwards_leaves_the_stream_intact(case):
+    conv = make(case)
+    x = torch.randn(1, 6, 5, 7, 7)
+    with torch.no_grad(), stream(StreamState()):
+        outputs = []
+        for t in range(5):
+            frame = x[:, :, t:t + 1].clone()
+            outputs.append(conv(frame))
+            frame.fill_(1e3)  # the caller reuses its buffer
+        torch.testing.assert_close(torch.cat(outputs, 2), causal_conv3d_reference(x, conv))
 
 
 def test_streams_are_isolated_and_reset_clears_the_default_stream():

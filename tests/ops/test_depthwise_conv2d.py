@@ -64,9 +64,10 @@ def test_rejects_bad_arguments():
     with pytest.raises(RuntimeError, match='bias dtype'):
         torch.ops.mmeff.depthwise_conv2d(x, torch.randn(4, 1, 3, 3), torch.randn(4).double(),
                                          [1, 1], [0, 0], [1, 1])
-    with pytest.raises(RuntimeError, match='smaller than the'):
-        torch.ops.mmeff.depthwise_conv2d(x, torch.randn(4, 1, 7, 7), None, [1, 1], [0, 0],
-                                         [1, 1])
+    for kernel, stride in ((7, 1), (6, 2)):  # (6, 2): one short of a window, stride 2
+        with pytest.raises(RuntimeError, match='smaller than the'):
+            torch.ops.mmeff.depthwise_conv2d(x, torch.randn(4, 1, kernel, kernel), None,
+                                             [stride, stride], [0, 0], [1, 1])
     with pytest.raises(RuntimeError, match='stride must be >= 1'):
         torch.ops.mmeff.depthwise_conv2d(x, torch.randn(4, 1, 3, 3), None, [0, 1], [0, 0],
                                          [1, 1])

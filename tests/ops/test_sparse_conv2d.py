@@ -308,6 +308,14 @@ def test_compiled_op_checks_its_arguments(over, msg):
                                       [1, 1], padding, [1, 1], 1)
 
 
+def test_compiled_op_rejects_an_input_one_short_of_a_window_at_stride_2():
+    """(5 - 6) // 2 truncates to 0 in C++: the op must not take that for one output row."""
+    with pytest.raises(RuntimeError, match='smaller than the'):
+        torch.ops.mmeff.sparse_conv2d(torch.randn(1, 2, 5, 5), torch.randn(3, 2, 6, 6), None,
+                                      torch.ones(1, 1, 1, dtype=torch.bool),
+                                      torch.zeros(1, 3, 1, 1), [2, 2], [0, 0], [1, 1], 1)
+
+
 @requires_cuda
 @pytest.mark.parametrize('case', CASES)
 @pytest.mark.parametrize('channels_last', [False, True])

@@ -4,11 +4,7 @@
 
 #include <ATen/ATen.h>
 
-#ifdef __CUDACC__
-#define MMEFF_HOST_DEVICE __host__ __device__
-#else
-#define MMEFF_HOST_DEVICE
-#endif
+#include "host_device.h"
 
 namespace mmeff {
 

@@ -43,29 +43,13 @@ Conv2dGeometry check_sparse_conv2d_args(const at::Tensor& input, const at::Tenso
               "sparse_conv2d: dilation must be positive, got ", dilation);
   TORCH_CHECK(groups > 0, "sparse_conv2d: groups must be positive, got ", groups);
 
-  Conv2dGeometry g;
-  g.batch = input.size(0);
-  g.in_channels = input.size(1);
-  g.in_h = input.size(2);
-  g.in_w = input.size(3);
-  g.out_channels = weight.size(0);
-  g.kernel_h = weight.size(2);
-  g.kernel_w = weight.size(3);
-  g.stride_h = stride[0];
-  g.stride_w = stride[1];
-  g.pad_h = padding[0];
-  g.pad_w = padding[1];
-  g.dil_h = dilation[0];
-  g.dil_w = dilation[1];
-  g.groups = groups;
+  const Conv2dGeometry g = conv2d_geometry(input, weight, stride, padding, dilation, groups);
   TORCH_CHECK(g.in_channels % groups == 0 && g.out_channels % groups == 0,
               "sparse_conv2d: groups=", groups, " must divide the input channels (",
               g.in_channels, ") and the output channels (", g.out_channels, ")");
   TORCH_CHECK(weight.size(1) * groups == g.in_channels, "sparse_conv2d: weight of shape ",
               shape_str(weight), " expects ", weight.size(1) * groups,
               " input channels with groups=", groups, ", but input has ", g.in_channels);
-  g.out_h = (g.in_h + 2 * g.pad_h - g.dil_h * (g.kernel_h - 1) - 1) / g.stride_h + 1;
-  g.out_w = (g.in_w + 2 * g.pad_w - g.dil_w * (g.kernel_w - 1) - 1) / g.stride_w + 1;
   TORCH_CHECK(g.out_h > 0 && g.out_w > 0, "sparse_conv2d: input of shape ", shape_str(input),
               " is smaller than the (dilated) kernel: output would be ", g.out_h, "x", g.out_w);
 

@@ -17,14 +17,13 @@
 #include <cstring>
 #include <vector>
 
+#include "conv2d_geometry.h"
 #include "cpu_clones.h"
 
 namespace mmeff {
 namespace {
 
-struct PlaneGeometry {
-  int64_t in_h, in_w, out_h, out_w, kernel_h, kernel_w;
-  int64_t stride_h, stride_w, pad_h, pad_w, dil_h, dil_w;
+struct PlaneGeometry : Conv2dGeometry {
   // phase planes: phase_h rows of pitch phase_w, phase_size elements apart (with slack);
   // the tap loops run over `span` accumulators, out_h * phase_w rounded up to whole vectors
   int64_t phase_h, phase_w, phase_size, span;
@@ -143,22 +142,12 @@ at::Tensor depthwise_conv2d_cpu(const at::Tensor& input, const at::Tensor& weigh
                 bias->scalar_type(), " differs from input dtype ", input.scalar_type());
   }
   PlaneGeometry g;
-  g.in_h = input.size(2);
-  g.in_w = input.size(3);
-  g.kernel_h = weight.size(2);
-  g.kernel_w = weight.size(3);
-  g.stride_h = stride[0];
-  g.stride_w = stride[1];
-  g.pad_h = padding[0];
-  g.pad_w = padding[1];
-  g.dil_h = dilation[0];
-  g.dil_w = dilation[1];
-  const int64_t padded_h = g.in_h + 2 * g.pad_h, padded_w = g.in_w + 2 * g.pad_w;
-  const int64_t span_h = (g.kernel_h - 1) * g.dil_h + 1, span_w = (g.kernel_w - 1) * g.dil_w + 1;
-  TORCH_CHECK(padded_h >= span_h && padded_w >= span_w, op, "input of shape ", input.sizes(),
+  static_cast<Conv2dGeometry&>(g) =
+      conv2d_geometry(input, weight, stride, padding, dilation, input.size(1));
+  TORCH_CHECK(g.out_h > 0 && g.out_w > 0, op, "input of shape ", input.sizes(),
               " is smaller than the (dilated) kernel");
-  g.out_h = (padded_h - span_h) / g.stride_h + 1;
-  g.out_w = (padded_w - span_w) / g.stride_w + 1;
+  const int64_t padded_h = g.in_h + 2 * g.pad_h, padded_w = g.in_w + 2 * g.pad_w;
+  const int64_t span_w = (g.kernel_w - 1) * g.dil_w + 1;
   g.phase_h = (padded_h + g.stride_h - 1) / g.stride_h;
   g.phase_w = (padded_w + g.stride_w - 1) / g.stride_w;
   // whole vectors: no scalar remainder loops on small maps; the dropped accumulators read up
