@@ -52,7 +52,7 @@ mmcv_wheel() {
     log "building mmcv ${MMCV_VERSION} with ops against torch ${torch_version} (about 8 minutes on 2 cores)"
     mkdir -p "$wheel_dir"
     tmp="$(mktemp -d "$wheel_dir/.build.XXXXXX")"
-    pip_venv download -q --no-deps --no-binary :all: --no-cache-dir -d "$tmp" "mmcv==${MMCV_VERSION}" >&2
+    pip_venv download -q --no-deps --no-binary :all: --no-build-isolation --no-cache-dir -d "$tmp" "mmcv==${MMCV_VERSION}" >&2
     tar -xzf "$tmp/mmcv-${MMCV_VERSION}.tar.gz" -C "$tmp"
     # mmcv hard-codes -std=c++17, but torch >= 2.13 headers require C++20 (#error in ATen.h).
     sed -i "s/'-std=c++17'/'-std=c++20'/g" "$tmp/mmcv-${MMCV_VERSION}/setup.py"

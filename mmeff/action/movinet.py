@@ -16,6 +16,7 @@ Deviations from the TF reference: PyTorch symmetric spatial padding instead of T
 output sizes, e.g. 172 -> 86 -> 43 -> 22 -> 11 -> 6, pixel alignment differs for stride 2) and
 PyTorch initialisation; no pretrained weights (none can be downloaded here).
 """
+from dataclasses import dataclass
 from typing import Dict, List, Optional, Tuple, Union
 
 import torch
@@ -27,8 +28,11 @@ from mmengine.model import BaseModule
 from torch import Tensor, nn
 
 from ..layers import CausalSqueezeExcitation, StreamState, StreamStateful
-from ..layers.stream_buffer_conv3d import check_stream_input
+from ..layers.cumulative_avg_pool3d import RunningSum
+from ..layers.framewise_conv3d import FramewiseConv3d
+from ..layers.stream_buffer_conv3d import StreamBuffer, StreamBufferConv3d, check_stream_input
 from ..layers.stream_state import active_stream, stream_transaction
+from ..ops import BlockFrameWeights, movinet_block_frame
 
 Kernel = Tuple[int, int, int]
 K13: Kernel = (1, 3, 3)
@@ -98,6 +102,122 @@ def depthwise_convs(channels: int, kernel: Kernel, spatial_stride: int, causal: 
     return [conv((1, kh, kw), spatial_stride), conv((kt, 1, 1), 1)]
 
 
+def activation_name(module: Optional[nn.Module]) -> Optional[str]:
+    """The name :func:`mmeff.ops.movinet_block_frame` gives ``module``'s activation, or None
+    if it has none for it."""
+    if module is None or isinstance(module, nn.Identity):
+        return 'identity'
+    if isinstance(module, nn.Hardswish) or type(module).__name__ == 'HSwish':
+        return 'hswish'
+    if isinstance(module, nn.ReLU):
+        return 'relu'
+    if isinstance(module, nn.Hardsigmoid):
+        return 'hardsigmoid'
+    if isinstance(module, nn.Sigmoid):
+        return 'sigmoid'
+    return None
+
+
+def conv_norm(module: nn.Module) -> Optional[Tuple[nn.Module, Optional[nn.Module]]]:
+    """(conv, norm) of a conv -> norm -> act ConvModule whose norm is absent, folded (Identity)
+    or a BatchNorm; None for other layouts."""
+    norm = getattr(module, module.norm_name) if getattr(module, 'with_norm', False) else None
+    if isinstance(norm, nn.Identity):
+        norm = None
+    if module.order != ('conv', 'norm', 'act') or not (
+            norm is None or isinstance(norm, nn.modules.batchnorm._BatchNorm)
+            and norm.affine and norm.track_running_stats):
+        return None
+    return module.conv, norm
+
+
+def inference_weight_bias(module: nn.Module) -> Tuple[Tensor, Optional[Tensor]]:
+    """Weight and bias of a ConvModule's conv with its eval-mode BatchNorm (if any, as it is
+    now) folded in: the conv then alone computes conv -> norm."""
+    conv, norm = conv_norm(module)
+    if norm is None:
+        return conv.weight, conv.bias
+    scale = norm.weight * torch.rsqrt(norm.running_var + norm.eps)
+    shift = norm.bias - norm.running_mean * scale
+    if conv.bias is not None:
+        shift = shift + conv.bias * scale
+    return conv.weight * scale.view(-1, *(1, ) * (conv.weight.dim() - 1)), shift
+
+
+@dataclass(frozen=True)
+class FramePlan:
+    """The layers of a :class:`MoViNetBlock` that its one-op single-frame path reads."""
+    spatial: ConvModule  # 1 x k x k depthwise FramewiseConv3d [-> BatchNorm] -> act
+    temporal: Optional[ConvModule]  # k_t x 1 x 1 depthwise StreamBufferConv3d ..., or None
+    activation: str  # of the expand, spatial and temporal ConvModules alike
+    se_activation: str
+    gate: str
+    shortcut_pool: bool  # FramewiseAvgPool first
+    shortcut_conv: Optional[ConvModule]  # 1x1x1 FramewiseConv3d [-> BatchNorm], or identity
+
+    @classmethod
+    def of(cls, block: 'MoViNetBlock') -> Optional['FramePlan']:
+        """The plan of ``block``, or None if the op does not apply to it: it needs the stream
+        (2+1)D layout (or no temporal kernel), one activation of the op's kinds for the expand
+        and depthwise convs, a causal SE without position encoding and no dilation. BatchNorm
+        may be folded or not: :meth:`weights` folds the current statistics."""
+        modules = [block.expand, *block.depthwise, block.project]
+        layers = [conv_norm(m) for m in modules]
+        activations = {activation_name(m.activate if m.with_activation else None)
+                       for m in modules[:-1]}
+        se = block.se
+        se_activation, gate = activation_name(se.act), activation_name(se.gate)
+        if any(layer is None for layer in layers) or len(activations) != 1 or \
+                None in activations or block.project.with_activation or \
+                se_activation not in ('identity', 'relu', 'hswish') or \
+                gate not in ('hardsigmoid', 'sigmoid'):
+            return None
+        (expand, _), (spatial, _), *temporal, (project, _) = layers
+        if not (isinstance(expand, FramewiseConv3d) and expand.pointwise and expand.groups == 1
+                and isinstance(spatial, FramewiseConv3d) and spatial.depthwise
+                and spatial.dilation == (1, 1, 1) and isinstance(project, FramewiseConv3d)
+                and project.pointwise and project.groups == 1 and se.causal
+                and se.position_scale is None):
+            return None
+        temporal_conv = temporal[0][0] if temporal else None
+        if temporal_conv is not None and not (
+                isinstance(temporal_conv, StreamBufferConv3d) and temporal_conv.temporal_depthwise
+                and temporal_conv.dilation[0] == 1):
+            return None
+        shortcut = list(block.shortcut)
+        pool = bool(shortcut) and isinstance(shortcut[0], FramewiseAvgPool)
+        shortcut_conv = shortcut[-1] if len(shortcut) > pool else None
+        if len(shortcut) > pool + 1 or shortcut_conv is not None and not (
+                isinstance(shortcut_conv, ConvModule) and conv_norm(shortcut_conv) is not None
+                and isinstance(shortcut_conv.conv, FramewiseConv3d)
+                and shortcut_conv.conv.pointwise and shortcut_conv.conv.groups == 1
+                and not shortcut_conv.with_activation):
+            return None
+        return cls(block.depthwise[0], block.depthwise[1] if temporal else None,
+                   activations.pop(), se_activation, gate, pool, shortcut_conv)
+
+    def weights(self, block: 'MoViNetBlock') -> BlockFrameWeights:
+        """The block's current weights for :func:`mmeff.ops.movinet_block_frame`."""
+        expand_weight, expand_bias = inference_weight_bias(block.expand)
+        spatial_weight, spatial_bias = inference_weight_bias(self.spatial)
+        temporal_weight = temporal_bias = None
+        if self.temporal is not None:
+            temporal_weight, temporal_bias = inference_weight_bias(self.temporal)
+            temporal_weight = temporal_weight.flatten(1)
+        project_weight, project_bias = inference_weight_bias(block.project)
+        shortcut_weight = shortcut_bias = None
+        if self.shortcut_conv is not None:
+            shortcut_weight, shortcut_bias = inference_weight_bias(self.shortcut_conv)
+            shortcut_weight = shortcut_weight.flatten(1)
+        reduce, excite = block.se.reduce, block.se.expand
+        conv = self.spatial.conv
+        return BlockFrameWeights(
+            expand_weight.flatten(1), expand_bias, spatial_weight.squeeze(2), spatial_bias,
+            conv.stride[1:], conv.padding[1:], temporal_weight, temporal_bias, self.activation,
+            reduce.weight.flatten(1), reduce.bias, excite.weight.flatten(1), excite.bias,
+            self.se_activation, self.gate, project_weight.flatten(1), project_bias,
+            block.rezero.item(), self.shortcut_pool, shortcut_weight, shortcut_bias)
+
 class FramewiseAvgPool(nn.Module):
     """3x3 stride-2 average pooling of every frame, padding excluded from the mean (TF 'same'
     average pooling); works on frames down to 1x1, unlike ``avg_pool3d``."""
@@ -139,9 +259,49 @@ class MoViNetBlock(BaseModule):
         self.shortcut = nn.Sequential(*shortcut)
 
     def forward(self, x: Tensor) -> Tensor:
+        if x.shape[2] == 1 and not self.training and not torch.is_grad_enabled():
+            plan = self.frame_plan()
+            if plan is not None:
+                return self._stream_frame(x, plan)
         branch = self.project(self.se(self.depthwise(self.expand(x))))
         return self.shortcut(x) + self.drop_path(self.rezero * branch)
 
+    def frame_plan(self) -> Optional['FramePlan']:
+        """How a single streamed frame can take the one-op path, or None where this block's
+        layers do not have the shapes it handles (3D depthwise conv, position encoding, other
+        activations); derived once from the layer types."""
+        if not hasattr(self, '_frame_plan'):
+            self._frame_plan = FramePlan.of(self)
+        return self._frame_plan
+
+    def _stream_frame(self, x: Tensor, plan: 'FramePlan') -> Tensor:
+        """One frame (N, C_in, 1, H, W) of a stream in inference through
+        :func:`mmeff.ops.movinet_block_frame`, reading and writing the same state entries as
+        ``forward``."""
+        weights = plan.weights(self)
+        past: Tuple[Tensor, ...] = ()
+        if plan.temporal is not None:
+            temporal_conv: StreamBufferConv3d = plan.temporal.conv
+            entry: Optional[StreamBuffer] = temporal_conv.load_entry()
+            if entry is None:
+                size = [(length + 2 * pad - kernel) // stride + 1 for length, kernel, stride, pad
+                        in zip(x.shape[3:], weights.spatial_weight.shape[2:], weights.stride,
+                               weights.padding)]
+                past = (x.new_zeros(x.shape[0], weights.expand_weight.shape[0], 1, *size), ) * \
+                    temporal_conv.buffer_size
+            else:
+                past = tuple(frame.to(x.dtype) for frame in entry.frames)
+        pool = self.se.pool
+        pooled: Optional[RunningSum] = pool.load_entry()
+        out, spatial, total = movinet_block_frame(
+            x[:, :, 0], weights, past,
+            None if pooled is None else pooled.total.flatten(1).to(x.dtype),
+            0 if pooled is None else pooled.frames)
+        if plan.temporal is not None:
+            temporal_conv.store_entry(StreamBuffer(past[1:] + (spatial.unsqueeze(2), )))
+        pool.store_entry(RunningSum(total[:, :, None, None, None],
+                                    1 if pooled is None else pooled.frames + 1))
+        return out.unsqueeze(2)
 
 @MODELS.register_module()
 class MoViNet(StreamStateful, BaseModule):
@@ -251,4 +411,5 @@ def state_nbytes(state: StreamState) -> int:
     return total
 
 
-__all__ = ['ARCHS', 'MoViNet', 'MoViNetBlock', 'make_divisible', 'resolve_stream', 'state_nbytes']
+__all__ = ['ARCHS', 'FramePlan', 'MoViNet', 'MoViNetBlock', 'make_divisible', 'resolve_stream',
+           'state_nbytes']

@@ -12,15 +12,27 @@ TINY = dict(stem=4,
             project=16, head=32)
 
 
-def build(arch='a0', causal=True, num_classes=5, **backbone):
+def build(arch='a0', causal=True, num_classes=5, fold=False, **backbone):
+    """A randomised eval-mode recognizer; ``fold``: BatchNorm folded into the convs (the
+    blocks' fused single-frame path then applies)."""
     from mmaction.registry import MODELS
+    from mmeff.converters import fold_batchnorms
     project = PROJECT[arch] if isinstance(arch, str) else arch['project']
     model = MODELS.build(dict(
         type='MoViNetRecognizer',
         backbone=dict(type='MoViNet', arch=arch, causal=causal, **backbone),
         cls_head=dict(type='MoViNetHead', num_classes=num_classes, in_channels=project,
                       hidden_channels=64, causal=causal, dropout_ratio=0.0, average_clips='prob')))
-    return randomise(model).eval()
+    model = randomise(model).eval()
+    if fold:
+        fold_batchnorms(model, include_3d=True)
+    return model
+
+
+def frame_by_frame(model, x, state):
+    """predict_stream on each frame of x in turn: (N, K, T) scores."""
+    return torch.cat([model.predict_stream(x[:, :, t:t + 1], state)
+                      for t in range(x.shape[2])], 1)
 
 
 def randomise(model):
@@ -91,8 +103,9 @@ def test_whole_clips_through_the_recognizer_api_are_independent_videos():
     assert model.backbone.stem.conv.weight.grad is not None
 
 
-def test_streams_are_isolated_and_reset():
-    model = build(TINY)
+@pytest.mark.parametrize('fold', [False, True], ids=['layers', 'fused'])
+def test_streams_are_isolated_and_reset(fold):
+    model = build(TINY, fold=fold)
     a, b = torch.randn(1, 3, 5, 16, 16), torch.randn(1, 3, 5, 16, 16)
     with torch.no_grad():
         expected_a = model.predict_stream(a, StreamState())
@@ -117,18 +130,19 @@ def test_streams_are_isolated_and_reset():
     (torch.randn(2, 3, 1, 16, 16), 'batch'),
     (torch.full((1, 3, 1, 16, 16), float('nan')), 'NaN'),
 ])
-def test_bad_input_is_rejected_and_the_stream_is_unchanged(bad, message):
-    model = build(TINY)
+@pytest.mark.parametrize('fold', [False, True], ids=['layers', 'fused'])
+def test_bad_input_is_rejected_and_the_stream_is_unchanged(bad, message, fold):
+    model = build(TINY, fold=fold)
     x = torch.randn(1, 3, 4, 16, 16)
     with torch.no_grad():
         expected = model.predict_stream(x, StreamState())
         state = StreamState()
-        first = model.predict_stream(x[:, :, :2], state)
+        first = frame_by_frame(model, x[:, :, :2], state)
         entries = {id(e) for e in state.entries()}
         with pytest.raises(ValueError, match=message):
             model.predict_stream(bad, state)
         assert {id(e) for e in state.entries()} == entries
-        rest = model.predict_stream(x[:, :, 2:], state)
+        rest = frame_by_frame(model, x[:, :, 2:], state)
     torch.testing.assert_close(torch.cat([first, rest], 1), expected)
 
 
@@ -224,3 +238,48 @@ def test_folding_batchnorm_keeps_streaming_exact():
         state = StreamState()
         folded = torch.cat([model.predict_stream(x[:, :, t:t + 1], state) for t in range(5)], 1)
     torch.testing.assert_close(folded, expected, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize('arch, batch, fold', [('a0', 1, True), (TINY, 2, True), (TINY, 1, False)],
+                         ids=['a0-folded', 'tiny-batch2-folded', 'tiny-batchnorm'])
+def test_the_fused_frame_path_equals_the_layers(arch, batch, fold, monkeypatch):
+    """Every block streams single frames through the fused path (both kinds, with and without
+    a temporal stage; BatchNorm folded beforehand or per call), equal in float64 to the
+    layer-by-layer path and to the whole clip."""
+    from mmeff.action import movinet
+    model = build(arch, fold=fold).double()
+    blocks = [m for m in model.modules() if isinstance(m, movinet.MoViNetBlock)]
+    plans = [block.frame_plan() for block in blocks]
+    assert all(plan is not None for plan in plans)
+    assert {plan.temporal is None for plan in plans} == {True, False}
+    assert {(plan.activation, plan.se_activation, plan.gate) for plan in plans} == {
+        ('hswish', 'hswish', 'hardsigmoid')}
+    calls = []
+    fused_op = movinet.movinet_block_frame
+    monkeypatch.setattr(movinet, 'movinet_block_frame',
+                        lambda *args, **kwargs: calls.append(1) or fused_op(*args, **kwargs))
+    x = torch.randn(batch, 3, 5, 64, 48, dtype=torch.float64)
+    with torch.no_grad():
+        clip = model.predict_stream(x, StreamState())
+        assert not calls  # clips take the layers
+        fused = frame_by_frame(model, x, StreamState())
+        assert len(calls) == 5 * len(blocks)
+        monkeypatch.setattr(movinet.MoViNetBlock, 'frame_plan', lambda self: None)
+        layered = frame_by_frame(model, x, StreamState())
+    torch.testing.assert_close(fused, layered, rtol=1e-10, atol=1e-10)
+    torch.testing.assert_close(fused, clip, rtol=1e-10, atol=1e-10)
+    assert fused.std() > 1e-3
+
+
+def test_blocks_with_position_encoding_3d_convs_or_clip_se_take_the_layers():
+    from mmeff.action.movinet import MoViNetBlock
+
+    def plans(model):  # block -> has a plan, for blocks with / without a temporal kernel
+        blocks = [m for m in model.modules() if isinstance(m, MoViNetBlock)]
+        return {(len(m.depthwise) == 2 or m.depthwise[0].conv.kernel_size[0] > 1,
+                 m.frame_plan() is not None) for m in blocks}
+
+    assert plans(build(TINY)) == {(False, True), (True, True)}  # BatchNorm folded per call
+    assert plans(build(TINY, position_encoding=True)) == {(False, False), (True, False)}
+    assert plans(build(TINY, conv_type='3d')) == {(False, True), (True, False)}
+    assert plans(build(TINY, causal=False)) == {(False, False), (True, False)}

@@ -1,0 +1,454 @@
+// CPU kernel of movinet_block_frame (see ../movinet_block_frame.cpp for the contract).
+//
+// Per sample, two parallel passes and a serial one in between, each thread on its own
+// channels and buffers:
+//   1. expand + depthwise, over chunks of the E expanded channels: the chunk's rows of the
+//      expand GEMM (single-threaded BLAS into a scratch buffer), then per channel plane the
+//      expand bias and activation applied while splitting the plane into stride phases, the
+//      spatial taps summed in registers (../../common/depthwise_plane_cpu.h), the spatial
+//      activation, the temporal taps over the buffered frames, the activation and the plane's
+//      mean, all while the plane is in cache;
+//   2. squeeze-excitation: two small matrix-vector products (serial BLAS);
+//   3. the shortcut's average pool (strided blocks), over input channels;
+//   4. project, over chunks of the output channels: the chunk's rows of the project weight
+//      scaled by rezero * gate, then the shortcut GEMM (or a copy of the shortcut) and the
+//      project GEMM accumulating onto the biases.
+// Element loops are compiled for AVX-512, AVX2 and baseline x86-64 (GCC target_clones).
+#include <ATen/ATen.h>
+#include <ATen/Dispatch.h>
+#include <ATen/Parallel.h>
+#include <torch/library.h>
+
+#include <algorithm>
+#include <cmath>
+#include <string>
+#include <vector>
+
+#include "blas.h"
+#include "conv2d_geometry.h"
+#include "cpu_clones.h"
+#include "depthwise_plane_cpu.h"
+
+namespace mmeff {
+namespace {
+
+constexpr const char* kOp = "movinet_block_frame: ";
+
+enum class Activation { kIdentity, kRelu, kHardSwish, kHardSigmoid, kSigmoid };
+
+Activation parse_activation(const std::string& name, const char* argument, bool gate) {
+  if (!gate && name == "identity") return Activation::kIdentity;
+  if (!gate && name == "relu") return Activation::kRelu;
+  if (!gate && name == "hswish") return Activation::kHardSwish;
+  if (gate && name == "hardsigmoid") return Activation::kHardSigmoid;
+  if (gate && name == "sigmoid") return Activation::kSigmoid;
+  TORCH_CHECK(false, kOp, argument, " must be ",
+              gate ? "'hardsigmoid' or 'sigmoid'" : "'identity', 'relu' or 'hswish'", ", got '",
+              name, "'");
+}
+
+template <Activation act, typename scalar_t>
+__attribute__((always_inline)) inline scalar_t activate(scalar_t v) {
+  constexpr scalar_t sixth = scalar_t(1.0 / 6.0);  // the division as a product: within an ulp
+  if constexpr (act == Activation::kRelu) {
+    return v > scalar_t(0) ? v : scalar_t(0);
+  } else if constexpr (act == Activation::kHardSwish) {  // x * relu6(x + 3) / 6
+    return v * std::min(std::max(v + scalar_t(3), scalar_t(0)), scalar_t(6)) * sixth;
+  } else if constexpr (act == Activation::kHardSigmoid) {  // relu6(x + 3) / 6
+    return std::min(std::max(v + scalar_t(3), scalar_t(0)), scalar_t(6)) * sixth;
+  } else if constexpr (act == Activation::kSigmoid) {
+    return scalar_t(1) / (scalar_t(1) + std::exp(-v));
+  } else {
+    return v;
+  }
+}
+
+template <typename scalar_t>
+scalar_t activate(Activation act, scalar_t v) {
+  switch (act) {
+    case Activation::kRelu: return activate<Activation::kRelu>(v);
+    case Activation::kHardSwish: return activate<Activation::kHardSwish>(v);
+    case Activation::kHardSigmoid: return activate<Activation::kHardSigmoid>(v);
+    case Activation::kSigmoid: return activate<Activation::kSigmoid>(v);
+    default: return v;
+  }
+}
+
+// One expanded channel plane of the depthwise stage; pointers to the plane's own elements.
+template <typename scalar_t>
+struct PlaneTask {
+  const scalar_t* in;  // expand GEMM output, before bias and activation
+  scalar_t in_bias;
+  const scalar_t* spatial_weight;  // kh * kw taps
+  scalar_t spatial_bias;
+  const scalar_t* past[8];  // temporal_taps - 1 planes
+  const scalar_t* temporal_weight;  // temporal_taps taps, or nullptr
+  scalar_t temporal_bias;
+  int64_t temporal_taps;
+  scalar_t* spatial;  // written when temporal_weight, else nullptr
+  scalar_t* out;
+  scalar_t* mean;
+};
+
+template <Activation act, typename scalar_t>
+__attribute__((always_inline)) inline void plane_impl(const PlaneTask<scalar_t>& task,
+                                                      scalar_t* phases, scalar_t* acc,
+                                                      const PlaneGeometry& g) {
+  const scalar_t in_bias = task.in_bias;
+  split_phases(task.in, phases, g, [in_bias](scalar_t v) { return activate<act>(v + in_bias); });
+  accumulate_taps(phases, task.spatial_weight, task.spatial_bias, acc, g);
+  const int64_t size = g.out_h * g.out_w;
+  // the spatial activation, row by row (accumulator rows have the phase pitch)
+  scalar_t* __restrict spatial = task.temporal_weight ? task.spatial : task.out;
+  for (int64_t y = 0; y < g.out_h; ++y) {
+    const scalar_t* __restrict row = acc + y * g.phase_w;
+    scalar_t* __restrict dst = spatial + y * g.out_w;
+#pragma omp simd
+    for (int64_t x = 0; x < g.out_w; ++x) dst[x] = activate<act>(row[x]);
+  }
+  scalar_t* __restrict out = task.out;
+  if (task.temporal_weight) {  // whole planes from here on
+    const scalar_t* w = task.temporal_weight;
+    const scalar_t bias = task.temporal_bias, newest = w[task.temporal_taps - 1];
+#pragma omp simd
+    for (int64_t q = 0; q < size; ++q) out[q] = bias + newest * spatial[q];
+    for (int64_t i = 0; i + 1 < task.temporal_taps; ++i) {
+      const scalar_t* __restrict past = task.past[i];
+      const scalar_t weight = w[i];
+#pragma omp simd
+      for (int64_t q = 0; q < size; ++q) out[q] += weight * past[q];
+    }
+#pragma omp simd
+    for (int64_t q = 0; q < size; ++q) out[q] = activate<act>(out[q]);
+  }
+  scalar_t sum = 0;
+#pragma omp simd reduction(+ : sum)
+  for (int64_t q = 0; q < size; ++q) sum += out[q];
+  *task.mean = sum / scalar_t(size);
+}
+
+// always_inline: the clones below must compile the whole plane for their instruction set
+template <typename scalar_t>
+__attribute__((always_inline)) inline void plane_dispatch(Activation act,
+                                                          const PlaneTask<scalar_t>& task,
+                                                          scalar_t* phases, scalar_t* acc,
+                                                          const PlaneGeometry& g) {
+  switch (act) {
+    case Activation::kRelu:
+      return plane_impl<Activation::kRelu>(task, phases, acc, g);
+    case Activation::kHardSwish:
+      return plane_impl<Activation::kHardSwish>(task, phases, acc, g);
+    default:
+      return plane_impl<Activation::kIdentity>(task, phases, acc, g);
+  }
+}
+
+MMEFF_CPU_CLONES void plane_f32(Activation act, const PlaneTask<float>& task, float* phases,
+                                float* acc, const PlaneGeometry& g) {
+  plane_dispatch(act, task, phases, acc, g);
+}
+
+MMEFF_CPU_CLONES void plane_f64(Activation act, const PlaneTask<double>& task, double* phases,
+                                double* acc, const PlaneGeometry& g) {
+  plane_dispatch(act, task, phases, acc, g);
+}
+
+inline void plane(Activation act, const PlaneTask<float>& task, float* phases, float* acc,
+                  const PlaneGeometry& g) {
+  plane_f32(act, task, phases, acc, g);
+}
+
+inline void plane(Activation act, const PlaneTask<double>& task, double* phases, double* acc,
+                  const PlaneGeometry& g) {
+  plane_f64(act, task, phases, acc, g);
+}
+
+void check_matrix(const char* name, const at::Tensor& t, int64_t rows, int64_t cols,
+                  const at::Tensor& like) {
+  TORCH_CHECK(t.dim() == 2 && t.size(0) == rows && t.size(1) == cols, kOp, name,
+              " must have shape (", rows, ", ", cols, "), got ", t.sizes());
+  TORCH_CHECK(t.scalar_type() == like.scalar_type() && t.device() == like.device(), kOp, name,
+              " must be ", like.scalar_type(), " on ", like.device(), ", got ", t.scalar_type(),
+              " on ", t.device());
+}
+
+void check_vector(const char* name, const std::optional<at::Tensor>& t, int64_t size,
+                  const at::Tensor& like) {
+  if (!t) return;
+  TORCH_CHECK(t->dim() == 1 && t->size(0) == size, kOp, name, " must have shape (", size,
+              ",), got ", t->sizes());
+  TORCH_CHECK(t->scalar_type() == like.scalar_type() && t->device() == like.device(), kOp, name,
+              " must be ", like.scalar_type(), " on ", like.device(), ", got ", t->scalar_type(),
+              " on ", t->device());
+}
+
+// Contiguous data of an optional tensor, or nullptr.
+template <typename scalar_t>
+const scalar_t* data_or_null(const at::Tensor& t) {
+  return t.defined() ? t.const_data_ptr<scalar_t>() : nullptr;
+}
+
+at::Tensor contiguous_or_undefined(const std::optional<at::Tensor>& t) {
+  return t ? t->contiguous() : at::Tensor();
+}
+
+// 3x3 stride-2 average pooling of one plane, padding 1 not counted (F.avg_pool2d with
+// count_include_pad=False).
+template <typename scalar_t>
+void average_pool_3x3_s2(const scalar_t* in, int64_t h, int64_t w, scalar_t* out, int64_t out_h,
+                         int64_t out_w) {
+  for (int64_t i = 0; i < out_h; ++i) {
+    const int64_t y0 = std::max<int64_t>(2 * i - 1, 0), y1 = std::min<int64_t>(2 * i + 2, h);
+    for (int64_t j = 0; j < out_w; ++j) {
+      const int64_t x0 = std::max<int64_t>(2 * j - 1, 0), x1 = std::min<int64_t>(2 * j + 2, w);
+      scalar_t sum = 0;
+      for (int64_t y = y0; y < y1; ++y) {
+        for (int64_t x = x0; x < x1; ++x) sum += in[y * w + x];
+      }
+      out[i * out_w + j] = sum / scalar_t((y1 - y0) * (x1 - x0));
+    }
+  }
+}
+
+// Chunk size of a parallel pass over `range` items of `work` multiply-adds each: one chunk per
+// thread, or the whole range on the calling thread when the pass is too small to share.
+int64_t chunk_of(int64_t range, int64_t work) {
+  constexpr int64_t kSerialWork = 1 << 15;
+  const int64_t threads = at::get_num_threads();
+  if (threads <= 1 || range * work < kSerialWork) return std::max<int64_t>(range, 1);
+  return std::max<int64_t>(1, (range + threads - 1) / threads);
+}
+
+std::tuple<at::Tensor, at::Tensor, at::Tensor> movinet_block_frame_cpu(
+    const at::Tensor& input, const at::Tensor& expand_weight,
+    const std::optional<at::Tensor>& expand_bias, const at::Tensor& spatial_weight,
+    const std::optional<at::Tensor>& spatial_bias, at::IntArrayRef stride,
+    at::IntArrayRef padding, at::TensorList past, const std::optional<at::Tensor>& temporal_weight,
+    const std::optional<at::Tensor>& temporal_bias, c10::string_view activation,
+    const std::optional<at::Tensor>& pooled_sum, int64_t frames_seen,
+    const at::Tensor& reduce_weight, const std::optional<at::Tensor>& reduce_bias,
+    const at::Tensor& excite_weight, const std::optional<at::Tensor>& excite_bias,
+    c10::string_view se_activation, c10::string_view gate, const at::Tensor& project_weight,
+    const std::optional<at::Tensor>& project_bias, double rezero, bool shortcut_pool,
+    const std::optional<at::Tensor>& shortcut_weight,
+    const std::optional<at::Tensor>& shortcut_bias) {
+  TORCH_CHECK(input.dim() == 4, kOp, "input must be 4-D (N, C_in, H, W), got shape ",
+              input.sizes());
+  TORCH_CHECK(input.scalar_type() == at::kFloat || input.scalar_type() == at::kDouble, kOp,
+              "input must be float32 or float64, got ", input.scalar_type());
+  const int64_t n = input.size(0), in_channels = input.size(1);
+  const int64_t channels = expand_weight.dim() == 2 ? expand_weight.size(0) : -1;
+  TORCH_CHECK(channels > 0, kOp, "expand_weight must have shape (E, C_in), got ",
+              expand_weight.sizes());
+  check_matrix("expand_weight", expand_weight, channels, in_channels, input);
+  check_vector("expand_bias", expand_bias, channels, input);
+  const Activation act = parse_activation(std::string(activation), "activation", false);
+  const Activation se_act = parse_activation(std::string(se_activation), "se_activation", false);
+  const Activation gate_act = parse_activation(std::string(gate), "gate", true);
+
+  // the depthwise stage sees the expanded input: its checks on a (N, E, H, W) shape
+  const at::Tensor expanded_like =
+      at::empty({n, channels, input.size(2), input.size(3)}, input.options().device(at::kMeta));
+  const int64_t unit[2] = {1, 1};
+  check_depthwise_conv_args(kOp, expanded_like, spatial_weight, spatial_bias, stride, padding,
+                            unit);
+  TORCH_CHECK(spatial_weight.device() == input.device(), kOp, "spatial_weight is on ",
+              spatial_weight.device(), ", the input on ", input.device());
+  const Conv2dGeometry conv =
+      conv2d_geometry(expanded_like, spatial_weight, stride, padding, unit, channels);
+  TORCH_CHECK(conv.out_h > 0 && conv.out_w > 0, kOp, "input of shape ", input.sizes(),
+              " is smaller than the spatial kernel");
+  const PlaneGeometry g = plane_geometry(conv);
+  const int64_t in_size = g.in_h * g.in_w, plane_size = g.out_h * g.out_w;
+
+  int64_t temporal_taps = 0;
+  if (temporal_weight) {
+    temporal_taps = temporal_weight->dim() == 2 ? temporal_weight->size(1) : 0;
+    TORCH_CHECK(temporal_taps >= 1 && temporal_taps <= 9, kOp,
+                "temporal_weight must have shape (E, k_t) with 1 <= k_t <= 9, got ",
+                temporal_weight->sizes());
+    check_matrix("temporal_weight", *temporal_weight, channels, temporal_taps, input);
+    check_vector("temporal_bias", temporal_bias, channels, input);
+    TORCH_CHECK(static_cast<int64_t>(past.size()) == temporal_taps - 1, kOp,
+                "expected k_t - 1 = ", temporal_taps - 1, " past frames, got ", past.size());
+  } else {
+    TORCH_CHECK(past.empty() && !temporal_bias, kOp,
+                "past frames and temporal_bias need a temporal_weight");
+  }
+  for (size_t i = 0; i < past.size(); ++i) {
+    const at::Tensor& frame = past[i];
+    const bool shaped = (frame.dim() == 4 || (frame.dim() == 5 && frame.size(2) == 1)) &&
+                        frame.size(0) == n && frame.size(1) == channels &&
+                        frame.size(-2) == g.out_h && frame.size(-1) == g.out_w;
+    TORCH_CHECK(shaped, kOp, "past frame ", i, " must have shape (N, E, [1,] H', W') = (", n,
+                ", ", channels, ", [1,] ", g.out_h, ", ", g.out_w, "), got ", frame.sizes());
+    TORCH_CHECK(frame.scalar_type() == input.scalar_type() && frame.device() == input.device(),
+                kOp, "past frame ", i, " must be ", input.scalar_type(), " on ", input.device(),
+                ", got ", frame.scalar_type(), " on ", frame.device());
+  }
+  if (pooled_sum) {
+    check_matrix("pooled_sum", *pooled_sum, n, channels, input);
+  }
+  TORCH_CHECK(frames_seen >= 0 && (frames_seen > 0) == pooled_sum.has_value(), kOp,
+              "frames_seen must be 0 for a new stream (pooled_sum None) and > 0 otherwise, got ",
+              frames_seen, pooled_sum ? " with a pooled_sum" : " without a pooled_sum");
+  const int64_t hidden = reduce_weight.dim() == 2 ? reduce_weight.size(0) : -1;
+  TORCH_CHECK(hidden > 0, kOp, "reduce_weight must have shape (H, 2E), got ",
+              reduce_weight.sizes());
+  check_matrix("reduce_weight", reduce_weight, hidden, 2 * channels, input);
+  check_vector("reduce_bias", reduce_bias, hidden, input);
+  check_matrix("excite_weight", excite_weight, channels, hidden, input);
+  check_vector("excite_bias", excite_bias, channels, input);
+  const int64_t out_channels = project_weight.dim() == 2 ? project_weight.size(0) : -1;
+  TORCH_CHECK(out_channels > 0, kOp, "project_weight must have shape (C_out, E), got ",
+              project_weight.sizes());
+  check_matrix("project_weight", project_weight, out_channels, channels, input);
+  check_vector("project_bias", project_bias, out_channels, input);
+  const int64_t pooled_h = shortcut_pool ? (g.in_h - 1) / 2 + 1 : g.in_h;
+  const int64_t pooled_w = shortcut_pool ? (g.in_w - 1) / 2 + 1 : g.in_w;
+  TORCH_CHECK(pooled_h == g.out_h && pooled_w == g.out_w, kOp, "the shortcut's frame size (",
+              pooled_h, ", ", pooled_w, ") differs from the depthwise stage's (", g.out_h, ", ",
+              g.out_w, ")");
+  if (shortcut_weight) {
+    check_matrix("shortcut_weight", *shortcut_weight, out_channels, in_channels, input);
+    check_vector("shortcut_bias", shortcut_bias, out_channels, input);
+  } else {
+    TORCH_CHECK(!shortcut_bias, kOp, "shortcut_bias needs a shortcut_weight");
+    TORCH_CHECK(in_channels == out_channels, kOp, "an identity shortcut needs C_in == C_out, got ",
+                in_channels, " and ", out_channels, " (give a shortcut_weight)");
+  }
+
+  const at::Tensor x = input.contiguous(), we = expand_weight.contiguous();
+  const at::Tensor be = contiguous_or_undefined(expand_bias);
+  const at::Tensor sw = spatial_weight.contiguous(), sb = contiguous_or_undefined(spatial_bias);
+  const at::Tensor tw = contiguous_or_undefined(temporal_weight);
+  const at::Tensor tb = contiguous_or_undefined(temporal_bias);
+  std::vector<at::Tensor> frames;
+  for (const at::Tensor& frame : past) frames.push_back(frame.contiguous());
+  const at::Tensor ps = contiguous_or_undefined(pooled_sum);
+  const at::Tensor wr = reduce_weight.contiguous(), br = contiguous_or_undefined(reduce_bias);
+  const at::Tensor wx = excite_weight.contiguous(), bx = contiguous_or_undefined(excite_bias);
+  const at::Tensor wp = project_weight.contiguous(), bp = contiguous_or_undefined(project_bias);
+  const at::Tensor ws = contiguous_or_undefined(shortcut_weight);
+  const at::Tensor bs = contiguous_or_undefined(shortcut_bias);
+
+  at::Tensor depthwise = at::empty({n, channels, g.out_h, g.out_w}, x.options());
+  at::Tensor spatial = temporal_weight ? at::empty_like(depthwise) : at::empty({0}, x.options());
+  at::Tensor new_sum = at::empty({n, channels}, x.options());
+  at::Tensor out = at::empty({n, out_channels, g.out_h, g.out_w}, x.options());
+  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "movinet_block_frame_cpu", [&] {
+    using T = scalar_t;
+    const T* expand_b = data_or_null<T>(be);
+    const T* spatial_b = data_or_null<T>(sb);
+    const T* temporal_w = data_or_null<T>(tw);
+    const T* temporal_b = data_or_null<T>(tb);
+    const T* previous_sum = data_or_null<T>(ps);
+    const T* reduce_b = data_or_null<T>(br);
+    const T* excite_b = data_or_null<T>(bx);
+    const T* project_b = data_or_null<T>(bp);
+    const T* shortcut_w = data_or_null<T>(ws);
+    const T* shortcut_b = data_or_null<T>(bs);
+    std::vector<T> pooled(shortcut_pool ? in_channels * plane_size : 0);
+    std::vector<T> means(channels), squeezed(2 * channels), hidden_units(hidden), gates(channels);
+    const int64_t taps = g.kernel_h * g.kernel_w;
+    const int64_t expand_work = in_size * in_channels + g.span * taps + plane_size * 4;
+    const int64_t expand_chunk = chunk_of(channels, expand_work);
+    const int64_t project_chunk = chunk_of(out_channels, plane_size * channels);
+    for (int64_t s = 0; s < n; ++s) {
+      const T* frame = x.const_data_ptr<T>() + s * in_channels * in_size;
+      T* dw = depthwise.mutable_data_ptr<T>() + s * channels * plane_size;
+      T* sp = temporal_weight ? spatial.mutable_data_ptr<T>() + s * channels * plane_size
+                              : nullptr;
+      // 1. expand + depthwise, by chunks of expanded channels
+      at::parallel_for(0, channels, expand_chunk, [&](int64_t begin, int64_t end) {
+        std::vector<T> expanded((end - begin) * in_size), phases(g.phases_numel()), acc(g.span);
+        blas::gemm<T>(false, false, in_size, end - begin, in_channels, T(1), frame, in_size,
+                      we.const_data_ptr<T>() + begin * in_channels, in_channels, T(0),
+                      expanded.data(), in_size);
+        for (int64_t c = begin; c < end; ++c) {
+          PlaneTask<T> task{};
+          task.in = expanded.data() + (c - begin) * in_size;
+          task.in_bias = expand_b ? expand_b[c] : T(0);
+          task.spatial_weight = sw.const_data_ptr<T>() + c * taps;
+          task.spatial_bias = spatial_b ? spatial_b[c] : T(0);
+          for (size_t i = 0; i < frames.size(); ++i) {
+            task.past[i] = frames[i].const_data_ptr<T>() + (s * channels + c) * plane_size;
+          }
+          task.temporal_weight = temporal_w ? temporal_w + c * temporal_taps : nullptr;
+          task.temporal_bias = temporal_b ? temporal_b[c] : T(0);
+          task.temporal_taps = temporal_taps;
+          task.spatial = sp ? sp + c * plane_size : nullptr;
+          task.out = dw + c * plane_size;
+          task.mean = means.data() + c;
+          plane(act, task, phases.data(), acc.data(), g);
+        }
+      });
+      // 2. squeeze-excitation
+      T* sum = new_sum.mutable_data_ptr<T>() + s * channels;
+      const T count = T(frames_seen + 1);
+      for (int64_t c = 0; c < channels; ++c) {
+        sum[c] = (previous_sum ? previous_sum[s * channels + c] : T(0)) + means[c];
+        squeezed[c] = sum[c] / count;
+        squeezed[channels + c] = means[c];
+      }
+      // the two layers as single-threaded GEMVs (BLAS, column-major: W^T of a row-major W)
+      for (int64_t h = 0; h < hidden; ++h) hidden_units[h] = reduce_b ? reduce_b[h] : T(0);
+      blas::gemm<T>(true, false, hidden, 1, 2 * channels, T(1), wr.const_data_ptr<T>(),
+                    2 * channels, squeezed.data(), 2 * channels, T(1), hidden_units.data(),
+                    hidden);
+      for (int64_t h = 0; h < hidden; ++h) hidden_units[h] = activate(se_act, hidden_units[h]);
+      for (int64_t c = 0; c < channels; ++c) gates[c] = excite_b ? excite_b[c] : T(0);
+      blas::gemm<T>(true, false, channels, 1, hidden, T(1), wx.const_data_ptr<T>(), hidden,
+                    hidden_units.data(), hidden, T(1), gates.data(), channels);
+      for (int64_t c = 0; c < channels; ++c) gates[c] = T(rezero) * activate(gate_act, gates[c]);
+      // 3. the shortcut's input: the frame, or its average pool
+      const T* shortcut_in = frame;
+      if (shortcut_pool) {
+        at::parallel_for(0, in_channels, chunk_of(in_channels, plane_size * 9),
+                         [&](int64_t begin, int64_t end) {
+          for (int64_t c = begin; c < end; ++c) {
+            average_pool_3x3_s2(frame + c * in_size, g.in_h, g.in_w,
+                                pooled.data() + c * plane_size, g.out_h, g.out_w);
+          }
+        });
+        shortcut_in = pooled.data();
+      }
+      // 4. shortcut + rezero * project, by chunks of output channels
+      T* out_data = out.mutable_data_ptr<T>() + s * out_channels * plane_size;
+      const int64_t work = plane_size * (channels + (shortcut_w ? in_channels : 0));
+      at::parallel_for(0, out_channels, chunk_of(out_channels, work),
+                       [&](int64_t begin, int64_t end) {
+        std::vector<T> weight((end - begin) * channels);
+        T* dst = out_data + begin * plane_size;
+        for (int64_t o = begin; o < end; ++o) {
+          const T* row = wp.const_data_ptr<T>() + o * channels;
+          T* scaled = weight.data() + (o - begin) * channels;
+          for (int64_t c = 0; c < channels; ++c) scaled[c] = row[c] * gates[c];
+          const T shift = (project_b ? T(rezero) * project_b[o] : T(0)) +
+                          (shortcut_b ? shortcut_b[o] : T(0));
+          T* plane_out = out_data + o * plane_size;
+          if (shortcut_w) {
+            std::fill(plane_out, plane_out + plane_size, shift);
+          } else {
+            const T* r = shortcut_in + o * plane_size;
+            for (int64_t q = 0; q < plane_size; ++q) plane_out[q] = r[q] + shift;
+          }
+        }
+        if (shortcut_w) {
+          blas::gemm<T>(false, false, plane_size, end - begin, in_channels, T(1), shortcut_in,
+                        plane_size, shortcut_w + begin * in_channels, in_channels, T(1), dst,
+                        plane_size);
+        }
+        blas::gemm<T>(false, false, plane_size, end - begin, channels, T(1), dw, plane_size,
+                      weight.data(), channels, T(1), dst, plane_size);
+      });
+    }
+  });
+  return {out, spatial, new_sum};
+}
+
+}  // namespace
+
+TORCH_LIBRARY_IMPL(mmeff, CPU, m) { m.impl("movinet_block_frame", &movinet_block_frame_cpu); }
+
+}  // namespace mmeff
