@@ -131,29 +131,58 @@ def conv_norm(module: nn.Module) -> Optional[Tuple[nn.Module, Optional[nn.Module
     return module.conv, norm
 
 
-def inference_weight_bias(module: nn.Module) -> Tuple[Tensor, Optional[Tensor]]:
-    """Weight and bias of a ConvModule's conv with its eval-mode BatchNorm (if any, as it is
-    now) folded in: the conv then alone computes conv -> norm."""
-    conv, norm = conv_norm(module)
-    if norm is None:
-        return conv.weight, conv.bias
-    scale = norm.weight * torch.rsqrt(norm.running_var + norm.eps)
-    shift = norm.bias - norm.running_mean * scale
-    if conv.bias is not None:
-        shift = shift + conv.bias * scale
-    return conv.weight * scale.view(-1, *(1, ) * (conv.weight.dim() - 1)), shift
+#: (container, key, value): a container entry a plan was made from, unchanged while it holds.
+Link = Tuple[dict, str, object]
+
+
+@dataclass(frozen=True)
+class ConvSlot:
+    """A conv -> [eval-mode BatchNorm] ConvModule as a plan reads it."""
+    conv: nn.Module
+    norm: Optional[nn.Module]  # a BatchNorm, or None (absent or folded)
+    links: Tuple[Link, ...]
+
+    @classmethod
+    def of(cls, module: nn.Module) -> Optional['ConvSlot']:
+        layers = conv_norm(module)
+        if layers is None:
+            return None
+        links = [(module._modules, 'conv', layers[0])]
+        if module.with_norm:
+            links.append((module._modules, module.norm_name, module._modules[module.norm_name]))
+        return cls(*layers, tuple(links))
+
+    def weight_bias(self) -> Tuple[Tensor, Optional[Tensor]]:
+        """The conv's weight (flattened to (C_out, -1)) and bias with the BatchNorm's current
+        statistics folded in."""
+        params = self.conv._parameters
+        weight, bias = params['weight'].flatten(1), params['bias']
+        norm = self.norm
+        if norm is None:
+            return weight, bias
+        scale = norm.weight * torch.rsqrt(norm.running_var + norm.eps)
+        shift = norm.bias - norm.running_mean * scale
+        if bias is not None:
+            shift = shift + bias * scale
+        return weight * scale[:, None], shift
 
 
 @dataclass(frozen=True)
 class FramePlan:
-    """The layers of a :class:`MoViNetBlock` that its one-op single-frame path reads."""
-    spatial: ConvModule  # 1 x k x k depthwise FramewiseConv3d [-> BatchNorm] -> act
-    temporal: Optional[ConvModule]  # k_t x 1 x 1 depthwise StreamBufferConv3d ..., or None
+    """How :func:`mmeff.ops.movinet_block_frame` computes a :class:`MoViNetBlock`'s frame:
+    the layers it reads and the links it was made from (:meth:`current`)."""
+    expand: ConvSlot  # 1x1x1 FramewiseConv3d
+    spatial: ConvSlot  # 1 x k x k depthwise FramewiseConv3d
+    temporal: Optional[ConvSlot]  # k_t x 1 x 1 depthwise StreamBufferConv3d, or None
+    project: ConvSlot  # 1x1x1 FramewiseConv3d
+    shortcut: Optional[ConvSlot]  # 1x1x1 FramewiseConv3d, or None: identity
+    shortcut_pool: bool  # FramewiseAvgPool before the shortcut conv
+    reduce: nn.Module  # the SE's two 1x1x1 FramewiseConv3d
+    excite: nn.Module
     activation: str  # of the expand, spatial and temporal ConvModules alike
     se_activation: str
     gate: str
-    shortcut_pool: bool  # FramewiseAvgPool first
-    shortcut_conv: Optional[ConvModule]  # 1x1x1 FramewiseConv3d [-> BatchNorm], or identity
+    links: Tuple[Link, ...]
 
     @classmethod
     def of(cls, block: 'MoViNetBlock') -> Optional['FramePlan']:
@@ -162,61 +191,73 @@ class FramePlan:
         and depthwise convs, a causal SE without position encoding and no dilation. BatchNorm
         may be folded or not: :meth:`weights` folds the current statistics."""
         modules = [block.expand, *block.depthwise, block.project]
-        layers = [conv_norm(m) for m in modules]
+        slots = [ConvSlot.of(m) for m in modules]
         activations = {activation_name(m.activate if m.with_activation else None)
                        for m in modules[:-1]}
         se = block.se
         se_activation, gate = activation_name(se.act), activation_name(se.gate)
-        if any(layer is None for layer in layers) or len(activations) != 1 or \
+        if any(slot is None for slot in slots) or len(activations) != 1 or \
                 None in activations or block.project.with_activation or \
                 se_activation not in ('identity', 'relu', 'hswish') or \
                 gate not in ('hardsigmoid', 'sigmoid'):
             return None
-        (expand, _), (spatial, _), *temporal, (project, _) = layers
-        if not (isinstance(expand, FramewiseConv3d) and expand.pointwise and expand.groups == 1
-                and isinstance(spatial, FramewiseConv3d) and spatial.depthwise
-                and spatial.dilation == (1, 1, 1) and isinstance(project, FramewiseConv3d)
-                and project.pointwise and project.groups == 1 and se.causal
-                and se.position_scale is None):
+        expand, spatial, *temporal, project = slots
+        if not (isinstance(expand.conv, FramewiseConv3d) and expand.conv.pointwise
+                and expand.conv.groups == 1 and isinstance(spatial.conv, FramewiseConv3d)
+                and spatial.conv.depthwise and spatial.conv.dilation == (1, 1, 1)
+                and isinstance(project.conv, FramewiseConv3d) and project.conv.pointwise
+                and project.conv.groups == 1 and se.causal and se.position_scale is None):
             return None
-        temporal_conv = temporal[0][0] if temporal else None
-        if temporal_conv is not None and not (
-                isinstance(temporal_conv, StreamBufferConv3d) and temporal_conv.temporal_depthwise
-                and temporal_conv.dilation[0] == 1):
+        temporal_slot = temporal[0] if temporal else None
+        if temporal_slot is not None and not (
+                isinstance(temporal_slot.conv, StreamBufferConv3d)
+                and temporal_slot.conv.temporal_depthwise and temporal_slot.conv.dilation[0] == 1):
             return None
         shortcut = list(block.shortcut)
         pool = bool(shortcut) and isinstance(shortcut[0], FramewiseAvgPool)
-        shortcut_conv = shortcut[-1] if len(shortcut) > pool else None
-        if len(shortcut) > pool + 1 or shortcut_conv is not None and not (
-                isinstance(shortcut_conv, ConvModule) and conv_norm(shortcut_conv) is not None
-                and isinstance(shortcut_conv.conv, FramewiseConv3d)
-                and shortcut_conv.conv.pointwise and shortcut_conv.conv.groups == 1
-                and not shortcut_conv.with_activation):
+        shortcut_module = shortcut[-1] if len(shortcut) > pool else None
+        shortcut_slot = ConvSlot.of(shortcut_module) if isinstance(shortcut_module,
+                                                                   ConvModule) else None
+        if len(shortcut) > pool + 1 or shortcut_module is not None and not (
+                shortcut_slot is not None and isinstance(shortcut_slot.conv, FramewiseConv3d)
+                and shortcut_slot.conv.pointwise and shortcut_slot.conv.groups == 1
+                and not shortcut_module.with_activation):
             return None
-        return cls(block.depthwise[0], block.depthwise[1] if temporal else None,
-                   activations.pop(), se_activation, gate, pool, shortcut_conv)
+        links = [(block._modules, name, block._modules[name])
+                 for name in ('expand', 'depthwise', 'se', 'project', 'shortcut')]
+        links += [(block.depthwise._modules, name, module)
+                  for name, module in block.depthwise._modules.items()]
+        links += [(block.shortcut._modules, name, module)
+                  for name, module in block.shortcut._modules.items()]
+        links += [(se._modules, 'reduce', se.reduce), (se._modules, 'expand', se.expand)]
+        for slot in (*slots, shortcut_slot):
+            links += slot.links if slot is not None else ()
+        return cls(expand, spatial, temporal_slot, project, shortcut_slot, pool, se.reduce,
+                   se.expand, activations.pop(), se_activation, gate, tuple(links))
+
+    def current(self) -> bool:
+        """Whether the block still has the layers this plan was made from."""
+        return all(container.get(key) is value for container, key, value in self.links)
 
     def weights(self, block: 'MoViNetBlock') -> BlockFrameWeights:
         """The block's current weights for :func:`mmeff.ops.movinet_block_frame`."""
-        expand_weight, expand_bias = inference_weight_bias(block.expand)
-        spatial_weight, spatial_bias = inference_weight_bias(self.spatial)
+        expand_weight, expand_bias = self.expand.weight_bias()
+        spatial_weight, spatial_bias = self.spatial.weight_bias()
         temporal_weight = temporal_bias = None
         if self.temporal is not None:
-            temporal_weight, temporal_bias = inference_weight_bias(self.temporal)
-            temporal_weight = temporal_weight.flatten(1)
-        project_weight, project_bias = inference_weight_bias(block.project)
-        shortcut_weight = shortcut_bias = None
-        if self.shortcut_conv is not None:
-            shortcut_weight, shortcut_bias = inference_weight_bias(self.shortcut_conv)
-            shortcut_weight = shortcut_weight.flatten(1)
-        reduce, excite = block.se.reduce, block.se.expand
+            temporal_weight, temporal_bias = self.temporal.weight_bias()
+        project_weight, project_bias = self.project.weight_bias()
+        shortcut_weight, shortcut_bias = self.shortcut.weight_bias() if self.shortcut \
+            else (None, None)
+        reduce, excite = self.reduce._parameters, self.excite._parameters
         conv = self.spatial.conv
         return BlockFrameWeights(
-            expand_weight.flatten(1), expand_bias, spatial_weight.squeeze(2), spatial_bias,
-            conv.stride[1:], conv.padding[1:], temporal_weight, temporal_bias, self.activation,
-            reduce.weight.flatten(1), reduce.bias, excite.weight.flatten(1), excite.bias,
-            self.se_activation, self.gate, project_weight.flatten(1), project_bias,
-            block.rezero.item(), self.shortcut_pool, shortcut_weight, shortcut_bias)
+            expand_weight, expand_bias, spatial_weight.view(-1, 1, *conv.kernel_size[1:]),
+            spatial_bias, conv.stride[1:], conv.padding[1:], temporal_weight, temporal_bias,
+            self.activation, reduce['weight'].flatten(1), reduce['bias'],
+            excite['weight'].flatten(1), excite['bias'], self.se_activation, self.gate,
+            project_weight, project_bias, block._parameters['rezero'].item(), self.shortcut_pool,
+            shortcut_weight, shortcut_bias)
 
 class FramewiseAvgPool(nn.Module):
     """3x3 stride-2 average pooling of every frame, padding excluded from the mean (TF 'same'
@@ -269,10 +310,11 @@ class MoViNetBlock(BaseModule):
     def frame_plan(self) -> Optional['FramePlan']:
         """How a single streamed frame can take the one-op path, or None where this block's
         layers do not have the shapes it handles (3D depthwise conv, position encoding, other
-        activations); derived once from the layer types."""
-        if not hasattr(self, '_frame_plan'):
-            self._frame_plan = FramePlan.of(self)
-        return self._frame_plan
+        activations); made again when a layer it was made from has been replaced."""
+        plan = self.__dict__.get('_frame_plan', self)  # self: no plan made yet
+        if plan is self or plan is not None and not plan.current():
+            plan = self.__dict__['_frame_plan'] = FramePlan.of(self)
+        return plan
 
     def _stream_frame(self, x: Tensor, plan: 'FramePlan') -> Tensor:
         """One frame (N, C_in, 1, H, W) of a stream in inference through
@@ -281,7 +323,7 @@ class MoViNetBlock(BaseModule):
         weights = plan.weights(self)
         past: Tuple[Tensor, ...] = ()
         if plan.temporal is not None:
-            temporal_conv: StreamBufferConv3d = plan.temporal.conv
+            temporal_conv = plan.temporal.conv
             entry: Optional[StreamBuffer] = temporal_conv.load_entry()
             if entry is None:
                 size = [(length + 2 * pad - kernel) // stride + 1 for length, kernel, stride, pad

@@ -20,6 +20,7 @@ from torch import nn
 _ACTIVE_STREAM: contextvars.ContextVar = contextvars.ContextVar('mmeff_active_stream', default=None)
 _CLIP_LENGTH: contextvars.ContextVar = contextvars.ContextVar('mmeff_clip_length', default=None)
 _CALL_SITE: contextvars.ContextVar = contextvars.ContextVar('mmeff_call_site', default=None)
+_STAGING: contextvars.ContextVar = contextvars.ContextVar('mmeff_staging', default=None)
 
 
 class StreamState:
@@ -120,10 +121,20 @@ def stream_transaction(state: StreamState) -> Iterator[StreamState]:
 
     Requires layers that store new entries instead of changing stored ones in place (the
     stream-buffer layers do; ``SkipConv2d`` updates its cached output in place and does not).
+    A transaction on the staging state of an enclosing one (a recognizer's call running its
+    backbone's) joins it: the outermost transaction commits or drops all writes at once.
     """
+    if _STAGING.get() is state:
+        with stream(state):
+            yield state
+        return
     staged = state.copy()
-    with stream(staged):
-        yield staged
+    token = _STAGING.set(staged)
+    try:
+        with stream(staged):
+            yield staged
+    finally:
+        _STAGING.reset(token)
     state.update(staged)
 
 

@@ -283,3 +283,24 @@ def test_blocks_with_position_encoding_3d_convs_or_clip_se_take_the_layers():
     assert plans(build(TINY, position_encoding=True)) == {(False, False), (True, False)}
     assert plans(build(TINY, conv_type='3d')) == {(False, True), (True, False)}
     assert plans(build(TINY, causal=False)) == {(False, False), (True, False)}
+
+
+def test_folding_batchnorm_mid_stream_remakes_the_plans():
+    """A plan reads the layers it was made from; fold_batchnorms replaces the norms, and the
+    next frame makes new plans (and the stream continues exactly)."""
+    from mmeff.action.movinet import MoViNetBlock
+    from mmeff.converters import fold_batchnorms
+    model = build(TINY).double()
+    x = torch.randn(1, 3, 4, 16, 16, dtype=torch.float64)
+    blocks = [m for m in model.modules() if isinstance(m, MoViNetBlock)]
+    with torch.no_grad():
+        expected = model.predict_stream(x, StreamState())
+        state = StreamState()
+        first = frame_by_frame(model, x[:, :, :2], state)
+        plans = [block.frame_plan() for block in blocks]
+        assert all(plan.expand.norm is not None for plan in plans)
+        fold_batchnorms(model, include_3d=True)
+        assert not any(plan.current() for plan in plans)
+        rest = frame_by_frame(model, x[:, :, 2:], state)
+        assert all(block.frame_plan().expand.norm is None for block in blocks)
+    torch.testing.assert_close(torch.cat([first, rest], 1), expected, rtol=1e-10, atol=1e-10)

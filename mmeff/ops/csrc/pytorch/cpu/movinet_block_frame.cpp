@@ -21,6 +21,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -348,7 +349,8 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> movinet_block_frame_cpu(
     const T* project_b = data_or_null<T>(bp);
     const T* shortcut_w = data_or_null<T>(ws);
     const T* shortcut_b = data_or_null<T>(bs);
-    std::vector<T> pooled(shortcut_pool ? in_channels * plane_size : 0);
+    // scratch is left uninitialised: every element is written before it is read
+    std::unique_ptr<T[]> pooled(new T[shortcut_pool ? in_channels * plane_size : 0]);
     std::vector<T> means(channels), squeezed(2 * channels), hidden_units(hidden), gates(channels);
     const int64_t taps = g.kernel_h * g.kernel_w;
     const int64_t expand_work = in_size * in_channels + g.span * taps + plane_size * 4;
@@ -361,13 +363,14 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> movinet_block_frame_cpu(
                               : nullptr;
       // 1. expand + depthwise, by chunks of expanded channels
       at::parallel_for(0, channels, expand_chunk, [&](int64_t begin, int64_t end) {
-        std::vector<T> expanded((end - begin) * in_size), phases(g.phases_numel()), acc(g.span);
+        std::unique_ptr<T[]> expanded(new T[(end - begin) * in_size]);
+        std::unique_ptr<T[]> phases(new T[g.phases_numel()]), acc(new T[g.span]);
         blas::gemm<T>(false, false, in_size, end - begin, in_channels, T(1), frame, in_size,
                       we.const_data_ptr<T>() + begin * in_channels, in_channels, T(0),
-                      expanded.data(), in_size);
+                      expanded.get(), in_size);
         for (int64_t c = begin; c < end; ++c) {
           PlaneTask<T> task{};
-          task.in = expanded.data() + (c - begin) * in_size;
+          task.in = expanded.get() + (c - begin) * in_size;
           task.in_bias = expand_b ? expand_b[c] : T(0);
           task.spatial_weight = sw.const_data_ptr<T>() + c * taps;
           task.spatial_bias = spatial_b ? spatial_b[c] : T(0);
@@ -380,7 +383,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> movinet_block_frame_cpu(
           task.spatial = sp ? sp + c * plane_size : nullptr;
           task.out = dw + c * plane_size;
           task.mean = means.data() + c;
-          plane(act, task, phases.data(), acc.data(), g);
+          plane(act, task, phases.get(), acc.get(), g);
         }
       });
       // 2. squeeze-excitation
@@ -408,21 +411,21 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> movinet_block_frame_cpu(
                          [&](int64_t begin, int64_t end) {
           for (int64_t c = begin; c < end; ++c) {
             average_pool_3x3_s2(frame + c * in_size, g.in_h, g.in_w,
-                                pooled.data() + c * plane_size, g.out_h, g.out_w);
+                                pooled.get() + c * plane_size, g.out_h, g.out_w);
           }
         });
-        shortcut_in = pooled.data();
+        shortcut_in = pooled.get();
       }
       // 4. shortcut + rezero * project, by chunks of output channels
       T* out_data = out.mutable_data_ptr<T>() + s * out_channels * plane_size;
       const int64_t work = plane_size * (channels + (shortcut_w ? in_channels : 0));
       at::parallel_for(0, out_channels, chunk_of(out_channels, work),
                        [&](int64_t begin, int64_t end) {
-        std::vector<T> weight((end - begin) * channels);
+        std::unique_ptr<T[]> weight(new T[(end - begin) * channels]);
         T* dst = out_data + begin * plane_size;
         for (int64_t o = begin; o < end; ++o) {
           const T* row = wp.const_data_ptr<T>() + o * channels;
-          T* scaled = weight.data() + (o - begin) * channels;
+          T* scaled = weight.get() + (o - begin) * channels;
           for (int64_t c = 0; c < channels; ++c) scaled[c] = row[c] * gates[c];
           const T shift = (project_b ? T(rezero) * project_b[o] : T(0)) +
                           (shortcut_b ? shortcut_b[o] : T(0));
@@ -440,7 +443,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> movinet_block_frame_cpu(
                         plane_size);
         }
         blas::gemm<T>(false, false, plane_size, end - begin, channels, T(1), dw, plane_size,
-                      weight.data(), channels, T(1), dst, plane_size);
+                      weight.get(), channels, T(1), dst, plane_size);
       });
     }
   });
