@@ -1,12 +1,17 @@
 """``MoViNetHead``: pooled features -> hidden layer -> class scores, per clip or per frame."""
 from typing import Optional
 
+import torch
 from mmaction.models.heads import BaseHead
 from mmaction.registry import MODELS
 from mmcv.cnn import build_activation_layer
 from torch import Tensor, nn
 
 from ..layers import CumulativeAvgPool3d
+from ..layers.cumulative_avg_pool3d import RunningSum
+from ..ops import movinet_head_frame
+from ..ops.movinet_block_frame import ACTIVATIONS
+from .movinet import activation_name
 
 
 @MODELS.register_module()
@@ -48,9 +53,25 @@ class MoViNetHead(BaseHead):
         return self.fc_cls(self.dropout(self.act(self.hidden(pooled))))
 
     def forward_frames(self, x: Tensor) -> Tensor:
-        """Per-frame scores from the running mean: (N, C, T, H, W) -> (N, T, K)."""
+        """Per-frame scores from the running mean: (N, C, T, H, W) -> (N, T, K).
+
+        A single frame in inference runs :func:`mmeff.ops.movinet_head_frame` (one op, the
+        same running mean in the pool's state)."""
         if not self.causal:
             raise ValueError('MoViNetHead.forward_frames needs causal=True (a stream model)')
+        if x.shape[2] == 1 and not self.training and not torch.is_grad_enabled():
+            activation = activation_name(self.act)
+            entry: Optional[RunningSum] = self.pool.load_entry()
+            if activation in ACTIVATIONS and x.dim() == 5 and x.shape[1] == self.in_channels \
+                    and (entry is None or entry.total.shape[0] == x.shape[0]):
+                hidden, fc = self.hidden._parameters, self.fc_cls._parameters
+                logits, total = movinet_head_frame(
+                    x[:, :, 0], None if entry is None else entry.total.flatten(1).to(x.dtype),
+                    0 if entry is None else entry.frames, hidden['weight'], hidden['bias'],
+                    activation, fc['weight'], fc['bias'])
+                self.pool.store_entry(RunningSum(total[:, :, None, None, None],
+                                                 1 if entry is None else entry.frames + 1))
+                return logits[:, None]
         return self.classify(self.pool(x).flatten(3).squeeze(3).transpose(1, 2))
 
     def forward(self, x: Tensor, **kwargs) -> Tensor:

@@ -243,8 +243,8 @@ def test_folding_batchnorm_keeps_streaming_exact():
 @pytest.mark.parametrize('arch, batch, fold', [('a0', 1, True), (TINY, 2, True), (TINY, 1, False)],
                          ids=['a0-folded', 'tiny-batch2-folded', 'tiny-batchnorm'])
 def test_the_fused_frame_path_equals_the_layers(arch, batch, fold, monkeypatch):
-    """Every block streams single frames through the fused path (both kinds, with and without
-    a temporal stage; BatchNorm folded beforehand or per call), equal in float64 to the
+    """Every block and the head stream single frames through their ops (blocks with and
+    without a temporal stage; BatchNorm folded beforehand or per call), equal in float64 to the
     layer-by-layer path and to the whole clip."""
     from mmeff.action import movinet
     model = build(arch, fold=fold).double()
@@ -254,18 +254,23 @@ def test_the_fused_frame_path_equals_the_layers(arch, batch, fold, monkeypatch):
     assert {plan.temporal is None for plan in plans} == {True, False}
     assert {(plan.activation, plan.se_activation, plan.gate) for plan in plans} == {
         ('hswish', 'hswish', 'hardsigmoid')}
+    from mmeff.action import movinet_head
     calls = []
-    fused_op = movinet.movinet_block_frame
-    monkeypatch.setattr(movinet, 'movinet_block_frame',
-                        lambda *args, **kwargs: calls.append(1) or fused_op(*args, **kwargs))
+    for module, name in ((movinet, 'movinet_block_frame'), (movinet_head, 'movinet_head_frame')):
+        op = getattr(module, name)
+        monkeypatch.setattr(module, name, lambda *args, op=op, name=name: calls.append(name) or
+                            op(*args))
     x = torch.randn(batch, 3, 5, 64, 48, dtype=torch.float64)
     with torch.no_grad():
         clip = model.predict_stream(x, StreamState())
         assert not calls  # clips take the layers
         fused = frame_by_frame(model, x, StreamState())
-        assert len(calls) == 5 * len(blocks)
+        assert calls.count('movinet_block_frame') == 5 * len(blocks)
+        assert calls.count('movinet_head_frame') == 5
         monkeypatch.setattr(movinet.MoViNetBlock, 'frame_plan', lambda self: None)
+        monkeypatch.setattr(movinet_head, 'activation_name', lambda module: None)
         layered = frame_by_frame(model, x, StreamState())
+        assert len(calls) == 5 * (len(blocks) + 1)
     torch.testing.assert_close(fused, layered, rtol=1e-10, atol=1e-10)
     torch.testing.assert_close(fused, clip, rtol=1e-10, atol=1e-10)
     assert fused.std() > 1e-3

@@ -128,7 +128,8 @@ __attribute__((always_inline)) inline void split_phases(const scalar_t* in, scal
   }
 }
 
-// acc[0, span) = bias + the taps over the phase planes (see the top of this file).
+// acc[0, span) = bias + the taps over the phase planes (see the top of this file). Four vectors
+// of outputs at a time, so that four independent FMA chains hide the FMA latency.
 template <typename scalar_t>
 __attribute__((always_inline)) inline void accumulate_taps(const scalar_t* phases,
                                                            const scalar_t* weight, scalar_t bias,
@@ -137,7 +138,28 @@ __attribute__((always_inline)) inline void accumulate_taps(const scalar_t* phase
   constexpr int64_t lanes = sizeof(Vec) / sizeof(scalar_t);
   const int64_t taps = g.kernel_h * g.kernel_w;
   const int64_t* offsets = g.tap_offsets.data();
-  for (int64_t j = 0; j < g.span; j += lanes) {
+  int64_t j = 0;
+  for (; j + 4 * lanes <= g.span; j += 4 * lanes) {
+    Vec s0 = Vec{} + bias, s1 = s0, s2 = s0, s3 = s0;
+    for (int64_t t = 0; t < taps; ++t) {
+      const scalar_t* p = phases + offsets[t] + j;
+      Vec v0, v1, v2, v3;
+      std::memcpy(&v0, p, sizeof(Vec));
+      std::memcpy(&v1, p + lanes, sizeof(Vec));
+      std::memcpy(&v2, p + 2 * lanes, sizeof(Vec));
+      std::memcpy(&v3, p + 3 * lanes, sizeof(Vec));
+      const scalar_t w = weight[t];
+      s0 += w * v0;
+      s1 += w * v1;
+      s2 += w * v2;
+      s3 += w * v3;
+    }
+    std::memcpy(acc + j, &s0, sizeof(Vec));
+    std::memcpy(acc + j + lanes, &s1, sizeof(Vec));
+    std::memcpy(acc + j + 2 * lanes, &s2, sizeof(Vec));
+    std::memcpy(acc + j + 3 * lanes, &s3, sizeof(Vec));
+  }
+  for (; j < g.span; j += lanes) {
     Vec sum = Vec{} + bias;
     for (int64_t t = 0; t < taps; ++t) {
       Vec v;

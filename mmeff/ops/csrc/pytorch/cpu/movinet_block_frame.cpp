@@ -1,13 +1,14 @@
 // CPU kernel of movinet_block_frame (see ../movinet_block_frame.cpp for the contract).
 //
-// Per sample, two parallel passes and a serial one in between, each thread on its own
-// channels and buffers:
+// Per sample, parallel passes with serial steps in between, each thread on its own channels
+// and buffers:
 //   1. expand + depthwise, over chunks of the E expanded channels: the chunk's rows of the
 //      expand GEMM (single-threaded BLAS into a scratch buffer), then per channel plane the
-//      expand bias and activation applied while splitting the plane into stride phases, the
-//      spatial taps summed in registers (../../common/depthwise_plane_cpu.h), the spatial
-//      activation, the temporal taps over the buffered frames, the activation and the plane's
-//      mean, all while the plane is in cache;
+//      expand bias and activation, the split into stride phases, the spatial taps summed in
+//      registers (../../common/depthwise_plane_cpu.h), the spatial activation, the temporal
+//      taps over the buffered frames, the activation and the plane's mean, all while the plane
+//      is in cache; element loops run over whole planes (rows of small maps are too short for
+//      vectors);
 //   2. squeeze-excitation: two small matrix-vector products (serial BLAS);
 //   3. the shortcut's average pool (strided blocks), over input channels;
 //   4. project, over chunks of the output channels: the chunk's rows of the project weight
@@ -20,11 +21,11 @@
 #include <torch/library.h>
 
 #include <algorithm>
-#include <cmath>
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "activation_cpu.h"
 #include "blas.h"
 #include "conv2d_geometry.h"
 #include "cpu_clones.h"
@@ -35,50 +36,10 @@ namespace {
 
 constexpr const char* kOp = "movinet_block_frame: ";
 
-enum class Activation { kIdentity, kRelu, kHardSwish, kHardSigmoid, kSigmoid };
-
-Activation parse_activation(const std::string& name, const char* argument, bool gate) {
-  if (!gate && name == "identity") return Activation::kIdentity;
-  if (!gate && name == "relu") return Activation::kRelu;
-  if (!gate && name == "hswish") return Activation::kHardSwish;
-  if (gate && name == "hardsigmoid") return Activation::kHardSigmoid;
-  if (gate && name == "sigmoid") return Activation::kSigmoid;
-  TORCH_CHECK(false, kOp, argument, " must be ",
-              gate ? "'hardsigmoid' or 'sigmoid'" : "'identity', 'relu' or 'hswish'", ", got '",
-              name, "'");
-}
-
-template <Activation act, typename scalar_t>
-__attribute__((always_inline)) inline scalar_t activate(scalar_t v) {
-  constexpr scalar_t sixth = scalar_t(1.0 / 6.0);  // the division as a product: within an ulp
-  if constexpr (act == Activation::kRelu) {
-    return v > scalar_t(0) ? v : scalar_t(0);
-  } else if constexpr (act == Activation::kHardSwish) {  // x * relu6(x + 3) / 6
-    return v * std::min(std::max(v + scalar_t(3), scalar_t(0)), scalar_t(6)) * sixth;
-  } else if constexpr (act == Activation::kHardSigmoid) {  // relu6(x + 3) / 6
-    return std::min(std::max(v + scalar_t(3), scalar_t(0)), scalar_t(6)) * sixth;
-  } else if constexpr (act == Activation::kSigmoid) {
-    return scalar_t(1) / (scalar_t(1) + std::exp(-v));
-  } else {
-    return v;
-  }
-}
-
-template <typename scalar_t>
-scalar_t activate(Activation act, scalar_t v) {
-  switch (act) {
-    case Activation::kRelu: return activate<Activation::kRelu>(v);
-    case Activation::kHardSwish: return activate<Activation::kHardSwish>(v);
-    case Activation::kHardSigmoid: return activate<Activation::kHardSigmoid>(v);
-    case Activation::kSigmoid: return activate<Activation::kSigmoid>(v);
-    default: return v;
-  }
-}
-
 // One expanded channel plane of the depthwise stage; pointers to the plane's own elements.
 template <typename scalar_t>
 struct PlaneTask {
-  const scalar_t* in;  // expand GEMM output, before bias and activation
+  scalar_t* in;  // expand GEMM output, before bias and activation (activated in place)
   scalar_t in_bias;
   const scalar_t* spatial_weight;  // kh * kw taps
   scalar_t spatial_bias;
@@ -95,17 +56,19 @@ template <Activation act, typename scalar_t>
 __attribute__((always_inline)) inline void plane_impl(const PlaneTask<scalar_t>& task,
                                                       scalar_t* phases, scalar_t* acc,
                                                       const PlaneGeometry& g) {
+  scalar_t* __restrict in = task.in;
   const scalar_t in_bias = task.in_bias;
-  split_phases(task.in, phases, g, [in_bias](scalar_t v) { return activate<act>(v + in_bias); });
+#pragma omp simd
+  for (int64_t q = 0; q < g.in_h * g.in_w; ++q) in[q] = activate<act>(in[q] + in_bias);
+  split_phases(in, phases, g, [](scalar_t v) { return v; });
   accumulate_taps(phases, task.spatial_weight, task.spatial_bias, acc, g);
+#pragma omp simd
+  for (int64_t j = 0; j < g.span; ++j) acc[j] = activate<act>(acc[j]);
   const int64_t size = g.out_h * g.out_w;
-  // the spatial activation, row by row (accumulator rows have the phase pitch)
+  // the valid columns of the accumulator rows (which have the phase pitch)
   scalar_t* __restrict spatial = task.temporal_weight ? task.spatial : task.out;
   for (int64_t y = 0; y < g.out_h; ++y) {
-    const scalar_t* __restrict row = acc + y * g.phase_w;
-    scalar_t* __restrict dst = spatial + y * g.out_w;
-#pragma omp simd
-    for (int64_t x = 0; x < g.out_w; ++x) dst[x] = activate<act>(row[x]);
+    std::copy(acc + y * g.phase_w, acc + y * g.phase_w + g.out_w, spatial + y * g.out_w);
   }
   scalar_t* __restrict out = task.out;
   if (task.temporal_weight) {  // whole planes from here on
@@ -194,21 +157,44 @@ at::Tensor contiguous_or_undefined(const std::optional<at::Tensor>& t) {
 }
 
 // 3x3 stride-2 average pooling of one plane, padding 1 not counted (F.avg_pool2d with
-// count_include_pad=False).
+// count_include_pad=False): per output row the 2-3 input rows summed into `row` (w elements),
+// then 3-column sums at stride 2.
 template <typename scalar_t>
-void average_pool_3x3_s2(const scalar_t* in, int64_t h, int64_t w, scalar_t* out, int64_t out_h,
-                         int64_t out_w) {
+__attribute__((always_inline)) inline void pool_plane_impl(const scalar_t* in, int64_t h,
+                                                           int64_t w, scalar_t* out,
+                                                           int64_t out_h, int64_t out_w,
+                                                           scalar_t* __restrict row) {
   for (int64_t i = 0; i < out_h; ++i) {
     const int64_t y0 = std::max<int64_t>(2 * i - 1, 0), y1 = std::min<int64_t>(2 * i + 2, h);
-    for (int64_t j = 0; j < out_w; ++j) {
-      const int64_t x0 = std::max<int64_t>(2 * j - 1, 0), x1 = std::min<int64_t>(2 * j + 2, w);
-      scalar_t sum = 0;
-      for (int64_t y = y0; y < y1; ++y) {
-        for (int64_t x = x0; x < x1; ++x) sum += in[y * w + x];
-      }
-      out[i * out_w + j] = sum / scalar_t((y1 - y0) * (x1 - x0));
+    std::copy(in + y0 * w, in + y0 * w + w, row);
+    for (int64_t y = y0 + 1; y < y1; ++y) {
+      const scalar_t* __restrict src = in + y * w;
+#pragma omp simd
+      for (int64_t x = 0; x < w; ++x) row[x] += src[x];
+    }
+    scalar_t* dst = out + i * out_w;
+    const scalar_t rows = scalar_t(y1 - y0);
+    // columns 2j - 1 .. 2j + 1; j = 0 lacks column -1, the last j may lack column w
+    dst[0] = (row[0] + (w > 1 ? row[1] : scalar_t(0))) / (rows * scalar_t(w > 1 ? 2 : 1));
+    const int64_t full = (w - 2) / 2 + 1;  // j < full: column 2j + 1 exists
+    for (int64_t j = 1; j < std::min(full, out_w); ++j) {
+      dst[j] = (row[2 * j - 1] + row[2 * j] + row[2 * j + 1]) / (rows * scalar_t(3));
+    }
+    if (out_w > 1 && full < out_w) {  // the last column pair: 2j - 1, 2j
+      const int64_t j = out_w - 1;
+      dst[j] = (row[2 * j - 1] + row[2 * j]) / (rows * scalar_t(2));
     }
   }
+}
+
+MMEFF_CPU_CLONES void pool_plane(const float* in, int64_t h, int64_t w, float* out, int64_t oh,
+                                 int64_t ow, float* row) {
+  pool_plane_impl(in, h, w, out, oh, ow, row);
+}
+
+MMEFF_CPU_CLONES void pool_plane(const double* in, int64_t h, int64_t w, double* out,
+                                 int64_t oh, int64_t ow, double* row) {
+  pool_plane_impl(in, h, w, out, oh, ow, row);
 }
 
 // Chunk size of a parallel pass over `range` items of `work` multiply-adds each: one chunk per
@@ -243,9 +229,9 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> movinet_block_frame_cpu(
               expand_weight.sizes());
   check_matrix("expand_weight", expand_weight, channels, in_channels, input);
   check_vector("expand_bias", expand_bias, channels, input);
-  const Activation act = parse_activation(std::string(activation), "activation", false);
-  const Activation se_act = parse_activation(std::string(se_activation), "se_activation", false);
-  const Activation gate_act = parse_activation(std::string(gate), "gate", true);
+  const Activation act = parse_activation(kOp, std::string(activation), "activation");
+  const Activation se_act = parse_activation(kOp, std::string(se_activation), "se_activation");
+  const Activation gate_act = parse_activation(kOp, std::string(gate), "gate", true);
 
   // the depthwise stage sees the expanded input: its checks on a (N, E, H, W) shape
   const at::Tensor expanded_like =
@@ -407,11 +393,12 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> movinet_block_frame_cpu(
       // 3. the shortcut's input: the frame, or its average pool
       const T* shortcut_in = frame;
       if (shortcut_pool) {
-        at::parallel_for(0, in_channels, chunk_of(in_channels, plane_size * 9),
+        at::parallel_for(0, in_channels, chunk_of(in_channels, in_size * 2),
                          [&](int64_t begin, int64_t end) {
+          std::unique_ptr<T[]> row(new T[g.in_w]);
           for (int64_t c = begin; c < end; ++c) {
-            average_pool_3x3_s2(frame + c * in_size, g.in_h, g.in_w,
-                                pooled.get() + c * plane_size, g.out_h, g.out_w);
+            pool_plane(frame + c * in_size, g.in_h, g.in_w, pooled.get() + c * plane_size,
+                       g.out_h, g.out_w, row.get());
           }
         });
         shortcut_in = pooled.get();
