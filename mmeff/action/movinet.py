@@ -33,6 +33,7 @@ from ..layers.framewise_conv3d import FramewiseConv3d
 from ..layers.stream_buffer_conv3d import StreamBuffer, StreamBufferConv3d, check_stream_input
 from ..layers.stream_state import active_stream, stream_transaction
 from ..ops import BlockFrameWeights, movinet_block_frame
+from ..ops.movinet_block_frame import ACTIVATIONS
 
 Kernel = Tuple[int, int, int]
 K13: Kernel = (1, 3, 3)
@@ -165,6 +166,29 @@ class ConvSlot:
         if bias is not None:
             shift = shift + bias * scale
         return weight * scale[:, None], shift
+
+
+def frame_conv_module(module: ConvModule, x: Tensor) -> Tensor:
+    """``module(x)`` for one frame (N, C, 1, H, W) in inference: a conv -> [BatchNorm] -> act
+    ConvModule over a :class:`FramewiseConv3d` as one 2D conv (a GEMM if pointwise) and the
+    functional activation, without the modules' per-call work; other modules run as they
+    are."""
+    slot = ConvSlot.of(module)
+    activation = ACTIVATIONS.get(activation_name(module.activate if module.with_activation
+                                                 else None))
+    if slot is None or activation is None or not isinstance(slot.conv, FramewiseConv3d):
+        return module(x)
+    conv = slot.conv
+    weight, bias = slot.weight_bias()
+    frame = x[:, :, 0]
+    if conv.pointwise and conv.groups == 1:
+        n, c, h, w = frame.shape
+        out = torch.matmul(weight, frame.reshape(n, c, h * w))
+        out = (out if bias is None else out + bias.view(1, -1, 1)).view(n, -1, h, w)
+    else:
+        out = F.conv2d(frame, weight.view(conv.out_channels, -1, *conv.kernel_size[1:]), bias,
+                       conv.stride[1:], conv.padding[1:], conv.dilation[1:], conv.groups)
+    return activation(out).unsqueeze(2)
 
 
 @dataclass(frozen=True)
@@ -332,7 +356,8 @@ class MoViNetBlock(BaseModule):
                 past = (x.new_zeros(x.shape[0], weights.expand_weight.shape[0], 1, *size), ) * \
                     temporal_conv.buffer_size
             else:
-                past = tuple(frame.to(x.dtype) for frame in entry.frames)
+                past = entry.frames if entry.frames[0].dtype == x.dtype else \
+                    tuple(frame.to(x.dtype) for frame in entry.frames)
         pool = self.se.pool
         pooled: Optional[RunningSum] = pool.load_entry()
         out, spatial, total = movinet_block_frame(
@@ -423,6 +448,8 @@ class MoViNet(StreamStateful, BaseModule):
 
     def features(self, x: Tensor) -> Tensor:
         """The network itself, without input checks or stream handling."""
+        if x.shape[2] == 1 and not self.training and not torch.is_grad_enabled():
+            return frame_conv_module(self.project, self.stages(frame_conv_module(self.stem, x)))
         return self.project(self.stages(self.stem(x)))
 
     def forward(self, x: Tensor) -> Tensor:

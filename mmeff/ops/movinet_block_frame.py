@@ -108,9 +108,9 @@ def movinet_block_frame(x: Tensor, weights: BlockFrameWeights, past: Sequence[Te
         raise ValueError(f'movinet_block_frame: activations must be in {sorted(ACTIVATIONS)} '
                          f'and the gate in {sorted(GATES)}, got {w.activation!r}, '
                          f'{w.se_activation!r}, {w.gate!r}')
-    tensors = (x, pooled_sum, *past, *(t for t in w if isinstance(t, Tensor)))
     use_kernel = x.device.type == 'cpu' and x.dtype in (torch.float32, torch.float64) and not (
-        torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in tensors))
+        torch.is_grad_enabled() and any(t.requires_grad for t in (x, pooled_sum, *past, *w)
+                                        if isinstance(t, Tensor)))
     if use_kernel and not has_extension():
         warn_fallback('movinet_block_frame')
         use_kernel = False
