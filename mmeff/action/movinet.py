@@ -370,6 +370,7 @@ class MoViNetBlock(BaseModule):
                                     1 if pooled is None else pooled.frames + 1))
         return out.unsqueeze(2)
 
+
 @MODELS.register_module()
 class MoViNet(StreamStateful, BaseModule):
     """MoViNet backbone, base (``causal=False``) or stream (``causal=True``).
@@ -394,6 +395,9 @@ class MoViNet(StreamStateful, BaseModule):
     ``state``, otherwise in its own default stream (``mmeff.reset_streams`` clears it). A call
     runs as a transaction: an input that is rejected (wrong channels, NaN/Inf, a frame size or
     batch that differs from the stream's) raises ValueError and leaves the stream unchanged.
+    A single frame in inference (no grad) runs each block as one op
+    (:func:`mmeff.ops.movinet_block_frame`, see :class:`FramePlan`), with the same results and
+    state as the layers.
     """
 
     def __init__(self,

@@ -4,7 +4,7 @@ import torch
 
 from mmeff.engine import PeakMemory
 from mmeff.layers import StreamState, reset_streams, stream
-from tests.helpers import clip_pieces, stream_in_pieces
+from tests.helpers import clip_pieces, requires_cuda, stream_in_pieces
 
 PROJECT = {'a0': 480, 'a1': 600, 'a2': 640}
 TINY = dict(stem=4,
@@ -309,3 +309,15 @@ def test_folding_batchnorm_mid_stream_remakes_the_plans():
         rest = frame_by_frame(model, x[:, :, 2:], state)
         assert all(block.frame_plan().expand.norm is None for block in blocks)
     torch.testing.assert_close(torch.cat([first, rest], 1), expected, rtol=1e-10, atol=1e-10)
+
+
+@requires_cuda
+def test_streaming_on_a_gpu_equals_the_cpu():
+    """On a GPU the blocks and the head run the ops' references (no CUDA kernels): streamed
+    frames equal the CPU's."""
+    model = build(TINY, fold=True)
+    x = torch.randn(1, 3, 4, 16, 16)
+    with torch.no_grad():
+        expected = frame_by_frame(model, x, StreamState())
+        got = frame_by_frame(model.cuda(), x.cuda(), StreamState())
+    torch.testing.assert_close(got.cpu(), expected, rtol=1e-4, atol=1e-5)
