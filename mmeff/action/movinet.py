@@ -16,8 +16,10 @@ Deviations from the TF reference: PyTorch symmetric spatial padding instead of T
 output sizes, e.g. 172 -> 86 -> 43 -> 22 -> 11 -> 6, pixel alignment differs for stride 2) and
 PyTorch initialisation; no pretrained weights (none can be downloaded here).
 """
+import contextlib
+import contextvars
 from dataclasses import dataclass
-from typing import Dict, List, Optional, Tuple, Union
+from typing import Dict, Iterator, List, Optional, Tuple, Union
 
 import torch
 import torch.nn.functional as F
@@ -34,6 +36,7 @@ from ..layers.stream_buffer_conv3d import StreamBuffer, StreamBufferConv3d, chec
 from ..layers.stream_state import active_stream, stream_transaction
 from ..ops import BlockFrameWeights, movinet_block_frame
 from ..ops.movinet_block_frame import ACTIVATIONS
+from ..ops.stem_conv2d import NON_FINITE_INPUT, STEM_MAX_IN_CHANNELS, stem_conv2d
 
 Kernel = Tuple[int, int, int]
 K13: Kernel = (1, 3, 3)
@@ -103,6 +106,27 @@ def depthwise_convs(channels: int, kernel: Kernel, spatial_stride: int, causal: 
     return [conv((1, kh, kw), spatial_stride), conv((kt, 1, 1), 1)]
 
 
+_FRAME_OPS: contextvars.ContextVar = contextvars.ContextVar('mmeff_frame_ops', default=True)
+
+
+@contextlib.contextmanager
+def frame_ops(enabled: bool) -> Iterator[bool]:
+    """Let single streamed frames in inference take the per-frame ops
+    (:func:`mmeff.ops.movinet_block_frame`, :func:`mmeff.ops.movinet_head_frame`; the default)
+    or run layer by layer inside the block (same results; for comparisons)."""
+    token = _FRAME_OPS.set(bool(enabled))
+    try:
+        yield bool(enabled)
+    finally:
+        _FRAME_OPS.reset(token)
+
+
+def streams_frame_ops(module: nn.Module) -> bool:
+    """Whether ``module``'s single frame now takes a per-frame op: inference (eval mode, no
+    grad) and :func:`frame_ops` enabled."""
+    return not module.training and not torch.is_grad_enabled() and _FRAME_OPS.get()
+
+
 def activation_name(module: Optional[nn.Module]) -> Optional[str]:
     """The name :func:`mmeff.ops.movinet_block_frame` gives ``module``'s activation, or None
     if it has none for it."""
@@ -168,19 +192,29 @@ class ConvSlot:
         return weight * scale[:, None], shift
 
 
-def frame_conv_module(module: ConvModule, x: Tensor) -> Tensor:
+def frame_conv_module(module: ConvModule, x: Tensor, check_finite: bool = False) -> Tensor:
     """``module(x)`` for one frame (N, C, 1, H, W) in inference: a conv -> [BatchNorm] -> act
-    ConvModule over a :class:`FramewiseConv3d` as one 2D conv (a GEMM if pointwise) and the
-    functional activation, without the modules' per-call work; other modules run as they
-    are."""
+    ConvModule over a :class:`FramewiseConv3d` as one 2D conv (a GEMM if pointwise,
+    :func:`mmeff.ops.stem_conv2d` for few input channels) with the activation, without the
+    modules' per-call work; other modules run as they are. ``check_finite``: reject NaN/Inf in
+    ``x`` with a ValueError (in the stem op's own pass where it runs)."""
     slot = ConvSlot.of(module)
-    activation = ACTIVATIONS.get(activation_name(module.activate if module.with_activation
-                                                 else None))
-    if slot is None or activation is None or not isinstance(slot.conv, FramewiseConv3d):
+    name = activation_name(module.activate if module.with_activation else None)
+    conv = slot.conv if slot is not None else None
+    stem = (isinstance(conv, FramewiseConv3d) and not conv.pointwise and conv.groups == 1
+            and conv.dilation == (1, 1, 1) and conv.in_channels <= STEM_MAX_IN_CHANNELS
+            and name in ACTIVATIONS)
+    if check_finite and not stem and not torch.isfinite(x.sum()):
+        raise ValueError(NON_FINITE_INPUT)
+    if name not in ACTIVATIONS or not isinstance(conv, FramewiseConv3d):
         return module(x)
-    conv = slot.conv
     weight, bias = slot.weight_bias()
     frame = x[:, :, 0]
+    if stem:
+        out = stem_conv2d(frame, weight.view(conv.out_channels, -1, *conv.kernel_size[1:]),
+                          bias, stride=conv.stride[1:], padding=conv.padding[1:],
+                          activation=name, check_finite=check_finite)
+        return out.unsqueeze(2)
     if conv.pointwise and conv.groups == 1:
         n, c, h, w = frame.shape
         out = torch.matmul(weight, frame.reshape(n, c, h * w))
@@ -188,7 +222,7 @@ def frame_conv_module(module: ConvModule, x: Tensor) -> Tensor:
     else:
         out = F.conv2d(frame, weight.view(conv.out_channels, -1, *conv.kernel_size[1:]), bias,
                        conv.stride[1:], conv.padding[1:], conv.dilation[1:], conv.groups)
-    return activation(out).unsqueeze(2)
+    return ACTIVATIONS[name](out).unsqueeze(2)
 
 
 @dataclass(frozen=True)
@@ -324,7 +358,7 @@ class MoViNetBlock(BaseModule):
         self.shortcut = nn.Sequential(*shortcut)
 
     def forward(self, x: Tensor) -> Tensor:
-        if x.shape[2] == 1 and not self.training and not torch.is_grad_enabled():
+        if x.shape[2] == 1 and streams_frame_ops(self):
             plan = self.frame_plan()
             if plan is not None:
                 return self._stream_frame(x, plan)
@@ -450,22 +484,32 @@ class MoViNet(StreamStateful, BaseModule):
         """Forget the default stream (``mmeff.reset_streams`` calls it)."""
         self._default_stream = StreamState()
 
-    def features(self, x: Tensor) -> Tensor:
-        """The network itself, without input checks or stream handling."""
-        if x.shape[2] == 1 and not self.training and not torch.is_grad_enabled():
-            return frame_conv_module(self.project, self.stages(frame_conv_module(self.stem, x)))
+    def features(self, x: Tensor, check_finite: bool = False) -> Tensor:
+        """The network itself, without stream handling; ``check_finite``: reject NaN/Inf in
+        ``x`` (ValueError; single frames in inference check in the stem op's pass)."""
+        if x.shape[2] == 1 and streams_frame_ops(self):
+            stem = frame_conv_module(self.stem, x, check_finite=check_finite)
+            return frame_conv_module(self.project, self.stages(stem))
+        if check_finite and not torch.isfinite(x.sum()):
+            raise ValueError(NON_FINITE_INPUT)
         return self.project(self.stages(self.stem(x)))
 
     def forward(self, x: Tensor) -> Tensor:
+        name = type(self).__name__
         if not self.causal:
-            check_stream_input(type(self).__name__, x, self.in_channels, None)
+            check_stream_input(name, x, self.in_channels, None)
             return self.features(x)
         with stream_transaction(resolve_stream(self._default_stream)):
             geometry: Optional[Tensor] = self.load_entry()
-            check_stream_input(type(self).__name__, x, self.in_channels, geometry)
+            check_stream_input(name, x, self.in_channels, geometry, finite=False)
             # the stream's batch, frame size and device, as an empty (N, 0, 0, H, W) tensor
             self.store_entry(x.new_empty(x.shape[0], 0, 0, *x.shape[3:]))
-            return self.features(x)
+            try:
+                return self.features(x, check_finite=True)
+            except ValueError as error:
+                if str(error) == NON_FINITE_INPUT:
+                    raise ValueError(f'{name}: {NON_FINITE_INPUT}') from None
+                raise
 
 
 def resolve_stream(default: StreamState) -> StreamState:
@@ -484,5 +528,5 @@ def state_nbytes(state: StreamState) -> int:
     return total
 
 
-__all__ = ['ARCHS', 'FramePlan', 'MoViNet', 'MoViNetBlock', 'make_divisible', 'resolve_stream',
-           'state_nbytes']
+__all__ = ['ARCHS', 'FramePlan', 'MoViNet', 'MoViNetBlock', 'frame_ops', 'make_divisible',
+           'resolve_stream', 'state_nbytes']

@@ -1,7 +1,6 @@
 """``MoViNetHead``: pooled features -> hidden layer -> class scores, per clip or per frame."""
 from typing import Optional
 
-import torch
 from mmaction.models.heads import BaseHead
 from mmaction.registry import MODELS
 from mmcv.cnn import build_activation_layer
@@ -11,7 +10,7 @@ from ..layers import CumulativeAvgPool3d
 from ..layers.cumulative_avg_pool3d import RunningSum
 from ..ops import movinet_head_frame
 from ..ops.movinet_block_frame import ACTIVATIONS
-from .movinet import activation_name
+from .movinet import activation_name, streams_frame_ops
 
 
 @MODELS.register_module()
@@ -59,7 +58,7 @@ class MoViNetHead(BaseHead):
         same running mean in the pool's state)."""
         if not self.causal:
             raise ValueError('MoViNetHead.forward_frames needs causal=True (a stream model)')
-        if x.shape[2] == 1 and not self.training and not torch.is_grad_enabled():
+        if x.shape[2] == 1 and streams_frame_ops(self):
             activation = activation_name(self.act)
             entry: Optional[RunningSum] = self.pool.load_entry()
             if activation in ACTIVATIONS and x.dim() == 5 and x.shape[1] == self.in_channels \

@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mmeff.ops import depthwise_conv2d, depthwise_conv2d_reference, has_extension
-from mmeff.ops import extension
+from tests.helpers import assert_fallback_warns_once
 
 # The module (its name is shadowed by the function in mmeff.ops).
 dw = importlib.import_module('mmeff.ops.depthwise_conv2d')
@@ -93,13 +93,7 @@ def test_gradients_take_the_reference_path():
 
 
 def test_fallback_without_extension_warns_once_and_is_correct(monkeypatch):
-    messages = []
-    monkeypatch.setattr(extension, 'print_log', lambda msg, **kwargs: messages.append(msg))
-    monkeypatch.setattr(dw, 'has_extension', lambda: False)
-    dw.warn_fallback.cache_clear()
     x, weight = torch.randn(1, 3, 6, 6), torch.randn(3, 1, 3, 3)
-    for _ in range(2):
-        torch.testing.assert_close(depthwise_conv2d(x, weight, stride=2, padding=1),
-                                   F.conv2d(x, weight, None, 2, 1, 1, 3))
-    dw.warn_fallback.cache_clear()
-    assert len(messages) == 1 and 'depthwise_conv2d' in messages[0]
+    assert_fallback_warns_once(monkeypatch, dw, 'depthwise_conv2d',
+                               lambda: depthwise_conv2d(x, weight, stride=2, padding=1),
+                               lambda: F.conv2d(x, weight, None, 2, 1, 1, 3))

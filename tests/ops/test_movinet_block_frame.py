@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 from mmeff.ops import (BlockFrameWeights, has_extension, movinet_block_frame,
                        movinet_block_frame_reference)
-from mmeff.ops import extension
+from tests.helpers import assert_fallback_warns_once
 
 # The module (its name is shadowed by the function in mmeff.ops).
 block_op = importlib.import_module('mmeff.ops.movinet_block_frame')
@@ -180,13 +180,7 @@ def test_gradients_take_the_reference_path():
 
 
 def test_fallback_without_extension_warns_once_and_is_correct(monkeypatch):
-    messages = []
-    monkeypatch.setattr(extension, 'print_log', lambda msg, **kwargs: messages.append(msg))
-    monkeypatch.setattr(block_op, 'has_extension', lambda: False)
-    block_op.warn_fallback.cache_clear()
     case = random_case(5, stride=2)
-    for _ in range(2):
-        got = movinet_block_frame(*case)
-        torch.testing.assert_close(got, movinet_block_frame_reference(*case))
-    block_op.warn_fallback.cache_clear()
-    assert len(messages) == 1 and 'movinet_block_frame' in messages[0]
+    assert_fallback_warns_once(monkeypatch, block_op, 'movinet_block_frame',
+                               lambda: movinet_block_frame(*case),
+                               lambda: movinet_block_frame_reference(*case))

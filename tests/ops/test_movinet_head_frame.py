@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mmeff.ops import has_extension, movinet_head_frame, movinet_head_frame_reference
-from mmeff.ops import extension
+from tests.helpers import assert_fallback_warns_once
 
 # The module (its name is shadowed by the function in mmeff.ops).
 head_op = importlib.import_module('mmeff.ops.movinet_head_frame')
@@ -104,12 +104,7 @@ def test_gradients_take_the_reference_path():
 
 
 def test_fallback_without_extension_warns_once_and_is_correct(monkeypatch):
-    messages = []
-    monkeypatch.setattr(extension, 'print_log', lambda msg, **kwargs: messages.append(msg))
-    monkeypatch.setattr(head_op, 'has_extension', lambda: False)
-    head_op.warn_fallback.cache_clear()
     case = random_case(5)
-    for _ in range(2):
-        torch.testing.assert_close(movinet_head_frame(*case), movinet_head_frame_reference(*case))
-    head_op.warn_fallback.cache_clear()
-    assert len(messages) == 1 and 'movinet_head_frame' in messages[0]
+    assert_fallback_warns_once(monkeypatch, head_op, 'movinet_head_frame',
+                               lambda: movinet_head_frame(*case),
+                               lambda: movinet_head_frame_reference(*case))
