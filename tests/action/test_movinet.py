@@ -185,7 +185,9 @@ def test_memory_is_constant_over_a_long_stream():
     assert state_nbytes(state) == after_100
     # keeping every frame's stem output alone would add 4 MiB over 1,100 frames here
     assert heap_1200 - heap_100 < 1 * 2**20
-    assert long.peak_bytes - short.peak_bytes < 2 * 2**20
+    # the process's RSS grows in 2 MiB transparent huge pages: one page of growth elsewhere
+    # in a long pytest session is allowed (seen once in CI: exactly 2 MiB)
+    assert long.peak_bytes - short.peak_bytes <= 2 * 2**20
 
 
 PUBLISHED = {  # arch: (params M at 600 classes, GFLOPs per 50-frame clip, resolution)

@@ -130,7 +130,7 @@ def test_registered_and_usable_as_conv_cfg():
 def test_memory_is_constant_over_10000_frames():
     """A conv + causal SE stack streamed frame by frame: the state's bytes stay the same, the C
     heap's live bytes do not grow, and the process's peak RSS over 10,000 frames is that over
-    100 (storing the frames would add 10 MiB)."""
+    100 (storing the frames, 4 KiB each, would add 40 MiB)."""
     from mmeff.engine import PeakMemory, live_heap_bytes
     from mmeff.layers import CausalSqueezeExcitation
     if not PeakMemory.cpu_supported() or live_heap_bytes() is None:
@@ -164,4 +164,6 @@ def test_memory_is_constant_over_10000_frames():
     assert state_bytes() == size
     assert state.get(net[1].pool).frames == 10200
     assert heap_growth < 1 * 2**20
-    assert long.peak_bytes - short.peak_bytes < 2 * 2**20
+    # the process's RSS grows in 2 MiB transparent huge pages: one page of growth elsewhere
+    # in a long pytest session is allowed (seen once in CI: exactly 2 MiB)
+    assert long.peak_bytes - short.peak_bytes <= 2 * 2**20
