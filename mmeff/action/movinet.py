@@ -29,6 +29,7 @@ from mmcv.cnn.bricks import DropPath
 from mmengine.model import BaseModule
 from torch import Tensor, nn
 
+from ..converters import batchnorm_scale_shift
 from ..layers import CausalSqueezeExcitation, StreamState, StreamStateful
 from ..layers.cumulative_avg_pool3d import RunningSum
 from ..layers.framewise_conv3d import FramewiseConv3d
@@ -111,9 +112,10 @@ _FRAME_OPS: contextvars.ContextVar = contextvars.ContextVar('mmeff_frame_ops', d
 
 @contextlib.contextmanager
 def frame_ops(enabled: bool) -> Iterator[bool]:
-    """Let single streamed frames in inference take the per-frame ops
-    (:func:`mmeff.ops.movinet_block_frame`, :func:`mmeff.ops.movinet_head_frame`; the default)
-    or run layer by layer inside the block (same results; for comparisons)."""
+    """Let single streamed frames in inference take the per-frame ops (the default:
+    :func:`mmeff.ops.stem_conv2d`, :func:`mmeff.ops.movinet_block_frame`,
+    :func:`mmeff.ops.movinet_head_frame`) or run layer by layer (same results; for
+    comparisons)."""
     token = _FRAME_OPS.set(bool(enabled))
     try:
         yield bool(enabled)
@@ -185,8 +187,7 @@ class ConvSlot:
         norm = self.norm
         if norm is None:
             return weight, bias
-        scale = norm.weight * torch.rsqrt(norm.running_var + norm.eps)
-        shift = norm.bias - norm.running_mean * scale
+        scale, shift = batchnorm_scale_shift(norm)
         if bias is not None:
             shift = shift + bias * scale
         return weight * scale[:, None], shift

@@ -1,9 +1,11 @@
 """Model converters: turn stock models into efficient ones with the same weights."""
-from .skipconv import convert_to_skipconv, fold_batchnorm, fold_batchnorms
+from .skipconv import (batchnorm_scale_shift, convert_to_skipconv, fold_batchnorm,
+                       fold_batchnorms)
 from .skipconv_calibration import calibrate_norm_gates, measure_window_norms, norm_gate_layers
 from .skipconv_model import build_skipconv_model
 
 __all__ = [
-    'convert_to_skipconv', 'fold_batchnorm', 'fold_batchnorms', 'build_skipconv_model',
+    'batchnorm_scale_shift', 'convert_to_skipconv', 'fold_batchnorm', 'fold_batchnorms',
+    'build_skipconv_model',
     'calibrate_norm_gates', 'measure_window_norms', 'norm_gate_layers'
 ]

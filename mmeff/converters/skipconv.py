@@ -12,20 +12,26 @@ pass less per layer. Folding is structural; it recognises
   (ResNet, HRNet, ...).
 """
 import copy
-from typing import Iterable, Optional
+from typing import Iterable, Optional, Tuple
 
 import torch
-from torch import nn
+from torch import Tensor, nn
 
 from ..layers import SkipConv2d
+
+
+def batchnorm_scale_shift(bn: nn.Module) -> Tuple[Tensor, Tensor]:
+    """(scale, shift), each (C,), of an eval-mode BatchNorm: ``bn(x) = scale * x + shift`` per
+    channel, from its current statistics."""
+    scale = bn.weight / torch.sqrt(bn.running_var + bn.eps) if bn.affine else \
+        1 / torch.sqrt(bn.running_var + bn.eps)
+    return scale, (bn.bias if bn.affine else 0) - bn.running_mean * scale
 
 
 def fold_batchnorm(conv: nn.Module, bn: nn.Module) -> None:
     """Fold an eval-mode ``bn`` that follows ``conv`` into ``conv`` (in place); 2D or 3D."""
     with torch.no_grad():
-        scale = bn.weight / torch.sqrt(bn.running_var + bn.eps) if bn.affine else \
-            1 / torch.sqrt(bn.running_var + bn.eps)
-        shift = (bn.bias if bn.affine else 0) - bn.running_mean * scale
+        scale, shift = batchnorm_scale_shift(bn)
         conv.weight.mul_(scale.view(-1, *[1] * (conv.weight.dim() - 1)))
         bias = conv.bias if conv.bias is not None else torch.zeros_like(bn.running_mean)
         new_bias = bias * scale + shift

@@ -30,6 +30,7 @@
 #include "conv2d_geometry.h"
 #include "cpu_clones.h"
 #include "depthwise_plane_cpu.h"
+#include "tensor_checks.h"
 
 namespace mmeff {
 namespace {
@@ -127,25 +128,6 @@ inline void plane(Activation act, const PlaneTask<double>& task, double* phases,
   plane_f64(act, task, phases, acc, g);
 }
 
-void check_matrix(const char* name, const at::Tensor& t, int64_t rows, int64_t cols,
-                  const at::Tensor& like) {
-  TORCH_CHECK(t.dim() == 2 && t.size(0) == rows && t.size(1) == cols, kOp, name,
-              " must have shape (", rows, ", ", cols, "), got ", t.sizes());
-  TORCH_CHECK(t.scalar_type() == like.scalar_type() && t.device() == like.device(), kOp, name,
-              " must be ", like.scalar_type(), " on ", like.device(), ", got ", t.scalar_type(),
-              " on ", t.device());
-}
-
-void check_vector(const char* name, const std::optional<at::Tensor>& t, int64_t size,
-                  const at::Tensor& like) {
-  if (!t) return;
-  TORCH_CHECK(t->dim() == 1 && t->size(0) == size, kOp, name, " must have shape (", size,
-              ",), got ", t->sizes());
-  TORCH_CHECK(t->scalar_type() == like.scalar_type() && t->device() == like.device(), kOp, name,
-              " must be ", like.scalar_type(), " on ", like.device(), ", got ", t->scalar_type(),
-              " on ", t->device());
-}
-
 // Contiguous data of an optional tensor, or nullptr.
 template <typename scalar_t>
 const scalar_t* data_or_null(const at::Tensor& t) {
@@ -227,8 +209,8 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> movinet_block_frame_cpu(
   const int64_t channels = expand_weight.dim() == 2 ? expand_weight.size(0) : -1;
   TORCH_CHECK(channels > 0, kOp, "expand_weight must have shape (E, C_in), got ",
               expand_weight.sizes());
-  check_matrix("expand_weight", expand_weight, channels, in_channels, input);
-  check_vector("expand_bias", expand_bias, channels, input);
+  check_matrix(kOp, "expand_weight", expand_weight, channels, in_channels, input);
+  check_vector(kOp, "expand_bias", expand_bias, channels, input);
   const Activation act = parse_activation(kOp, std::string(activation), "activation");
   const Activation se_act = parse_activation(kOp, std::string(se_activation), "se_activation");
   const Activation gate_act = parse_activation(kOp, std::string(gate), "gate", true);
@@ -254,8 +236,8 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> movinet_block_frame_cpu(
     TORCH_CHECK(temporal_taps >= 1 && temporal_taps <= 9, kOp,
                 "temporal_weight must have shape (E, k_t) with 1 <= k_t <= 9, got ",
                 temporal_weight->sizes());
-    check_matrix("temporal_weight", *temporal_weight, channels, temporal_taps, input);
-    check_vector("temporal_bias", temporal_bias, channels, input);
+    check_matrix(kOp, "temporal_weight", *temporal_weight, channels, temporal_taps, input);
+    check_vector(kOp, "temporal_bias", temporal_bias, channels, input);
     TORCH_CHECK(static_cast<int64_t>(past.size()) == temporal_taps - 1, kOp,
                 "expected k_t - 1 = ", temporal_taps - 1, " past frames, got ", past.size());
   } else {
@@ -274,7 +256,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> movinet_block_frame_cpu(
                 ", got ", frame.scalar_type(), " on ", frame.device());
   }
   if (pooled_sum) {
-    check_matrix("pooled_sum", *pooled_sum, n, channels, input);
+    check_matrix(kOp, "pooled_sum", *pooled_sum, n, channels, input);
   }
   TORCH_CHECK(frames_seen >= 0 && (frames_seen > 0) == pooled_sum.has_value(), kOp,
               "frames_seen must be 0 for a new stream (pooled_sum None) and > 0 otherwise, got ",
@@ -282,23 +264,23 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> movinet_block_frame_cpu(
   const int64_t hidden = reduce_weight.dim() == 2 ? reduce_weight.size(0) : -1;
   TORCH_CHECK(hidden > 0, kOp, "reduce_weight must have shape (H, 2E), got ",
               reduce_weight.sizes());
-  check_matrix("reduce_weight", reduce_weight, hidden, 2 * channels, input);
-  check_vector("reduce_bias", reduce_bias, hidden, input);
-  check_matrix("excite_weight", excite_weight, channels, hidden, input);
-  check_vector("excite_bias", excite_bias, channels, input);
+  check_matrix(kOp, "reduce_weight", reduce_weight, hidden, 2 * channels, input);
+  check_vector(kOp, "reduce_bias", reduce_bias, hidden, input);
+  check_matrix(kOp, "excite_weight", excite_weight, channels, hidden, input);
+  check_vector(kOp, "excite_bias", excite_bias, channels, input);
   const int64_t out_channels = project_weight.dim() == 2 ? project_weight.size(0) : -1;
   TORCH_CHECK(out_channels > 0, kOp, "project_weight must have shape (C_out, E), got ",
               project_weight.sizes());
-  check_matrix("project_weight", project_weight, out_channels, channels, input);
-  check_vector("project_bias", project_bias, out_channels, input);
+  check_matrix(kOp, "project_weight", project_weight, out_channels, channels, input);
+  check_vector(kOp, "project_bias", project_bias, out_channels, input);
   const int64_t pooled_h = shortcut_pool ? (g.in_h - 1) / 2 + 1 : g.in_h;
   const int64_t pooled_w = shortcut_pool ? (g.in_w - 1) / 2 + 1 : g.in_w;
   TORCH_CHECK(pooled_h == g.out_h && pooled_w == g.out_w, kOp, "the shortcut's frame size (",
               pooled_h, ", ", pooled_w, ") differs from the depthwise stage's (", g.out_h, ", ",
               g.out_w, ")");
   if (shortcut_weight) {
-    check_matrix("shortcut_weight", *shortcut_weight, out_channels, in_channels, input);
-    check_vector("shortcut_bias", shortcut_bias, out_channels, input);
+    check_matrix(kOp, "shortcut_weight", *shortcut_weight, out_channels, in_channels, input);
+    check_vector(kOp, "shortcut_bias", shortcut_bias, out_channels, input);
   } else {
     TORCH_CHECK(!shortcut_bias, kOp, "shortcut_bias needs a shortcut_weight");
     TORCH_CHECK(in_channels == out_channels, kOp, "an identity shortcut needs C_in == C_out, got ",
