@@ -259,7 +259,7 @@ def run(video: Video, dense, skip, pipeline: Compose, relative: float, margin: f
         raise RuntimeError('video_demo: OpenCV cannot write mp4 (mp4v) here')
     stats: List[FrameStats] = []
     progress = ProgressBar(len(video.frames))
-    with torch.inference_mode(), ConvMacMeter(dense) as dense_meter, \
+    with torch.no_grad(), ConvMacMeter(dense) as dense_meter, \
             ConvMacMeter(skip) as skip_meter:
         for t, frame in enumerate(video.frames):
             s = FrameStats()

@@ -12,11 +12,14 @@ and the error against the dense conv of the current frame is bounded by the gate
 (see :mod:`mmeff.layers.skip_gates`), however long the video: changes that do not fire keep
 accumulating against the snapshot until they do. ``threshold=0`` is exact.
 
-Execution: with a norm gate, the gate and the snapshot update are one compiled pass
-(:func:`mmeff.ops.commit_changed_windows`); the fired blocks are recomputed by
-:func:`mmeff.ops.sparse_conv2d` into the cached output, or, when at least
-``DENSE_CROSSOVER_DENSITY`` of the blocks fire, all blocks are committed and one dense conv
-replaces the cached output. Other gates (``GumbelGate``) see the residual windows as tensors.
+Execution: with a norm gate, one compiled call per frame (:func:`mmeff.ops.skip_conv2d_frame`)
+runs the gate and the snapshot update and recomputes the fired blocks into the cached output
+(sparse), or, when at least ``DENSE_CROSSOVER_DENSITY`` of the blocks fire, commits all blocks
+and runs one dense conv. Other gates (``GumbelGate``) see the residual windows as tensors.
+The cached output is handed to the caller without a copy while the caller neither writes into
+it nor keeps it past the next frame; otherwise the layer notices and copies (see
+:class:`SkipConvEntry`). Outputs under ``torch.inference_mode`` are always copies (inference
+tensors have no version counter to notice writes by).
 
 ``reference='previous'`` is the published layer's behaviour, for parity experiments: residuals
 against the previous raw frame, ``y += conv(residual)`` at fired blocks. Skipped residuals are
@@ -29,6 +32,7 @@ A stream is reset automatically (with a log line) when the frame's shape, dtype 
 changes, and when the layer switches between train and eval mode. A frame with NaN or Inf is
 rejected with a ValueError and the stream's state is left as it was.
 """
+import sys
 from dataclasses import dataclass
 from typing import Dict, Hashable, Optional, Tuple
 
@@ -38,9 +42,8 @@ from mmengine.logging import print_log
 from torch import Tensor, nn
 
 from ..ops import (DENSE_CROSSOVER_DENSITY, block_input_windows, blocks_to_positions,
-                   commit_changed_windows, conv2d_output_size, conv_macs_per_position,
-                   dense_conv_macs, depthwise_conv2d, executed_conv_macs, has_extension,
-                   sparse_conv2d)
+                   conv2d_output_size, conv_macs_per_position, dense_conv_macs, depthwise_conv2d,
+                   executed_conv_macs, skip_conv2d_frame, sparse_conv2d)
 from ..registry import MODELS
 from .skip_gates import NormGate
 from .stream_state import active_call_site, active_clip_length, active_stream
@@ -50,13 +53,47 @@ NON_FINITE_FRAME = ("SkipConv2d: the frame contains NaN or Inf; it was rejected 
                     'state is unchanged')
 
 
+def is_held_elsewhere(t: Tensor) -> bool:
+    """Whether anything but its one owner refers to ``t`` or its memory (a caller that kept it,
+    a view of it)."""
+    # getrefcount: the owner's, this frame's and the call's; use count: t's and the temporary's
+    return sys.getrefcount(t) > 3 or torch._C._storage_Use_Count(t.untyped_storage()._cdata) > 2
+
+
 @dataclass
 class SkipConvEntry:
-    """What one SkipConv2d keeps for one stream."""
+    """What one SkipConv2d keeps for one stream.
+
+    The cached output is handed out as it is (no copy) while the callers leave it alone:
+    ``handed_version`` records its version counter when it was handed out. A caller that wrote
+    into it (an in-place ReLU, ``out += identity``) makes the next frame recompute the layer
+    densely, and from then on the entry hands out copies. A caller that still holds the output
+    (or a view of it) when the next frame comes gets it unchanged: the entry then updates a
+    copy (copy on write).
+    """
     key: Tuple  # (input shape, dtype, device, layer generation)
     reference: Tensor  # accumulated: (N, nBh, nBw, C_in, win_h, win_w) snapshots;
     #                    previous: (N, C_in, H, W) previous frame
     output: Tensor  # (N, C_out, H_out, W_out) cached output
+    handed_version: Optional[int] = None  # output._version when handed out uncopied
+    hands_out_copies: bool = False
+
+    def output_intact(self) -> bool:
+        """False when a caller wrote into the handed-out output (the cache is then wrong)."""
+        return self.handed_version is None or self.output._version == self.handed_version
+
+    def prepare_update(self) -> None:
+        """Before the layer writes into the cached output: copy it if a caller still holds it."""
+        if self.handed_version is not None and is_held_elsewhere(self.output):
+            self.output = self.output.clone()
+        self.handed_version = None
+
+    def hand_out(self) -> Tensor:
+        """The frame's output for the caller (the cache itself where that is safe)."""
+        if self.hands_out_copies or self.output.is_inference():
+            return self.output.clone()
+        self.handed_version = self.output._version
+        return self.output
 
 
 @dataclass(frozen=True)
@@ -161,12 +198,6 @@ class SkipConv2d(nn.Conv2d):
             state.set(self, entries)
         return entries
 
-    def _load_entry(self) -> Optional[SkipConvEntry]:
-        return self._stream_entries().get(active_call_site())
-
-    def _store_entry(self, entry: SkipConvEntry) -> None:
-        self._stream_entries()[active_call_site()] = entry
-
     # ----------------------------------------------------------------------- geometry
 
     def output_size(self, x: Tensor) -> Tuple[int, int]:
@@ -204,39 +235,46 @@ class SkipConv2d(nn.Conv2d):
                         self.groups)
 
     def forward(self, x: Tensor) -> Tensor:
-        counts = self._site_counts()  # written directly: nn.Module attribute writes are slow
+        site = active_call_site()
+        counts = self._counts.get(site)  # written directly: nn.Module attribute writes are slow
+        if counts is None:
+            counts = self._counts[site] = SiteCounts()
         if self.training:
-            clip = active_clip_length()
-            trainable_gate = any(p.requires_grad for p in self.gate.parameters())
-            if clip is None or clip < 2 or not trainable_gate or self.reference != 'accumulated':
-                counts.gate_usage = None
-                frames = x.shape[0] // clip if clip else x.shape[0]
-                counts.dense_macs = dense_conv_macs(self.weight, (frames, *self.output_size(x)))
-                return self.dense(x)
-            return self._forward_clip(x, clip, counts)
+            return self._forward_training(x, counts)
         with torch.no_grad():
             geometry = self.frame_geometry(x)
-            out_hw = geometry.out_hw
             counts.dense_macs = geometry.dense_macs
-            key = (tuple(x.shape), x.dtype, x.device, self._generation)
-            entry = self._load_entry()
-            fused = (entry is not None and entry.key == key and self.reference == 'accumulated'
-                     and isinstance(self.gate, NormGate))
-            if not fused and not torch.isfinite(x.sum()):  # (the fused op checks by itself)
-                raise ValueError(NON_FINITE_FRAME)
-            if entry is None or entry.key != key:
-                if entry is not None and entry.key[3] == self._generation:
+            key = (x.shape, x.dtype, x.device, self._generation)
+            entries = self._stream_entries()
+            entry = entries.get(site)
+            if entry is not None and entry.key == key and entry.output_intact():
+                if self.reference == 'previous':
+                    counts.executed_macs = self._update_previous(x, entry, geometry.out_hw)
+                else:
+                    counts.executed_macs = self._update_accumulated(x, entry, geometry)
+            else:
+                if not torch.isfinite(x.sum()):
+                    raise ValueError(NON_FINITE_FRAME)
+                copies = entry is not None and entry.key == key  # a caller wrote into it
+                if entry is not None and entry.key[3] == self._generation and not copies:
                     print_log(f'SkipConv2d: frame {tuple(x.shape)} {x.dtype} on {x.device} differs '
                               f'from the stream\'s {entry.key[:3]}; the stream is reset',
                               logger='current')
-                entry = self._key_frame(x, key)
+                entry = entries[site] = self._key_frame(x, key)
+                entry.hands_out_copies = copies
                 counts.executed_macs = counts.dense_macs
-            elif self.reference == 'accumulated':
-                counts.executed_macs = self._update_accumulated(x, entry, geometry)
-            else:
-                counts.executed_macs = self._update_previous(x, entry, out_hw)
-            self._store_entry(entry)
-            return entry.output.clone()
+            return entry.hand_out()
+
+    def _forward_training(self, x: Tensor, counts: SiteCounts) -> Tensor:
+        """Dense, or the clip recurrence inside ``training_clip`` with a trainable gate."""
+        clip = active_clip_length()
+        trainable_gate = any(p.requires_grad for p in self.gate.parameters())
+        if clip is None or clip < 2 or not trainable_gate or self.reference != 'accumulated':
+            counts.gate_usage = None
+            frames = x.shape[0] // clip if clip else x.shape[0]
+            counts.dense_macs = dense_conv_macs(self.weight, (frames, *self.output_size(x)))
+            return self.dense(x)
+        return self._forward_clip(x, clip, counts)
 
     def _key_frame(self, x: Tensor, key: Tuple) -> SkipConvEntry:
         reference = (self.block_windows(x).contiguous()
@@ -273,46 +311,47 @@ class SkipConv2d(nn.Conv2d):
         counts.gate_usage = torch.stack(usage).mean()
         return torch.stack(outputs, dim=1).reshape(dense.shape)
 
-    def _sparse(self, x: Tensor, bias: Optional[Tensor], mask: Tensor,
-                out: Optional[Tensor] = None) -> Tensor:
-        if out is not None and has_extension():  # the layer's own geometry: no checks needed
-            torch.ops.mmeff.sparse_conv2d(x, self.weight, bias, mask, out, self.stride,
-                                          self.padding, self.dilation, self.groups)
-            return out
-        return sparse_conv2d(x, self.weight, bias, mask, stride=self.stride, padding=self.padding,
-                             dilation=self.dilation, groups=self.groups, out=out)
-
     def _update_accumulated(self, x: Tensor, entry: SkipConvEntry, geometry: FrameGeometry) -> int:
         """Recompute the changed blocks into ``entry``; returns the executed MACs."""
-        if isinstance(self.gate, NormGate):  # gate and snapshot update fused in one pass
+        entry.prepare_update()
+        if isinstance(self.gate, NormGate):  # gate, snapshot update and recompute in one call
             try:
-                mask = commit_changed_windows(
-                    x, entry.reference, self.gate.limit(self.weight),
-                    block_size=self.gate.block_size, kernel_size=self.kernel_size,
-                    stride=self.stride, padding=self.padding, dilation=self.dilation,
-                    commit_all_above=DENSE_CROSSOVER_DENSITY)
+                fired = skip_conv2d_frame(x, entry.reference, entry.output, self.weight,
+                                          self.bias, self.gate.limit(self.weight),
+                                          block_size=self.gate.block_size, stride=self.stride,
+                                          padding=self.padding, dilation=self.dilation,
+                                          groups=self.groups, dense_above=DENSE_CROSSOVER_DENSITY)
             except ValueError as error:  # NaN/Inf, found before any state changed
                 raise ValueError(NON_FINITE_FRAME) from error
-        else:
-            windows = self.block_windows(x)
-            fire = self.gate(windows - entry.reference, self.weight)
-            entry.reference[fire] = windows[fire]
-            mask = self.blocks_to_positions(fire, geometry.out_hw)
+            return geometry.macs_per_position * fired
+        if not torch.isfinite(x.sum()):
+            raise ValueError(NON_FINITE_FRAME)
+        windows = self.block_windows(x)
+        fire = self.gate(windows - entry.reference, self.weight)
+        entry.reference[fire] = windows[fire]
+        mask = self.blocks_to_positions(fire, geometry.out_hw)
         fired = int(mask.sum())
         if fired == mask.numel():
             entry.output = self.dense(x)
         elif fired:
-            self._sparse(x, self.bias, mask, out=entry.output)
+            sparse_conv2d(x, self.weight, self.bias, mask, stride=self.stride,
+                          padding=self.padding, dilation=self.dilation, groups=self.groups,
+                          out=entry.output)
         return geometry.macs_per_position * fired
 
     def _update_previous(self, x: Tensor, entry: SkipConvEntry, out_hw: Tuple[int, int]) -> int:
         """The paper's update: residual against the previous frame; returns the executed MACs."""
+        if not torch.isfinite(x.sum()):
+            raise ValueError(NON_FINITE_FRAME)
+        entry.prepare_update()
         residual = x - entry.reference
         fire = self.gate(self.block_windows(residual), self.weight)
         mask = self.blocks_to_positions(fire, out_hw)
         executed = executed_conv_macs(self.weight, mask)
-        if executed:
-            entry.output += self._sparse(residual, None, mask)  # bias stays counted once
+        if executed:  # bias stays counted once
+            entry.output += sparse_conv2d(residual, self.weight, None, mask, stride=self.stride,
+                                          padding=self.padding, dilation=self.dilation,
+                                          groups=self.groups)
         entry.reference.copy_(x)
         return executed
 

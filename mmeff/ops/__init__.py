@@ -7,6 +7,7 @@ from .macs import conv_macs_per_position, dense_conv_macs, executed_conv_macs
 from .movinet_block_frame import (BlockFrameWeights, movinet_block_frame,
                                   movinet_block_frame_reference)
 from .movinet_head_frame import movinet_head_frame, movinet_head_frame_reference
+from .skip_conv2d_frame import skip_conv2d_frame, skip_conv2d_frame_reference
 from .stem_conv2d import STEM_MAX_IN_CHANNELS, stem_conv2d, stem_conv2d_reference
 from .sparse_conv2d import (DENSE_CROSSOVER_DENSITY, conv2d_output_size, sparse_conv2d,
                             sparse_conv2d_reference)
@@ -18,5 +19,5 @@ __all__ = [
     'commit_changed_windows_reference', 'depthwise_conv2d', 'depthwise_conv2d_reference',
     'BlockFrameWeights', 'movinet_block_frame', 'movinet_block_frame_reference',
     'movinet_head_frame', 'movinet_head_frame_reference', 'STEM_MAX_IN_CHANNELS', 'stem_conv2d',
-    'stem_conv2d_reference'
+    'stem_conv2d_reference', 'skip_conv2d_frame', 'skip_conv2d_frame_reference'
 ]

@@ -87,7 +87,9 @@ def commit_changed_windows(x: Tensor, snapshots: Tensor, limit: float, *, block_
         x: (N, C, H, W) current input of the conv, float32/float64, any strides.
         snapshots: contiguous (N, blocks_h, blocks_w, C, win_h, win_w) windows the cached
             outputs were computed from (see :func:`block_input_windows`); the fired blocks'
-            entries are overwritten with their current windows.
+            entries are overwritten with their current windows. Entries in the conv's zero
+            padding must be zero, as ``block_input_windows`` and every commit leave them (the
+            CPU kernel does not read them).
         limit: a block fires when ``sum |window - snapshot| > limit`` (strict, so 0 fires
             every changed block and nothing else).
         block_size, kernel_size, stride, padding, dilation: the conv's geometry and b.

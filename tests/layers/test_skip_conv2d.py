@@ -203,3 +203,46 @@ def test_public_api_and_registry():
                              gate=dict(type='OutputNormGate', threshold=0.1, block_size=4)))
     assert isinstance(conv, mmeff.SkipConv2d)
     assert conv.gate.error_bound(conv.weight) == 0.1
+
+
+def test_the_cached_output_is_handed_out_without_a_copy_while_callers_leave_it_alone():
+    conv = SkipConv2d(4, 6, 3, padding=1, gate=dict(type='InputNormGate', threshold=0.0,
+                                                     block_size=4)).eval()
+    pointers = set()
+    for x in make_video(8, (1, 4, 16, 16)):
+        y = conv(x)
+        torch.testing.assert_close(y, dense(conv, x), rtol=1e-5, atol=1e-5)
+        pointers.add(y.data_ptr())
+        del y
+    assert len(pointers) == 1
+
+
+@pytest.mark.parametrize('keep', ['tensor', 'view'])
+def test_outputs_kept_by_the_caller_stay_as_they_were(keep):
+    conv = SkipConv2d(4, 6, 3, padding=1, gate=dict(type='InputNormGate', threshold=0.0,
+                                                     block_size=4)).eval()
+    video = make_video(10, (1, 4, 16, 16))
+    kept = []
+    for x in video:
+        y = conv(x)
+        kept.append(y if keep == 'tensor' else y[0])
+        del y
+    for x, y in zip(video, kept):
+        torch.testing.assert_close(y, dense(conv, x)[0] if keep == 'view' else dense(conv, x),
+                                   rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize('write', ['relu_', 'add_'])
+def test_a_caller_writing_into_the_output_does_not_corrupt_the_stream(write):
+    """An in-place ReLU or a residual ``+=`` on the output (as in ResNet/HRNet blocks): the
+    next frame recomputes the layer and from then on the layer hands out copies."""
+    conv = SkipConv2d(4, 6, 3, padding=1, gate=dict(type='InputNormGate', threshold=0.0,
+                                                     block_size=4)).eval()
+    executed = []
+    for x in make_video(12, (1, 4, 16, 16)):
+        y = conv(x)
+        torch.testing.assert_close(y, dense(conv, x), rtol=1e-5, atol=1e-5)
+        getattr(y, write)(*(() if write == 'relu_' else (1.0, )))
+        executed.append(conv.executed_macs / conv.dense_macs)
+    assert executed[:2] == [1.0, 1.0]  # key frame, then the recompute after the first write
+    assert min(executed[2:]) == 0.0  # copies handed out: the cache stays valid

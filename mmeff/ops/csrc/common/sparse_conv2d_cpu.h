@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <vector>
 
 #include "sparse_conv2d.h"
@@ -53,5 +54,11 @@ struct TileTask {
 // `mask` is the contiguous (N, H_out, W_out) mask. Runs the tasks on at::parallel_for.
 void run_tile_tasks(const Conv2dArgs<float>& a, const int64_t w_strides[4], const bool* mask,
                     bool channels_last, const std::vector<TileTask>& tasks, CpuKernelLevel level);
+
+// The CPU kernel of sparse_conv2d (checks its arguments itself).
+void sparse_conv2d_cpu(const at::Tensor& input, const at::Tensor& weight,
+                       const std::optional<at::Tensor>& bias, const at::Tensor& mask,
+                       const at::Tensor& out, at::IntArrayRef stride, at::IntArrayRef padding,
+                       at::IntArrayRef dilation, int64_t groups);
 
 }  // namespace mmeff

@@ -6,7 +6,9 @@
 // For every b x b block of a conv's output, the L1 change of the block's input window against
 // its snapshot is compared with `limit`; blocks whose change exceeds it (strictly) are fired,
 // and when the fired share of blocks reaches `commit_all_above`, every block is. Fired blocks
-// get the current window as their new snapshot (in place). Returns the bool (N, H_out, W_out)
+// get the current window as their new snapshot (in place). Snapshot entries that lie in the
+// conv's zero padding must be zero (block_input_windows and every commit make them so).
+// Returns the bool (N, H_out, W_out)
 // mask of the output positions of the fired blocks. An input with NaN or Inf raises a
 // ValueError and changes nothing. This is the gate and the state update of
 // SkipConv2d's norm gates in one pass. Kernels: cpu/commit_changed_windows.cpp,

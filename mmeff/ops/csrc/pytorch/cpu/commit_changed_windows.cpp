@@ -1,34 +1,39 @@
 // CPU kernel of commit_changed_windows (see ../commit_changed_windows.cpp for the contract).
 //
-// The input is first zero-padded into a contiguous NCHW copy that covers every window (only
-// the borders are zeroed; rows are copied and checked for NaN/Inf in one pass), so each window
-// is a plain (C, win_h, win_w) box of rows. Pass 1 decides every block in parallel: the L1
-// change of its window against its snapshot, accumulated over channels in vector registers and
-// compared with the limit every few channels (at threshold 0 a changed pixel fires within 4
-// channels; unchanged blocks are read fully). Pass 2 copies the windows of the fired blocks
+// Windows are read in place from the (contiguous NCHW) input: a window inside the input is a
+// plain (C, win_h, win_w) box of rows; a window that reaches into the zero padding is read
+// only where it overlaps the input, since the snapshots hold zeros there (the op's
+// precondition, which block_input_windows and every commit keep). The input is first checked
+// for NaN/Inf (nothing changes if it has any). Pass 1 decides every block in parallel: the L1
+// change of its window against its snapshot, accumulated over channels in vector registers
+// and compared with the limit every few channels (at threshold 0 a changed pixel fires within
+// 4 channels; unchanged blocks are read fully). Pass 2 copies the windows of the fired blocks
 // into their snapshots; then the output mask is written. The loops are compiled for AVX-512,
-// AVX2 and baseline x86-64 and picked at load time (GCC target_clones); the usual window
-// widths get fixed-width loops.
+// AVX2 and baseline x86-64 and picked at load time (GCC target_clones); rows of up to 17
+// elements (every window of b <= 8 with a 3x3 kernel) get loops of their fixed width.
 #include <ATen/Parallel.h>
 #include <torch/library.h>
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <cmath>
 #include <cstring>
+#include <utility>
 #include <vector>
 
-#include "commit_changed_windows.h"
+#include "commit_changed_windows_cpu.h"
 #include "cpu_clones.h"
 
 namespace mmeff {
 namespace {
 
-// Where one block's window lies: `channels` planes `channel_step` apart in the padded input,
-// each `rows` rows of `width` elements `row_step` apart; the snapshot is (C, rows, width)
-// contiguous.
+// Where (the part inside the input of) one block's window lies: `channels` planes
+// `channel_step` apart in the input, each `rows` rows of `width` elements `row_step` apart; in
+// the snapshot, planes are `snap_channel_step` and rows `snap_row_step` apart.
 struct WindowLayout {
   int64_t channels, channel_step, rows, row_step, width;
+  int64_t snap_channel_step, snap_row_step;
 };
 
 // Whether the L1 change of a window against its snapshot exceeds `limit`. The sum runs over
@@ -43,13 +48,14 @@ MMEFF_CPU_CLONES bool window_changed_fixed(const T* x, const T* s, const WindowL
   constexpr int kHead = W / 8 * 8, kTail = W - kHead;
   T head[kHead > 0 ? kHead : 1] = {};
   T tail[kTail > 0 ? kTail : 1] = {};
-  for (int64_t c = 0; c < l.channels; ++c, x += l.channel_step) {
+  for (int64_t c = 0; c < l.channels; ++c, x += l.channel_step, s += l.snap_channel_step) {
     const T* row = x;
-    for (int64_t r = 0; r < l.rows; ++r, row += l.row_step, s += W) {
+    const T* snap = s;
+    for (int64_t r = 0; r < l.rows; ++r, row += l.row_step, snap += l.snap_row_step) {
 #pragma omp simd
-      for (int k = 0; k < kHead; ++k) head[k] += std::abs(row[k] - s[k]);
+      for (int k = 0; k < kHead; ++k) head[k] += std::abs(row[k] - snap[k]);
 #pragma omp simd
-      for (int k = 0; k < kTail; ++k) tail[k] += std::abs(row[kHead + k] - s[kHead + k]);
+      for (int k = 0; k < kTail; ++k) tail[k] += std::abs(row[kHead + k] - snap[kHead + k]);
     }
     if (c % kCheckEvery == kCheckEvery - 1 || c + 1 == l.channels) {
       T change = 0;
@@ -64,11 +70,12 @@ MMEFF_CPU_CLONES bool window_changed_fixed(const T* x, const T* s, const WindowL
 template <typename T>
 MMEFF_CPU_CLONES bool window_changed_any(const T* x, const T* s, const WindowLayout& l, T limit) {
   T change = 0;
-  for (int64_t c = 0; c < l.channels; ++c, x += l.channel_step) {
+  for (int64_t c = 0; c < l.channels; ++c, x += l.channel_step, s += l.snap_channel_step) {
     const T* row = x;
-    for (int64_t r = 0; r < l.rows; ++r, row += l.row_step, s += l.width) {
+    const T* snap = s;
+    for (int64_t r = 0; r < l.rows; ++r, row += l.row_step, snap += l.snap_row_step) {
 #pragma omp simd reduction(+ : change)
-      for (int64_t k = 0; k < l.width; ++k) change += std::abs(row[k] - s[k]);
+      for (int64_t k = 0; k < l.width; ++k) change += std::abs(row[k] - snap[k]);
     }
     if (change > limit) return true;
   }
@@ -78,51 +85,80 @@ MMEFF_CPU_CLONES bool window_changed_any(const T* x, const T* s, const WindowLay
 template <typename T>
 using WindowChanged = bool (*)(const T*, const T*, const WindowLayout&, T);
 
-// The loop for a window width: fixed-width ones for b in {2, 4, 8} with 1x1, 3x3 and strided
-// 3x3 kernels, else the generic one.
+// Rows up to this many elements wide get a loop of their fixed width.
+constexpr int64_t kMaxFixedWidth = 17;
+
+template <typename T, size_t... Widths>
+constexpr std::array<WindowChanged<T>, sizeof...(Widths)> fixed_width_loops(
+    std::index_sequence<Widths...>) {
+  return {&window_changed_fixed<T, static_cast<int>(Widths) + 1>...};
+}
+
+// The loop for rows of `width` elements (the part of a window inside the input).
 template <typename T>
 WindowChanged<T> window_changed_for(int64_t width) {
-  switch (width) {
-    case 4: return &window_changed_fixed<T, 4>;
-    case 6: return &window_changed_fixed<T, 6>;
-    case 8: return &window_changed_fixed<T, 8>;
-    case 10: return &window_changed_fixed<T, 10>;
-    case 17: return &window_changed_fixed<T, 17>;
-    default: return &window_changed_any<T>;
-  }
+  static const auto loops = fixed_width_loops<T>(std::make_index_sequence<kMaxFixedWidth>());
+  return width >= 1 && width <= kMaxFixedWidth ? loops[width - 1] : &window_changed_any<T>;
 }
+
+// The part of a block's window that lies inside the input: rows [r0, r1) and columns
+// [c0, c1) of image n, starting at (top, left) within the window.
+struct WindowBox {
+  int64_t n, r0, r1, c0, c1, top, left;
+  bool empty() const { return r1 <= r0 || c1 <= c0; }
+};
 
 template <typename T>
 struct Windows {
   const BlockWindowGeometry& g;
-  const T* padded;  // (N, C, padded_h, padded_w), contiguous
-  int64_t padded_h, padded_w;
+  const T* input;  // (N, C, H, W), contiguous
   T* snapshots;
-  WindowChanged<T> changed_fn;
 
-  const T* window(int64_t block, int64_t c) const {
+  WindowBox box(int64_t block) const {
     const int64_t n = block / (g.blocks_h * g.blocks_w);
-    const int64_t bi = block / g.blocks_w % g.blocks_h, bj = block % g.blocks_w;
-    return padded + ((n * g.channels + c) * padded_h + bi * g.block * g.stride_h) * padded_w +
-           bj * g.block * g.stride_w;
+    const int64_t row0 = g.row0(block / g.blocks_w % g.blocks_h), col0 = g.col0(block % g.blocks_w);
+    WindowBox b{n,
+                std::max<int64_t>(row0, 0),
+                std::min(row0 + g.win_h, g.in_h),
+                std::max<int64_t>(col0, 0),
+                std::min(col0 + g.win_w, g.in_w),
+                0,
+                0};
+    b.top = b.r0 - row0;
+    b.left = b.c0 - col0;
+    return b;
   }
 
-  T* snapshot(int64_t block) const { return snapshots + block * g.window_size(); }
+  const T* input_at(const WindowBox& b) const {
+    return input + (b.n * g.channels * g.in_h + b.r0) * g.in_w + b.c0;
+  }
 
-  // Whether the L1 change of `block`'s window exceeds `limit`.
+  T* snapshot_at(int64_t block, const WindowBox& b) const {
+    return snapshots + block * g.window_size() + b.top * g.win_w + b.left;
+  }
+
+  // Whether the L1 change of `block`'s window exceeds `limit` (outside the input both the
+  // window and the snapshot are zero).
   bool changed(int64_t block, T limit) const {
-    const WindowLayout layout{g.channels, padded_h * padded_w, g.win_h, padded_w, g.win_w};
-    return changed_fn(window(block, 0), snapshot(block), layout, limit);
+    const WindowBox b = box(block);
+    if (b.empty()) return false;
+    const WindowLayout layout{g.channels, g.in_h * g.in_w, b.r1 - b.r0, g.in_w,
+                              b.c1 - b.c0, g.win_h * g.win_w, g.win_w};
+    return window_changed_for<T>(b.c1 - b.c0)(input_at(b), snapshot_at(block, b), layout, limit);
   }
 
-  // Copies `block`'s current window into its snapshot.
+  // Copies `block`'s current window into its snapshot (the zeros outside the input stay).
   void commit(int64_t block) const {
-    const T* x = window(block, 0);
-    T* s = snapshot(block);
+    const WindowBox b = box(block);
+    if (b.empty()) return;
+    const T* x = input_at(b);
+    T* s = snapshot_at(block, b);
+    const size_t bytes = (b.c1 - b.c0) * sizeof(T);
     for (int64_t c = 0; c < g.channels; ++c) {
-      const T* row = x + c * padded_h * padded_w;
-      for (int64_t r = 0; r < g.win_h; ++r, row += padded_w, s += g.win_w) {
-        std::memcpy(s, row, g.win_w * sizeof(T));
+      const T* row = x + c * g.in_h * g.in_w;
+      T* snap = s + c * g.win_h * g.win_w;
+      for (int64_t r = b.r0; r < b.r1; ++r, row += g.in_w, snap += g.win_w) {
+        std::memcpy(snap, row, bytes);
       }
     }
   }
@@ -142,90 +178,32 @@ MMEFF_CPU_CLONES T poison_of(const T* p, int64_t n) {
   return poison;
 }
 
-// Copies `rows` rows of `cols` contiguous elements (strides in elements).
+// Raises a ValueError when the contiguous (N, C, H, W) input holds NaN or Inf.
 template <typename T>
-MMEFF_CPU_CLONES void copy_rows(T* dst, int64_t dst_stride, const T* src, int64_t src_stride,
-                                int64_t rows, int64_t cols) {
-  for (int64_t r = 0; r < rows; ++r, dst += dst_stride, src += src_stride) {
-#pragma omp simd
-    for (int64_t k = 0; k < cols; ++k) dst[k] = src[k];
-  }
-}
-
-// The zero-padded input covering every block's window, (N, C, padded_h, padded_w)
-// contiguous; rows or columns past the last window are left out. Every element of the input
-// is checked on the way: NaN or Inf raises a ValueError before any state is touched.
-template <typename T>
-at::Tensor pad_for_windows(const at::Tensor& input, const BlockWindowGeometry& g) {
-  const int64_t padded_h = (g.blocks_h - 1) * g.block * g.stride_h + g.win_h;
-  const int64_t padded_w = (g.blocks_w - 1) * g.block * g.stride_w + g.win_w;
-  at::Tensor padded = at::empty({g.batch, g.channels, padded_h, padded_w}, input.options());
-  const T* x = input.const_data_ptr<T>();
-  T* p = padded.mutable_data_ptr<T>();
-  const int64_t sn = input.stride(0), sc = input.stride(1), sh = input.stride(2),
-                sw = input.stride(3);
-  // Input rows [0, rows) and columns [0, cols) land inside the padded plane at (top, left);
-  // a padding wider than every window leaves no input inside at all.
-  const int64_t top = std::min(g.pad_h, padded_h), left = std::min(g.pad_w, padded_w);
-  const int64_t rows = std::clamp<int64_t>(padded_h - g.pad_h, 0, g.in_h);
-  const int64_t cols = std::clamp<int64_t>(padded_w - g.pad_w, 0, g.in_w);
-  const int64_t right = padded_w - left - cols;
+void check_finite(const T* x, const BlockWindowGeometry& g) {
+  const int64_t plane = g.in_h * g.in_w;
   std::atomic<bool> finite{true};
-  // Planes per task: enough elements to amortise a task (small maps run inline).
-  const int64_t plane_grain = std::max<int64_t>(1, 65536 / (padded_h * padded_w));
-  at::parallel_for(0, g.batch * g.channels, plane_grain, [&](int64_t begin, int64_t end) {
-    T poison = 0;  // x * 0 is NaN exactly for NaN and Inf
-    for (int64_t nc = begin; nc < end; ++nc) {
-      const T* src = x + (nc / g.channels) * sn + (nc % g.channels) * sc;
-      T* plane = p + nc * padded_h * padded_w;
-      std::fill_n(plane, top * padded_w, T(0));
-      std::fill_n(plane + (top + rows) * padded_w, (padded_h - top - rows) * padded_w, T(0));
-      for (int64_t y = 0; y < rows; ++y) {
-        T* row = plane + (top + y) * padded_w;
-        std::fill_n(row, left, T(0));
-        std::fill_n(row + left + cols, right, T(0));
-      }
-      T* first = plane + top * padded_w + left;
-      if (sw == 1) {
-        copy_rows(first, padded_w, src, sh, rows, cols);
-      } else {
-        for (int64_t y = 0; y < rows; ++y) {
-          for (int64_t k = 0; k < cols; ++k) first[y * padded_w + k] = src[y * sh + k * sw];
-        }
-      }
-      // The copied rows are checked in the padded plane (one contiguous run, zeros around);
-      // input columns and rows no window reaches are checked in place.
-      poison += poison_of(plane + top * padded_w, rows * padded_w);
-      for (int64_t y = 0; y < g.in_h; ++y) {
-        const int64_t from = y < rows ? cols : 0;
-        for (int64_t k = from; k < g.in_w; ++k) poison += src[y * sh + k * sw] * T(0);
-      }
-    }
-    if (poison != poison) finite = false;
-  });
+  at::parallel_for(0, g.batch * g.channels, std::max<int64_t>(1, 65536 / plane),
+                   [&](int64_t begin, int64_t end) {
+                     const T poison = poison_of(x + begin * plane, (end - begin) * plane);
+                     if (poison != poison) finite = false;  // x * 0 is NaN for NaN and Inf
+                   });
   TORCH_CHECK_VALUE(finite, "commit_changed_windows: the input contains NaN or Inf");
-  return padded;
 }
 
-at::Tensor commit_changed_windows_cpu(const at::Tensor& input, const at::Tensor& snapshots,
-                                      double limit, int64_t block_size,
-                                      at::IntArrayRef kernel_size, at::IntArrayRef stride,
-                                      at::IntArrayRef padding, at::IntArrayRef dilation,
-                                      double commit_all_above) {
-  const BlockWindowGeometry g = check_commit_changed_windows_args(
-      input, snapshots, limit, block_size, kernel_size, stride, padding, dilation,
-      commit_all_above);
+}  // namespace
+
+std::vector<uint8_t> commit_changed_blocks_cpu(const at::Tensor& input,
+                                               const at::Tensor& snapshots,
+                                               const BlockWindowGeometry& g, double limit,
+                                               double commit_all_above) {
   const int64_t blocks = g.blocks();
   std::vector<uint8_t> fired(blocks, 0);
-
+  const at::Tensor x = input.contiguous();
   AT_DISPATCH_FLOATING_TYPES(input.scalar_type(), "commit_changed_windows_cpu", [&] {
-    const at::Tensor padded = pad_for_windows<scalar_t>(input, g);
-    const Windows<scalar_t> w{g,
-                              padded.const_data_ptr<scalar_t>(),
-                              padded.size(2),
-                              padded.size(3),
-                              snapshots.mutable_data_ptr<scalar_t>(),
-                              window_changed_for<scalar_t>(g.win_w)};
+    check_finite(x.const_data_ptr<scalar_t>(), g);
+    const Windows<scalar_t> w{g, x.const_data_ptr<scalar_t>(),
+                              snapshots.mutable_data_ptr<scalar_t>()};
     const scalar_t lim = static_cast<scalar_t>(limit);
     at::parallel_for(0, blocks, grain(g), [&](int64_t begin, int64_t end) {
       for (int64_t k = begin; k < end; ++k) fired[k] = w.changed(k, lim);
@@ -242,19 +220,40 @@ at::Tensor commit_changed_windows_cpu(const at::Tensor& input, const at::Tensor&
       }
     });
   });
+  return fired;
+}
 
-  at::Tensor mask = at::empty({g.batch, g.out_h, g.out_w}, input.options().dtype(at::kBool));
-  bool* m = mask.data_ptr<bool>();
+int64_t write_block_mask(const std::vector<uint8_t>& fired, const BlockWindowGeometry& g,
+                         bool* mask) {
+  int64_t positions = 0;
   for (int64_t n = 0; n < g.batch; ++n) {
     for (int64_t y = 0; y < g.out_h; ++y) {
       const uint8_t* f = fired.data() + (n * g.blocks_h + y / g.block) * g.blocks_w;
-      bool* row = m + (n * g.out_h + y) * g.out_w;
+      bool* row = mask + (n * g.out_h + y) * g.out_w;
       for (int64_t bj = 0; bj < g.blocks_w; ++bj) {
-        const int64_t x0 = bj * g.block;
-        std::memset(row + x0, f[bj], std::min(g.block, g.out_w - x0));
+        const int64_t x0 = bj * g.block, len = std::min(g.block, g.out_w - x0);
+        std::memset(row + x0, f[bj], len);
+        positions += f[bj] ? len : 0;
       }
     }
   }
+  return positions;
+}
+
+namespace {
+
+at::Tensor commit_changed_windows_cpu(const at::Tensor& input, const at::Tensor& snapshots,
+                                      double limit, int64_t block_size,
+                                      at::IntArrayRef kernel_size, at::IntArrayRef stride,
+                                      at::IntArrayRef padding, at::IntArrayRef dilation,
+                                      double commit_all_above) {
+  const BlockWindowGeometry g = check_commit_changed_windows_args(
+      input, snapshots, limit, block_size, kernel_size, stride, padding, dilation,
+      commit_all_above);
+  const std::vector<uint8_t> fired =
+      commit_changed_blocks_cpu(input, snapshots, g, limit, commit_all_above);
+  at::Tensor mask = at::empty({g.batch, g.out_h, g.out_w}, input.options().dtype(at::kBool));
+  write_block_mask(fired, g, mask.data_ptr<bool>());
   return mask;
 }
 

@@ -449,6 +449,8 @@ bool tile_path_applies(const Conv2dGeometry& g, const at::Tensor& input) {
          rows * g.stride_w * (width + kTile) <= kMaxTileChannelLen;
 }
 
+}  // namespace
+
 void sparse_conv2d_cpu(const at::Tensor& input, const at::Tensor& weight,
                        const std::optional<at::Tensor>& bias, const at::Tensor& mask,
                        const at::Tensor& out, at::IntArrayRef stride, at::IntArrayRef padding,
@@ -513,8 +515,6 @@ void sparse_conv2d_cpu(const at::Tensor& input, const at::Tensor& weight,
     run_chunks(a, runs, chunks, channels_last, direct);
   });
 }
-
-}  // namespace
 
 TORCH_LIBRARY_IMPL(mmeff, CPU, m) { m.impl("sparse_conv2d", &sparse_conv2d_cpu); }
 

@@ -1,0 +1,103 @@
+// skip_conv2d_frame: schema, argument checks and the kernel of devices without their own.
+//
+//   skip_conv2d_frame(input, snapshots, output, weight, bias, limit, block_size, stride,
+//                     padding, dilation, groups, dense_above) -> Tensor
+//
+// One frame of a SkipConv2d with a norm gate, in one call: the gate and snapshot update of
+// commit_changed_windows (threshold `limit`, all blocks once their fired share reaches
+// `dense_above`), then the fired blocks' output positions are recomputed into `output` with
+// sparse_conv2d, or, when every block fired, output = conv2d(input) densely. Returns the
+// number of recomputed output positions (an int64 scalar tensor on the CPU). Every argument is checked before any state changes;
+// an input with NaN or Inf raises a ValueError and changes nothing. Kernels:
+// cpu/skip_conv2d_frame.cpp; other devices compose the two ops (below).
+#include <ATen/core/dispatch/Dispatcher.h>
+#include <torch/library.h>
+
+#include "skip_conv2d_frame.h"
+#include "sparse_conv2d.h"
+
+namespace mmeff {
+
+SkipFramePlan check_skip_conv2d_frame_args(
+    const at::Tensor& input, const at::Tensor& snapshots, const at::Tensor& output,
+    const at::Tensor& weight, const std::optional<at::Tensor>& bias, double limit,
+    int64_t block_size, at::IntArrayRef stride, at::IntArrayRef padding,
+    at::IntArrayRef dilation, int64_t groups, double dense_above) {
+  TORCH_CHECK(weight.dim() == 4,
+              "skip_conv2d_frame: weight must be 4-D (C_out, C_in/groups, kh, kw), got shape ",
+              weight.sizes());
+  const BlockWindowGeometry g = check_commit_changed_windows_args(
+      input, snapshots, limit, block_size, {weight.size(2), weight.size(3)}, stride, padding,
+      dilation, dense_above);
+  at::Tensor mask = at::empty({g.batch, g.out_h, g.out_w}, input.options().dtype(at::kBool));
+  check_sparse_conv2d_args(input, weight, bias, mask, output, stride, padding, dilation, groups);
+  return {g, mask};
+}
+
+void dense_conv2d_into(const at::Tensor& input, const at::Tensor& weight,
+                       const std::optional<at::Tensor>& bias, const at::Tensor& output,
+                       at::IntArrayRef stride, at::IntArrayRef padding, at::IntArrayRef dilation,
+                       int64_t groups) {
+  const bool one_depthwise_frame = input.size(0) == 1 && groups == input.size(1) &&
+                                   groups == weight.size(0) && input.device().is_cpu();
+  if (one_depthwise_frame) {  // oneDNN's per-call cost dominates such small convs
+    static const auto depthwise =
+        c10::Dispatcher::singleton()
+            .findSchemaOrThrow("mmeff::depthwise_conv2d", "")
+            .typed<at::Tensor(const at::Tensor&, const at::Tensor&,
+                              const std::optional<at::Tensor>&, at::IntArrayRef, at::IntArrayRef,
+                              at::IntArrayRef)>();
+    output.copy_(depthwise.call(input, weight, bias, stride, padding, dilation));
+  } else {
+    output.copy_(at::conv2d(input, weight, bias, stride, padding, dilation, groups));
+  }
+}
+
+namespace {
+
+at::Tensor skip_conv2d_frame_composite(const at::Tensor& input, const at::Tensor& snapshots,
+                                    const at::Tensor& output, const at::Tensor& weight,
+                                    const std::optional<at::Tensor>& bias, double limit,
+                                    int64_t block_size, at::IntArrayRef stride,
+                                    at::IntArrayRef padding, at::IntArrayRef dilation,
+                                    int64_t groups, double dense_above) {
+  check_skip_conv2d_frame_args(input, snapshots, output, weight, bias, limit, block_size, stride,
+                               padding, dilation, groups, dense_above);
+  static const auto commit =
+      c10::Dispatcher::singleton()
+          .findSchemaOrThrow("mmeff::commit_changed_windows", "")
+          .typed<at::Tensor(const at::Tensor&, const at::Tensor&, double, int64_t,
+                            at::IntArrayRef, at::IntArrayRef, at::IntArrayRef, at::IntArrayRef,
+                            double)>();
+  static const auto sparse =
+      c10::Dispatcher::singleton()
+          .findSchemaOrThrow("mmeff::sparse_conv2d", "")
+          .typed<void(const at::Tensor&, const at::Tensor&, const std::optional<at::Tensor>&,
+                      const at::Tensor&, const at::Tensor&, at::IntArrayRef, at::IntArrayRef,
+                      at::IntArrayRef, int64_t)>();
+  const at::Tensor mask = commit.call(input, snapshots, limit, block_size,
+                                      {weight.size(2), weight.size(3)}, stride, padding,
+                                      dilation, dense_above);
+  const int64_t positions = mask.sum().item<int64_t>();
+  if (positions == mask.numel()) {
+    dense_conv2d_into(input, weight, bias, output, stride, padding, dilation, groups);
+  } else if (positions > 0) {
+    sparse.call(input, weight, bias, mask, output, stride, padding, dilation, groups);
+  }
+  return at::scalar_tensor(positions, at::kLong);
+}
+
+}  // namespace
+
+TORCH_LIBRARY_FRAGMENT(mmeff, m) {
+  m.def(
+      "skip_conv2d_frame(Tensor input, Tensor(a!) snapshots, Tensor(b!) output, Tensor weight, "
+      "Tensor? bias, float limit, int block_size, int[2] stride, int[2] padding, "
+      "int[2] dilation, int groups, float dense_above) -> Tensor");
+}
+
+TORCH_LIBRARY_IMPL(mmeff, CompositeExplicitAutograd, m) {
+  m.impl("skip_conv2d_frame", &skip_conv2d_frame_composite);
+}
+
+}  // namespace mmeff
