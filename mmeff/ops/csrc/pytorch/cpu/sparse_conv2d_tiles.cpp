@@ -70,10 +70,56 @@ void depthwise(const TileKernelArgs& k, int64_t rows, const float* in, const flo
 namespace tile_avx512 {
 #include "sparse_conv2d_tile_kernel.inc"
 
-// 32 vector registers: 8 rows x 3 channels (or 4 rows x 6 channels for short tiles).
+// Whole 8-row tiles with 512-bit vectors: one vector holds two tile rows (16 output positions,
+// contiguous in the accumulators; the two input rows are loaded as halves), 4 row pairs x COB
+// channels of accumulators. Twice the lanes of the 256-bit kernel per FMA.
+template <int COB>
+void tile_pairs_fma(const TileKernelArgs& k, int64_t n_ci, const float* tile, const float* w,
+                    float* acc_buf) {
+  constexpr int kPairs = kTile / 2;
+  __m512 acc[COB][kPairs];
+#pragma GCC unroll 8
+  for (int c = 0; c < COB; ++c) {
+#pragma GCC unroll 4
+    for (int p = 0; p < kPairs; ++p) acc[c][p] = _mm512_loadu_ps(acc_buf + c * kTileArea + p * 2 * kTile);
+  }
+  for (int64_t ci = 0; ci < n_ci; ++ci) {
+    const float* t = tile + ci * k.tile_cs;
+    const float* wc = w + ci * k.w_ci;
+    for (int64_t tap = 0; tap < k.n_taps; ++tap) {
+      const float* src = t + k.tile_taps[tap];
+      const float* wt = wc + k.w_taps[tap];
+      __m512 wv[COB];
+#pragma GCC unroll 8
+      for (int c = 0; c < COB; ++c) wv[c] = _mm512_set1_ps(wt[c * k.w_co]);
+#pragma GCC unroll 4
+      for (int p = 0; p < kPairs; ++p) {
+        const float* row = src + 2 * p * k.row_step;
+        const __m512 v = _mm512_castpd_ps(_mm512_insertf64x4(
+            _mm512_castpd256_pd512(_mm256_castps_pd(_mm256_loadu_ps(row))),
+            _mm256_castps_pd(_mm256_loadu_ps(row + k.row_step)), 1));
+#pragma GCC unroll 8
+        for (int c = 0; c < COB; ++c) acc[c][p] = _mm512_fmadd_ps(wv[c], v, acc[c][p]);
+      }
+    }
+  }
+#pragma GCC unroll 8
+  for (int c = 0; c < COB; ++c) {
+#pragma GCC unroll 4
+    for (int p = 0; p < kPairs; ++p) _mm512_storeu_ps(acc_buf + c * kTileArea + p * 2 * kTile, acc[c][p]);
+  }
+}
+
+// 32 vector registers: whole tiles as 4 row pairs x 6 channels of 512-bit accumulators; short
+// tiles as 8 rows x 3 channels (or 4 rows x 6 channels) of 256-bit ones.
 void accumulate(const TileKernelArgs& k, int64_t n_ci, int64_t n_co, int64_t rows,
                 const float* tile, const float* w, float* acc) {
-  if (rows > 4) {
+  if (rows == kTile) {
+    int64_t c = 0;
+    for (; c + 6 <= n_co; c += 6) tile_pairs_fma<6>(k, n_ci, tile, w + c * k.w_co, acc + c * kTileArea);
+    for (; c + 2 <= n_co; c += 2) tile_pairs_fma<2>(k, n_ci, tile, w + c * k.w_co, acc + c * kTileArea);
+    if (c < n_co) tile_pairs_fma<1>(k, n_ci, tile, w + c * k.w_co, acc + c * kTileArea);
+  } else if (rows > 4) {
     tile_rows_fma<8, 3>(k, n_ci, n_co, rows, tile, w, acc);
   } else {
     tile_rows_fma<4, 6>(k, n_ci, n_co, rows, tile, w, acc);
