@@ -64,12 +64,13 @@ def is_held_elsewhere(t: Tensor) -> bool:
 class SkipConvEntry:
     """What one SkipConv2d keeps for one stream.
 
-    The cached output is handed out as it is (no copy) while the callers leave it alone:
-    ``handed_version`` records its version counter when it was handed out. A caller that wrote
-    into it (an in-place ReLU, ``out += identity``) makes the next frame recompute the layer
-    densely, and from then on the entry hands out copies. A caller that still holds the output
-    (or a view of it) when the next frame comes gets it unchanged: the entry then updates a
-    copy (copy on write).
+    The cached output is handed out as it is (no copy) while the callers leave it alone. The
+    key frame hands out a copy and keeps it as a probe: if the caller wrote into it (an
+    in-place ReLU, ``out += identity``), the entry hands out copies from then on. Otherwise
+    ``handed_version`` records the cache's version counter when it is handed out; a caller
+    that starts writing into it later makes the next frame recompute the layer densely (and
+    switch to copies). A caller that still holds the output (or a view of it) when the next
+    frame comes gets it unchanged: the entry then updates a copy (copy on write).
     """
     key: Tuple  # (input shape, dtype, device, layer generation)
     reference: Tensor  # accumulated: (N, nBh, nBw, C_in, win_h, win_w) snapshots;
@@ -77,6 +78,7 @@ class SkipConvEntry:
     output: Tensor  # (N, C_out, H_out, W_out) cached output
     handed_version: Optional[int] = None  # output._version when handed out uncopied
     hands_out_copies: bool = False
+    probe: Optional[Tuple[Tensor, int]] = None  # the key frame's copy and its version
 
     def output_intact(self) -> bool:
         """False when a caller wrote into the handed-out output (the cache is then wrong)."""
@@ -88,10 +90,19 @@ class SkipConvEntry:
             self.output = self.output.clone()
         self.handed_version = None
 
-    def hand_out(self) -> Tensor:
+    def hand_out(self, key_frame: bool = False) -> Tensor:
         """The frame's output for the caller (the cache itself where that is safe)."""
-        if self.hands_out_copies or self.output.is_inference():
+        if self.output.is_inference():
             return self.output.clone()
+        if self.probe is not None:  # what did the caller do with the key frame's copy?
+            copy, version = self.probe
+            self.hands_out_copies = self.hands_out_copies or copy._version != version
+            self.probe = None
+        if key_frame or self.hands_out_copies:
+            copy = self.output.clone()
+            if key_frame and not self.hands_out_copies:
+                self.probe = (copy, copy._version)
+            return copy
         self.handed_version = self.output._version
         return self.output
 
@@ -263,6 +274,7 @@ class SkipConv2d(nn.Conv2d):
                 entry = entries[site] = self._key_frame(x, key)
                 entry.hands_out_copies = copies
                 counts.executed_macs = counts.dense_macs
+                return entry.hand_out(key_frame=True)
             return entry.hand_out()
 
     def _forward_training(self, x: Tensor, counts: SiteCounts) -> Tensor:
