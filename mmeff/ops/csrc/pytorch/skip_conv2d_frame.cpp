@@ -61,6 +61,8 @@ at::Tensor skip_conv2d_frame_composite(const at::Tensor& input, const at::Tensor
                                     int64_t block_size, at::IntArrayRef stride,
                                     at::IntArrayRef padding, at::IntArrayRef dilation,
                                     int64_t groups, double dense_above) {
+  // Checked up front so that a bad output or weight is reported before the commit changes the
+  // snapshots (the plan's mask goes unused: commit_changed_windows returns its own).
   check_skip_conv2d_frame_args(input, snapshots, output, weight, bias, limit, block_size, stride,
                                padding, dilation, groups, dense_above);
   static const auto commit =
