@@ -1,0 +1,73 @@
+"""tools/benchmark_skipconv_video.py: its fidelity measures and a short run at threshold 0."""
+import importlib.util
+import json
+import sys
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import torch
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope='module')
+def bench():
+    path = REPO / 'tools' / 'benchmark_skipconv_video.py'
+    spec = importlib.util.spec_from_file_location('benchmark_skipconv_video', path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope='module')
+def model_with_codec():
+    """Stands in for a top-down estimator: only ``head.decoder`` is used."""
+    from mmpose.codecs import MSRAHeatmap
+    codec = MSRAHeatmap(input_size=(192, 256), heatmap_size=(48, 64), sigma=2)
+    return SimpleNamespace(head=SimpleNamespace(decoder=codec)), codec
+
+
+def heatmaps_of(codec, keypoints_xy):
+    """(N, K, 64, 48) target heatmaps of (N, K, 2) keypoints in input pixels."""
+    maps = [codec.encode(np.asarray(k, np.float32)[None])['heatmaps'] for k in keypoints_xy]
+    return torch.from_numpy(np.stack(maps))
+
+
+def test_decoded_keypoints_are_in_input_pixels_within_a_quarter_cell(bench, model_with_codec):
+    model, codec = model_with_codec
+    truth = np.array([[[50.0, 101.0], [130.5, 30.0], [97.0, 222.5]]])
+    got = bench.decoded_keypoints(model, heatmaps_of(codec, truth))
+    assert got.shape == (1, 3, 2)
+    assert (got - torch.from_numpy(truth)).abs().max() <= 2.0  # a quarter cell is 1 px
+
+
+def test_agreement_counts_a_neighbouring_peak_as_within_2px(bench, model_with_codec):
+    """A peak midway between two cells flips cells under a tiny change, but the codec's
+    quarter-cell shift puts both decodings 2 px apart: within, and not the same cell."""
+    model, codec = model_with_codec
+    want = heatmaps_of(codec, [[[48.0, 100.0]]])  # heatmap cell (12, 25)
+    got = heatmaps_of(codec, [[[52.0, 100.0]]])  # one cell (4 px) to the right
+    between = (want + got) / 2
+    nudged_left, nudged_right = between.clone(), between.clone()
+    nudged_left[0, 0, 25, 12] += 1e-3
+    nudged_right[0, 0, 25, 13] += 1e-3
+    assert bench.same_peak_cell(nudged_left, nudged_right) == 0.0
+    assert bench.keypoint_agreement(model, nudged_left, nudged_right) == 1.0
+    assert bench.keypoint_agreement(model, want, got) == 0.0  # a whole cell away is not
+    assert bench.same_peak_cell(want, want) == bench.keypoint_agreement(model, want, want) == 1.0
+
+
+def test_threshold_zero_run_reproduces_the_dense_model(bench, tmp_path, monkeypatch):
+    out = tmp_path / 'result.json'
+    config = REPO / 'configs' / 'pose' / 'td-hm_hrnet-tiny_1xb32-10e_synthetic-jhmdb-64x64.py'
+    monkeypatch.setattr(sys, 'argv', [
+        'benchmark_skipconv_video.py', '--frames', '3', '--threshold', '0', '--figures', '1',
+        '--config', str(config), '--json', str(out)])
+    bench.main()
+    result = json.loads(out.read_text())
+    assert result['frames'] == 3 and result['dense_gmacs'] > 0
+    assert result['keypoints_within_2px_all'] == 1.0 and result['same_peak_cell_all'] == 1.0
+    assert result['rel_err_last_quarter'] < 1e-4
+    assert 0 < result['mac_ratio'] <= 1.0
