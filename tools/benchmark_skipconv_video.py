@@ -64,7 +64,8 @@ def build_hrnet(config: str, checkpoint, calibration: torch.Tensor) -> torch.nn.
 
 def decoded_keypoints(model: torch.nn.Module, heatmaps: torch.Tensor) -> torch.Tensor:
     """(N, K, h, w) -> (N, K, 2) keypoints in input pixels, decoded by the model's own codec
-    (mmpose's MSRAHeatmap: heatmap maximum plus its quarter-pixel shift), as mmpose reports
+    (mmpose's MSRAHeatmap: the heatmap maximum moved a quarter cell towards its larger
+    neighbour), as mmpose reports
     them."""
     decoder = model.head.decoder
     return torch.stack([torch.from_numpy(decoder.decode(h.numpy())[0][0]) for h in heatmaps])
