@@ -1,17 +1,22 @@
 """Dense vs SkipConv on a video, in one process: time, GMACs and fidelity per frame.
 
-The model is mmpose's stock HRNet-W32 top-down estimator (256x192 input; ``--config`` picks
-another top-down config, e.g. the W32 trained on the synthetic videos), with the weights of
+The model is a top-down pose estimator: by default mmpose's stock HRNet-W32 (256x192 input);
+``--config`` picks another, e.g. the W32 trained on the synthetic videos, with the weights of
 ``--checkpoint`` or, without one, random weights (BatchNorm statistics calibrated on the first
-frames). Both copies run the same synthetic video (static textured background, walking stick
-figures, sensor noise, flicker, optional camera shake); the SkipConv copy is converted with
-``mmeff.convert_to_skipconv`` (BatchNorm folded). Printed: ms/frame (median, 2 threads),
-GMACs/frame dense and executed, the relative L2 error of the heatmaps, and the share of
-keypoints within 2 px of the dense model's (decoded by the model's codec, as mmpose reports
-them), for the first and the last quarter of the video (drift shows as a difference) and for
-all of it, the same share for the dense model run on the video with its sensor noise drawn
-anew (the agreement that any method ignoring the noise, which is what skipping does, can hope
-for), and the share of heatmaps whose maximum stays in the same cell (the strictest measure).
+frames). The video is synthetic (static textured background, walking stick figures, sensor
+noise, flicker, optional camera shake), rendered at the size of the synthetic training videos,
+and the model sees it as a top-down estimator with a static camera does: one box around the
+first figure's whole path, padded and warped to the model's input size by mmpose's
+``GetBBoxCenterScale`` and ``TopdownAffine``. Both copies run the same crops; the SkipConv
+copy is converted with ``mmeff.convert_to_skipconv`` (BatchNorm folded). Printed: ms/frame
+(median, 2 threads), GMACs/frame dense and executed, the relative L2 error of the heatmaps,
+and the share of keypoints within 2 px of the dense model's (decoded by the model's codec, as
+mmpose reports them), for the first and the last quarter of the video (drift shows as a
+difference) and for all of it, the same share for the dense model run on the video with its
+sensor noise drawn anew (the agreement that any method ignoring the noise, which is what
+skipping does, can hope for), the share of heatmaps whose maximum stays in the same cell (the
+strictest measure), and the accuracy of both models against the figure's true keypoints: PCK
+at 0.2 and 0.05 of the figure's box size (JHMDB's PCK, computed by mmpose).
 
 Random weights make a chaotic network (see ../shared/reference/environment.md): fidelity and
 sparsity then understate what trained weights give. Pass a trained checkpoint for real numbers.
@@ -25,22 +30,28 @@ import json
 import os
 import statistics
 import time
+from typing import Optional, Sequence, Tuple
 
+import numpy as np
 import torch
 from mmengine.config import Config
 from mmengine.registry import init_default_scope
 from mmengine.runner import load_checkpoint
 from mmengine.utils import ProgressBar
+from mmpose.datasets.transforms import GetBBoxCenterScale, TopdownAffine
+from mmpose.evaluation.functional import keypoint_pck_accuracy
 
 import mmeff
-from mmeff.converters import calibrate_norm_gates
+from mmeff.converters import calibrate_norm_gates, tune_norm_gates
 from mmeff.engine import MacCounter
 from mmeff.utils import SyntheticVideoConfig, synthetic_video
+from mmeff.utils.synthetic_pose_dataset import JHMDB_FROM_SYNTHETIC
 
 BASE = 'mmpose::body_2d_keypoint/topdown_heatmap/coco/td-hm_hrnet-w32_8xb64-210e_coco-256x192.py'
 
 
-def build_hrnet(config: str, checkpoint, calibration: torch.Tensor) -> torch.nn.Module:
+def build_hrnet(config: str, checkpoint) -> torch.nn.Module:
+    """The top-down estimator of ``config`` with the weights of ``checkpoint`` (or random)."""
     init_default_scope('mmpose')
     from mmpose.registry import MODELS
     if '::' not in config:  # a file: fromstring resolves _base_ from a temporary folder
@@ -51,15 +62,58 @@ def build_hrnet(config: str, checkpoint, calibration: torch.Tensor) -> torch.nn.
     model = MODELS.build(cfg.model)
     if checkpoint:
         load_checkpoint(model, checkpoint, map_location='cpu')
-    else:  # calibrate BatchNorm statistics on real frames, as a trained model would have
-        for m in model.modules():
-            if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
-                m.reset_running_stats()
-                m.momentum = None  # cumulative average
-        model.train()
-        with torch.no_grad():
-            model(calibration, None, mode='tensor')
     return model.eval()
+
+
+@torch.no_grad()
+def calibrate_batchnorm(model: torch.nn.Module, frames: torch.Tensor) -> None:
+    """BatchNorm statistics of random weights measured on real frames, as a trained model's."""
+    for m in model.modules():
+        if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
+            m.reset_running_stats()
+            m.momentum = None  # cumulative average
+    model.train()
+    model(frames, None, mode='tensor')
+    model.eval()
+
+
+def path_box(keypoints: torch.Tensor) -> dict:
+    """The top-down box of a figure over a whole video, as mmpose's ``GetBBoxCenterScale``
+    makes it: the box of all its (T, K, 2) keypoints, padded by 1.25."""
+    corners = torch.cat([keypoints.flatten(0, 1).amin(0), keypoints.flatten(0, 1).amax(0)])
+    return GetBBoxCenterScale()(dict(bbox=corners.numpy()[None].astype(np.float32)))
+
+
+def topdown_crops(frames: torch.Tensor, box: dict, input_size: Tuple[int, int],
+                  keypoints: Optional[torch.Tensor] = None):
+    """(T, 3, H, W) frames -> (T, 3, h, w) crops of the one ``box``, warped by mmpose's
+    ``TopdownAffine`` to ``input_size`` (w, h); with ``keypoints`` (T, K, 2), also those
+    keypoints in crop pixels."""
+    affine = TopdownAffine(input_size=input_size)
+    crops, moved = [], []
+    for t, frame in enumerate(frames):
+        result = affine(dict(img=np.ascontiguousarray(frame.permute(1, 2, 0).numpy()),
+                             bbox_center=box['bbox_center'].copy(),
+                             bbox_scale=box['bbox_scale'].copy(),
+                             keypoints=None if keypoints is None else keypoints[t].numpy()[None]))
+        crops.append(torch.from_numpy(result['img']).permute(2, 0, 1))
+        if keypoints is not None:
+            moved.append(torch.from_numpy(result['transformed_keypoints'][0]))
+    return torch.stack(crops), (torch.stack(moved) if keypoints is not None else None)
+
+
+def topdown_video(cfg: SyntheticVideoConfig, input_size: Tuple[int, int], noise: float,
+                  noise_seeds: Sequence[int]):
+    """A rendered video seen by a top-down estimator with a static camera: the crop of one box
+    around figure 0's whole path. Returns the figure's true keypoints in crop pixels, JHMDB
+    order (T, 15, 2), and the normalised crops (T, 3, h, w) of the video with its sensor noise
+    drawn with each of ``noise_seeds``."""
+    clean, truth = synthetic_video(cfg)
+    box = path_box(truth[:, 0])
+    joints = topdown_crops(clean, box, input_size, truth[:, 0, list(JHMDB_FROM_SYNTHETIC)])[1]
+    videos = [normalise(topdown_crops(add_sensor_noise(clean, noise, seed), box, input_size)[0])
+              for seed in noise_seeds]
+    return joints, videos
 
 
 def decoded_keypoints(model: torch.nn.Module, heatmaps: torch.Tensor) -> torch.Tensor:
@@ -77,18 +131,33 @@ def peak_cells(heatmaps: torch.Tensor) -> torch.Tensor:
 
 
 def add_sensor_noise(clean: torch.Tensor, std: float, seed: int) -> torch.Tensor:
-    """(T, 3, H, W) frames in [0, 1] plus Gaussian noise, clamped, normalised as mmpose's
-    data preprocessor does (ImageNet mean and std)."""
+    """(T, 3, H, W) frames in [0, 1] plus Gaussian noise, clamped to [0, 1]."""
     noise = torch.randn(clean.shape, generator=torch.Generator().manual_seed(seed))
+    return (clean + std * noise).clamp(0, 1)
+
+
+def normalise(frames: torch.Tensor) -> torch.Tensor:
+    """Frames in [0, 1] normalised as mmpose's data preprocessor does (ImageNet mean, std)."""
     mean = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
-    std_rgb = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
-    return ((clean + std * noise).clamp(0, 1) - mean) / std_rgb
+    std = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
+    return (frames - mean) / std
 
 
 def keypoint_agreement(model: torch.nn.Module, got: torch.Tensor, want: torch.Tensor) -> float:
     """Share of the keypoints decoded from heatmaps ``got`` within 2 px of those of ``want``."""
     distance = (decoded_keypoints(model, got) - decoded_keypoints(model, want)).norm(dim=-1)
     return (distance <= 2).float().mean().item()
+
+
+def pck(model: torch.nn.Module, heatmaps: torch.Tensor, truth: torch.Tensor,
+        thr: float) -> float:
+    """PCK of the keypoints decoded from ``heatmaps`` (N, K, h, w) against the true (N, K, 2),
+    normalised by the size of the true keypoints' box (JHMDB's PCK, mmpose's
+    ``keypoint_pck_accuracy``)."""
+    size = (truth.amax(1) - truth.amin(1)).amax(-1, keepdim=True).repeat(1, 2).numpy()
+    mask = np.ones(truth.shape[:2], dtype=bool)
+    return float(keypoint_pck_accuracy(decoded_keypoints(model, heatmaps).numpy(), truth.numpy(),
+                                       mask, thr, size)[1])
 
 
 def same_peak_cell(got: torch.Tensor, want: torch.Tensor) -> float:
@@ -105,10 +174,16 @@ def main():
     parser.add_argument('--relative', type=float,
                         help='per-layer thresholds: this share of each layer\'s mean window L1 '
                         'norm on the first 4 frames (mmeff.converters.calibrate_norm_gates)')
+    parser.add_argument('--tune', type=float, metavar='SHARE',
+                        help='per-resolution thresholds tuned to this share of the dense MACs on '
+                        'another synthetic video (mmeff.converters.tune_norm_gates)')
+    parser.add_argument('--tune-frames', type=int, default=16)
     parser.add_argument('--gate', default='InputNormGate', choices=['InputNormGate', 'OutputNormGate'])
     parser.add_argument('--block', type=int, default=8)
-    parser.add_argument('--figures', type=int, default=2,
-                        help='walking figures in the frame (a top-down crop holds one)')
+    parser.add_argument('--figures', type=int, default=1,
+                        help='walking figures in the video (the crop follows the first)')
+    parser.add_argument('--frame-size', type=int, nargs=2, default=(240, 320), metavar=('H', 'W'),
+                        help='size of the rendered video (the synthetic training videos\' size)')
     parser.add_argument('--shake', type=int, default=0, help='camera shake in pixels (0: static)')
     parser.add_argument('--noise', type=float, default=0.01, help='sensor noise std (0: none)')
     parser.add_argument('--flicker', type=float, default=0.02,
@@ -120,21 +195,35 @@ def main():
     args = parser.parse_args()
 
     torch.set_num_threads(args.threads)
-    clean, _ = synthetic_video(SyntheticVideoConfig(frames=args.frames, figures=args.figures,
-                                                    shake=args.shake, noise_std=0.,
-                                                    flicker=args.flicker, seed=0))
+    dense = build_hrnet(args.config, args.checkpoint)
+    input_size = tuple(dense.head.decoder.input_size)
+
+    def video(seed: int, frames: int, noise_seeds: Sequence[int]):
+        return topdown_video(SyntheticVideoConfig(
+            frames=frames, height=args.frame_size[0], width=args.frame_size[1],
+            figures=args.figures, shake=args.shake, noise_std=0., flicker=args.flicker,
+            seed=seed), input_size, args.noise, noise_seeds)
+
     # the video and, for the noise floor, the same video with its sensor noise drawn anew
-    frames, redrawn = (add_sensor_noise(clean, args.noise, seed) for seed in (1, 2))
-    dense = build_hrnet(args.config, args.checkpoint, frames[:8])
+    truth, (frames, redrawn) = video(0, args.frames, (1, 2))
+    if not args.checkpoint:
+        calibrate_batchnorm(dense, frames[:8])
     skip = mmeff.convert_to_skipconv(
         copy.deepcopy(dense), gate=dict(type=args.gate, threshold=args.threshold,
                                         block_size=args.block))
-    if args.relative is not None:
-        calibrate_norm_gates(skip, [frame[None] for frame in frames[:4]], args.relative,
-                             forward=lambda x: skip(x, None, mode='tensor'))
+    forward = lambda x: skip(x, None, mode='tensor')  # noqa: E731
+    if args.tune is not None:  # tuned on a different video, not on the one reported
+        tuning = video(1, args.tune_frames, (3, ))[1][0]
+        tuned = tune_norm_gates(skip, [frame[None] for frame in tuning], args.tune, forward)
+        for step in tuned.steps:
+            print(f'tuning: MAC share {step.mac_share:.3f}, heatmap error {step.error:.4f}, '
+                  'relative ' + ', '.join(f'{h}x{w}: {r:g}' for (h, w), r in step.relative.items()))
+    elif args.relative is not None:
+        calibrate_norm_gates(skip, [frame[None] for frame in frames[:4]], args.relative, forward)
     counter = MacCounter.of(skip)
     times = dict(dense=[], skipconv=[])
     rel_err, agree, same_cell, floor = [], [], [], []
+    outputs = dict(dense=[], skipconv=[])
     progress = ProgressBar(args.frames)
     with torch.no_grad():  # as mmengine's test loops run (inference tensors are always copied)
         for index, frame in enumerate(frames):
@@ -149,6 +238,8 @@ def main():
             rel_err.append(((got - want).norm() / want.norm()).item())
             agree.append(keypoint_agreement(dense, got, want))
             same_cell.append(same_peak_cell(got, want))
+            outputs['dense'].append(want)
+            outputs['skipconv'].append(got)
             if args.noise:  # the dense model against itself under re-drawn noise (untimed)
                 floor.append(keypoint_agreement(
                     dense, dense(redrawn[index][None], None, mode='tensor'), want))
@@ -159,7 +250,8 @@ def main():
     result = dict(
         weights=args.checkpoint or 'random (BatchNorm calibrated)', frames=args.frames,
         gate=args.gate, threshold=args.threshold, relative=args.relative, block=args.block,
-        figures=args.figures, shake=args.shake,
+        tuned_share=args.tune,
+        input_size=input_size, figures=args.figures, shake=args.shake,
         noise=args.noise, flicker=args.flicker,
         dense_ms=statistics.median(times['dense']) * 1e3,
         skipconv_ms=statistics.median(times['skipconv'][steady]) * 1e3,
@@ -171,10 +263,15 @@ def main():
         keypoints_within_2px_all=statistics.mean(agree),
         same_peak_cell_all=statistics.mean(same_cell),
         dense_vs_redrawn_noise_within_2px=statistics.mean(floor) if floor else 1.0)
+    for name, heatmaps in outputs.items():  # accuracy against the figure's true keypoints
+        for thr in (0.2, 0.05):
+            result[f'pck@{thr}_{name}'] = pck(dense, torch.cat(heatmaps), truth, thr)
     result['speedup'] = result['dense_ms'] / result['skipconv_ms']
     result['mac_ratio'] = result['executed_gmacs'] / result['dense_gmacs']
-    print(f'\nHRNet-W32 256x192, {args.frames} frames, weights: {result["weights"]}, '
+    print(f'\n{args.config} at {input_size[1]}x{input_size[0]}, {args.frames} frames, '
+          f'weights: {result["weights"]}, '
           f'{args.gate}(threshold={args.threshold}, relative={args.relative}, block={args.block}), '
+          f'tuned to MAC share {args.tune}, '
           f'shake={args.shake}, '
           f'noise={args.noise}, flicker={args.flicker}')
     for key, value in result.items():

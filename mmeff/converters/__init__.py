@@ -3,9 +3,11 @@ from .skipconv import (batchnorm_scale_shift, convert_to_skipconv, fold_batchnor
                        fold_batchnorms)
 from .skipconv_calibration import calibrate_norm_gates, measure_window_norms, norm_gate_layers
 from .skipconv_model import build_skipconv_model
+from .skipconv_tuning import TuningResult, TuningStep, by_resolution, relative_l2_error, tune_norm_gates
 
 __all__ = [
     'batchnorm_scale_shift', 'convert_to_skipconv', 'fold_batchnorm', 'fold_batchnorms',
     'build_skipconv_model',
-    'calibrate_norm_gates', 'measure_window_norms', 'norm_gate_layers'
+    'calibrate_norm_gates', 'measure_window_norms', 'norm_gate_layers',
+    'TuningResult', 'TuningStep', 'by_resolution', 'relative_l2_error', 'tune_norm_gates'
 ]

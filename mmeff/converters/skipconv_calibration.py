@@ -81,8 +81,13 @@ def calibrate_norm_gates(model: nn.Module, frames: Iterable[Any], relative: floa
     layers = norm_gate_layers(model)
     thresholds = {}
     for name, norm in norms.items():
-        layer = layers[name]
-        scale = layer.weight.detach().abs().max().item() if isinstance(
-            layer.gate, OutputNormGate) else 1.0
-        layer.gate.threshold = thresholds[name] = relative * norm * scale
+        layers[name].gate.threshold = thresholds[name] = relative * threshold_unit(
+            layers[name], norm)
     return thresholds
+
+
+def threshold_unit(layer: SkipConv2d, window_norm: float) -> float:
+    """The threshold of relative 1 for ``layer`` whose mean window L1 norm is ``window_norm``."""
+    if isinstance(layer.gate, OutputNormGate):
+        return window_norm * layer.weight.detach().abs().max().item()
+    return window_norm

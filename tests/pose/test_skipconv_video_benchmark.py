@@ -71,3 +71,24 @@ def test_threshold_zero_run_reproduces_the_dense_model(bench, tmp_path, monkeypa
     assert result['keypoints_within_2px_all'] == 1.0 and result['same_peak_cell_all'] == 1.0
     assert result['rel_err_last_quarter'] < 1e-4
     assert 0 < result['mac_ratio'] <= 1.0
+
+
+def test_topdown_video_crops_one_box_around_the_figures_path(bench):
+    from mmeff.utils import SyntheticVideoConfig
+    cfg = SyntheticVideoConfig(frames=6, height=120, width=160, flicker=0.0, max_speed=3.0)
+    truth, (first, second) = bench.topdown_video(cfg, (48, 64), noise=0.01, noise_seeds=(1, 2))
+    assert truth.shape == (6, 15, 2) and first.shape == second.shape == (6, 3, 64, 48)
+    # the padded box holds the whole path: every keypoint lies inside the crop, none at its edge
+    assert truth[..., 0].min() > 2 and truth[..., 0].max() < 46
+    assert truth[..., 1].min() > 2 and truth[..., 1].max() < 62
+    assert not torch.equal(first, second)  # the sensor noise is drawn anew
+    noise_only = (first - second)[:, :, :8, :8]  # a background corner: the same scene
+    assert noise_only.abs().mean() < 0.2
+
+
+def test_pck_of_the_true_keypoints_heatmaps_is_one(bench, model_with_codec):
+    model, codec = model_with_codec
+    truth = torch.tensor([[[50.0, 100.0], [130.0, 30.0], [100.0, 220.0]]])
+    assert bench.pck(model, heatmaps_of(codec, truth.numpy()), truth, 0.05) == 1.0
+    far = truth + torch.tensor([40.0, 0.0])  # 40 px off in a box of 190 px: > 0.2 of it
+    assert bench.pck(model, heatmaps_of(codec, far.numpy()), truth, 0.2) == 0.0
