@@ -109,6 +109,11 @@ def topdown_video(cfg: SyntheticVideoConfig, input_size: Tuple[int, int], noise:
     order (T, 15, 2), and the normalised crops (T, 3, h, w) of the video with its sensor noise
     drawn with each of ``noise_seeds``."""
     clean, truth = synthetic_video(cfg)
+    extent = (truth[:, 0, :, 0].amax() - truth[:, 0, :, 0].amin()).item()
+    if extent > cfg.width / 2:  # the figure wrapped around or crossed much of the frame
+        raise ValueError(f'topdown_video: the figure\'s path over {cfg.frames} frames spans '
+                         f'{extent:.0f} of the {cfg.width} px of the frame, so one crop cannot '
+                         'follow it; lower the walking speed (--max-speed)')
     box = path_box(truth[:, 0])
     joints = topdown_crops(clean, box, input_size, truth[:, 0, list(JHMDB_FROM_SYNTHETIC)])[1]
     videos = [normalise(topdown_crops(add_sensor_noise(clean, noise, seed), box, input_size)[0])
@@ -184,6 +189,9 @@ def main():
                         help='walking figures in the video (the crop follows the first)')
     parser.add_argument('--frame-size', type=int, nargs=2, default=(240, 320), metavar=('H', 'W'),
                         help='size of the rendered video (the synthetic training videos\' size)')
+    parser.add_argument('--max-speed', type=float, default=1.0,
+                        help='largest walking speed in px/frame (long videos need a small one: '
+                        'the crop holds the whole path)')
     parser.add_argument('--shake', type=int, default=0, help='camera shake in pixels (0: static)')
     parser.add_argument('--noise', type=float, default=0.01, help='sensor noise std (0: none)')
     parser.add_argument('--flicker', type=float, default=0.02,
@@ -202,7 +210,7 @@ def main():
         return topdown_video(SyntheticVideoConfig(
             frames=frames, height=args.frame_size[0], width=args.frame_size[1],
             figures=args.figures, shake=args.shake, noise_std=0., flicker=args.flicker,
-            seed=seed), input_size, args.noise, noise_seeds)
+            max_speed=args.max_speed, seed=seed), input_size, args.noise, noise_seeds)
 
     # the video and, for the noise floor, the same video with its sensor noise drawn anew
     truth, (frames, redrawn) = video(0, args.frames, (1, 2))
@@ -251,7 +259,7 @@ def main():
         weights=args.checkpoint or 'random (BatchNorm calibrated)', frames=args.frames,
         gate=args.gate, threshold=args.threshold, relative=args.relative, block=args.block,
         tuned_share=args.tune,
-        input_size=input_size, figures=args.figures, shake=args.shake,
+        input_size=input_size, figures=args.figures, shake=args.shake, max_speed=args.max_speed,
         noise=args.noise, flicker=args.flicker,
         dense_ms=statistics.median(times['dense']) * 1e3,
         skipconv_ms=statistics.median(times['skipconv'][steady]) * 1e3,

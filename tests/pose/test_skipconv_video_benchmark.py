@@ -92,3 +92,10 @@ def test_pck_of_the_true_keypoints_heatmaps_is_one(bench, model_with_codec):
     assert bench.pck(model, heatmaps_of(codec, truth.numpy()), truth, 0.05) == 1.0
     far = truth + torch.tensor([40.0, 0.0])  # 40 px off in a box of 190 px: > 0.2 of it
     assert bench.pck(model, heatmaps_of(codec, far.numpy()), truth, 0.2) == 0.0
+
+
+def test_topdown_video_rejects_a_path_one_crop_cannot_follow(bench):
+    from mmeff.utils import SyntheticVideoConfig
+    cfg = SyntheticVideoConfig(frames=200, height=60, width=80, max_speed=1.0, seed=3)
+    with pytest.raises(ValueError, match='max-speed'):
+        bench.topdown_video(cfg, (48, 64), noise=0.01, noise_seeds=(1, ))
