@@ -132,7 +132,7 @@ def tune_norm_gates(model: nn.Module, frames: Iterable[Any], max_share: float,
     Returns:
         the thresholds set (by layer name), the groups, and every accepted step (the last one
         is the model's state). The frames run in eval mode in private streams; the model's
-        train/eval mode is restored.
+        train/eval mode is restored, and so are the thresholds if tuning fails.
     """
     if not 0 < max_share <= 1:
         raise ValueError(f'tune_norm_gates: max_share must be in (0, 1], got {max_share}')
@@ -143,11 +143,12 @@ def tune_norm_gates(model: nn.Module, frames: Iterable[Any], max_share: float,
     if not frames:
         raise ValueError('tune_norm_gates: no calibration frames')
     forward = forward or model
+    layers = norm_gate_layers(model)
+    before = {name: layer.gate.threshold for name, layer in layers.items()}
     was_training = model.training
     model.eval()
     try:
         norms = measure_window_norms(model, frames, forward)
-        layers = norm_gate_layers(model)
         sizes = layer_input_sizes(model, frames[0], forward)
         groups = {name: group_of(name, sizes[name]) for name in layers}
         units = {name: threshold_unit(layer, norms[name]) for name, layer in layers.items()}
@@ -171,6 +172,10 @@ def tune_norm_gates(model: nn.Module, frames: Iterable[Any], max_share: float,
                 break
             steps.append(current)
         apply(steps[-1].relative)
+    except BaseException:  # a failed tuning leaves the thresholds as they were
+        for name, layer in layers.items():
+            layer.gate.threshold = before[name]
+        raise
     finally:
         model.train(was_training)
     return TuningResult({name: layer.gate.threshold for name, layer in layers.items()},

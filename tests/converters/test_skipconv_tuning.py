@@ -86,3 +86,15 @@ def test_full_budget_keeps_the_start_and_bad_arguments_are_rejected():
             tune_norm_gates(model, video, **kwargs)
     with pytest.raises(ValueError, match='no calibration frames'):
         tune_norm_gates(model, [], max_share=0.5)
+
+
+def test_a_failed_tuning_leaves_the_thresholds_as_they_were():
+    model = mmeff.convert_to_skipconv(dense_model(), gate=dict(type='InputNormGate',
+                                                               threshold=0.3, block_size=2))
+
+    def failing_error(outputs, exact):
+        raise RuntimeError('metric failed')
+
+    with pytest.raises(RuntimeError, match='metric failed'):
+        tune_norm_gates(model, noisy_video(frames=3), max_share=0.5, error=failing_error)
+    assert {m.gate.threshold for m in model.modules() if isinstance(m, SkipConv2d)} == {0.3}
