@@ -99,3 +99,18 @@ def test_topdown_video_rejects_a_path_one_crop_cannot_follow(bench):
     cfg = SyntheticVideoConfig(frames=200, height=60, width=80, max_speed=1.0, seed=3)
     with pytest.raises(ValueError, match='max-speed'):
         bench.topdown_video(cfg, (48, 64), noise=0.01, noise_seeds=(1, ))
+
+
+def test_a_model_with_other_keypoints_runs_without_pck(bench, tmp_path, monkeypatch, capsys):
+    """The stock COCO models have 17 keypoints, the synthetic figure 15: no PCK, said so."""
+    tiny = REPO / 'configs' / 'pose' / 'td-hm_hrnet-tiny_1xb32-10e_synthetic-jhmdb-64x64.py'
+    config = tmp_path / 'coco_keypoints.py'
+    config.write_text(f"_base_ = '{tiny}'\nmodel = dict(head=dict(out_channels=17))\n")
+    out = tmp_path / 'result.json'
+    monkeypatch.setattr(sys, 'argv', [
+        'benchmark_skipconv_video.py', '--frames', '2', '--threshold', '0', '--config',
+        str(config), '--json', str(out)])
+    bench.main()
+    result = json.loads(out.read_text())
+    assert 'pck@0.2_dense' not in result and result['keypoints_within_2px_all'] == 1.0
+    assert 'PCK not computed: the model has 17 keypoints' in capsys.readouterr().out
