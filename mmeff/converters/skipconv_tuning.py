@@ -24,7 +24,7 @@ from typing import Any, Callable, Dict, Hashable, Iterable, List, Optional, Sequ
 import torch
 from torch import Tensor, nn
 
-from ..layers import SkipConv2d, StreamState, stream
+from ..layers import StreamState, stream
 from .skipconv_calibration import measure_window_norms, norm_gate_layers, threshold_unit
 
 GroupOf = Callable[[str, Tuple[int, int]], Hashable]
@@ -102,14 +102,15 @@ def layer_input_sizes(model: nn.Module, frame: Any,
 def run_frames(model: nn.Module, frames: Sequence[Any],
                forward: Callable[[Any], Any]) -> Tuple[List[Any], float]:
     """Run ``frames`` as one fresh stream: (outputs, executed share of the dense MACs)."""
-    layers = [m for m in model.modules() if isinstance(m, SkipConv2d)]
-    outputs, dense, executed = [], 0, 0
+    from ..engine import MacCounter  # engine's hooks import converters: import at call time
+    counter = MacCounter.of(model)
+    outputs = []
     with stream(StreamState()):
         for frame in frames:
             outputs.append(forward(frame))
-            dense += sum(layer.dense_macs for layer in layers)
-            executed += sum(layer.executed_macs for layer in layers)
-    return outputs, executed / dense
+            counter.update()
+    gmacs = counter.gmacs_per_frame()
+    return outputs, gmacs['executed'] / gmacs['dense']
 
 
 def tune_norm_gates(model: nn.Module, frames: Iterable[Any], max_share: float,

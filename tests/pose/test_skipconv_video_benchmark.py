@@ -73,10 +73,20 @@ def test_threshold_zero_run_reproduces_the_dense_model(bench, tmp_path, monkeypa
     assert 0 < result['mac_ratio'] <= 1.0
 
 
+def small_topdown_model():
+    """Stands in for a top-down estimator of 48x64 input: codec and data preprocessor."""
+    from mmpose.codecs import MSRAHeatmap
+    codec = MSRAHeatmap(input_size=(48, 64), heatmap_size=(12, 16), sigma=1)
+    preprocessor = SimpleNamespace(mean=torch.tensor([123.675, 116.28, 103.53]).view(3, 1, 1),
+                                   std=torch.tensor([58.395, 57.12, 57.375]).view(3, 1, 1))
+    return SimpleNamespace(head=SimpleNamespace(decoder=codec), data_preprocessor=preprocessor)
+
+
 def test_topdown_video_crops_one_box_around_the_figures_path(bench):
     from mmeff.utils import SyntheticVideoConfig
     cfg = SyntheticVideoConfig(frames=6, height=120, width=160, flicker=0.0, max_speed=3.0)
-    truth, (first, second) = bench.topdown_video(cfg, (48, 64), noise=0.01, noise_seeds=(1, 2))
+    truth, (first, second) = bench.topdown_video(cfg, small_topdown_model(), noise=0.01,
+                                                 noise_seeds=(1, 2))
     assert truth.shape == (6, 15, 2) and first.shape == second.shape == (6, 3, 64, 48)
     # the padded box holds the whole path: every keypoint lies inside the crop, none at its edge
     assert truth[..., 0].min() > 2 and truth[..., 0].max() < 46
@@ -98,7 +108,7 @@ def test_topdown_video_rejects_a_path_one_crop_cannot_follow(bench):
     from mmeff.utils import SyntheticVideoConfig
     cfg = SyntheticVideoConfig(frames=200, height=60, width=80, max_speed=1.0, seed=3)
     with pytest.raises(ValueError, match='max-speed'):
-        bench.topdown_video(cfg, (48, 64), noise=0.01, noise_seeds=(1, ))
+        bench.topdown_video(cfg, small_topdown_model(), noise=0.01, noise_seeds=(1, ))
 
 
 def test_a_model_with_other_keypoints_runs_without_pck(bench, tmp_path, monkeypatch, capsys):
