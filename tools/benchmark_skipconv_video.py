@@ -189,8 +189,13 @@ def main():
                         help='per-resolution thresholds tuned to this share of the dense MACs on '
                         'another synthetic video (mmeff.converters.tune_norm_gates)')
     parser.add_argument('--tune-frames', type=int, default=16)
-    parser.add_argument('--gate', default='InputNormGate', choices=['InputNormGate', 'OutputNormGate'])
-    parser.add_argument('--block', type=int, default=8)
+    parser.add_argument('--gate', default='InputNormGate',
+                        choices=['InputNormGate', 'OutputNormGate', 'ValueGate'],
+                        help='norm gates recompute b x b output blocks; ValueGate multiplies '
+                        'only the changed input values')
+    parser.add_argument('--block', type=int, default=8, help='block size of the norm gates')
+    parser.add_argument('--dense-above', type=float, default=0.25,
+                        help='ValueGate: share of fired values from which a layer runs densely')
     parser.add_argument('--figures', type=int, default=1,
                         help='walking figures in the video (the crop follows the first)')
     parser.add_argument('--frame-size', type=int, nargs=2, default=(240, 320), metavar=('H', 'W'),
@@ -203,6 +208,9 @@ def main():
     parser.add_argument('--flicker', type=float, default=0.02,
                         help='amplitude of the global brightness flicker (0: none)')
     parser.add_argument('--threads', type=int, default=2)
+    parser.add_argument('--channels-last', action='store_true',
+                        help='run both models in channels_last (NHWC), the ValueGate\'s fast '
+                        'layout')
     parser.add_argument('--config', default=BASE, help='top-down pose config of the model')
     parser.add_argument('--checkpoint', help='trained weights of --config')
     parser.add_argument('--json', help='write the results to this JSON file')
@@ -222,9 +230,12 @@ def main():
     truth, (frames, redrawn) = video(0, args.frames, (1, 2))
     if not args.checkpoint:
         calibrate_batchnorm(dense, frames[:8])
-    skip = mmeff.convert_to_skipconv(
-        copy.deepcopy(dense), gate=dict(type=args.gate, threshold=args.threshold,
-                                        block_size=args.block))
+    gate = dict(type=args.gate, threshold=args.threshold)
+    if args.gate == 'ValueGate':
+        gate['dense_above'] = args.dense_above
+    else:
+        gate['block_size'] = args.block
+    skip = mmeff.convert_to_skipconv(copy.deepcopy(dense), gate=gate)
     forward = lambda x: skip(x, None, mode='tensor')  # noqa: E731
     if args.tune is not None:  # tuned on a different video, not on the one reported
         tuning = video(1, args.tune_frames, (3, ))[1][0]
@@ -234,6 +245,8 @@ def main():
                   'relative ' + ', '.join(f'{h}x{w}: {r:g}' for (h, w), r in step.relative.items()))
     elif args.relative is not None:
         calibrate_norm_gates(skip, [frame[None] for frame in frames[:4]], args.relative, forward)
+    memory_format = torch.channels_last if args.channels_last else torch.contiguous_format
+    dense, skip = dense.to(memory_format=memory_format), skip.to(memory_format=memory_format)
     counter = MacCounter.of(skip)
     times = dict(dense=[], skipconv=[])
     rel_err, agree, same_cell, floor = [], [], [], []
@@ -241,7 +254,7 @@ def main():
     progress = ProgressBar(args.frames)
     with torch.no_grad():  # as mmengine's test loops run (inference tensors are always copied)
         for index, frame in enumerate(frames):
-            x = frame[None]
+            x = frame[None].contiguous(memory_format=memory_format)
             start = time.perf_counter()
             want = dense(x, None, mode='tensor')
             times['dense'].append(time.perf_counter() - start)
@@ -263,7 +276,8 @@ def main():
     steady = slice(1, None)  # frame 0 is the key frame
     result = dict(
         weights=args.checkpoint or 'random (BatchNorm calibrated)', frames=args.frames,
-        gate=args.gate, threshold=args.threshold, relative=args.relative, block=args.block,
+        gate=args.gate, threshold=args.threshold, channels_last=args.channels_last,
+        dense_above=args.dense_above if args.gate == 'ValueGate' else None, relative=args.relative, block=args.block,
         tuned_share=args.tune,
         input_size=input_size, figures=args.figures, shake=args.shake, max_speed=args.max_speed,
         noise=args.noise, flicker=args.flicker,

@@ -8,28 +8,34 @@ sets, for every SkipConv2d with a norm gate,
 
     ε_l = relative · mean over blocks and frames of  Σ |x[window]|      (InputNormGate)
     ε_l = relative · max|W_l| · (the same mean)                           (OutputNormGate)
+    ε_l = relative · mean over values and frames of |x|                   (ValueGate)
 
 measured on a few frames: a block recomputes when its input window changed by more than
-``relative`` of a typical window's L1 mass. ``relative=0`` keeps every layer exact.
+``relative`` of a typical window's L1 mass (a value gate's window is one value).
+``relative=0`` keeps every layer exact.
 """
 from typing import Any, Callable, Dict, Iterable, Optional
 
 import torch
 from torch import nn
 
-from ..layers import InputNormGate, OutputNormGate, SkipConv2d, StreamState, stream
+from ..layers import InputNormGate, OutputNormGate, SkipConv2d, StreamState, ValueGate, stream
+
+THRESHOLD_GATES = (InputNormGate, OutputNormGate, ValueGate)
 
 
 def norm_gate_layers(model: nn.Module) -> Dict[str, SkipConv2d]:
-    """The SkipConv2d layers of ``model`` whose gate is a norm gate, by qualified name."""
+    """The SkipConv2d layers of ``model`` whose gate is a threshold on a norm of the change
+    (the norm gates and the value gate), by qualified name."""
     return {name: m for name, m in model.named_modules()
-            if isinstance(m, SkipConv2d) and isinstance(m.gate, (InputNormGate, OutputNormGate))}
+            if isinstance(m, SkipConv2d) and isinstance(m.gate, THRESHOLD_GATES)}
 
 
 @torch.no_grad()
 def measure_window_norms(model: nn.Module, frames: Iterable[Any],
                          forward: Optional[Callable[[Any], Any]] = None) -> Dict[str, float]:
-    """Mean Σ|x[window]| of every norm-gated layer's blocks over ``frames``.
+    """Mean Σ|x[window]| of every norm-gated layer's blocks over ``frames`` (for a value
+    gate, the mean |x| of the layer's input values).
 
     Args:
         model: a converted model (see :func:`~mmeff.convert_to_skipconv`).
@@ -48,7 +54,10 @@ def measure_window_norms(model: nn.Module, frames: Iterable[Any],
 
     def hook(name):
         def record(layer, args):
-            sums[name] += layer.block_windows(args[0]).abs().sum(dim=(3, 4, 5)).mean().item()
+            if isinstance(layer.gate, ValueGate):
+                sums[name] += args[0].abs().mean().item()
+            else:
+                sums[name] += layer.block_windows(args[0]).abs().sum(dim=(3, 4, 5)).mean().item()
             counts[name] += 1
         return record
 

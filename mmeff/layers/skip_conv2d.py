@@ -12,6 +12,12 @@ and the error against the dense conv of the current frame is bounded by the gate
 (see :mod:`mmeff.layers.skip_gates`), however long the video: changes that do not fire keep
 accumulating against the snapshot until they do. ``threshold=0`` is exact.
 
+With a ``ValueGate`` the layer instead keeps the input itself as its reference and works per
+value: values that changed by more than the threshold are committed and only they are
+multiplied (:func:`mmeff.ops.delta_conv2d_frame`, one compiled call per frame), so that
+``y == conv(reference) + bias`` (up to float rounding: changes are added) with every value of
+the reference within the threshold of the input.
+
 Execution: with a norm gate, one compiled call per frame (:func:`mmeff.ops.skip_conv2d_frame`)
 runs the gate and the snapshot update and recomputes the fired blocks into the cached output
 (sparse), or, when at least ``DENSE_CROSSOVER_DENSITY`` of the blocks fire, commits all blocks
@@ -42,10 +48,11 @@ from mmengine.logging import print_log
 from torch import Tensor, nn
 
 from ..ops import (DENSE_CROSSOVER_DENSITY, block_input_windows, blocks_to_positions,
-                   conv2d_output_size, conv_macs_per_position, dense_conv_macs, depthwise_conv2d,
-                   executed_conv_macs, skip_conv2d_frame, sparse_conv2d)
+                   conv2d_output_size, conv_macs_per_position, delta_conv2d_frame,
+                   dense_conv_macs, depthwise_conv2d, executed_conv_macs,
+                   pack_delta_conv2d_weight, skip_conv2d_frame, sparse_conv2d)
 from ..registry import MODELS
-from .skip_gates import NormGate
+from .skip_gates import NormGate, ValueGate
 from .stream_state import active_call_site, active_clip_length, active_stream
 
 REFERENCES = ('accumulated', 'previous')
@@ -74,7 +81,7 @@ class SkipConvEntry:
     """
     key: Tuple  # (input shape, dtype, device, layer generation)
     reference: Tensor  # accumulated: (N, nBh, nBw, C_in, win_h, win_w) snapshots;
-    #                    previous: (N, C_in, H, W) previous frame
+    #                    ValueGate: (N, C_in, H, W) committed input; previous: previous frame
     output: Tensor  # (N, C_out, H_out, W_out) cached output
     handed_version: Optional[int] = None  # output._version when handed out uncopied
     hands_out_copies: bool = False
@@ -130,8 +137,8 @@ class SkipConv2d(nn.Conv2d):
 
     Args:
         *args, **kwargs: as ``nn.Conv2d`` (zero padding, integer padding only).
-        gate: config of the gate (``InputNormGate``, ``OutputNormGate``, ``GumbelGate``), built
-            from MODELS.
+        gate: config of the gate (``InputNormGate``, ``OutputNormGate``, ``ValueGate``,
+            ``GumbelGate``), built from MODELS.
         reference: 'accumulated' (drift-free, default) or 'previous' (the paper's, drifts).
 
     In eval mode it is stateful per stream (``mmeff.stream``) and call site; after each frame,
@@ -148,6 +155,9 @@ class SkipConv2d(nn.Conv2d):
         if reference not in REFERENCES:
             raise ValueError(f'SkipConv2d: reference must be one of {REFERENCES}, got {reference!r}')
         self.gate = MODELS.build(gate if gate is not None else dict(type='InputNormGate'))
+        if isinstance(self.gate, ValueGate) and reference != 'accumulated':
+            raise ValueError("SkipConv2d: a ValueGate needs reference='accumulated', got "
+                             f'{reference!r}')
         if hasattr(self.gate, 'attach'):
             self.gate.attach(self)
         self.reference = reference
@@ -155,6 +165,7 @@ class SkipConv2d(nn.Conv2d):
         self._own_entries: Dict[Hashable, SkipConvEntry] = {}
         self._generation = 0
         self._frame_geometry: Optional[FrameGeometry] = None
+        self._packed_weight: Optional[Tuple[Tuple[int, int], Tensor]] = None
 
     # ------------------------------------------------------------------ MAC counters
 
@@ -289,9 +300,21 @@ class SkipConv2d(nn.Conv2d):
         return self._forward_clip(x, clip, counts)
 
     def _key_frame(self, x: Tensor, key: Tuple) -> SkipConvEntry:
-        reference = (self.block_windows(x).contiguous()
-                     if self.reference == 'accumulated' else x.detach().clone())
-        return SkipConvEntry(key=key, reference=reference, output=self.dense(x))
+        if self.reference == 'accumulated' and not isinstance(self.gate, ValueGate):
+            reference = self.block_windows(x).contiguous()
+        else:
+            reference = x.detach().clone()  # x's memory format (NCHW or channels_last)
+        return SkipConvEntry(key=key, reference=reference,
+                             output=self.dense(x).contiguous())
+
+    def packed_weight(self) -> Tensor:
+        """The weight laid out for :func:`mmeff.ops.delta_conv2d_frame` (cached until the
+        weight changes)."""
+        stamp = (self.weight.data_ptr(), self.weight._version)
+        if self._packed_weight is None or self._packed_weight[0] != stamp:
+            self._packed_weight = (stamp, pack_delta_conv2d_weight(self.weight.detach(),
+                                                                   self.groups))
+        return self._packed_weight[1]
 
     def _forward_clip(self, x: Tensor, clip: int, counts: SiteCounts) -> Tensor:
         """Training: the accumulated-reference recurrence unrolled over clips of ``clip`` frames.
@@ -326,6 +349,17 @@ class SkipConv2d(nn.Conv2d):
     def _update_accumulated(self, x: Tensor, entry: SkipConvEntry, geometry: FrameGeometry) -> int:
         """Recompute the changed blocks into ``entry``; returns the executed MACs."""
         entry.prepare_update()
+        if isinstance(self.gate, ValueGate):  # per-value commit and input-sparse conv
+            if x.stride() != entry.reference.stride():  # the stream's memory format
+                x = torch.empty_like(entry.reference).copy_(x)
+            try:
+                return delta_conv2d_frame(x, entry.reference, entry.output, self.weight,
+                                          self.packed_weight(), self.gate.threshold,
+                                          stride=self.stride, padding=self.padding,
+                                          dilation=self.dilation, groups=self.groups,
+                                          dense_above=self.gate.dense_above)
+            except ValueError as error:  # NaN/Inf, found before any state changed
+                raise ValueError(NON_FINITE_FRAME) from error
         if isinstance(self.gate, NormGate):  # gate, snapshot update and recompute in one call
             try:
                 fired = skip_conv2d_frame(x, entry.reference, entry.output, self.weight,

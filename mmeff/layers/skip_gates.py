@@ -18,6 +18,8 @@ because each output element sums at most the whole window's changes times one we
 The comparison is strict, so ``threshold=0`` recomputes every block whose window changed at all
 and the layer is exact.
 
+``ValueGate`` decides per input value instead of per block (see its docstring).
+
 ``GumbelGate`` is trained instead: a conv with the layer's kernel, stride and dilation and one
 output channel, on |change|; a block fires where the largest logit over its b x b outputs is
 positive. It has no error bound; the MAC loss (:func:`mmeff.engine.skipconv_gate_loss`)
@@ -97,6 +99,41 @@ class OutputNormGate(NormGate):
     def limit(self, weight: Tensor) -> float:
         scale = weight.detach().abs().max().item()
         return self.threshold / scale if scale > 0 else math.inf
+
+
+@MODELS.register_module()
+class ValueGate(nn.Module):
+    """Fires per input value (channel x pixel), not per output block: a value whose change
+    since the value the cached output was computed from exceeds ``threshold`` is sent through
+    the conv, the others keep accumulating (as CBInfer's, DeltaCNN's and EvNet's neurons do).
+    Only fired values are multiplied (:func:`mmeff.ops.delta_conv2d_frame`), so the work
+    follows the number of changed values: a change confined to a few channels of a pixel
+    costs a few channels' MACs. Every value of the reference stays within ``threshold`` of
+    the input, so every output element is within ``threshold * max_o ||W_o||_1`` (the L1
+    norm of one output channel's filter) of the dense conv of the current frame.
+    ``threshold=0`` is exact.
+
+    Args:
+        threshold: a value fires when its change exceeds this.
+        dense_above: once this share of a layer's input values fires, the conv of the change
+            runs densely (same result, dense MACs counted); 1 keeps every frame sparse.
+    """
+
+    def __init__(self, threshold: float = 0.0, dense_above: float = 0.25):
+        super().__init__()
+        if threshold < 0:
+            raise ValueError(f'ValueGate: threshold must be >= 0, got {threshold}')
+        if not 0 < dense_above <= 1:
+            raise ValueError(f'ValueGate: dense_above must be in (0, 1], got {dense_above}')
+        self.threshold = float(threshold)
+        self.dense_above = float(dense_above)
+
+    def extra_repr(self) -> str:
+        return f'threshold={self.threshold}, dense_above={self.dense_above}'
+
+    def error_bound(self, weight: Tensor) -> float:
+        """Largest error of an output element, for a conv with this weight."""
+        return self.threshold * weight.detach().abs().sum(dim=(1, 2, 3)).max().item()
 
 
 @MODELS.register_module()

@@ -44,17 +44,25 @@ def assert_converted(model):
     return [m for m in model.modules() if isinstance(m, mmeff.SkipConv2d)]
 
 
-def test_hrnet_w32_exact_at_threshold_zero(tmp_path):
+# the default norm gate on NCHW, and the value gate (always sparse) on channels_last, its layout
+GATES = [(None, torch.contiguous_format),
+         (dict(type='ValueGate', threshold=0.0, dense_above=1.0), torch.channels_last)]
+
+
+@pytest.mark.parametrize('gate, memory_format', GATES)
+def test_hrnet_w32_exact_at_threshold_zero(tmp_path, gate, memory_format):
     model = build_stock_model(
         tmp_path, 'mmpose',
         'mmpose::body_2d_keypoint/topdown_heatmap/coco/td-hm_hrnet-w32_8xb64-210e_coco-256x192.py',
         'dict(backbone=dict(init_cfg=None))')
-    converted = mmeff.convert_to_skipconv(copy.deepcopy(model))
+    converted = mmeff.convert_to_skipconv(copy.deepcopy(model), gate=gate)
+    converted.to(memory_format=memory_format)
     layers = assert_converted(converted)
     assert len(layers) > 250
     executed = []
     with torch.no_grad():
         for x in moving_video(31, (1, 3, 64, 64)):
+            x = x.contiguous(memory_format=memory_format)
             want = model(x, None, mode='tensor')
             got = converted(x, None, mode='tensor')
             torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-5)
@@ -62,13 +70,16 @@ def test_hrnet_w32_exact_at_threshold_zero(tmp_path):
     assert executed[0] == 1.0 and min(executed[1:]) < 1.0
 
 
-def test_retinanet_exact_at_threshold_zero(tmp_path):
+@pytest.mark.parametrize('gate, memory_format', GATES)
+def test_retinanet_exact_at_threshold_zero(tmp_path, gate, memory_format):
     model = build_stock_model(tmp_path, 'mmdet', 'mmdet::retinanet/retinanet_r50_fpn_1x_coco.py',
                               'dict(backbone=dict(init_cfg=None))')
-    converted = mmeff.convert_to_skipconv(copy.deepcopy(model))
+    converted = mmeff.convert_to_skipconv(copy.deepcopy(model), gate=gate)
+    converted.to(memory_format=memory_format)
     assert_converted(converted)
     with torch.no_grad():
         for x in moving_video(30, (1, 3, 96, 128)):
+            x = x.contiguous(memory_format=memory_format)
             want_cls, want_box = model(x, mode='tensor')
             got_cls, got_box = converted(x, mode='tensor')
             for got, want in zip(got_cls + got_box, want_cls + want_box):

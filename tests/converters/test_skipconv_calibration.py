@@ -40,3 +40,16 @@ def test_relative_zero_keeps_layers_exact_and_bad_input_is_rejected():
         calibrate_norm_gates(model, [torch.randn(1, 2, 8, 8)], -1.0)
     with pytest.raises(ValueError, match='norm gate'):
         measure_window_norms(nn.Conv2d(1, 1, 1), [torch.randn(1, 1, 4, 4)])
+
+
+def test_value_gate_threshold_follows_the_mean_input_magnitude():
+    torch.manual_seed(0)
+    model = nn.Sequential(SkipConv2d(2, 3, 3, padding=1, gate=dict(type='ValueGate')), nn.ReLU(),
+                          SkipConv2d(3, 2, 1, gate=dict(type='ValueGate')))
+    frames = [torch.randn(1, 2, 8, 8) * s for s in (1.0, 3.0)]
+    calibrate_norm_gates(model, frames, relative=0.2)
+    hidden = [torch.relu(model[0].dense(f)) for f in frames]
+    assert model[0].gate.threshold == pytest.approx(
+        0.2 * sum(f.abs().mean().item() for f in frames) / 2, rel=1e-5)
+    assert model[2].gate.threshold == pytest.approx(
+        0.2 * sum(h.abs().mean().item() for h in hidden) / 2, rel=1e-5)

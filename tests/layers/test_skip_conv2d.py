@@ -61,6 +61,35 @@ def test_threshold_zero_equals_dense_on_every_frame(cfg, block_size, gate, refer
     assert 0 < sorted(executed)[len(executed) // 2] < 1  # local changes recompute some blocks
 
 
+@pytest.mark.parametrize('cfg', CONFIGS)
+def test_value_gate_at_threshold_zero_equals_dense_on_every_frame(cfg):
+    torch.manual_seed(0)
+    conv = SkipConv2d(**cfg, gate=dict(type='ValueGate', threshold=0.0)).eval()
+    executed = []
+    for x in make_video(32, (2, cfg['in_channels'], 19, 22)):
+        torch.testing.assert_close(conv(x), dense(conv, x), rtol=1e-5, atol=1e-5)
+        executed.append(conv.executed_macs / conv.dense_macs)
+    assert executed[0] == 1.0  # key frame
+    assert min(executed) == 0.0  # static frames multiply nothing
+    assert 0 < sorted(executed)[len(executed) // 2] < 0.5  # local changes: a few values
+
+
+def test_value_gate_does_not_drift_over_1000_frames():
+    """Brightness ramp plus sensor noise: the error stays under the gate's bound, flat."""
+    g = torch.Generator().manual_seed(1)
+    base = torch.rand(1, 3, 24, 24, generator=g)
+    layer = SkipConv2d(3, 8, 3, padding=1, gate=dict(type='ValueGate', threshold=0.02)).eval()
+    bound = layer.gate.error_bound(layer.weight)
+    errors, shares = [], []
+    for t in range(1000):
+        x = base + 0.001 * t + 0.002 * torch.randn(base.shape, generator=g)
+        errors.append((layer(x) - dense(layer, x)).abs().max().item())
+        shares.append(layer.executed_macs / layer.dense_macs)
+    assert max(errors) <= bound * (1 + 1e-4) + 1e-5, (max(errors), bound)
+    assert 0 < sum(shares[1:]) / 999 < 0.5  # the ramp fires values now and then, not all
+    assert sum(errors[-100:]) / 100 <= 1.5 * sum(errors[100:200]) / 100 + 1e-6
+
+
 @pytest.mark.parametrize('gate', ['InputNormGate', 'OutputNormGate'])
 def test_no_drift_over_1000_frames_while_previous_frame_mode_drifts(gate):
     """Slow global brightness ramp plus sensor noise at a positive threshold."""
@@ -87,10 +116,11 @@ def test_no_drift_over_1000_frames_while_previous_frame_mode_drifts(gate):
     assert prev[-1] > bound and prev[-1] > 5 * prev[100]  # the published mode drifts
 
 
-def test_streams_are_isolated():
+@pytest.mark.parametrize('gate', [dict(type='InputNormGate', threshold=0.5, block_size=4),
+                                  dict(type='ValueGate', threshold=0.1)])
+def test_streams_are_isolated(gate):
     torch.manual_seed(0)
-    conv = SkipConv2d(4, 6, 3, padding=1, gate=dict(type='InputNormGate', threshold=0.5,
-                                                     block_size=4)).eval()
+    conv = SkipConv2d(4, 6, 3, padding=1, gate=gate).eval()
     video_a = make_video(12, (1, 4, 16, 16), seed=1)
     video_b = make_video(12, (1, 4, 16, 16), seed=2)
     alone = {}
@@ -107,11 +137,13 @@ def test_streams_are_isolated():
     assert len(state_a) == 1 and len(state_b) == 1
 
 
-def test_nan_frame_is_rejected_and_the_stream_is_kept():
+@pytest.mark.parametrize('gate', [dict(type='InputNormGate', threshold=0.3),
+                                  dict(type='ValueGate', threshold=0.1)])
+def test_nan_frame_is_rejected_and_the_stream_is_kept(gate):
     torch.manual_seed(0)
-    conv = SkipConv2d(3, 4, 3, padding=1, gate=dict(type='InputNormGate', threshold=0.3)).eval()
+    conv = SkipConv2d(3, 4, 3, padding=1, gate=gate).eval()
     video = make_video(6, (1, 3, 16, 16))
-    reference = SkipConv2d(3, 4, 3, padding=1, gate=dict(type='InputNormGate', threshold=0.3)).eval()
+    reference = SkipConv2d(3, 4, 3, padding=1, gate=gate).eval()
     reference.load_state_dict(conv.state_dict())
     for t, x in enumerate(video):
         if t == 3:
@@ -190,6 +222,9 @@ def test_training_mode_is_a_dense_conv():
     (dict(gate=dict(type='InputNormGate', threshold=-1.0)), 'threshold must be >= 0'),
     (dict(gate=dict(type='OutputNormGate', block_size=3)), 'block_size must be one of'),
     (dict(reference='paper'), 'reference must be one of'),
+    (dict(gate=dict(type='ValueGate', threshold=-0.1)), 'threshold must be >= 0'),
+    (dict(gate=dict(type='ValueGate', dense_above=0)), 'dense_above must be in'),
+    (dict(gate=dict(type='ValueGate'), reference='previous'), "needs reference='accumulated'"),
     (dict(padding='same'), 'zero padding given as integers'),
 ])
 def test_bad_configuration_is_rejected(kwargs, msg):

@@ -1,0 +1,320 @@
+// CPU kernel of delta_conv2d_frame (see ../delta_conv2d_frame.cpp for the contract).
+//
+// Pass 1 (pixel chunks in parallel) counts the fired values of every input pixel and checks
+// the input for NaN/Inf; nothing changes before it passed. Pass 2 lists each pixel's fired
+// values as (channel, delta), in channel order, and commits them to the reference. Pass 3
+// (output rows in parallel): every output position whose window holds fired values sums
+// delta * packed_weight[tap][channel][:] over them in registers, output channels in 64-byte
+// vectors, and adds the sums to the output. Tensors are NCHW or channels_last (NHWC), each
+// read with its own strides; channels_last is the fast layout (a pixel's channels, and an
+// output position's, are contiguous). Compiled for AVX-512, AVX2 and baseline x86-64 and
+// picked at load time (GCC target_clones).
+#include <ATen/ATen.h>
+#include <ATen/Dispatch.h>
+#include <ATen/Parallel.h>
+#include <torch/library.h>
+
+#include <algorithm>
+#include <cmath>
+#include <vector>
+
+#include "cpu_clones.h"
+#include "delta_conv2d_frame.h"
+
+namespace mmeff {
+namespace {
+
+constexpr int64_t kPixelChunk = 256;
+
+// Where value (c, pixel) of an image lies: c * channel + pixel * pixel (NCHW: channel = H * W,
+// pixel = 1; NHWC: channel = 1, pixel = C).
+struct PixelLayout {
+  int64_t image, channel, pixel;
+};
+
+PixelLayout pixel_layout(const at::Tensor& t) {
+  const int64_t h = t.size(2), w = t.size(3);
+  return {t.stride(0), t.stride(1), w > 1 ? t.stride(3) : (h > 1 ? t.stride(2) : 1)};
+}
+
+// Fired values of one image's pixels [p0, p1) into counts; returns false on NaN/Inf.
+template <typename T>
+__attribute__((always_inline)) inline bool count_impl(const T* x, const T* ref, int64_t channels,
+                                                      PixelLayout l, int64_t p0, int64_t p1,
+                                                      T threshold, int32_t* counts) {
+  T poison = 0;
+  if (l.pixel == 1) {  // NCHW: pixels contiguous
+    for (int64_t c = 0; c < channels; ++c) {
+      const T* xc = x + c * l.channel;
+      const T* rc = ref + c * l.channel;
+      for (int64_t p = p0; p < p1; ++p) {
+        poison += xc[p] * T(0);  // NaN exactly when some x is NaN or Inf
+        counts[p] += std::abs(xc[p] - rc[p]) > threshold;
+      }
+    }
+  } else {  // channels strided by l.channel (contiguous in NHWC)
+    for (int64_t p = p0; p < p1; ++p) {
+      const T* xp = x + p * l.pixel;
+      const T* rp = ref + p * l.pixel;
+      int32_t count = 0;
+      for (int64_t c = 0; c < channels; ++c) {
+        poison += xp[c * l.channel] * T(0);
+        count += std::abs(xp[c * l.channel] - rp[c * l.channel]) > threshold;
+      }
+      counts[p] += count;
+    }
+  }
+  return poison == poison;
+}
+
+MMEFF_CPU_CLONES bool count_fired(const float* x, const float* ref, int64_t channels,
+                                  PixelLayout l, int64_t p0, int64_t p1, float threshold,
+                                  int32_t* counts) {
+  return count_impl(x, ref, channels, l, p0, p1, threshold, counts);
+}
+
+MMEFF_CPU_CLONES bool count_fired(const double* x, const double* ref, int64_t channels,
+                                  PixelLayout l, int64_t p0, int64_t p1, double threshold,
+                                  int32_t* counts) {
+  return count_impl(x, ref, channels, l, p0, p1, threshold, counts);
+}
+
+// Output position (n, oy, ox): sum of the fired deltas of its window through the weight.
+struct GatherArgs {
+  Conv2dGeometry g;
+  const int64_t* start;  // (N * H * W + 1) offsets of each pixel's list
+  const int32_t* channel;
+  int64_t taps_stride;  // C_in * C_out/groups: elements of packed_weight per tap
+  PixelLayout out;      // of the output
+};
+
+// 64-byte vectors (GCC vector extensions): one AVX-512 register, two AVX2 or four SSE ones,
+// whichever the clone is compiled for.
+typedef float f32x16 __attribute__((vector_size(64)));
+typedef double f64x8 __attribute__((vector_size(64)));
+template <typename T> struct Vector;
+template <> struct Vector<float> { using type = f32x16; };
+template <> struct Vector<double> { using type = f64x8; };
+
+// The window's pixels (flat indices) of output position (oy, ox); returns their count.
+inline int window_pixels(const Conv2dGeometry& g, int64_t oy, int64_t ox, int64_t* pixels) {
+  int count = 0;
+  for (int64_t ky = 0; ky < g.kernel_h; ++ky) {
+    const int64_t iy = oy * g.stride_h - g.pad_h + ky * g.dil_h;
+    if (iy < 0 || iy >= g.in_h) continue;
+    for (int64_t kx = 0; kx < g.kernel_w; ++kx) {
+      const int64_t ix = ox * g.stride_w - g.pad_w + kx * g.dil_w;
+      if (ix < 0 || ix >= g.in_w) continue;
+      pixels[2 * count] = ky * g.kernel_w + kx;  // tap
+      pixels[2 * count + 1] = iy * g.in_w + ix;  // pixel
+      ++count;
+    }
+  }
+  return count;
+}
+
+// groups == 1: R vectors of output channels [co, co + R * lanes) summed in registers over
+// the window's fired values, then added to the output at `out` (that position's channel 0).
+template <typename T, int R>
+__attribute__((always_inline)) inline void gather_channels(const GatherArgs& a, const T* value,
+                                                           const T* packed, const int64_t* taps,
+                                                           int n_taps, int64_t co, T* out) {
+  using V = typename Vector<T>::type;
+  constexpr int kLanes = sizeof(V) / sizeof(T);
+  const int64_t cout = a.g.out_channels;
+  V acc[R];
+  for (int r = 0; r < R; ++r) acc[r] = V{};
+  for (int t = 0; t < n_taps; ++t) {
+    const T* tap = packed + taps[2 * t] * a.taps_stride + co;
+    const int64_t pixel = taps[2 * t + 1];
+    for (int64_t j = a.start[pixel]; j < a.start[pixel + 1]; ++j) {
+      const T* w = tap + a.channel[j] * cout;
+      const T v = value[j];
+      for (int r = 0; r < R; ++r) {
+        V wv;
+        __builtin_memcpy(&wv, w + r * kLanes, sizeof(V));
+        acc[r] += v * wv;
+      }
+    }
+  }
+  if (a.out.channel == 1) {  // NHWC: the channels of a position are contiguous
+    for (int r = 0; r < R; ++r) {
+      V o;
+      __builtin_memcpy(&o, out + co + r * kLanes, sizeof(V));
+      o += acc[r];
+      __builtin_memcpy(out + co + r * kLanes, &o, sizeof(V));
+    }
+  } else {
+    for (int r = 0; r < R; ++r) {
+      for (int i = 0; i < kLanes; ++i) out[(co + r * kLanes + i) * a.out.channel] += acc[r][i];
+    }
+  }
+}
+
+template <typename T>
+__attribute__((always_inline)) inline int64_t gather_row_impl(const GatherArgs& a, const T* value,
+                                                              const T* packed, T* acc, T* out,
+                                                              int64_t n, int64_t oy) {
+  using V = typename Vector<T>::type;
+  constexpr int64_t kLanes = sizeof(V) / sizeof(T);
+  const Conv2dGeometry& g = a.g;
+  const int64_t cout_g = g.out_per_group(), cin_g = g.in_per_group();
+  const int64_t plane = g.in_h * g.in_w;
+  const int64_t* start = a.start + n * plane;
+  const GatherArgs image{g, start, a.channel, a.taps_stride, a.out};
+  std::vector<int64_t> taps(2 * g.kernel_h * g.kernel_w);
+  int64_t fired_taps = 0;
+  for (int64_t ox = 0; ox < g.out_w; ++ox) {
+    const int n_taps = window_pixels(g, oy, ox, taps.data());
+    int64_t window = 0;
+    for (int t = 0; t < n_taps; ++t) window += start[taps[2 * t + 1] + 1] - start[taps[2 * t + 1]];
+    if (window == 0) continue;
+    fired_taps += window;
+    T* o = out + n * a.out.image + (oy * g.out_w + ox) * a.out.pixel;
+    int64_t co = 0;
+    if (g.groups == 1) {
+      for (; co + 4 * kLanes <= cout_g; co += 4 * kLanes) {
+        gather_channels<T, 4>(image, value, packed, taps.data(), n_taps, co, o);
+      }
+      for (; co + kLanes <= cout_g; co += kLanes) {
+        gather_channels<T, 1>(image, value, packed, taps.data(), n_taps, co, o);
+      }
+      if (co == cout_g) continue;
+    }
+    // grouped convs and the channels left over: one scalar accumulator per output channel
+    std::fill(acc, acc + g.out_channels, T(0));
+    for (int t = 0; t < n_taps; ++t) {
+      const T* tap = packed + taps[2 * t] * a.taps_stride;
+      const int64_t pixel = taps[2 * t + 1];
+      for (int64_t j = start[pixel]; j < start[pixel + 1]; ++j) {
+        const int64_t c = a.channel[j];
+        const T v = value[j];
+        const T* __restrict w = tap + c * cout_g;
+        T* __restrict dst = acc + (c / cin_g) * cout_g;
+        for (int64_t k = co; k < cout_g; ++k) dst[k] += v * w[k];
+      }
+    }
+    for (int64_t group = 0; group < g.groups; ++group) {
+      for (int64_t k = co; k < cout_g; ++k) {
+        o[(group * cout_g + k) * a.out.channel] += acc[group * cout_g + k];
+      }
+    }
+  }
+  return fired_taps;
+}
+
+MMEFF_CPU_CLONES int64_t gather_row(const GatherArgs& a, const float* value, const float* packed,
+                                    float* acc, float* out, int64_t n, int64_t oy) {
+  return gather_row_impl(a, value, packed, acc, out, n, oy);
+}
+
+MMEFF_CPU_CLONES int64_t gather_row(const GatherArgs& a, const double* value,
+                                    const double* packed, double* acc, double* out, int64_t n,
+                                    int64_t oy) {
+  return gather_row_impl(a, value, packed, acc, out, n, oy);
+}
+
+at::Tensor delta_conv2d_frame_cpu(const at::Tensor& input, const at::Tensor& reference,
+                                  const at::Tensor& output, const at::Tensor& weight,
+                                  const at::Tensor& packed_weight, double threshold,
+                                  at::IntArrayRef stride, at::IntArrayRef padding,
+                                  at::IntArrayRef dilation, int64_t groups, double dense_above) {
+  const Conv2dGeometry g =
+      check_delta_conv2d_frame_args(input, reference, output, weight, packed_weight, threshold,
+                                    stride, padding, dilation, groups, dense_above);
+  const at::Tensor& x = input;
+  const PixelLayout in = pixel_layout(input);
+  const int64_t plane = g.in_h * g.in_w, pixels = g.batch * plane;
+  const int64_t chunks_per_image = (plane + kPixelChunk - 1) / kPixelChunk;
+  std::vector<int32_t> counts(pixels, 0);
+  std::vector<int64_t> start(pixels + 1, 0);
+  int64_t executed = 0;
+  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "delta_conv2d_frame_cpu", [&] {
+    const scalar_t* xp = x.const_data_ptr<scalar_t>();
+    scalar_t* rp = reference.mutable_data_ptr<scalar_t>();
+    const scalar_t thr = static_cast<scalar_t>(threshold);
+    const int64_t image = g.in_channels * plane;  // values per image
+    auto for_chunks = [&](auto&& body) {
+      at::parallel_for(0, g.batch * chunks_per_image, 1, [&](int64_t begin, int64_t end) {
+        for (int64_t i = begin; i < end; ++i) {
+          const int64_t n = i / chunks_per_image, p0 = (i % chunks_per_image) * kPixelChunk;
+          body(n, p0, std::min(p0 + kPixelChunk, plane));
+        }
+      });
+    };
+    std::atomic<bool> finite{true};
+    for_chunks([&](int64_t n, int64_t p0, int64_t p1) {
+      if (!count_fired(xp + n * in.image, rp + n * in.image, g.in_channels, in, p0, p1, thr,
+                       counts.data() + n * plane)) {
+        finite = false;
+      }
+    });
+    TORCH_CHECK_VALUE(finite, "delta_conv2d_frame: the input contains NaN or Inf");
+    for (int64_t p = 0; p < pixels; ++p) start[p + 1] = start[p] + counts[p];
+    const int64_t fired = start[pixels];
+    if (fired == 0) return;
+    if (fired >= dense_above * static_cast<double>(g.batch * image)) {
+      at::Tensor delta = at::empty_like(x);  // x's strides: the same memory order
+      scalar_t* dp = delta.mutable_data_ptr<scalar_t>();
+      at::parallel_for(0, g.batch * image, 4096, [&](int64_t begin, int64_t end) {
+        for (int64_t i = begin; i < end; ++i) {
+          const scalar_t d = xp[i] - rp[i];
+          const bool fires = std::abs(d) > thr;
+          dp[i] = fires ? d : scalar_t(0);
+          if (fires) rp[i] = xp[i];
+        }
+      });
+      output.add_(at::conv2d(delta, weight, {}, stride, padding, dilation, groups));
+      executed = dense_macs(g);
+      return;
+    }
+    std::vector<int32_t> channel(fired);
+    std::vector<scalar_t> value(fired);
+    for_chunks([&](int64_t n, int64_t p0, int64_t p1) {
+      std::vector<int64_t> cursor(start.begin() + n * plane + p0, start.begin() + n * plane + p1);
+      const scalar_t* xn = xp + n * in.image;
+      scalar_t* rn = rp + n * in.image;
+      auto commit = [&](int64_t c, int64_t p) {
+        const int64_t i = c * in.channel + p * in.pixel;
+        const scalar_t d = xn[i] - rn[i];
+        if (std::abs(d) > thr) {
+          const int64_t k = cursor[p - p0]++;
+          channel[k] = static_cast<int32_t>(c);
+          value[k] = d;
+          rn[i] = xn[i];
+        }
+      };
+      if (in.pixel == 1) {  // NCHW: pixels inner
+        for (int64_t c = 0; c < g.in_channels; ++c) {
+          for (int64_t p = p0; p < p1; ++p) commit(c, p);
+        }
+      } else {  // channels inner, contiguous in NHWC
+        for (int64_t p = p0; p < p1; ++p) {
+          for (int64_t c = 0; c < g.in_channels; ++c) commit(c, p);
+        }
+      }
+    });
+    const GatherArgs args{g, start.data(), channel.data(), g.in_channels * g.out_per_group(),
+                          pixel_layout(output)};
+    const scalar_t* packed = packed_weight.const_data_ptr<scalar_t>();
+    scalar_t* out = output.mutable_data_ptr<scalar_t>();
+    std::atomic<int64_t> taps{0};
+    at::parallel_for(0, g.batch * g.out_h, 1, [&](int64_t begin, int64_t end) {
+      std::vector<scalar_t> acc(g.out_channels);
+      int64_t local = 0;
+      for (int64_t row = begin; row < end; ++row) {
+        local += gather_row(args, value.data(), packed, acc.data(), out, row / g.out_h,
+                            row % g.out_h);
+      }
+      taps += local;
+    });
+    executed = taps * g.out_per_group();
+  });
+  return at::scalar_tensor(executed, at::kLong);
+}
+
+}  // namespace
+
+TORCH_LIBRARY_IMPL(mmeff, CPU, m) { m.impl("delta_conv2d_frame", &delta_conv2d_frame_cpu); }
+
+}  // namespace mmeff

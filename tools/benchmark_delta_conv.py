@@ -1,0 +1,110 @@
+"""Benchmark ``mmeff.ops.delta_conv2d_frame`` (a ValueGate's frame) against dense ``F.conv2d``.
+
+HRNet-W32 layers of a 256x192 crop (the top-down input), batch 1, NCHW and channels_last
+(NHWC, the op's fast layout), the dense conv in the same layout. A share of the input
+values (scattered at random, the worst case for locality) has changed by more than the
+threshold; the op commits them and adds their conv to the cached output through the sparse
+kernel (``dense_above=1``, so the dense fallback never runs). Each timed call first restores
+the reference (a copy of C_in x H x W values, counted against the op). Timing as
+``benchmark_sparse_conv.py``: 2 threads, alternating bursts after warm-up, medians:
+
+    speedup    = dense time / op time
+    MAC share  = executed MACs / dense MACs
+    efficiency = speedup x MAC share    (1.0: every skipped MAC saves its share of the time)
+
+    python tools/benchmark_delta_conv.py [--threads 2] [--repeats 15] [--shares 0.01 0.1]
+        [--json out.json]
+"""
+import argparse
+import json
+
+import torch
+import torch.nn.functional as F
+from mmengine.utils import ProgressBar
+
+from benchmark_sparse_conv import median_times
+from mmeff.ops import delta_conv2d_frame, has_extension, pack_delta_conv2d_weight
+
+# name, C_in, C_out, kernel, stride, (H, W) of the input
+LAYERS = [
+    ('3x3 32->32 @64x48', 32, 32, 3, 1, (64, 48)),
+    ('3x3 64->64 @32x24', 64, 64, 3, 1, (32, 24)),
+    ('3x3 128->128 @16x12', 128, 128, 3, 1, (16, 12)),
+    ('3x3 256->256 @8x6', 256, 256, 3, 1, (8, 6)),
+    ('3x3 s2 32->64 @64x48', 32, 64, 3, 2, (64, 48)),
+    ('1x1 256->64 @64x48', 256, 64, 1, 1, (64, 48)),
+    ('1x1 64->256 @64x48', 64, 256, 1, 1, (64, 48)),
+]
+SHARES = [0.01, 0.03, 0.1, 0.25, 0.5]
+
+
+MEMORY_FORMATS = dict(NCHW=torch.contiguous_format, NHWC=torch.channels_last)
+
+
+def bench_layer(layer, layout, shares, repeats, warmup, gen):
+    name, cin, cout, k, stride, (h, w) = layer
+    memory_format = MEMORY_FORMATS[layout]
+    conv = dict(stride=(stride, stride), padding=(k // 2, k // 2), dilation=(1, 1), groups=1)
+    weight = torch.randn(cout, cin, k, k, generator=gen)
+    packed = pack_delta_conv2d_weight(weight, 1)
+    reference0 = torch.randn(1, cin, h, w, generator=gen).contiguous(memory_format=memory_format)
+    output = F.conv2d(reference0, weight, None, conv['stride'], conv['padding'])
+    dense_macs = output[0, 0].numel() * weight.numel()
+    rows = []
+    for share in shares:
+        fired = torch.rand(reference0.shape, generator=gen) < share
+        x = reference0 + fired * (1 + torch.rand(reference0.shape, generator=gen))
+        reference = reference0.clone()
+
+        def dense():
+            return F.conv2d(x, weight, None, conv['stride'], conv['padding'])
+
+        def op():
+            reference.copy_(reference0)
+            return delta_conv2d_frame(x, reference, output, weight, packed, 0.5, dense_above=1.0,
+                                      **conv)
+
+        t = median_times(dict(dense=dense, op=op), repeats, warmup)
+        mac_share = op() / dense_macs
+        rows.append(dict(layer=name, layout=layout, value_share=fired.float().mean().item(),
+                         mac_share=mac_share,
+                         dense_ms=t['dense'] * 1e3, op_ms=t['op'] * 1e3,
+                         speedup=t['dense'] / t['op'], efficiency=t['dense'] / t['op'] * mac_share))
+    return rows
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    parser.add_argument('--threads', type=int, default=2)
+    parser.add_argument('--repeats', type=int, default=15)
+    parser.add_argument('--warmup', type=int, default=3)
+    parser.add_argument('--shares', type=float, nargs='+', default=SHARES,
+                        help='shares of the input values that fired')
+    parser.add_argument('--layouts', nargs='+', choices=list(MEMORY_FORMATS),
+                        default=list(MEMORY_FORMATS), help='memory formats (dense in the same)')
+    parser.add_argument('--json', help='write the results to this JSON file')
+    args = parser.parse_args()
+    if not has_extension():
+        raise SystemExit('benchmark_delta_conv: the compiled extension is not built')
+    torch.set_num_threads(args.threads)
+    gen = torch.Generator().manual_seed(0)
+    rows = []
+    progress = ProgressBar(len(LAYERS) * len(args.layouts))
+    for layout in args.layouts:
+        for layer in LAYERS:
+            rows += bench_layer(layer, layout, args.shares, args.repeats, args.warmup, gen)
+            progress.update()
+    header = (f'\n{"layer":<24}{"layout":>7}{"values":>8}{"MACs":>8}{"dense ms":>10}{"op ms":>9}'
+              f'{"speedup":>9}{"eff.":>7}')
+    print(header + '\n' + '-' * len(header))
+    for r in rows:
+        print(f'{r["layer"]:<24}{r["layout"]:>7}{r["value_share"]:>8.3f}{r["mac_share"]:>8.3f}'
+              f'{r["dense_ms"]:>10.3f}{r["op_ms"]:>9.3f}{r["speedup"]:>9.2f}'
+              f'{r["efficiency"]:>7.2f}')
+    if args.json:
+        with open(args.json, 'w') as f:
+            json.dump(rows, f, indent=2)
+
+
+if __name__ == '__main__':
+    main()
