@@ -1,11 +1,11 @@
 // CPU kernel of delta_conv2d_frame (see ../delta_conv2d_frame.cpp for the contract).
 //
-// Pass 1 (pixel chunks in parallel) counts the fired values of every input pixel and checks
+// Pass 1 (pixel chunks in parallel) flags the fired values, counts them per pixel and checks
 // the input for NaN/Inf; nothing changes before it passed. Pass 2 lists each pixel's fired
-// values as (channel, delta), in channel order, and commits them to the reference. Pass 3
-// (output rows in parallel): every output position whose window holds fired values sums
-// delta * packed_weight[tap][channel][:] over them in registers, output channels in 64-byte
-// vectors, and adds the sums to the output. Tensors are NCHW or channels_last (NHWC), each
+// values as (channel, delta), in channel order, skipping clear flags 8 at a time, and commits
+// them to the reference. Pass 3 (output rows in parallel): every output position whose window
+// holds fired values sums delta * packed_weight[tap][channel][:] over them in registers,
+// output channels in 64-byte vectors, and adds the sums to the output. Tensors are NCHW or channels_last (NHWC), each
 // read with its own strides; channels_last is the fast layout (a pixel's channels, and an
 // output position's, are contiguous). Compiled for AVX-512, AVX2 and baseline x86-64 and
 // picked at load time (GCC target_clones).
@@ -16,6 +16,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
+#include <memory>
 #include <vector>
 
 #include "cpu_clones.h"
@@ -37,31 +39,48 @@ PixelLayout pixel_layout(const at::Tensor& t) {
   return {t.stride(0), t.stride(1), w > 1 ? t.stride(3) : (h > 1 ? t.stride(2) : 1)};
 }
 
-// Fired values of one image's pixels [p0, p1) into counts; returns false on NaN/Inf.
+// Fired values of one image's pixels [p0, p1): a flag per value (laid out as x) and a count
+// per pixel; returns false on NaN/Inf.
 template <typename T>
 __attribute__((always_inline)) inline bool count_impl(const T* x, const T* ref, int64_t channels,
                                                       PixelLayout l, int64_t p0, int64_t p1,
-                                                      T threshold, int32_t* counts) {
-  T poison = 0;
+                                                      T threshold, uint8_t* flags,
+                                                      int32_t* counts) {
+  T poison = 0;  // x * 0 summed: NaN exactly when some x is NaN or Inf
   if (l.pixel == 1) {  // NCHW: pixels contiguous
     for (int64_t c = 0; c < channels; ++c) {
       const T* xc = x + c * l.channel;
       const T* rc = ref + c * l.channel;
+      uint8_t* fc = flags + c * l.channel;
+#pragma omp simd reduction(+ : poison)
       for (int64_t p = p0; p < p1; ++p) {
-        poison += xc[p] * T(0);  // NaN exactly when some x is NaN or Inf
-        counts[p] += std::abs(xc[p] - rc[p]) > threshold;
+        poison += xc[p] * T(0);
+        fc[p] = std::abs(xc[p] - rc[p]) > threshold;
+        counts[p] += fc[p];
       }
     }
-  } else {  // channels strided by l.channel (contiguous in NHWC)
+  } else if (l.channel == 1) {  // NHWC: channels contiguous
     for (int64_t p = p0; p < p1; ++p) {
       const T* xp = x + p * l.pixel;
       const T* rp = ref + p * l.pixel;
+      uint8_t* fp = flags + p * l.pixel;
       int32_t count = 0;
+#pragma omp simd reduction(+ : poison, count)
       for (int64_t c = 0; c < channels; ++c) {
-        poison += xp[c * l.channel] * T(0);
-        count += std::abs(xp[c * l.channel] - rp[c * l.channel]) > threshold;
+        poison += xp[c] * T(0);
+        fp[c] = std::abs(xp[c] - rp[c]) > threshold;
+        count += fp[c];
       }
       counts[p] += count;
+    }
+  } else {  // any other strides
+    for (int64_t p = p0; p < p1; ++p) {
+      for (int64_t c = 0; c < channels; ++c) {
+        const int64_t i = c * l.channel + p * l.pixel;
+        poison += x[i] * T(0);
+        flags[i] = std::abs(x[i] - ref[i]) > threshold;
+        counts[p] += flags[i];
+      }
     }
   }
   return poison == poison;
@@ -69,14 +88,35 @@ __attribute__((always_inline)) inline bool count_impl(const T* x, const T* ref, 
 
 MMEFF_CPU_CLONES bool count_fired(const float* x, const float* ref, int64_t channels,
                                   PixelLayout l, int64_t p0, int64_t p1, float threshold,
-                                  int32_t* counts) {
-  return count_impl(x, ref, channels, l, p0, p1, threshold, counts);
+                                  uint8_t* flags, int32_t* counts) {
+  return count_impl(x, ref, channels, l, p0, p1, threshold, flags, counts);
 }
 
 MMEFF_CPU_CLONES bool count_fired(const double* x, const double* ref, int64_t channels,
                                   PixelLayout l, int64_t p0, int64_t p1, double threshold,
-                                  int32_t* counts) {
-  return count_impl(x, ref, channels, l, p0, p1, threshold, counts);
+                                  uint8_t* flags, int32_t* counts) {
+  return count_impl(x, ref, channels, l, p0, p1, threshold, flags, counts);
+}
+
+// Calls visit(k) for every k in [k0, k1) with flags[k * step] set, skipping 8 clear flags at a
+// time where step is 1.
+template <typename Visit>
+inline void for_flagged(const uint8_t* flags, int64_t step, int64_t k0, int64_t k1,
+                        Visit&& visit) {
+  int64_t k = k0;
+  if (step == 1) {
+    for (; k + 8 <= k1; k += 8) {
+      uint64_t word;
+      __builtin_memcpy(&word, flags + k, 8);
+      if (word == 0) continue;
+      for (int64_t j = k; j < k + 8; ++j) {
+        if (flags[j]) visit(j);
+      }
+    }
+  }
+  for (; k < k1; ++k) {
+    if (flags[k * step]) visit(k);
+  }
 }
 
 // Output position (n, oy, ox): sum of the fired deltas of its window through the weight.
@@ -227,6 +267,7 @@ at::Tensor delta_conv2d_frame_cpu(const at::Tensor& input, const at::Tensor& ref
   const int64_t plane = g.in_h * g.in_w, pixels = g.batch * plane;
   const int64_t chunks_per_image = (plane + kPixelChunk - 1) / kPixelChunk;
   std::vector<int32_t> counts(pixels, 0);
+  std::unique_ptr<uint8_t[]> flags(new uint8_t[g.batch * g.in_channels * plane]);  // as x
   std::vector<int64_t> start(pixels + 1, 0);
   int64_t executed = 0;
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "delta_conv2d_frame_cpu", [&] {
@@ -245,7 +286,7 @@ at::Tensor delta_conv2d_frame_cpu(const at::Tensor& input, const at::Tensor& ref
     std::atomic<bool> finite{true};
     for_chunks([&](int64_t n, int64_t p0, int64_t p1) {
       if (!count_fired(xp + n * in.image, rp + n * in.image, g.in_channels, in, p0, p1, thr,
-                       counts.data() + n * plane)) {
+                       flags.get() + n * in.image, counts.data() + n * plane)) {
         finite = false;
       }
     });
@@ -274,23 +315,24 @@ at::Tensor delta_conv2d_frame_cpu(const at::Tensor& input, const at::Tensor& ref
       std::vector<int64_t> cursor(start.begin() + n * plane + p0, start.begin() + n * plane + p1);
       const scalar_t* xn = xp + n * in.image;
       scalar_t* rn = rp + n * in.image;
+      const uint8_t* fn = flags.get() + n * in.image;
+      const int32_t* fired_at = counts.data() + n * plane;  // pixels without any are skipped
       auto commit = [&](int64_t c, int64_t p) {
         const int64_t i = c * in.channel + p * in.pixel;
-        const scalar_t d = xn[i] - rn[i];
-        if (std::abs(d) > thr) {
-          const int64_t k = cursor[p - p0]++;
-          channel[k] = static_cast<int32_t>(c);
-          value[k] = d;
-          rn[i] = xn[i];
-        }
+        const int64_t k = cursor[p - p0]++;
+        channel[k] = static_cast<int32_t>(c);
+        value[k] = xn[i] - rn[i];
+        rn[i] = xn[i];
       };
-      if (in.pixel == 1) {  // NCHW: pixels inner
+      if (in.pixel == 1) {  // NCHW: pixels inner (each pixel's list in channel order)
         for (int64_t c = 0; c < g.in_channels; ++c) {
-          for (int64_t p = p0; p < p1; ++p) commit(c, p);
+          for_flagged(fn + c * in.channel, 1, p0, p1, [&](int64_t p) { commit(c, p); });
         }
       } else {  // channels inner, contiguous in NHWC
         for (int64_t p = p0; p < p1; ++p) {
-          for (int64_t c = 0; c < g.in_channels; ++c) commit(c, p);
+          if (!fired_at[p]) continue;
+          for_flagged(fn + p * in.pixel, in.channel, 0, g.in_channels,
+                      [&](int64_t c) { commit(c, p); });
         }
       }
     });
