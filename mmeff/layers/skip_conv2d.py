@@ -304,8 +304,7 @@ class SkipConv2d(nn.Conv2d):
             reference = self.block_windows(x).contiguous()
         else:
             reference = x.detach().clone()  # x's memory format (NCHW or channels_last)
-        return SkipConvEntry(key=key, reference=reference,
-                             output=self.dense(x).contiguous())
+        return SkipConvEntry(key=key, reference=reference, output=self.dense(x))
 
     def packed_weight(self) -> Tensor:
         """The weight laid out for :func:`mmeff.ops.delta_conv2d_frame` (cached until the
