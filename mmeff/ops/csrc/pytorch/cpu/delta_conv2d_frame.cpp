@@ -297,12 +297,11 @@ at::Tensor delta_conv2d_frame_cpu(const at::Tensor& input, const at::Tensor& ref
     if (fired >= dense_above * static_cast<double>(g.batch * image)) {
       at::Tensor delta = at::empty_like(x);  // x's strides: the same memory order
       scalar_t* dp = delta.mutable_data_ptr<scalar_t>();
+      const uint8_t* fl = flags.get();  // pass 1's decisions, in x's memory order too
       at::parallel_for(0, g.batch * image, 4096, [&](int64_t begin, int64_t end) {
         for (int64_t i = begin; i < end; ++i) {
-          const scalar_t d = xp[i] - rp[i];
-          const bool fires = std::abs(d) > thr;
-          dp[i] = fires ? d : scalar_t(0);
-          if (fires) rp[i] = xp[i];
+          dp[i] = fl[i] ? xp[i] - rp[i] : scalar_t(0);
+          if (fl[i]) rp[i] = xp[i];
         }
       });
       output.add_(at::conv2d(delta, weight, {}, stride, padding, dilation, groups));
