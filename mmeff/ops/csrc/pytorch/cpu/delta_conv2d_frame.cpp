@@ -216,6 +216,10 @@ __attribute__((always_inline)) inline int64_t gather_row_impl(const GatherArgs& 
       for (; co + 4 * kLanes <= cout_g; co += 4 * kLanes) {
         gather_channels<T, 4>(image, value, packed, taps.data(), n_taps, co, o);
       }
+      if (co + 2 * kLanes <= cout_g) {  // 32 or 48 float channels: one run over the lists
+        gather_channels<T, 2>(image, value, packed, taps.data(), n_taps, co, o);
+        co += 2 * kLanes;
+      }
       for (; co + kLanes <= cout_g; co += kLanes) {
         gather_channels<T, 1>(image, value, packed, taps.data(), n_taps, co, o);
       }
