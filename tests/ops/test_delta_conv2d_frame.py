@@ -64,7 +64,7 @@ def assert_same_update(got, want, dtype, case, threshold, dense_above):
 
 @settings(max_examples=150, deadline=None)
 @given(seed=st.integers(0, 10**6), n=st.integers(1, 2), c_in=st.sampled_from([1, 2, 4, 6]),
-       c_out=st.sampled_from([1, 4, 24, 64]), h=st.integers(3, 19), w=st.integers(3, 19),
+       c_out=st.sampled_from([1, 4, 24, 32, 48, 64, 112]), h=st.integers(3, 19), w=st.integers(3, 19),
        k=st.sampled_from([(1, 1), (3, 3), (1, 3), (5, 5)]),
        stride=st.sampled_from([(1, 1), (2, 2), (1, 2)]), pad=st.integers(0, 2),
        dilation=st.sampled_from([(1, 1), (2, 2)]), groups=st.sampled_from(['one', 'two', 'dw']),

@@ -216,13 +216,13 @@ __attribute__((always_inline)) inline int64_t gather_row_impl(const GatherArgs& 
       for (; co + 4 * kLanes <= cout_g; co += 4 * kLanes) {
         gather_channels<T, 4>(image, value, packed, taps.data(), n_taps, co, o);
       }
-      if (co + 2 * kLanes <= cout_g) {  // 32 or 48 float channels: one run over the lists
-        gather_channels<T, 2>(image, value, packed, taps.data(), n_taps, co, o);
-        co += 2 * kLanes;
+      // the 1-3 vectors left: one more run over the lists
+      switch ((cout_g - co) / kLanes) {
+        case 3: gather_channels<T, 3>(image, value, packed, taps.data(), n_taps, co, o); break;
+        case 2: gather_channels<T, 2>(image, value, packed, taps.data(), n_taps, co, o); break;
+        case 1: gather_channels<T, 1>(image, value, packed, taps.data(), n_taps, co, o); break;
       }
-      for (; co + kLanes <= cout_g; co += kLanes) {
-        gather_channels<T, 1>(image, value, packed, taps.data(), n_taps, co, o);
-      }
+      co += (cout_g - co) / kLanes * kLanes;
       if (co == cout_g) continue;
     }
     // grouped convs and the channels left over: one scalar accumulator per output channel
