@@ -87,6 +87,24 @@ def test_matches_reference(seed, n, c_in, c_out, h, w, k, stride, pad, dilation,
                        case, threshold, dense_above)
 
 
+@pytest.mark.parametrize('dtype', [torch.float32, torch.float64])
+@pytest.mark.parametrize('pad, dilation', [(1, (1, 1)), (0, (1, 1)), (2, (2, 2)), (1, (2, 1))])
+@pytest.mark.parametrize('c_out', [8, 16, 32, 64])
+@pytest.mark.parametrize('share', [0.02, 0.2])
+def test_stride_one_3x3_convs_on_tall_frames_match_the_reference(dtype, pad, dilation, c_out,
+                                                                 share):
+    """channels_last stride-1 3x3 convs, the scatter form's case (1 or 2 vectors of output
+    channels) and the gather form's next to it, on frames of many row bands, two images,
+    changes clustered in rows (some bands work much more than others)."""
+    case = conv_case(7, 2, 8, c_out, 37, 11, (3, 3), (1, 1), (pad, pad), dilation, 1, dtype, share,
+                     'NHWC')
+    current = case[0].clone()
+    current[:, :, 10:20] += 1.0
+    case = (current.contiguous(memory_format=torch.channels_last),) + case[1:]
+    assert_same_update(run(delta_conv2d_frame, case, 0.5, 1.0),
+                       run(delta_conv2d_frame_reference, case, 0.5, 1.0), dtype, case, 0.5, 1.0)
+
+
 @pytest.mark.parametrize('k, stride, pad, groups', [((3, 3), (1, 1), (1, 1), 1),
                                                     ((1, 1), (1, 1), (0, 0), 1),
                                                     ((3, 3), (2, 2), (1, 1), 1),

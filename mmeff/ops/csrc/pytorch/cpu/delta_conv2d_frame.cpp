@@ -3,11 +3,14 @@
 // Pass 1 (pixel chunks in parallel) flags the fired values, counts them per pixel and checks
 // the input for NaN/Inf; nothing changes before it passed. Pass 2 lists each pixel's fired
 // values as (channel, delta), in channel order, skipping clear flags 8 at a time, and commits
-// them to the reference. Pass 3 (output rows in parallel): every output position whose window
-// holds fired values sums delta * packed_weight[tap][channel][:] over them in registers,
-// output channels in 64-byte vectors, and adds the sums to the output. Tensors are NCHW or channels_last (NHWC), each
-// read with its own strides; channels_last is the fast layout (a pixel's channels, and an
-// output position's, are contiguous). Compiled for AVX-512, AVX2 and baseline x86-64 and
+// them to the reference. Pass 3 multiplies them by packed_weight[tap][channel][:] in
+// registers, output channels in 64-byte vectors. Stride-1 ungrouped 3x3 convs with 1 or 2
+// vectors of output channels, channels_last, scatter: each fired pixel sums its values per
+// tap and adds the sums to the output positions the taps reach (bands of input rows in
+// parallel). The others gather: each output position whose window holds fired values sums
+// them (output rows in parallel). Tensors are NCHW or channels_last (NHWC), each read with
+// its own strides; channels_last is the fast layout (a pixel's channels, and an output
+// position's, are contiguous). Compiled for AVX-512, AVX2 and baseline x86-64 and
 // picked at load time (GCC target_clones).
 #include <ATen/ATen.h>
 #include <ATen/Dispatch.h>
@@ -15,6 +18,7 @@
 #include <torch/library.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstdint>
 #include <memory>
@@ -258,6 +262,111 @@ MMEFF_CPU_CLONES int64_t gather_row(const GatherArgs& a, const double* value,
   return gather_row_impl(a, value, packed, acc, out, n, oy);
 }
 
+// Scatter form (where it measured faster than gathering): each fired input pixel sums its
+// deltas through all 9 taps of a 3x3 kernel, output channels [0, R * lanes), in 9 * R
+// registers, then adds each sum to the output position that tap reaches. A value is loaded
+// once, not once per output position that sees it.
+struct ScatterArgs {
+  Conv2dGeometry g;
+  const int64_t* start;  // (H * W + 1) offsets of one image's pixel lists
+  const int32_t* channel;
+  int64_t taps_stride;  // as in GatherArgs
+  int64_t out_pixel;    // elements between output positions (channels contiguous)
+};
+
+template <typename T, int R>
+__attribute__((always_inline)) inline void scatter_pixel(const ScatterArgs& a, const T* value,
+                                                         const T* packed, int64_t j0, int64_t j1,
+                                                         int64_t iy, int64_t ix, T* out) {
+  using V = typename Vector<T>::type;
+  constexpr int kLanes = sizeof(V) / sizeof(T);
+  const Conv2dGeometry& g = a.g;
+  V acc[9][R];
+  for (int t = 0; t < 9; ++t)
+    for (int r = 0; r < R; ++r) acc[t][r] = V{};
+  for (int64_t j = j0; j < j1; ++j) {
+    const T* w = packed + a.channel[j] * g.out_channels;
+    const T v = value[j];
+    for (int t = 0; t < 9; ++t) {
+      for (int r = 0; r < R; ++r) {
+        V wv;
+        __builtin_memcpy(&wv, w + t * a.taps_stride + r * kLanes, sizeof(V));
+        acc[t][r] += v * wv;
+      }
+    }
+  }
+  for (int ky = 0; ky < 3; ++ky) {
+    const int64_t oy = iy + g.pad_h - ky * g.dil_h;
+    if (oy < 0 || oy >= g.out_h) continue;
+    for (int kx = 0; kx < 3; ++kx) {
+      const int64_t ox = ix + g.pad_w - kx * g.dil_w;
+      if (ox < 0 || ox >= g.out_w) continue;
+      T* o = out + (oy * g.out_w + ox) * a.out_pixel;
+      for (int r = 0; r < R; ++r) {
+        V sum;
+        __builtin_memcpy(&sum, o + r * kLanes, sizeof(V));
+        sum += acc[3 * ky + kx][r];
+        __builtin_memcpy(o + r * kLanes, &sum, sizeof(V));
+      }
+    }
+  }
+}
+
+// Of the 3 taps along one axis of input index i, how many reach an output index in [0, size).
+inline int64_t taps_reaching(int64_t i, int64_t pad, int64_t dil, int64_t size) {
+  int64_t count = 0;
+  for (int64_t k = 0; k < 3; ++k) count += i + pad - k * dil >= 0 && i + pad - k * dil < size;
+  return count;
+}
+
+// Input rows [iy0, iy1) of one image (start, out: that image's); returns the executed MACs.
+template <typename T>
+__attribute__((always_inline)) inline int64_t scatter_rows_impl(const ScatterArgs& a,
+                                                                const T* value, const T* packed,
+                                                                T* out, int64_t iy0,
+                                                                int64_t iy1) {
+  constexpr int64_t kLanes = sizeof(typename Vector<T>::type) / sizeof(T);
+  const Conv2dGeometry& g = a.g;
+  int64_t taps = 0;
+  for (int64_t iy = iy0; iy < iy1; ++iy) {
+    const int64_t rows = taps_reaching(iy, g.pad_h, g.dil_h, g.out_h);
+    if (rows == 0) continue;
+    for (int64_t ix = 0; ix < g.in_w; ++ix) {
+      const int64_t j0 = a.start[iy * g.in_w + ix], j1 = a.start[iy * g.in_w + ix + 1];
+      if (j0 == j1) continue;
+      taps += (j1 - j0) * rows * taps_reaching(ix, g.pad_w, g.dil_w, g.out_w);
+      if (g.out_channels == kLanes) {
+        scatter_pixel<T, 1>(a, value, packed, j0, j1, iy, ix, out);
+      } else {
+        scatter_pixel<T, 2>(a, value, packed, j0, j1, iy, ix, out);
+      }
+    }
+  }
+  return taps * g.out_channels;
+}
+
+MMEFF_CPU_CLONES int64_t scatter_rows(const ScatterArgs& a, const float* value,
+                                      const float* packed, float* out, int64_t iy0, int64_t iy1) {
+  return scatter_rows_impl(a, value, packed, out, iy0, iy1);
+}
+
+MMEFF_CPU_CLONES int64_t scatter_rows(const ScatterArgs& a, const double* value,
+                                      const double* packed, double* out, int64_t iy0,
+                                      int64_t iy1) {
+  return scatter_rows_impl(a, value, packed, out, iy0, iy1);
+}
+
+// Runs body(i) for every i in [0, items) on at::parallel_for's threads, each taking the next
+// item when it is free (the work of an item varies with where the frame changed).
+template <typename Body>
+void for_items_dynamically(int64_t items, Body&& body) {
+  std::atomic<int64_t> next{0};
+  at::parallel_for(0, std::min<int64_t>(at::get_num_threads(), items), 1,
+                   [&](int64_t, int64_t) {
+                     for (int64_t i = next++; i < items; i = next++) body(i);
+                   });
+}
+
 at::Tensor delta_conv2d_frame_cpu(const at::Tensor& input, const at::Tensor& reference,
                                   const at::Tensor& output, const at::Tensor& weight,
                                   const at::Tensor& packed_weight, double threshold,
@@ -339,10 +448,33 @@ at::Tensor delta_conv2d_frame_cpu(const at::Tensor& input, const at::Tensor& ref
         }
       }
     });
-    const GatherArgs args{g, start.data(), channel.data(), g.in_channels * g.out_per_group(),
-                          pixel_layout(output)};
     const scalar_t* packed = packed_weight.const_data_ptr<scalar_t>();
     scalar_t* out = output.mutable_data_ptr<scalar_t>();
+    const PixelLayout out_layout = pixel_layout(output);
+    const int64_t taps_stride = g.in_channels * g.out_per_group();
+    constexpr int64_t kLanes = sizeof(typename Vector<scalar_t>::type) / sizeof(scalar_t);
+    if (g.stride_h == 1 && g.stride_w == 1 && g.groups == 1 && g.kernel_h == 3 &&
+        g.kernel_w == 3 && out_layout.channel == 1 &&
+        (g.out_channels == kLanes || g.out_channels == 2 * kLanes)) {
+      // Bands of 2 * dil_h input rows reach output rows that overlap only their neighbours':
+      // the even bands go in parallel, then the odd ones.
+      const ScatterArgs args{g, start.data(), channel.data(), taps_stride, out_layout.pixel};
+      const int64_t band = 2 * g.dil_h, bands = (g.in_h + band - 1) / band;
+      std::atomic<int64_t> macs{0};
+      for (int64_t phase = 0; phase < 2; ++phase) {
+        const int64_t per_image = (bands - phase + 1) / 2;
+        for_items_dynamically(g.batch * per_image, [&](int64_t i) {
+          const int64_t n = i / per_image, iy0 = (phase + i % per_image * 2) * band;
+          ScatterArgs image = args;
+          image.start += n * plane;
+          macs += scatter_rows(image, value.data(), packed, out + n * out_layout.image, iy0,
+                               std::min(iy0 + band, g.in_h));
+        });
+      }
+      executed = macs;
+      return;
+    }
+    const GatherArgs args{g, start.data(), channel.data(), taps_stride, out_layout};
     std::atomic<int64_t> taps{0};
     at::parallel_for(0, g.batch * g.out_h, 1, [&](int64_t begin, int64_t end) {
       std::vector<scalar_t> acc(g.out_channels);
