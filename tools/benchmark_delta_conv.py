@@ -2,8 +2,9 @@
 
 HRNet-W32 layers of a 256x192 crop (the top-down input), batch 1, NCHW and channels_last
 (NHWC, the op's fast layout), the dense conv in the same layout. A share of the input
-values (scattered at random, the worst case for locality) has changed by more than the
-threshold; the op commits them and adds their conv to the cached output through the sparse
+values has changed by more than the threshold: scattered at random (``--pattern values``,
+the worst case for locality, as sensor noise), or every channel of a share of the pixels
+(``--pattern pixels``, as a moving object whose features change everywhere it is); the op commits them and adds their conv to the cached output through the sparse
 kernel (``dense_above=1``, so the dense fallback never runs). Each timed call first restores
 the reference (a copy of C_in x H x W values, counted against the op). Timing as
 ``benchmark_sparse_conv.py``: 2 threads, alternating bursts after warm-up, medians:
@@ -13,7 +14,7 @@ the reference (a copy of C_in x H x W values, counted against the op). Timing as
     efficiency = speedup x MAC share    (1.0: every skipped MAC saves its share of the time)
 
     python tools/benchmark_delta_conv.py [--threads 2] [--repeats 15] [--shares 0.01 0.1]
-        [--json out.json]
+        [--pattern values|pixels] [--json out.json]
 """
 import argparse
 import json
@@ -41,7 +42,15 @@ SHARES = [0.01, 0.03, 0.1, 0.25, 0.5]
 MEMORY_FORMATS = dict(NCHW=torch.contiguous_format, NHWC=torch.channels_last)
 
 
-def bench_layer(layer, layout, shares, repeats, warmup, gen):
+def fired_values(shape, share, pattern, gen):
+    """Bool (1, C, H, W): each value (``'values'``) or each pixel's every channel
+    (``'pixels'``) fired with probability ``share``."""
+    if pattern == 'values':
+        return torch.rand(shape, generator=gen) < share
+    return (torch.rand(1, 1, *shape[2:], generator=gen) < share).expand(shape)
+
+
+def bench_layer(layer, layout, shares, pattern, repeats, warmup, gen):
     name, cin, cout, k, stride, (h, w) = layer
     memory_format = MEMORY_FORMATS[layout]
     conv = dict(stride=(stride, stride), padding=(k // 2, k // 2), dilation=(1, 1), groups=1)
@@ -52,7 +61,7 @@ def bench_layer(layer, layout, shares, repeats, warmup, gen):
     dense_macs = output[0, 0].numel() * weight.numel()
     rows = []
     for share in shares:
-        fired = torch.rand(reference0.shape, generator=gen) < share
+        fired = fired_values(reference0.shape, share, pattern, gen)
         x = reference0 + fired * (1 + torch.rand(reference0.shape, generator=gen))
         reference = reference0.clone()
 
@@ -80,6 +89,8 @@ def main():
     parser.add_argument('--warmup', type=int, default=3)
     parser.add_argument('--shares', type=float, nargs='+', default=SHARES,
                         help='shares of the input values that fired')
+    parser.add_argument('--pattern', choices=['values', 'pixels'], default='values',
+                        help='fired values scattered, or whole pixels fired')
     parser.add_argument('--layouts', nargs='+', choices=list(MEMORY_FORMATS),
                         default=list(MEMORY_FORMATS), help='memory formats (dense in the same)')
     parser.add_argument('--json', help='write the results to this JSON file')
@@ -92,7 +103,8 @@ def main():
     progress = ProgressBar(len(LAYERS) * len(args.layouts))
     for layout in args.layouts:
         for layer in LAYERS:
-            rows += bench_layer(layer, layout, args.shares, args.repeats, args.warmup, gen)
+            rows += bench_layer(layer, layout, args.shares, args.pattern, args.repeats,
+                                args.warmup, gen)
             progress.update()
     header = (f'\n{"layer":<24}{"layout":>7}{"values":>8}{"MACs":>8}{"dense ms":>10}{"op ms":>9}'
               f'{"speedup":>9}{"eff.":>7}')
