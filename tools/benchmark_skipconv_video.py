@@ -43,7 +43,7 @@ from mmpose.datasets.transforms import GetBBoxCenterScale, TopdownAffine
 from mmpose.evaluation.functional import keypoint_pck_accuracy
 
 import mmeff
-from mmeff.converters import calibrate_norm_gates, tune_norm_gates
+from mmeff.converters import calibrate_norm_gates, measure_dense_crossovers, tune_norm_gates
 from mmeff.engine import MacCounter
 from mmeff.utils import SyntheticVideoConfig, synthetic_video
 from mmeff.utils.synthetic_pose_dataset import JHMDB_FROM_SYNTHETIC
@@ -177,6 +177,11 @@ def same_peak_cell(got: torch.Tensor, want: torch.Tensor) -> float:
     return (peak_cells(got) == peak_cells(want)).float().mean().item()
 
 
+def dense_above_arg(text: str):
+    """--dense-above: a share in (0, 1] or 'measured'."""
+    return text if text == 'measured' else float(text)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     parser.add_argument('--frames', type=int, default=100)
@@ -194,8 +199,10 @@ def main():
                         help='norm gates recompute b x b output blocks; ValueGate multiplies '
                         'only the changed input values')
     parser.add_argument('--block', type=int, default=8, help='block size of the norm gates')
-    parser.add_argument('--dense-above', type=float, default=0.25,
-                        help='ValueGate: share of fired values from which a layer runs densely')
+    parser.add_argument('--dense-above', type=dense_above_arg, default=0.25,
+                        help='ValueGate: share of fired values from which a layer runs densely, '
+                        'or "measured": each layer\'s crossover timed on this machine '
+                        '(mmeff.converters.measure_dense_crossovers)')
     parser.add_argument('--figures', type=int, default=1,
                         help='walking figures in the video (the crop follows the first)')
     parser.add_argument('--frame-size', type=int, nargs=2, default=(240, 320), metavar=('H', 'W'),
@@ -232,7 +239,7 @@ def main():
         calibrate_batchnorm(dense, frames[:8])
     gate = dict(type=args.gate, threshold=args.threshold)
     if args.gate == 'ValueGate':
-        gate['dense_above'] = args.dense_above
+        gate['dense_above'] = 1.0 if args.dense_above == 'measured' else args.dense_above
     else:
         gate['block_size'] = args.block
     skip = mmeff.convert_to_skipconv(copy.deepcopy(dense), gate=gate)
@@ -247,6 +254,13 @@ def main():
         calibrate_norm_gates(skip, [frame[None] for frame in frames[:4]], args.relative, forward)
     memory_format = torch.channels_last if args.channels_last else torch.contiguous_format
     dense, skip = dense.to(memory_format=memory_format), skip.to(memory_format=memory_format)
+    crossovers = None
+    if args.gate == 'ValueGate' and args.dense_above == 'measured':
+        crossovers = measure_dense_crossovers(
+            skip, frames[0][None].contiguous(memory_format=memory_format), forward)
+        values = sorted(crossovers.values())
+        print(f'dense crossovers of {len(values)} layers: min {values[0]:.3f}, median '
+              f'{values[len(values) // 2]:.3f}, max {values[-1]:.3f}')
     counter = MacCounter.of(skip)
     times = dict(dense=[], skipconv=[])
     rel_err, agree, same_cell, floor = [], [], [], []
@@ -281,6 +295,7 @@ def main():
         tuned_share=args.tune,
         input_size=input_size, figures=args.figures, shake=args.shake, max_speed=args.max_speed,
         noise=args.noise, flicker=args.flicker,
+        crossovers=crossovers,
         dense_ms=statistics.median(times['dense']) * 1e3,
         skipconv_ms=statistics.median(times['skipconv'][steady]) * 1e3,
         dense_gmacs=gmacs['dense'], executed_gmacs=gmacs['executed'],

@@ -31,6 +31,25 @@ def norm_gate_layers(model: nn.Module) -> Dict[str, SkipConv2d]:
             if isinstance(m, SkipConv2d) and isinstance(m.gate, THRESHOLD_GATES)}
 
 
+def run_with_pre_hooks(model: nn.Module, frames: Iterable[Any],
+                       forward: Optional[Callable[[Any], Any]],
+                       hooks: Dict[nn.Module, Callable]) -> None:
+    """Run ``frames`` (each ``forward(frame)``, default ``model(frame)``) with forward
+    pre-hooks on the given layers, in eval mode and a private stream, so no stream state of
+    the caller is touched; the hooks are removed and the train/eval mode restored after."""
+    handles = [layer.register_forward_pre_hook(hook) for layer, hook in hooks.items()]
+    was_training = model.training
+    model.eval()
+    try:
+        with stream(StreamState()):
+            for frame in frames:
+                (forward or model)(frame)
+    finally:
+        for handle in handles:
+            handle.remove()
+        model.train(was_training)
+
+
 @torch.no_grad()
 def measure_window_norms(model: nn.Module, frames: Iterable[Any],
                          forward: Optional[Callable[[Any], Any]] = None) -> Dict[str, float]:
@@ -48,7 +67,6 @@ def measure_window_norms(model: nn.Module, frames: Iterable[Any],
     layers = norm_gate_layers(model)
     if not layers:
         raise ValueError('measure_window_norms: the model has no SkipConv2d with a norm gate')
-    forward = forward or model
     sums = {name: 0.0 for name in layers}
     counts = {name: 0 for name in layers}
 
@@ -61,17 +79,7 @@ def measure_window_norms(model: nn.Module, frames: Iterable[Any],
             counts[name] += 1
         return record
 
-    handles = [layer.register_forward_pre_hook(hook(name)) for name, layer in layers.items()]
-    was_training = model.training
-    model.eval()
-    try:
-        with stream(StreamState()):
-            for frame in frames:
-                forward(frame)
-    finally:
-        for handle in handles:
-            handle.remove()
-        model.train(was_training)
+    run_with_pre_hooks(model, frames, forward, {layers[name]: hook(name) for name in layers})
     if not all(counts.values()):
         missing = [name for name, c in counts.items() if not c]
         raise ValueError(f'measure_window_norms: no frame reached layers {missing[:3]}...')

@@ -9,6 +9,8 @@ import numpy as np
 import pytest
 import torch
 
+from mmeff import ops as mmeff_ops
+
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -71,6 +73,21 @@ def test_threshold_zero_run_reproduces_the_dense_model(bench, tmp_path, monkeypa
     assert result['keypoints_within_2px_all'] == 1.0 and result['same_peak_cell_all'] == 1.0
     assert result['rel_err_last_quarter'] < 1e-4
     assert 0 < result['mac_ratio'] <= 1.0
+
+
+@pytest.mark.skipif(not mmeff_ops.has_extension(), reason='the compiled extension is not built')
+def test_measured_dense_crossovers_are_set_and_reported(bench, tmp_path, monkeypatch):
+    out = tmp_path / 'result.json'
+    config = REPO / 'configs' / 'pose' / 'td-hm_hrnet-tiny_1xb32-10e_synthetic-jhmdb-64x64.py'
+    monkeypatch.setattr(sys, 'argv', [
+        'benchmark_skipconv_video.py', '--frames', '3', '--gate', 'ValueGate', '--threshold', '0',
+        '--dense-above', 'measured', '--channels-last', '--config', str(config), '--json',
+        str(out)])
+    bench.main()
+    result = json.loads(out.read_text())
+    assert result['dense_above'] == 'measured' and len(result['crossovers']) > 10
+    assert all(0.01 <= c <= 1.0 for c in result['crossovers'].values())
+    assert result['keypoints_within_2px_all'] == 1.0  # threshold 0 stays exact either way
 
 
 def small_topdown_model():

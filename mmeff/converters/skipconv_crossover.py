@@ -1,0 +1,139 @@
+"""Per-layer dense crossovers for value-gated SkipConv layers, measured on this machine.
+
+A value gate's sparse kernel beats the dense conv only below some share of fired input
+values, and that share differs by an order of magnitude between layer shapes (on the
+AVX-512 development machine about 20 % for a 3x3 32->32 conv at 64x48, over 50 % for 3x3
+256->256 at 8x6, 2-3 % for a 1x1 256->64). :func:`measure_dense_crossovers` times, for every
+distinct layer geometry of a converted model, the sparse op (``dense_above=1``) against the
+dense conv at a few shares of randomly scattered fired values (the worst case for the sparse
+kernel), and sets each ``ValueGate.dense_above`` to the share where the two times cross
+(linear in the speed-up between the two shares around 1). Times are medians of alternating
+runs in the calling process, so the result depends on the machine, its load and the thread
+count: measure with the thread count you deploy with.
+"""
+import time
+from typing import Any, Callable, Dict, Hashable, Optional, Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from ..layers import SkipConv2d, ValueGate
+from ..ops import delta_conv2d_frame, pack_delta_conv2d_weight
+from .skipconv_calibration import run_with_pre_hooks
+
+SHARES = (0.01, 0.03, 0.1, 0.2, 0.35, 0.5)
+
+
+def crossover_share(shares: Sequence[float], speedups: Sequence[float]) -> float:
+    """The share where the sparse op's speed-up over dense falls to 1, from measurements at
+    increasing ``shares``: linear between the last share above 1 and the first below; the
+    first share if already slower there, 1 if never slower."""
+    if len(shares) != len(speedups) or not shares:
+        raise ValueError('crossover_share: need one speed-up per share, at least one')
+    if speedups[0] <= 1:
+        return float(shares[0])
+    for (s0, v0), (s1, v1) in zip(zip(shares, speedups), zip(shares[1:], speedups[1:])):
+        if v1 <= 1:
+            return float(s0 + (v0 - 1) / (v0 - v1) * (s1 - s0))
+    return 1.0
+
+
+def median_seconds(fn: Callable[[], Any], repeats: int) -> float:
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return sorted(times)[len(times) // 2]
+
+
+@torch.no_grad()
+def speedups_of(layer: SkipConv2d, x_like: Tensor, shares: Sequence[float], repeats: int,
+                generator: torch.Generator) -> list:
+    """Dense time / sparse time of ``layer``'s conv on an input like ``x_like`` (shape, dtype,
+    memory format) at each share of scattered fired values."""
+    conv = dict(stride=layer.stride, padding=layer.padding, dilation=layer.dilation,
+                groups=layer.groups)
+    weight = layer.weight.detach()
+    packed = pack_delta_conv2d_weight(weight, layer.groups)
+    memory_format = (torch.channels_last if x_like.is_contiguous(memory_format=torch.channels_last)
+                     and not x_like.is_contiguous() else torch.contiguous_format)
+    base = torch.randn(x_like.shape, generator=generator, dtype=x_like.dtype).contiguous(
+        memory_format=memory_format)
+    output = F.conv2d(base, weight, None, **conv)
+    speedups = []
+    for share in shares:
+        fired = torch.rand(base.shape, generator=generator) < share
+        x = (base + fired * (1 + torch.rand(base.shape, generator=generator))).to(base.dtype)
+        x = x.contiguous(memory_format=memory_format)
+        reference = base.clone()
+
+        def sparse():
+            reference.copy_(base)
+            delta_conv2d_frame(x, reference, output, weight, packed, 0.5, dense_above=1.0, **conv)
+
+        def dense():
+            reference.copy_(base)  # the same copy, so only the convs differ
+            F.conv2d(x, weight, None, **conv)
+
+        for fn in (sparse, dense):  # warm-up
+            fn()
+        t_sparse = t_dense = 0.0
+        for _ in range(3):  # alternating bursts
+            t_sparse += median_seconds(sparse, repeats)
+            t_dense += median_seconds(dense, repeats)
+        speedups.append(t_dense / t_sparse)
+    return speedups
+
+
+def layer_geometry(layer: SkipConv2d, x: Tensor) -> Hashable:
+    return (tuple(x.shape), x.dtype, x.is_contiguous(), tuple(layer.weight.shape), layer.stride,
+            layer.padding, layer.dilation, layer.groups)
+
+
+@torch.no_grad()
+def measure_dense_crossovers(model: nn.Module, frame: Any,
+                             forward: Optional[Callable[[Any], Any]] = None,
+                             shares: Sequence[float] = SHARES, repeats: int = 5,
+                             seed: int = 0) -> Dict[str, float]:
+    """Set every value-gated layer's ``dense_above`` to its measured crossover (module doc).
+
+    Args:
+        model: a converted model (:func:`~mmeff.convert_to_skipconv`) with ValueGate layers.
+        frame: one input, run once (``forward(frame)``, default ``model(frame)``) in eval mode
+            inside a private stream to see each layer's input shape; no stream state of the
+            caller is touched and the model's train/eval mode is restored.
+        shares: increasing shares of fired values to time, in (0, 1].
+        repeats: timed calls per burst (3 alternating bursts per share).
+
+    Returns the crossover set, by layer name. Layers of one geometry share a measurement.
+    """
+    layers = {name: m for name, m in model.named_modules()
+              if isinstance(m, SkipConv2d) and isinstance(m.gate, ValueGate)}
+    if not layers:
+        raise ValueError('measure_dense_crossovers: the model has no SkipConv2d with a ValueGate')
+    if not shares or any(not 0 < s <= 1 for s in shares) or list(shares) != sorted(shares):
+        raise ValueError(f'measure_dense_crossovers: shares must increase within (0, 1], got '
+                         f'{shares}')
+    inputs: Dict[str, Tensor] = {}
+
+    def hook(name):
+        def record(layer, args):
+            inputs.setdefault(name, torch.empty_like(args[0]))
+        return record
+
+    run_with_pre_hooks(model, [frame], forward, {layers[name]: hook(name) for name in layers})
+    missing = [name for name in layers if name not in inputs]
+    if missing:
+        raise ValueError(f'measure_dense_crossovers: the frame did not reach layers {missing[:3]}')
+    generator = torch.Generator().manual_seed(seed)
+    by_geometry: Dict[Hashable, float] = {}
+    crossovers = {}
+    for name, layer in layers.items():
+        key = layer_geometry(layer, inputs[name])
+        if key not in by_geometry:
+            by_geometry[key] = crossover_share(
+                shares, speedups_of(layer, inputs[name], shares, repeats, generator))
+        layer.gate.dense_above = crossovers[name] = by_geometry[key]
+    return crossovers
