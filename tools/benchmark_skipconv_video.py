@@ -190,6 +190,9 @@ def main():
     parser.add_argument('--relative', type=float,
                         help='per-layer thresholds: this share of each layer\'s mean window L1 '
                         'norm on the first 4 frames (mmeff.converters.calibrate_norm_gates)')
+    parser.add_argument('--input-relative', type=float,
+                        help='with --relative: this setting for the model\'s first SkipConv2d '
+                        '(HRNet\'s layer reading the image: above the sensor noise) instead')
     parser.add_argument('--tune', type=float, metavar='SHARE',
                         help='per-resolution thresholds tuned to this share of the dense MACs on '
                         'another synthetic video (mmeff.converters.tune_norm_gates)')
@@ -251,7 +254,10 @@ def main():
             print(f'tuning: MAC share {step.mac_share:.3f}, heatmap error {step.error:.4f}, '
                   'relative ' + ', '.join(f'{h}x{w}: {r:g}' for (h, w), r in step.relative.items()))
     elif args.relative is not None:
-        calibrate_norm_gates(skip, [frame[None] for frame in frames[:4]], args.relative, forward)
+        first = next(name for name, m in skip.named_modules() if isinstance(m, mmeff.SkipConv2d))
+        overrides = {} if args.input_relative is None else {first: args.input_relative}
+        calibrate_norm_gates(skip, [frame[None] for frame in frames[:4]], args.relative, forward,
+                             overrides)
     memory_format = torch.channels_last if args.channels_last else torch.contiguous_format
     dense, skip = dense.to(memory_format=memory_format), skip.to(memory_format=memory_format)
     crossovers = None
@@ -291,7 +297,8 @@ def main():
     result = dict(
         weights=args.checkpoint or 'random (BatchNorm calibrated)', frames=args.frames,
         gate=args.gate, threshold=args.threshold, channels_last=args.channels_last,
-        dense_above=args.dense_above if args.gate == 'ValueGate' else None, relative=args.relative, block=args.block,
+        dense_above=args.dense_above if args.gate == 'ValueGate' else None, relative=args.relative,
+        input_relative=args.input_relative, block=args.block,
         tuned_share=args.tune,
         input_size=input_size, figures=args.figures, shake=args.shake, max_speed=args.max_speed,
         noise=args.noise, flicker=args.flicker,

@@ -87,18 +87,28 @@ def measure_window_norms(model: nn.Module, frames: Iterable[Any],
 
 
 def calibrate_norm_gates(model: nn.Module, frames: Iterable[Any], relative: float,
-                         forward: Optional[Callable[[Any], Any]] = None) -> Dict[str, float]:
+                         forward: Optional[Callable[[Any], Any]] = None,
+                         overrides: Optional[Dict[str, float]] = None) -> Dict[str, float]:
     """Set every norm gate's threshold relative to its layer's window norm (module doc).
 
+    ``overrides`` gives some layers (by qualified name) their own relative setting, e.g. the
+    layer reading the image a larger one, above the camera's sensor noise.
     Returns the thresholds set, by layer name.
     """
-    if relative < 0:
-        raise ValueError(f'calibrate_norm_gates: relative must be >= 0, got {relative}')
-    norms = measure_window_norms(model, frames, forward)
     layers = norm_gate_layers(model)
+    relatives = {name: relative for name in layers}
+    unknown = set(overrides or {}) - set(layers)
+    if unknown:
+        raise ValueError(f'calibrate_norm_gates: overrides name layers without a norm gate: '
+                         f'{sorted(unknown)[:3]}')
+    relatives.update(overrides or {})
+    negative = {name: r for name, r in relatives.items() if r < 0}
+    if negative:
+        raise ValueError(f'calibrate_norm_gates: relative must be >= 0, got {negative}')
+    norms = measure_window_norms(model, frames, forward)
     thresholds = {}
     for name, norm in norms.items():
-        layers[name].gate.threshold = thresholds[name] = relative * threshold_unit(
+        layers[name].gate.threshold = thresholds[name] = relatives[name] * threshold_unit(
             layers[name], norm)
     return thresholds
 

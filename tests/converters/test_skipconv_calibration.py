@@ -53,3 +53,16 @@ def test_value_gate_threshold_follows_the_mean_input_magnitude():
         0.2 * sum(f.abs().mean().item() for f in frames) / 2, rel=1e-5)
     assert model[2].gate.threshold == pytest.approx(
         0.2 * sum(h.abs().mean().item() for h in hidden) / 2, rel=1e-5)
+
+
+def test_overrides_give_named_layers_their_own_relative_setting():
+    frames = [torch.randn(1, 2, 8, 8)]
+    plain = calibrate_norm_gates(two_layer_model(), frames, relative=0.1)
+    model = two_layer_model()
+    thresholds = calibrate_norm_gates(model, frames, relative=0.1, overrides={'0': 0.4})
+    assert thresholds['0'] == pytest.approx(4 * plain['0']) and thresholds['2'] == plain['2']
+    assert model[0].gate.threshold == thresholds['0']
+    with pytest.raises(ValueError, match="without a norm gate: \\['3'\\]"):
+        calibrate_norm_gates(model, frames, 0.1, overrides={'3': 0.2})  # the Gumbel-gated one
+    with pytest.raises(ValueError, match='relative must be >= 0'):
+        calibrate_norm_gates(model, frames, 0.1, overrides={'0': -0.2})

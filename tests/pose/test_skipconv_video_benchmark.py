@@ -90,6 +90,21 @@ def test_measured_dense_crossovers_are_set_and_reported(bench, tmp_path, monkeyp
     assert result['keypoints_within_2px_all'] == 1.0  # threshold 0 stays exact either way
 
 
+def test_a_larger_input_layer_threshold_skips_the_sensor_noise(bench, tmp_path, monkeypatch):
+    config = REPO / 'configs' / 'pose' / 'td-hm_hrnet-tiny_1xb32-10e_synthetic-jhmdb-64x64.py'
+    results = []
+    for extra in ([], ['--input-relative', '0.5']):
+        out = tmp_path / f'result{len(results)}.json'
+        monkeypatch.setattr(sys, 'argv', [
+            'benchmark_skipconv_video.py', '--frames', '3', '--gate', 'ValueGate', '--relative',
+            '0', '--noise', '0.02', '--config', str(config), '--json', str(out)] + extra)
+        bench.main()
+        results.append(json.loads(out.read_text()))
+    assert results[0]['input_relative'] is None and results[1]['input_relative'] == 0.5
+    assert results[0]['keypoints_within_2px_all'] == 1.0  # relative 0: exact
+    assert results[1]['executed_gmacs'] < 0.8 * results[0]['executed_gmacs']
+
+
 def small_topdown_model():
     """Stands in for a top-down estimator of 48x64 input: codec and data preprocessor."""
     from mmpose.codecs import MSRAHeatmap
