@@ -4,9 +4,9 @@ A value gate's sparse kernel beats the dense conv only below some share of fired
 values, and that share differs by an order of magnitude between layer shapes (on the
 AVX-512 development machine about 20 % for a 3x3 32->32 conv at 64x48, over 50 % for 3x3
 256->256 at 8x6, 2-3 % for a 1x1 256->64). :func:`measure_dense_crossovers` times, for every
-distinct layer geometry of a converted model, the sparse op (``dense_above=1``) against the
-dense conv at a few shares of randomly scattered fired values (the worst case for the sparse
-kernel), and sets each ``ValueGate.dense_above`` to the share where the two times cross
+distinct layer geometry of a converted model, the op's frame update through the sparse
+kernel (``dense_above=1``) against the same update through its dense path (the delta's
+conv, added to the output) at a few shares of fired values, and sets each ``ValueGate.dense_above`` to the share where the two times cross
 (linear in the speed-up between the two shares around 1). Times are medians of alternating
 runs in the calling process, so the result depends on the machine, its load and the thread
 count: measure with the thread count you deploy with.
@@ -50,9 +50,10 @@ def median_seconds(fn: Callable[[], Any], repeats: int) -> float:
 
 @torch.no_grad()
 def speedups_of(layer: SkipConv2d, x_like: Tensor, shares: Sequence[float], repeats: int,
-                generator: torch.Generator) -> list:
-    """Dense time / sparse time of ``layer``'s conv on an input like ``x_like`` (shape, dtype,
-    memory format) at each share of scattered fired values."""
+                generator: torch.Generator, pattern: str) -> list:
+    """Dense-path time / sparse time of ``layer``'s frame update on an input like ``x_like`` (shape, dtype,
+    memory format) at each share of fired values: scattered values (``pattern='values'``) or
+    every channel of scattered pixels (``'pixels'``)."""
     conv = dict(stride=layer.stride, padding=layer.padding, dilation=layer.dilation,
                 groups=layer.groups)
     weight = layer.weight.detach()
@@ -64,18 +65,25 @@ def speedups_of(layer: SkipConv2d, x_like: Tensor, shares: Sequence[float], repe
     output = F.conv2d(base, weight, None, **conv)
     speedups = []
     for share in shares:
-        fired = torch.rand(base.shape, generator=generator) < share
+        if pattern == 'values':
+            fired = torch.rand(base.shape, generator=generator) < share
+        else:
+            fired = (torch.rand(1, 1, *base.shape[2:], generator=generator) < share).expand(
+                base.shape)
         x = (base + fired * (1 + torch.rand(base.shape, generator=generator))).to(base.dtype)
         x = x.contiguous(memory_format=memory_format)
         reference = base.clone()
 
+        def frame(dense_above):  # the layer's frame update, sparse (1) or through the dense
+            reference.copy_(base)  # path (any share fired: the delta's conv, added)
+            delta_conv2d_frame(x, reference, output, weight, packed, 0.5,
+                               dense_above=dense_above, **conv)
+
         def sparse():
-            reference.copy_(base)
-            delta_conv2d_frame(x, reference, output, weight, packed, 0.5, dense_above=1.0, **conv)
+            frame(1.0)
 
         def dense():
-            reference.copy_(base)  # the same copy, so only the convs differ
-            F.conv2d(x, weight, None, **conv)
+            frame(1e-9)
 
         for fn in (sparse, dense):  # warm-up
             fn()
@@ -96,7 +104,7 @@ def layer_geometry(layer: SkipConv2d, x: Tensor) -> Hashable:
 def measure_dense_crossovers(model: nn.Module, frame: Any,
                              forward: Optional[Callable[[Any], Any]] = None,
                              shares: Sequence[float] = SHARES, repeats: int = 5,
-                             seed: int = 0) -> Dict[str, float]:
+                             pattern: str = 'pixels', seed: int = 0) -> Dict[str, float]:
     """Set every value-gated layer's ``dense_above`` to its measured crossover (module doc).
 
     Args:
@@ -106,6 +114,9 @@ def measure_dense_crossovers(model: nn.Module, frame: Any,
             caller is touched and the model's train/eval mode is restored.
         shares: increasing shares of fired values to time, in (0, 1].
         repeats: timed calls per burst (3 alternating bursts per share).
+        pattern: how the timed fired values lie: ``'pixels'`` (every channel of scattered
+            pixels, as where a video changes) or ``'values'`` (scattered values, the sparse
+            kernel's worst case).
 
     Returns the crossover set, by layer name. Layers of one geometry share a measurement.
     """
@@ -113,6 +124,9 @@ def measure_dense_crossovers(model: nn.Module, frame: Any,
               if isinstance(m, SkipConv2d) and isinstance(m.gate, ValueGate)}
     if not layers:
         raise ValueError('measure_dense_crossovers: the model has no SkipConv2d with a ValueGate')
+    if pattern not in ('values', 'pixels'):
+        raise ValueError(f"measure_dense_crossovers: pattern must be 'values' or 'pixels', got "
+                         f'{pattern!r}')
     if not shares or any(not 0 < s <= 1 for s in shares) or list(shares) != sorted(shares):
         raise ValueError(f'measure_dense_crossovers: shares must increase within (0, 1], got '
                          f'{shares}')
@@ -134,6 +148,6 @@ def measure_dense_crossovers(model: nn.Module, frame: Any,
         key = layer_geometry(layer, inputs[name])
         if key not in by_geometry:
             by_geometry[key] = crossover_share(
-                shares, speedups_of(layer, inputs[name], shares, repeats, generator))
+                shares, speedups_of(layer, inputs[name], shares, repeats, generator, pattern))
         layer.gate.dense_above = crossovers[name] = by_geometry[key]
     return crossovers

@@ -34,7 +34,7 @@ def test_crossover_is_where_the_speedup_falls_to_one():
 def test_each_geometry_is_timed_once_and_its_crossover_set(monkeypatch):
     timed = []
 
-    def fake_speedups(layer, x_like, shares, repeats, generator):
+    def fake_speedups(layer, x_like, shares, repeats, generator, pattern):
         timed.append((layer.in_channels, tuple(x_like.shape)))
         return [3.0, 0.5] if layer.in_channels == 4 else [5.0, 3.0]
 
@@ -73,6 +73,8 @@ def test_bad_input_is_named():
         measure_dense_crossovers(nn.Conv2d(1, 1, 1), torch.randn(1, 1, 4, 4))
     with pytest.raises(ValueError, match='shares must increase'):
         measure_dense_crossovers(value_gated_model(), torch.randn(1, 4, 8, 8), shares=(0.5, 0.1))
+    with pytest.raises(ValueError, match="pattern must be 'values' or 'pixels'"):
+        measure_dense_crossovers(value_gated_model(), torch.randn(1, 4, 8, 8), pattern='blocks')
     with pytest.raises(ValueError, match='did not reach'):
         measure_dense_crossovers(value_gated_model(), torch.randn(1, 4, 8, 8),
                                  forward=lambda frame: None)
