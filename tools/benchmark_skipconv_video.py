@@ -43,7 +43,8 @@ from mmpose.datasets.transforms import GetBBoxCenterScale, TopdownAffine
 from mmpose.evaluation.functional import keypoint_pck_accuracy
 
 import mmeff
-from mmeff.converters import calibrate_norm_gates, measure_dense_crossovers, tune_norm_gates
+from mmeff.converters import (calibrate_norm_gates, fold_batchnorms, measure_dense_crossovers,
+                              tune_norm_gates)
 from mmeff.engine import MacCounter
 from mmeff.utils import SyntheticVideoConfig, synthetic_video
 from mmeff.utils.synthetic_pose_dataset import JHMDB_FROM_SYNTHETIC
@@ -221,6 +222,9 @@ def main():
     parser.add_argument('--channels-last', action='store_true',
                         help='run both models in channels_last (NHWC), the ValueGate\'s fast '
                         'layout')
+    parser.add_argument('--fold-dense', action='store_true',
+                        help='fold the dense model\'s BatchNorms into its convs too (the '
+                        'converted one always has them folded), for a baseline without them')
     parser.add_argument('--config', default=BASE, help='top-down pose config of the model')
     parser.add_argument('--checkpoint', help='trained weights of --config')
     parser.add_argument('--json', help='write the results to this JSON file')
@@ -246,6 +250,8 @@ def main():
     else:
         gate['block_size'] = args.block
     skip = mmeff.convert_to_skipconv(copy.deepcopy(dense), gate=gate)
+    if args.fold_dense:
+        fold_batchnorms(dense)
     forward = lambda x: skip(x, None, mode='tensor')  # noqa: E731
     if args.tune is not None:  # tuned on a different video, not on the one reported
         tuning = video(1, args.tune_frames, (3, ))[1][0]
@@ -297,6 +303,7 @@ def main():
     result = dict(
         weights=args.checkpoint or 'random (BatchNorm calibrated)', frames=args.frames,
         gate=args.gate, threshold=args.threshold, channels_last=args.channels_last,
+        fold_dense=args.fold_dense,
         dense_above=args.dense_above if args.gate == 'ValueGate' else None, relative=args.relative,
         input_relative=args.input_relative, block=args.block,
         tuned_share=args.tune,

@@ -81,13 +81,14 @@ def test_measured_dense_crossovers_are_set_and_reported(bench, tmp_path, monkeyp
     config = REPO / 'configs' / 'pose' / 'td-hm_hrnet-tiny_1xb32-10e_synthetic-jhmdb-64x64.py'
     monkeypatch.setattr(sys, 'argv', [
         'benchmark_skipconv_video.py', '--frames', '3', '--gate', 'ValueGate', '--threshold', '0',
-        '--dense-above', 'measured', '--channels-last', '--config', str(config), '--json',
-        str(out)])
+        '--dense-above', 'measured', '--channels-last', '--fold-dense', '--config', str(config),
+        '--json', str(out)])
     bench.main()
     result = json.loads(out.read_text())
     assert result['dense_above'] == 'measured' and len(result['crossovers']) > 10
     assert all(0.01 <= c <= 1.0 for c in result['crossovers'].values())
     assert result['keypoints_within_2px_all'] == 1.0  # threshold 0 stays exact either way
+    assert result['fold_dense'] and result['rel_err_last_quarter'] < 1e-4  # folded: the same
 
 
 def test_a_larger_input_layer_threshold_skips_the_sensor_noise(bench, tmp_path, monkeypatch):
