@@ -229,6 +229,8 @@ def main():
     parser.add_argument('--checkpoint', help='trained weights of --config')
     parser.add_argument('--json', help='write the results to this JSON file')
     args = parser.parse_args()
+    if args.input_relative is not None and args.relative is None:
+        parser.error('--input-relative needs --relative')
 
     torch.set_num_threads(args.threads)
     dense = build_hrnet(args.config, args.checkpoint)

@@ -1,13 +1,15 @@
 """Per-layer dense crossovers for value-gated SkipConv layers, measured on this machine.
 
 A value gate's sparse kernel beats the dense conv only below some share of fired input
-values, and that share differs by an order of magnitude between layer shapes (on the
-AVX-512 development machine about 20 % for a 3x3 32->32 conv at 64x48, over 50 % for 3x3
-256->256 at 8x6, 2-3 % for a 1x1 256->64). :func:`measure_dense_crossovers` times, for every
-distinct layer geometry of a converted model, the op's frame update through the sparse
-kernel (``dense_above=1``) against the same update through its dense path (the delta's
-conv, added to the output) at a few shares of fired values, and sets each ``ValueGate.dense_above`` to the share where the two times cross
-(linear in the speed-up between the two shares around 1). Times are medians of alternating
+values, and that share differs by an order of magnitude between layer shapes (against a
+plain dense conv, ``tools/benchmark_delta_conv.py`` on the AVX-512 development machine:
+about 20 % for a 3x3 32->32 conv at 64x48, above 25 % for 3x3 256->256 at 8x6, about 1 %
+for a 1x1 256->64). :func:`measure_dense_crossovers` times, for every distinct layer
+geometry of a converted model, the op's frame update through the sparse kernel
+(``dense_above=1``) against the same update through its dense path (the delta's conv, added
+to the output) at a few shares of fired values, and sets each ``ValueGate.dense_above`` to
+the share where the two times cross (linear in the speed-up between the two shares around
+1). Times are medians of alternating
 runs in the calling process, so the result depends on the machine, its load and the thread
 count: measure with the thread count you deploy with.
 """
@@ -51,17 +53,14 @@ def median_seconds(fn: Callable[[], Any], repeats: int) -> float:
 @torch.no_grad()
 def speedups_of(layer: SkipConv2d, x_like: Tensor, shares: Sequence[float], repeats: int,
                 generator: torch.Generator, pattern: str) -> list:
-    """Dense-path time / sparse time of ``layer``'s frame update on an input like ``x_like`` (shape, dtype,
-    memory format) at each share of fired values: scattered values (``pattern='values'``) or
-    every channel of scattered pixels (``'pixels'``)."""
+    """Dense-path time / sparse time of ``layer``'s frame update on an input like ``x_like``
+    (shape, dtype, strides) at each share of fired values: scattered values
+    (``pattern='values'``) or every channel of scattered pixels (``'pixels'``)."""
     conv = dict(stride=layer.stride, padding=layer.padding, dilation=layer.dilation,
                 groups=layer.groups)
     weight = layer.weight.detach()
     packed = pack_delta_conv2d_weight(weight, layer.groups)
-    memory_format = (torch.channels_last if x_like.is_contiguous(memory_format=torch.channels_last)
-                     and not x_like.is_contiguous() else torch.contiguous_format)
-    base = torch.randn(x_like.shape, generator=generator, dtype=x_like.dtype).contiguous(
-        memory_format=memory_format)
+    base = torch.empty_like(x_like).normal_(generator=generator)  # x_like's strides
     output = F.conv2d(base, weight, None, **conv)
     speedups = []
     for share in shares:
@@ -70,8 +69,8 @@ def speedups_of(layer: SkipConv2d, x_like: Tensor, shares: Sequence[float], repe
         else:
             fired = (torch.rand(1, 1, *base.shape[2:], generator=generator) < share).expand(
                 base.shape)
-        x = (base + fired * (1 + torch.rand(base.shape, generator=generator))).to(base.dtype)
-        x = x.contiguous(memory_format=memory_format)
+        x = torch.empty_like(base).copy_(base + fired * (1 + torch.rand(base.shape,
+                                                                          generator=generator)))
         reference = base.clone()
 
         def frame(dense_above):  # the layer's frame update, sparse (1) or through the dense
