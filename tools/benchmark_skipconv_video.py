@@ -38,6 +38,7 @@ import torch
 from mmengine.config import Config
 from mmengine.registry import init_default_scope
 from mmengine.runner import load_checkpoint
+from mmengine.runner.checkpoint import CheckpointLoader, load_state_dict
 from mmengine.utils import ProgressBar
 from mmpose.datasets.transforms import GetBBoxCenterScale, TopdownAffine
 from mmpose.evaluation.functional import keypoint_pck_accuracy
@@ -53,7 +54,8 @@ BASE = 'mmpose::body_2d_keypoint/topdown_heatmap/coco/td-hm_hrnet-w32_8xb64-210e
 
 
 def build_hrnet(config: str, checkpoint) -> torch.nn.Module:
-    """The top-down estimator of ``config`` with the weights of ``checkpoint`` (or random)."""
+    """The top-down estimator of ``config`` with the weights of ``checkpoint`` (or random);
+    the parameters of trained SkipConv gates in ``checkpoint`` (``*.gate.*``) are left out."""
     init_default_scope('mmpose')
     from mmpose.registry import MODELS
     if '::' not in config:  # a file: fromstring resolves _base_ from a temporary folder
@@ -63,7 +65,9 @@ def build_hrnet(config: str, checkpoint) -> torch.nn.Module:
     torch.manual_seed(0)
     model = MODELS.build(cfg.model)
     if checkpoint:
-        load_checkpoint(model, checkpoint, map_location='cpu')
+        state = CheckpointLoader.load_checkpoint(checkpoint, map_location='cpu')
+        state = state.get('state_dict', state)
+        load_state_dict(model, {k: v for k, v in state.items() if '.gate.' not in k}, strict=True)
     return model.eval()
 
 
@@ -199,10 +203,13 @@ def main():
                         'another synthetic video (mmeff.converters.tune_norm_gates)')
     parser.add_argument('--tune-frames', type=int, default=16)
     parser.add_argument('--gate', default='InputNormGate',
-                        choices=['InputNormGate', 'OutputNormGate', 'ValueGate'],
+                        choices=['InputNormGate', 'OutputNormGate', 'ValueGate', 'GumbelGate'],
                         help='norm gates recompute b x b output blocks; ValueGate multiplies '
-                        'only the changed input values')
-    parser.add_argument('--block', type=int, default=8, help='block size of the norm gates')
+                        'only the changed input values; GumbelGate: the trained gates of '
+                        '--checkpoint (a SkipConvModel Gumbel config\'s, e.g. '
+                        'td-hm_hrnet-w32-skipconv-gumbel_1xb4x4-3e_synthetic-jhmdb-256x192.py)')
+    parser.add_argument('--block', type=int, default=8,
+                        help='block size of the norm gates and of the Gumbel gates')
     parser.add_argument('--dense-above', type=dense_above_arg, default=0.25,
                         help='ValueGate: share of fired values from which a layer runs densely, '
                         'or "measured": each layer\'s crossover timed on this machine '
@@ -231,6 +238,9 @@ def main():
     args = parser.parse_args()
     if args.input_relative is not None and args.relative is None:
         parser.error('--input-relative needs --relative')
+    trained_gates = args.gate == 'GumbelGate'
+    if trained_gates and (args.relative is not None or args.tune is not None):
+        parser.error('--gate GumbelGate has no thresholds to calibrate or tune')
 
     torch.set_num_threads(args.threads)
     dense = build_hrnet(args.config, args.checkpoint)
@@ -246,12 +256,19 @@ def main():
     truth, (frames, redrawn) = video(0, args.frames, (1, 2))
     if not args.checkpoint:
         calibrate_batchnorm(dense, frames[:8])
-    gate = dict(type=args.gate, threshold=args.threshold)
-    if args.gate == 'ValueGate':
-        gate['dense_above'] = 1.0 if args.dense_above == 'measured' else args.dense_above
+    if trained_gates:
+        gate = dict(type=args.gate, block_size=args.block)
+    elif args.gate == 'ValueGate':
+        gate = dict(type=args.gate, threshold=args.threshold,
+                    dense_above=1.0 if args.dense_above == 'measured' else args.dense_above)
     else:
-        gate['block_size'] = args.block
-    skip = mmeff.convert_to_skipconv(copy.deepcopy(dense), gate=gate)
+        gate = dict(type=args.gate, threshold=args.threshold, block_size=args.block)
+    # trained gates were trained on the unfolded convs: load them first, then fold
+    skip = mmeff.convert_to_skipconv(copy.deepcopy(dense), gate=gate, fuse_bn=not trained_gates)
+    if trained_gates:
+        if args.checkpoint:
+            load_checkpoint(skip, args.checkpoint, map_location='cpu', strict=True)
+        fold_batchnorms(skip)
     if args.fold_dense:
         fold_batchnorms(dense)
     forward = lambda x: skip(x, None, mode='tensor')  # noqa: E731

@@ -19,11 +19,12 @@ from .extension import has_extension, warn_fallback
 
 
 def pack_delta_conv2d_weight(weight: Tensor, groups: int) -> Tensor:
-    """(C_out, C_in/groups, kh, kw) conv weight -> contiguous (kh, kw, C_in, C_out/groups):
-    for every tap and input channel, the weights of the output channels it feeds."""
+    """(C_out, C_in/groups, kh, kw) conv weight -> contiguous (C_in, kh, kw, C_out/groups):
+    for every input channel and tap, the weights of the output channels it feeds (a channel's
+    taps side by side, as the kernel reads them for one fired value)."""
     c_out, c_in_g, kh, kw = weight.shape
-    return (weight.reshape(groups, c_out // groups, c_in_g, kh, kw).permute(3, 4, 0, 2, 1)
-            .reshape(kh, kw, groups * c_in_g, c_out // groups).contiguous())
+    return (weight.reshape(groups, c_out // groups, c_in_g, kh, kw).permute(0, 2, 3, 4, 1)
+            .reshape(groups * c_in_g, kh, kw, c_out // groups).contiguous())
 
 
 def fired_value_macs(fired: Tensor, weight: Tensor, *, stride: Tuple[int, int],

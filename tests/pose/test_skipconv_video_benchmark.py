@@ -157,3 +157,40 @@ def test_a_model_with_other_keypoints_runs_without_pck(bench, tmp_path, monkeypa
     result = json.loads(out.read_text())
     assert 'pck@0.2_dense' not in result and result['keypoints_within_2px_all'] == 1.0
     assert 'PCK not computed: the model has 17 keypoints' in capsys.readouterr().out
+
+
+def test_trained_gumbel_gates_and_their_weights_load_from_the_checkpoint(bench, tmp_path,
+                                                                         monkeypatch):
+    """A Gumbel checkpoint (weights and gates): gates held open reproduce the dense model
+    loaded from the same checkpoint, gates held shut execute the key frame only."""
+    import mmeff
+    tiny = REPO / 'configs' / 'pose' / 'td-hm_hrnet-tiny_1xb32-10e_synthetic-jhmdb-64x64.py'
+    trained = mmeff.convert_to_skipconv(bench.build_hrnet(str(tiny), None),
+                                        gate=dict(type='GumbelGate', block_size=4), fuse_bn=False)
+    torch.manual_seed(1)  # weights other than build_hrnet's seeded ones: they must load
+    for p in trained.parameters():
+        p.data.normal_(0, 0.1)
+    results = {}
+    for bias in (100.0, -100.0):
+        for name, p in trained.named_parameters():
+            if name.endswith('gate.conv.bias'):
+                p.data.fill_(bias)
+        checkpoint, out = tmp_path / f'gates{bias}.pth', tmp_path / f'result{bias}.json'
+        torch.save(dict(state_dict=trained.state_dict()), checkpoint)
+        monkeypatch.setattr(sys, 'argv', [
+            'benchmark_skipconv_video.py', '--frames', '4', '--gate', 'GumbelGate', '--block',
+            '4', '--config', str(tiny), '--checkpoint', str(checkpoint), '--json', str(out)])
+        bench.main()
+        results[bias] = json.loads(out.read_text())
+    assert results[100.0]['keypoints_within_2px_all'] == 1.0
+    assert results[100.0]['rel_err_last_quarter'] < 1e-4 and results[100.0]['mac_ratio'] == 1.0
+    assert results[-100.0]['mac_ratio'] == pytest.approx(1 / 4)  # the key frame's MACs only
+    # the noisy frames were skipped: an error far above the open gates' rounding
+    assert results[-100.0]['rel_err_last_quarter'] > 100 * results[100.0]['rel_err_last_quarter']
+
+
+def test_gumbel_gates_refuse_thresholds(bench, monkeypatch):
+    monkeypatch.setattr(sys, 'argv', ['benchmark_skipconv_video.py', '--gate', 'GumbelGate',
+                                      '--relative', '0.05'])
+    with pytest.raises(SystemExit):
+        bench.main()

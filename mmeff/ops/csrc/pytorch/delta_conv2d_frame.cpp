@@ -12,7 +12,7 @@
 // delta runs densely instead; the result is the same. Returns the executed MACs (an int64
 // scalar tensor on the CPU). Every argument is checked before any state changes; an input
 // with NaN or Inf raises a ValueError and changes nothing. `packed_weight` is `weight` laid
-// out for the sparse kernel (kh, kw, C_in, C_out/groups); kernels: cpu/delta_conv2d_frame.cpp;
+// out for the sparse kernel (C_in, kh, kw, C_out/groups); kernels: cpu/delta_conv2d_frame.cpp;
 // other devices compose ATen ops (below) and ignore it.
 #include <torch/library.h>
 
@@ -74,12 +74,11 @@ Conv2dGeometry check_delta_conv2d_frame_args(const at::Tensor& input, const at::
                   dense_pixels(output),
               op, "output must be contiguous or channels_last (", g.batch, ", ", g.out_channels, ", ", g.out_h,
               ", ", g.out_w, "), got ", output.sizes());
-  TORCH_CHECK(packed_weight.dim() == 4 && packed_weight.size(0) == g.kernel_h &&
-                  packed_weight.size(1) == g.kernel_w &&
-                  packed_weight.size(2) == g.in_channels &&
+  TORCH_CHECK(packed_weight.dim() == 4 && packed_weight.size(0) == g.in_channels &&
+                  packed_weight.size(1) == g.kernel_h && packed_weight.size(2) == g.kernel_w &&
                   packed_weight.size(3) == g.out_per_group() && packed_weight.is_contiguous(),
-              op, "packed_weight must be contiguous (", g.kernel_h, ", ", g.kernel_w, ", ",
-              g.in_channels, ", ", g.out_per_group(), ") (pack_delta_conv2d_weight), got ",
+              op, "packed_weight must be contiguous (", g.in_channels, ", ", g.kernel_h, ", ",
+              g.kernel_w, ", ", g.out_per_group(), ") (pack_delta_conv2d_weight), got ",
               packed_weight.sizes());
   return g;
 }

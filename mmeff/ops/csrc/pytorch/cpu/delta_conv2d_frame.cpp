@@ -1,14 +1,15 @@
 // CPU kernel of delta_conv2d_frame (see ../delta_conv2d_frame.cpp for the contract).
 //
-// Pass 1 (pixel chunks in parallel) flags the fired values, counts them per pixel and checks
-// the input for NaN/Inf; nothing changes before it passed. Pass 2 lists each pixel's fired
-// values as (channel, delta), in channel order, skipping clear flags 8 at a time, and commits
-// them to the reference. Pass 3 multiplies them by packed_weight[tap][channel][:] in
-// registers, output channels in 64-byte vectors. Stride-1 ungrouped 3x3 convs with 1 or 2
-// vectors of output channels, channels_last, scatter: each fired pixel sums its values per
-// tap and adds the sums to the output positions the taps reach (bands of input rows in
-// parallel). The others gather: each output position whose window holds fired values sums
-// them (output rows in parallel). Tensors are NCHW or channels_last (NHWC), each read with
+// Pass 1 (pixel chunks in parallel) lists each pixel's fired values as (channel, delta), in
+// channel order, into scratch kept by the calling thread, and checks the input for NaN/Inf;
+// nothing changes before it passed. The flags of a pixel's channels (NHWC) or of a chunk's
+// pixels (NCHW) become 64-bit masks whose set bits are listed, so scattered values cost no
+// branch each. Then the listed values are committed to the reference, and pass 2 multiplies
+// them by packed_weight[channel][tap][:] in registers, output channels in 64-byte vectors.
+// Stride-1 ungrouped 3x3 convs with 1 or 2 vectors of output channels, channels_last,
+// scatter: each fired pixel sums its values per tap and adds the sums to the output
+// positions the taps reach (bands of input rows in parallel). The others gather: each output
+// position whose window holds fired values sums them (output rows in parallel). Tensors are NCHW or channels_last (NHWC), each read with
 // its own strides; channels_last is the fast layout (a pixel's channels, and an output
 // position's, are contiguous). Compiled for AVX-512, AVX2 and baseline x86-64 and
 // picked at load time (GCC target_clones).
@@ -43,92 +44,139 @@ PixelLayout pixel_layout(const at::Tensor& t) {
   return {t.stride(0), t.stride(1), w > 1 ? t.stride(3) : (h > 1 ? t.stride(2) : 1)};
 }
 
-// Fired values of one image's pixels [p0, p1): a flag per value (laid out as x) and a count
-// per pixel; returns false on NaN/Inf.
-template <typename T>
-__attribute__((always_inline)) inline bool count_impl(const T* x, const T* ref, int64_t channels,
-                                                      PixelLayout l, int64_t p0, int64_t p1,
-                                                      T threshold, uint8_t* flags,
-                                                      int32_t* counts) {
-  T poison = 0;  // x * 0 summed: NaN exactly when some x is NaN or Inf
-  if (l.pixel == 1) {  // NCHW: pixels contiguous
-    for (int64_t c = 0; c < channels; ++c) {
-      const T* xc = x + c * l.channel;
-      const T* rc = ref + c * l.channel;
-      uint8_t* fc = flags + c * l.channel;
-#pragma omp simd reduction(+ : poison)
-      for (int64_t p = p0; p < p1; ++p) {
-        poison += xc[p] * T(0);
-        fc[p] = std::abs(xc[p] - rc[p]) > threshold;
-        counts[p] += fc[p];
-      }
+// Calls visit(k) for every k in [k0, k1) with flags[k * step] set (flags are 0 or 1). Where
+// step is 1, 64 flags at a time become one bit mask whose set bits are visited in order: the
+// branches follow the masks, not each flag (scattered flags would mispredict about once each).
+template <typename Visit>
+inline void for_flagged(const uint8_t* flags, int64_t step, int64_t k0, int64_t k1,
+                        Visit&& visit) {
+  if (step != 1) {
+    for (int64_t k = k0; k < k1; ++k) {
+      if (flags[k * step]) visit(k);
     }
-  } else if (l.channel == 1) {  // NHWC: channels contiguous
+    return;
+  }
+  constexpr uint64_t kByteBits = 0x0102040810204080ULL;  // byte i's low bit -> bit 56 + i
+  for (int64_t k = k0; k < k1; k += 64) {
+    const int64_t n = std::min<int64_t>(64, k1 - k);
+    uint64_t mask = 0;
+    int64_t b = 0;
+    for (; b + 8 <= n; b += 8) {
+      uint64_t word;
+      __builtin_memcpy(&word, flags + k + b, 8);
+      mask |= ((word * kByteBits) >> 56) << b;
+    }
+    for (; b < n; ++b) mask |= uint64_t(flags[k + b]) << b;
+    for (; mask; mask &= mask - 1) visit(k + __builtin_ctzll(mask));
+  }
+}
+
+// Each pixel's fired values in channel order: pixel p's list is (channel[j], its delta
+// value[j]) for j in [first[p], first[p] + count[p]). Every chunk of pixels lists into its own
+// region (room for all its values), so chunks are listed in parallel without offsets computed
+// first; NHWC chunks list compactly, NCHW ones at C_in slots per pixel.
+struct FiredLists {
+  const int64_t* first;
+  const int32_t* count;
+  const int32_t* channel;
+  int64_t begin(int64_t pixel) const { return first[pixel]; }
+  int64_t end(int64_t pixel) const { return first[pixel] + count[pixel]; }
+  FiredLists image(int64_t n, int64_t plane) const {
+    return {first + n * plane, count + n * plane, channel};
+  }
+};
+
+// Lists the fired values (|x - ref| > threshold) of one image's pixels [p0, p1) (first,
+// count: that image's) from index `region` of channel and value on; returns false on NaN/Inf.
+// Writes only the lists; flags: scratch of max(channels, p1 - p0) bytes.
+template <typename T>
+__attribute__((always_inline)) inline bool list_impl(const T* x, const T* ref, int64_t channels,
+                                                     PixelLayout l, int64_t p0, int64_t p1,
+                                                     T threshold, uint8_t* flags,
+                                                     int64_t region, int64_t* first,
+                                                     int32_t* count, int32_t* channel,
+                                                     T* value) {
+  T poison = 0;  // x * 0 summed: NaN exactly when some x is NaN or Inf
+  if (l.channel == 1) {  // NHWC: channels contiguous
     for (int64_t p = p0; p < p1; ++p) {
       const T* xp = x + p * l.pixel;
       const T* rp = ref + p * l.pixel;
-      uint8_t* fp = flags + p * l.pixel;
-      int32_t count = 0;
-#pragma omp simd reduction(+ : poison, count)
+#pragma omp simd reduction(+ : poison)
       for (int64_t c = 0; c < channels; ++c) {
         poison += xp[c] * T(0);
-        fp[c] = std::abs(xp[c] - rp[c]) > threshold;
-        count += fp[c];
+        flags[c] = std::abs(xp[c] - rp[c]) > threshold;
       }
-      counts[p] += count;
+      int64_t k = region;
+      for_flagged(flags, 1, 0, channels, [&](int64_t c) {
+        channel[k] = static_cast<int32_t>(c);
+        value[k++] = xp[c] - rp[c];
+      });
+      first[p] = region;
+      count[p] = static_cast<int32_t>(k - region);
+      region = k;
+    }
+  } else if (l.pixel == 1) {  // NCHW: pixels contiguous
+    std::fill(count + p0, count + p1, 0);
+    for (int64_t p = p0; p < p1; ++p) first[p] = region + (p - p0) * channels;
+    for (int64_t c = 0; c < channels; ++c) {
+      const T* xc = x + c * l.channel;
+      const T* rc = ref + c * l.channel;
+#pragma omp simd reduction(+ : poison)
+      for (int64_t p = p0; p < p1; ++p) {
+        poison += xc[p] * T(0);
+        flags[p - p0] = std::abs(xc[p] - rc[p]) > threshold;
+      }
+      for_flagged(flags, 1, 0, p1 - p0, [&](int64_t i) {
+        const int64_t p = p0 + i, k = first[p] + count[p]++;
+        channel[k] = static_cast<int32_t>(c);
+        value[k] = xc[p] - rc[p];
+      });
     }
   } else {  // any other strides
     for (int64_t p = p0; p < p1; ++p) {
+      int64_t k = region;
       for (int64_t c = 0; c < channels; ++c) {
         const int64_t i = c * l.channel + p * l.pixel;
         poison += x[i] * T(0);
-        flags[i] = std::abs(x[i] - ref[i]) > threshold;
-        counts[p] += flags[i];
+        if (std::abs(x[i] - ref[i]) > threshold) {
+          channel[k] = static_cast<int32_t>(c);
+          value[k++] = x[i] - ref[i];
+        }
       }
+      first[p] = region;
+      count[p] = static_cast<int32_t>(k - region);
+      region = k;
     }
   }
   return poison == poison;
 }
 
-MMEFF_CPU_CLONES bool count_fired(const float* x, const float* ref, int64_t channels,
-                                  PixelLayout l, int64_t p0, int64_t p1, float threshold,
-                                  uint8_t* flags, int32_t* counts) {
-  return count_impl(x, ref, channels, l, p0, p1, threshold, flags, counts);
+MMEFF_CPU_CLONES bool list_fired(const float* x, const float* ref, int64_t channels,
+                                 PixelLayout l, int64_t p0, int64_t p1, float threshold,
+                                 uint8_t* flags, int64_t region, int64_t* first, int32_t* count,
+                                 int32_t* channel, float* value) {
+  return list_impl(x, ref, channels, l, p0, p1, threshold, flags, region, first, count, channel,
+                   value);
 }
 
-MMEFF_CPU_CLONES bool count_fired(const double* x, const double* ref, int64_t channels,
-                                  PixelLayout l, int64_t p0, int64_t p1, double threshold,
-                                  uint8_t* flags, int32_t* counts) {
-  return count_impl(x, ref, channels, l, p0, p1, threshold, flags, counts);
+MMEFF_CPU_CLONES bool list_fired(const double* x, const double* ref, int64_t channels,
+                                 PixelLayout l, int64_t p0, int64_t p1, double threshold,
+                                 uint8_t* flags, int64_t region, int64_t* first, int32_t* count,
+                                 int32_t* channel, double* value) {
+  return list_impl(x, ref, channels, l, p0, p1, threshold, flags, region, first, count, channel,
+                   value);
 }
 
-// Calls visit(k) for every k in [k0, k1) with flags[k * step] set, skipping 8 clear flags at a
-// time where step is 1.
-template <typename Visit>
-inline void for_flagged(const uint8_t* flags, int64_t step, int64_t k0, int64_t k1,
-                        Visit&& visit) {
-  int64_t k = k0;
-  if (step == 1) {
-    for (; k + 8 <= k1; k += 8) {
-      uint64_t word;
-      __builtin_memcpy(&word, flags + k, 8);
-      if (word == 0) continue;
-      for (int64_t j = k; j < k + 8; ++j) {
-        if (flags[j]) visit(j);
-      }
-    }
-  }
-  for (; k < k1; ++k) {
-    if (flags[k * step]) visit(k);
-  }
-}
+// Where the output-channel row of (tap, input channel) lies in packed_weight (elements).
+struct PackedLayout {
+  int64_t tap, channel;
+};
 
 // Output position (n, oy, ox): sum of the fired deltas of its window through the weight.
 struct GatherArgs {
   Conv2dGeometry g;
-  const int64_t* start;  // (N * H * W + 1) offsets of each pixel's list
-  const int32_t* channel;
-  int64_t taps_stride;  // C_in * C_out/groups: elements of packed_weight per tap
+  FiredLists lists;     // of one image, or of all (N * H * W pixels)
+  PackedLayout packed;  // of packed_weight
   PixelLayout out;      // of the output
 };
 
@@ -165,14 +213,13 @@ __attribute__((always_inline)) inline void gather_channels(const GatherArgs& a, 
                                                            int n_taps, int64_t co, T* out) {
   using V = typename Vector<T>::type;
   constexpr int kLanes = sizeof(V) / sizeof(T);
-  const int64_t cout = a.g.out_channels;
   V acc[R];
   for (int r = 0; r < R; ++r) acc[r] = V{};
   for (int t = 0; t < n_taps; ++t) {
-    const T* tap = packed + taps[2 * t] * a.taps_stride + co;
+    const T* tap = packed + taps[2 * t] * a.packed.tap + co;
     const int64_t pixel = taps[2 * t + 1];
-    for (int64_t j = a.start[pixel]; j < a.start[pixel + 1]; ++j) {
-      const T* w = tap + a.channel[j] * cout;
+    for (int64_t j = a.lists.begin(pixel), end = a.lists.end(pixel); j < end; ++j) {
+      const T* w = tap + a.lists.channel[j] * a.packed.channel;
       const T v = value[j];
       for (int r = 0; r < R; ++r) {
         V wv;
@@ -204,14 +251,14 @@ __attribute__((always_inline)) inline int64_t gather_row_impl(const GatherArgs& 
   const Conv2dGeometry& g = a.g;
   const int64_t cout_g = g.out_per_group(), cin_g = g.in_per_group();
   const int64_t plane = g.in_h * g.in_w;
-  const int64_t* start = a.start + n * plane;
-  const GatherArgs image{g, start, a.channel, a.taps_stride, a.out};
+  const FiredLists lists = a.lists.image(n, plane);
+  const GatherArgs image{g, lists, a.packed, a.out};
   std::vector<int64_t> taps(2 * g.kernel_h * g.kernel_w);
   int64_t fired_taps = 0;
   for (int64_t ox = 0; ox < g.out_w; ++ox) {
     const int n_taps = window_pixels(g, oy, ox, taps.data());
     int64_t window = 0;
-    for (int t = 0; t < n_taps; ++t) window += start[taps[2 * t + 1] + 1] - start[taps[2 * t + 1]];
+    for (int t = 0; t < n_taps; ++t) window += lists.count[taps[2 * t + 1]];
     if (window == 0) continue;
     fired_taps += window;
     T* o = out + n * a.out.image + (oy * g.out_w + ox) * a.out.pixel;
@@ -232,12 +279,12 @@ __attribute__((always_inline)) inline int64_t gather_row_impl(const GatherArgs& 
     // grouped convs and the channels left over: one scalar accumulator per output channel
     std::fill(acc, acc + g.out_channels, T(0));
     for (int t = 0; t < n_taps; ++t) {
-      const T* tap = packed + taps[2 * t] * a.taps_stride;
+      const T* tap = packed + taps[2 * t] * a.packed.tap;
       const int64_t pixel = taps[2 * t + 1];
-      for (int64_t j = start[pixel]; j < start[pixel + 1]; ++j) {
-        const int64_t c = a.channel[j];
+      for (int64_t j = lists.begin(pixel), end = lists.end(pixel); j < end; ++j) {
+        const int64_t c = lists.channel[j];
         const T v = value[j];
-        const T* __restrict w = tap + c * cout_g;
+        const T* __restrict w = tap + c * a.packed.channel;
         T* __restrict dst = acc + (c / cin_g) * cout_g;
         for (int64_t k = co; k < cout_g; ++k) dst[k] += v * w[k];
       }
@@ -268,9 +315,8 @@ MMEFF_CPU_CLONES int64_t gather_row(const GatherArgs& a, const double* value,
 // once, not once per output position that sees it.
 struct ScatterArgs {
   Conv2dGeometry g;
-  const int64_t* start;  // (H * W + 1) offsets of one image's pixel lists
-  const int32_t* channel;
-  int64_t taps_stride;  // as in GatherArgs
+  FiredLists lists;     // of one image
+  PackedLayout packed;  // as in GatherArgs
   int64_t out_pixel;    // elements between output positions (channels contiguous)
 };
 
@@ -285,12 +331,12 @@ __attribute__((always_inline)) inline void scatter_pixel(const ScatterArgs& a, c
   for (int t = 0; t < 9; ++t)
     for (int r = 0; r < R; ++r) acc[t][r] = V{};
   for (int64_t j = j0; j < j1; ++j) {
-    const T* w = packed + a.channel[j] * g.out_channels;
+    const T* w = packed + a.lists.channel[j] * a.packed.channel;
     const T v = value[j];
     for (int t = 0; t < 9; ++t) {
       for (int r = 0; r < R; ++r) {
         V wv;
-        __builtin_memcpy(&wv, w + t * a.taps_stride + r * kLanes, sizeof(V));
+        __builtin_memcpy(&wv, w + t * a.packed.tap + r * kLanes, sizeof(V));
         acc[t][r] += v * wv;
       }
     }
@@ -319,7 +365,8 @@ inline int64_t taps_reaching(int64_t i, int64_t pad, int64_t dil, int64_t size) 
   return count;
 }
 
-// Input rows [iy0, iy1) of one image (start, out: that image's); returns the executed MACs.
+// Input rows [iy0, iy1) of one image (lists, value, out: that image's); returns the executed
+// MACs.
 template <typename T>
 __attribute__((always_inline)) inline int64_t scatter_rows_impl(const ScatterArgs& a,
                                                                 const T* value, const T* packed,
@@ -332,7 +379,7 @@ __attribute__((always_inline)) inline int64_t scatter_rows_impl(const ScatterArg
     const int64_t rows = taps_reaching(iy, g.pad_h, g.dil_h, g.out_h);
     if (rows == 0) continue;
     for (int64_t ix = 0; ix < g.in_w; ++ix) {
-      const int64_t j0 = a.start[iy * g.in_w + ix], j1 = a.start[iy * g.in_w + ix + 1];
+      const int64_t j0 = a.lists.begin(iy * g.in_w + ix), j1 = a.lists.end(iy * g.in_w + ix);
       if (j0 == j1) continue;
       taps += (j1 - j0) * rows * taps_reaching(ix, g.pad_w, g.dil_w, g.out_w);
       if (g.out_channels == kLanes) {
@@ -367,6 +414,18 @@ void for_items_dynamically(int64_t items, Body&& body) {
                    });
 }
 
+// Grow-only scratch of the calling thread, reused across calls (the fired lists of the
+// largest layer seen; fresh allocations would page-fault on every call).
+uint8_t* thread_scratch(size_t bytes) {
+  thread_local std::unique_ptr<uint8_t[]> buffer;
+  thread_local size_t size = 0;
+  if (bytes > size) {
+    buffer.reset(new uint8_t[bytes]);
+    size = bytes;
+  }
+  return buffer.get();
+}
+
 at::Tensor delta_conv2d_frame_cpu(const at::Tensor& input, const at::Tensor& reference,
                                   const at::Tensor& output, const at::Tensor& weight,
                                   const at::Tensor& packed_weight, double threshold,
@@ -377,17 +436,22 @@ at::Tensor delta_conv2d_frame_cpu(const at::Tensor& input, const at::Tensor& ref
                                     stride, padding, dilation, groups, dense_above);
   const at::Tensor& x = input;
   const PixelLayout in = pixel_layout(input);
-  const int64_t plane = g.in_h * g.in_w, pixels = g.batch * plane;
+  const int64_t plane = g.in_h * g.in_w, pixels = g.batch * plane, values = pixels * g.in_channels;
   const int64_t chunks_per_image = (plane + kPixelChunk - 1) / kPixelChunk;
-  std::vector<int32_t> counts(pixels, 0);
-  std::unique_ptr<uint8_t[]> flags(new uint8_t[g.batch * g.in_channels * plane]);  // as x
-  std::vector<int64_t> start(pixels + 1, 0);
   int64_t executed = 0;
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "delta_conv2d_frame_cpu", [&] {
     const scalar_t* xp = x.const_data_ptr<scalar_t>();
     scalar_t* rp = reference.mutable_data_ptr<scalar_t>();
     const scalar_t thr = static_cast<scalar_t>(threshold);
-    const int64_t image = g.in_channels * plane;  // values per image
+    // the lists: first (int64) per pixel, value (T) and channel (int32) with room for every
+    // value, count (int32) per pixel
+    uint8_t* scratch = thread_scratch(pixels * (sizeof(int64_t) + sizeof(int32_t)) +
+                                      values * (sizeof(scalar_t) + sizeof(int32_t)));
+    int64_t* first = reinterpret_cast<int64_t*>(scratch);
+    scalar_t* value = reinterpret_cast<scalar_t*>(first + pixels);
+    int32_t* channel = reinterpret_cast<int32_t*>(value + values);
+    int32_t* count = channel + values;
+    const FiredLists lists{first, count, channel};
     auto for_chunks = [&](auto&& body) {
       at::parallel_for(0, g.batch * chunks_per_image, 1, [&](int64_t begin, int64_t end) {
         for (int64_t i = begin; i < end; ++i) {
@@ -396,91 +460,76 @@ at::Tensor delta_conv2d_frame_cpu(const at::Tensor& input, const at::Tensor& ref
         }
       });
     };
+    // pass 1: list the fired values, check for NaN/Inf; nothing else changes
     std::atomic<bool> finite{true};
+    std::atomic<int64_t> fired_total{0};
     for_chunks([&](int64_t n, int64_t p0, int64_t p1) {
-      if (!count_fired(xp + n * in.image, rp + n * in.image, g.in_channels, in, p0, p1, thr,
-                       flags.get() + n * in.image, counts.data() + n * plane)) {
+      std::vector<uint8_t> flags(std::max(g.in_channels, kPixelChunk));
+      if (!list_fired(xp + n * in.image, rp + n * in.image, g.in_channels, in, p0, p1, thr,
+                      flags.data(), (n * plane + p0) * g.in_channels, first + n * plane,
+                      count + n * plane, channel, value)) {
         finite = false;
       }
+      int64_t fired = 0;
+      for (int64_t p = p0; p < p1; ++p) fired += count[n * plane + p];
+      fired_total += fired;
     });
     TORCH_CHECK_VALUE(finite, "delta_conv2d_frame: the input contains NaN or Inf");
-    for (int64_t p = 0; p < pixels; ++p) start[p + 1] = start[p] + counts[p];
-    const int64_t fired = start[pixels];
+    const int64_t fired = fired_total;
     if (fired == 0) return;
-    if (fired >= dense_above * static_cast<double>(g.batch * image)) {
-      at::Tensor delta = at::empty_like(x);  // x's strides: the same memory order
-      scalar_t* dp = delta.mutable_data_ptr<scalar_t>();
-      const uint8_t* fl = flags.get();  // pass 1's decisions, in x's memory order too
-      at::parallel_for(0, g.batch * image, 4096, [&](int64_t begin, int64_t end) {
-        for (int64_t i = begin; i < end; ++i) {
-          dp[i] = fl[i] ? xp[i] - rp[i] : scalar_t(0);
-          if (fl[i]) rp[i] = xp[i];
+    // the reference takes the fired values (after the check: a rejected frame changes nothing)
+    auto for_listed = [&](auto&& visit) {  // visit(list index j, value index i in x)
+      for_chunks([&](int64_t n, int64_t p0, int64_t p1) {
+        for (int64_t p = n * plane + p0; p < n * plane + p1; ++p) {
+          const int64_t at_pixel = n * in.image + (p - n * plane) * in.pixel;
+          for (int64_t j = lists.begin(p); j < lists.end(p); ++j) {
+            visit(j, at_pixel + channel[j] * in.channel);
+          }
         }
       });
+    };
+    for_listed([&](int64_t, int64_t i) { rp[i] = xp[i]; });
+    if (fired >= dense_above * static_cast<double>(values)) {
+      at::Tensor delta = at::zeros_like(x);  // x's strides: the same memory order
+      scalar_t* dp = delta.mutable_data_ptr<scalar_t>();
+      for_listed([&](int64_t j, int64_t i) { dp[i] = value[j]; });
       output.add_(at::conv2d(delta, weight, {}, stride, padding, dilation, groups));
       executed = dense_macs(g);
       return;
     }
-    std::vector<int32_t> channel(fired);
-    std::vector<scalar_t> value(fired);
-    for_chunks([&](int64_t n, int64_t p0, int64_t p1) {
-      std::vector<int64_t> cursor(start.begin() + n * plane + p0, start.begin() + n * plane + p1);
-      const scalar_t* xn = xp + n * in.image;
-      scalar_t* rn = rp + n * in.image;
-      const uint8_t* fn = flags.get() + n * in.image;
-      const int32_t* fired_at = counts.data() + n * plane;  // pixels without any are skipped
-      auto commit = [&](int64_t c, int64_t p) {
-        const int64_t i = c * in.channel + p * in.pixel;
-        const int64_t k = cursor[p - p0]++;
-        channel[k] = static_cast<int32_t>(c);
-        value[k] = xn[i] - rn[i];
-        rn[i] = xn[i];
-      };
-      if (in.pixel == 1) {  // NCHW: pixels inner (each pixel's list in channel order)
-        for (int64_t c = 0; c < g.in_channels; ++c) {
-          for_flagged(fn + c * in.channel, 1, p0, p1, [&](int64_t p) { commit(c, p); });
-        }
-      } else {  // channels inner, contiguous in NHWC
-        for (int64_t p = p0; p < p1; ++p) {
-          if (!fired_at[p]) continue;
-          for_flagged(fn + p * in.pixel, in.channel, 0, g.in_channels,
-                      [&](int64_t c) { commit(c, p); });
-        }
-      }
-    });
+    // pass 2: multiply the listed values into the output
     const scalar_t* packed = packed_weight.const_data_ptr<scalar_t>();
     scalar_t* out = output.mutable_data_ptr<scalar_t>();
     const PixelLayout out_layout = pixel_layout(output);
-    const int64_t taps_stride = g.in_channels * g.out_per_group();
+    const PackedLayout packed_layout{g.out_per_group(),
+                                     g.kernel_h * g.kernel_w * g.out_per_group()};
     constexpr int64_t kLanes = sizeof(typename Vector<scalar_t>::type) / sizeof(scalar_t);
     if (g.stride_h == 1 && g.stride_w == 1 && g.groups == 1 && g.kernel_h == 3 &&
         g.kernel_w == 3 && out_layout.channel == 1 &&
         (g.out_channels == kLanes || g.out_channels == 2 * kLanes)) {
       // Bands of 2 * dil_h input rows reach output rows that overlap only their neighbours':
       // the even bands go in parallel, then the odd ones.
-      const ScatterArgs args{g, start.data(), channel.data(), taps_stride, out_layout.pixel};
       const int64_t band = 2 * g.dil_h, bands = (g.in_h + band - 1) / band;
       std::atomic<int64_t> macs{0};
       for (int64_t phase = 0; phase < 2; ++phase) {
         const int64_t per_image = (bands - phase + 1) / 2;
         for_items_dynamically(g.batch * per_image, [&](int64_t i) {
           const int64_t n = i / per_image, iy0 = (phase + i % per_image * 2) * band;
-          ScatterArgs image = args;
-          image.start += n * plane;
-          macs += scatter_rows(image, value.data(), packed, out + n * out_layout.image, iy0,
+          const ScatterArgs image{g, lists.image(n, plane), packed_layout, out_layout.pixel};
+          macs += scatter_rows(image, value, packed, out + n * out_layout.image, iy0,
                                std::min(iy0 + band, g.in_h));
         });
       }
       executed = macs;
       return;
     }
-    const GatherArgs args{g, start.data(), channel.data(), taps_stride, out_layout};
+    const GatherArgs args{g, lists, packed_layout, out_layout};
     std::atomic<int64_t> taps{0};
     at::parallel_for(0, g.batch * g.out_h, 1, [&](int64_t begin, int64_t end) {
       std::vector<scalar_t> acc(g.out_channels);
       int64_t local = 0;
       for (int64_t row = begin; row < end; ++row) {
-        local += gather_row(args, value.data(), packed, acc.data(), out, row / g.out_h,
+        local += gather_row(args, value, packed, acc.data(), out, row / g.out_h,
                             row % g.out_h);
       }
       taps += local;
