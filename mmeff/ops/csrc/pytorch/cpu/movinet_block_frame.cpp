@@ -323,7 +323,6 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> movinet_block_frame_cpu(
     const int64_t taps = g.kernel_h * g.kernel_w;
     const int64_t expand_work = in_size * in_channels + g.span * taps + plane_size * 4;
     const int64_t expand_chunk = chunk_of(channels, expand_work);
-    const int64_t project_chunk = chunk_of(out_channels, plane_size * channels);
     for (int64_t s = 0; s < n; ++s) {
       const T* frame = x.const_data_ptr<T>() + s * in_channels * in_size;
       T* dw = depthwise.mutable_data_ptr<T>() + s * channels * plane_size;
