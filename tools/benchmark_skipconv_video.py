@@ -321,7 +321,8 @@ def main():
     steady = slice(1, None)  # frame 0 is the key frame
     result = dict(
         weights=args.checkpoint or 'random (BatchNorm calibrated)', frames=args.frames,
-        gate=args.gate, threshold=args.threshold, channels_last=args.channels_last,
+        gate=args.gate, threshold=None if trained_gates else args.threshold,
+        channels_last=args.channels_last,
         fold_dense=args.fold_dense,
         dense_above=args.dense_above if args.gate == 'ValueGate' else None, relative=args.relative,
         input_relative=args.input_relative, block=args.block,
@@ -350,7 +351,8 @@ def main():
     result['mac_ratio'] = result['executed_gmacs'] / result['dense_gmacs']
     print(f'\n{args.config} at {input_size[1]}x{input_size[0]}, {args.frames} frames, '
           f'weights: {result["weights"]}, '
-          f'{args.gate}(threshold={args.threshold}, relative={args.relative}, block={args.block}), '
+          f'{args.gate}(threshold={result["threshold"]}, relative={args.relative}, '
+          f'block={args.block}), '
           f'tuned to MAC share {args.tune}, '
           f'shake={args.shake}, '
           f'noise={args.noise}, flicker={args.flicker}')
