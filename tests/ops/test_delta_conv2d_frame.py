@@ -105,6 +105,20 @@ def test_stride_one_3x3_convs_on_tall_frames_match_the_reference(dtype, pad, dil
                        run(delta_conv2d_frame_reference, case, 0.5, 1.0), dtype, case, 0.5, 1.0)
 
 
+@pytest.mark.parametrize('layout', ['NCHW', 'NHWC'])
+def test_layers_of_different_sizes_in_turn_match_the_reference(layout):
+    """The fired lists live in scratch reused from call to call: a large layer (many pixel
+    chunks, two images), a small one, then the large one again, each as the reference."""
+    large = conv_case(3, 2, 24, 32, 41, 30, (3, 3), (1, 1), (1, 1), (1, 1), 1, torch.float32,
+                      0.3, layout)
+    small = conv_case(4, 1, 4, 16, 5, 7, (1, 1), (1, 1), (0, 0), (1, 1), 1, torch.float32, 0.6,
+                      layout)
+    for case in (large, small, large):
+        assert_same_update(run(delta_conv2d_frame, case, 0.5, 1.0),
+                           run(delta_conv2d_frame_reference, case, 0.5, 1.0), torch.float32,
+                           case, 0.5, 1.0)
+
+
 @pytest.mark.parametrize('k, stride, pad, groups', [((3, 3), (1, 1), (1, 1), 1),
                                                     ((1, 1), (1, 1), (0, 0), 1),
                                                     ((3, 3), (2, 2), (1, 1), 1),

@@ -9,10 +9,10 @@
 // Stride-1 ungrouped 3x3 convs with 1 or 2 vectors of output channels, channels_last,
 // scatter: each fired pixel sums its values per tap and adds the sums to the output
 // positions the taps reach (bands of input rows in parallel). The others gather: each output
-// position whose window holds fired values sums them (output rows in parallel). Tensors are NCHW or channels_last (NHWC), each read with
-// its own strides; channels_last is the fast layout (a pixel's channels, and an output
-// position's, are contiguous). Compiled for AVX-512, AVX2 and baseline x86-64 and
-// picked at load time (GCC target_clones).
+// position whose window holds fired values sums them (output rows in parallel). Tensors are
+// NCHW or channels_last (NHWC), each read with its own strides; channels_last is the fast
+// layout (a pixel's channels, and an output position's, are contiguous). Compiled for
+// AVX-512, AVX2 and baseline x86-64 and picked at load time (GCC target_clones).
 #include <ATen/ATen.h>
 #include <ATen/Dispatch.h>
 #include <ATen/Parallel.h>
