@@ -37,7 +37,6 @@ import numpy as np
 import torch
 from mmengine.config import Config
 from mmengine.registry import init_default_scope
-from mmengine.runner import load_checkpoint
 from mmengine.runner.checkpoint import CheckpointLoader, load_state_dict
 from mmengine.utils import ProgressBar
 from mmpose.datasets.transforms import GetBBoxCenterScale, TopdownAffine
@@ -53,9 +52,17 @@ from mmeff.utils.synthetic_pose_dataset import JHMDB_FROM_SYNTHETIC
 BASE = 'mmpose::body_2d_keypoint/topdown_heatmap/coco/td-hm_hrnet-w32_8xb64-210e_coco-256x192.py'
 
 
-def build_hrnet(config: str, checkpoint) -> torch.nn.Module:
-    """The top-down estimator of ``config`` with the weights of ``checkpoint`` (or random);
-    the parameters of trained SkipConv gates in ``checkpoint`` (``*.gate.*``) are left out."""
+def checkpoint_weights(path: Optional[str]) -> Optional[dict]:
+    """The state dict of the checkpoint at ``path`` (None without one)."""
+    if not path:
+        return None
+    state = CheckpointLoader.load_checkpoint(path, map_location='cpu')
+    return state.get('state_dict', state)
+
+
+def build_hrnet(config: str, weights: Optional[dict]) -> torch.nn.Module:
+    """The top-down estimator of ``config`` with ``weights`` (a state dict, or None: random);
+    the parameters of trained SkipConv gates in ``weights`` (``*.gate.*``) are left out."""
     init_default_scope('mmpose')
     from mmpose.registry import MODELS
     if '::' not in config:  # a file: fromstring resolves _base_ from a temporary folder
@@ -64,10 +71,9 @@ def build_hrnet(config: str, checkpoint) -> torch.nn.Module:
                             file_format='.py')
     torch.manual_seed(0)
     model = MODELS.build(cfg.model)
-    if checkpoint:
-        state = CheckpointLoader.load_checkpoint(checkpoint, map_location='cpu')
-        state = state.get('state_dict', state)
-        load_state_dict(model, {k: v for k, v in state.items() if '.gate.' not in k}, strict=True)
+    if weights is not None:
+        load_state_dict(model, {k: v for k, v in weights.items() if '.gate.' not in k},
+                        strict=True)
     return model.eval()
 
 
@@ -243,7 +249,8 @@ def main():
         parser.error('--gate GumbelGate has no thresholds to calibrate or tune')
 
     torch.set_num_threads(args.threads)
-    dense = build_hrnet(args.config, args.checkpoint)
+    weights = checkpoint_weights(args.checkpoint)
+    dense = build_hrnet(args.config, weights)
     input_size = tuple(dense.head.decoder.input_size)  # (w, h)
 
     def video(seed: int, frames: int, noise_seeds: Sequence[int]):
@@ -266,8 +273,8 @@ def main():
     # trained gates were trained on the unfolded convs: load them first, then fold
     skip = mmeff.convert_to_skipconv(copy.deepcopy(dense), gate=gate, fuse_bn=not trained_gates)
     if trained_gates:
-        if args.checkpoint:
-            load_checkpoint(skip, args.checkpoint, map_location='cpu', strict=True)
+        if weights is not None:
+            load_state_dict(skip, weights, strict=True)
         fold_batchnorms(skip)
     if args.fold_dense:
         fold_batchnorms(dense)

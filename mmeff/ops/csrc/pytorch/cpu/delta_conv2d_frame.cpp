@@ -464,7 +464,8 @@ at::Tensor delta_conv2d_frame_cpu(const at::Tensor& input, const at::Tensor& ref
     std::atomic<bool> finite{true};
     std::atomic<int64_t> fired_total{0};
     for_chunks([&](int64_t n, int64_t p0, int64_t p1) {
-      std::vector<uint8_t> flags(std::max(g.in_channels, kPixelChunk));
+      thread_local std::vector<uint8_t> flags;  // grows once per worker, not per chunk
+      flags.resize(std::max(g.in_channels, kPixelChunk));
       if (!list_fired(xp + n * in.image, rp + n * in.image, g.in_channels, in, p0, p1, thr,
                       flags.data(), (n * plane + p0) * g.in_channels, first + n * plane,
                       count + n * plane, channel, value)) {
