@@ -7,7 +7,7 @@ the worst case for locality, as sensor noise), or every channel of a share of th
 (``--pattern pixels``, as a moving object whose features change everywhere it is); the op commits them and adds their conv to the cached output through the sparse
 kernel (``dense_above=1``, so the dense fallback never runs). Each timed call first restores
 the reference (a copy of C_in x H x W values, counted against the op). Timing as
-``benchmark_sparse_conv.py``: 2 threads, alternating bursts after warm-up, medians:
+``mmeff.benchmark.median_times``: 2 threads, alternating bursts after warm-up, medians:
 
     speedup    = dense time / op time
     MAC share  = executed MACs / dense MACs
@@ -17,13 +17,12 @@ the reference (a copy of C_in x H x W values, counted against the op). Timing as
         [--pattern values|pixels] [--json out.json]
 """
 import argparse
-import json
 
 import torch
 import torch.nn.functional as F
 from mmengine.utils import ProgressBar
 
-from benchmark_sparse_conv import median_times
+from mmeff.benchmark import Column, make_record, median_times, print_table, write_record
 from mmeff.ops import delta_conv2d_frame, has_extension, pack_delta_conv2d_weight
 
 # name, C_in, C_out, kernel, stride, (H, W) of the input
@@ -37,8 +36,6 @@ LAYERS = [
     ('1x1 64->256 @64x48', 64, 256, 1, 1, (64, 48)),
 ]
 SHARES = [0.01, 0.03, 0.1, 0.25, 0.5]
-
-
 MEMORY_FORMATS = dict(NCHW=torch.contiguous_format, NHWC=torch.channels_last)
 
 
@@ -82,6 +79,20 @@ def bench_layer(layer, layout, shares, pattern, repeats, warmup, gen):
     return rows
 
 
+COLUMNS = [
+    Column('layer', 'layer'), Column('layout', 'layout'),
+    Column('value_share', 'fired values', '.3f'), Column('mac_share', 'MAC share', '.3f'),
+    Column('dense_ms', 'dense ms', '.3f'), Column('op_ms', 'op ms', '.3f'),
+    Column('speedup', 'speed-up', '.2f'), Column('efficiency', 'efficiency', '.2f'),
+]
+DESCRIPTION = (
+    'One value-gated SkipConv2d frame (`delta_conv2d_frame`, sparse kernel always: '
+    '`dense_above=1`) against dense `F.conv2d` in the same memory format, on HRNet-W32 layers '
+    'of a 256x192 crop, batch 1. A share of the input values fired ({pattern}); each timed call '
+    'also restores the reference. Speed-up = dense time / op time; efficiency = speed-up x MAC '
+    'share. Medians of alternating bursts after warm-up.')
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     parser.add_argument('--threads', type=int, default=2)
@@ -93,7 +104,7 @@ def main():
                         help='fired values scattered, or whole pixels fired')
     parser.add_argument('--layouts', nargs='+', choices=list(MEMORY_FORMATS),
                         default=list(MEMORY_FORMATS), help='memory formats (dense in the same)')
-    parser.add_argument('--json', help='write the results to this JSON file')
+    parser.add_argument('--json', help='write the benchmark record (mmeff.benchmark) here')
     args = parser.parse_args()
     if not has_extension():
         raise SystemExit('benchmark_delta_conv: the compiled extension is not built')
@@ -106,17 +117,17 @@ def main():
             rows += bench_layer(layer, layout, args.shares, args.pattern, args.repeats,
                                 args.warmup, gen)
             progress.update()
-    header = (f'\n{"layer":<24}{"layout":>7}{"values":>8}{"MACs":>8}{"dense ms":>10}{"op ms":>9}'
-              f'{"speedup":>9}{"eff.":>7}')
-    print(header + '\n' + '-' * len(header))
-    for r in rows:
-        print(f'{r["layer"]:<24}{r["layout"]:>7}{r["value_share"]:>8.3f}{r["mac_share"]:>8.3f}'
-              f'{r["dense_ms"]:>10.3f}{r["op_ms"]:>9.3f}{r["speedup"]:>9.2f}'
-              f'{r["efficiency"]:>7.2f}')
+    pattern = ('scattered at random' if args.pattern == 'values' else
+               'every channel of a share of the pixels')
+    record = make_record(
+        'delta_conv2d_frame', f'delta_conv2d_frame vs dense F.conv2d, fired {args.pattern}',
+        DESCRIPTION.format(pattern=pattern), COLUMNS, rows, threads=args.threads,
+        settings=dict(repeats=args.repeats, warmup=args.warmup, shares=args.shares,
+                      pattern=args.pattern, layouts=args.layouts))
+    print()
+    print_table(record)
     if args.json:
-        with open(args.json, 'w') as f:
-            json.dump(rows, f, indent=2)
-
+        write_record(args.json, record)
 
 if __name__ == '__main__':
     main()

@@ -1,7 +1,7 @@
 """Dense vs SkipConv EfficientDet-D0 on a synthetic video, in one process, 2 threads.
 
 The model is the D0 of ``configs/efficientdet/efficientdet_effb0_bifpn_1xb8-24e_synthvid-128x128.py``
-with the weights of ``--checkpoint`` (train it with mmdet's tools/train.py, see the README) or,
+with the weights of ``--checkpoint`` (train it with mmdet's tools/train.py, see docs/detection.md) or,
 without one, random weights (BatchNorm statistics calibrated on the video: sparsity and
 fidelity then understate what trained weights give). The SkipConv copy is converted with
 ``mmeff.convert_to_skipconv`` (BatchNorm folded, every conv of backbone, BiFPN and head).
@@ -13,6 +13,7 @@ spreads every local change over whole feature maps (``linear_conv`` follows the 
 
     python tools/benchmark_skipconv_detection.py [--checkpoint PATH] [--frames 40]
         [--size 128] [--gate InputNormGate] [--thresholds 0 1 4] [--block 4] [--noise 0.01]
+        [--json out.json]
 """
 import argparse
 import copy
@@ -23,17 +24,31 @@ from typing import Dict, List
 
 import torch
 from mmengine.config import Config
-from mmengine.logging import print_log
 from mmengine.registry import init_default_scope
 from mmengine.runner import load_checkpoint
 from mmengine.utils import ProgressBar
 
 import mmeff
+from mmeff.benchmark import Column, make_record, print_table, write_record
 from mmeff.engine import MacCounter
 from mmeff.utils import SyntheticDetectionConfig, synthetic_detection_video
 
 CONFIG = 'configs/efficientdet/efficientdet_effb0_bifpn_1xb8-24e_synthvid-128x128.py'
 GROUPS = ('stem', 'expand_conv', 'depthwise_conv', 'se', 'linear_conv', 'neck', 'bbox_head')
+COLUMNS = [
+    Column('threshold', 'threshold', 'g'), Column('dense_ms', 'dense ms', '.1f'),
+    Column('skipconv_ms', 'SkipConv ms', '.1f'), Column('speedup', 'speed-up', '.2f'),
+    Column('dense_gmacs', 'dense GMACs', '.3f'), Column('executed_gmacs', 'executed GMACs', '.3f'),
+    Column('mac_share', 'MAC share', '.1%'), Column('max_rel_error', 'max rel. error', '.2e'),
+] + [Column(f'share_{group}', group, '.0%') for group in GROUPS]
+DESCRIPTION = (
+    'EfficientDet-D0 ({weights}), {size}x{size} synthetic video of {frames} frames (moving '
+    'shapes, static textured background, noise {noise}), dense and SkipConv ({gate}, {block}x'
+    '{block} blocks, BatchNorm folded) alternating frame by frame; times are medians after '
+    '{warmup} frames. The error is the largest relative L2 error of the head outputs against the '
+    'dense model; the last columns give the executed MAC share per layer group (key frame '
+    'included): `linear_conv` and the next `expand_conv` follow squeeze-excitation, whose '
+    'global pooling spreads every local change over whole feature maps.')
 
 
 def parse_args():
@@ -48,6 +63,7 @@ def parse_args():
     parser.add_argument('--thresholds', type=float, nargs='+', default=[0.0, 1.0, 4.0])
     parser.add_argument('--block', type=int, default=4)
     parser.add_argument('--threads', type=int, default=2)
+    parser.add_argument('--json', help='write the benchmark record (mmeff.benchmark) here')
     return parser.parse_args()
 
 
@@ -110,9 +126,14 @@ def run(args, dense_model, frames, threshold) -> dict:
             errors.append(float((got - want).norm() / want.norm()))
             bar.update()
     gmacs = counter.gmacs_per_frame()
-    return dict(threshold=threshold, dense_ms=1e3 * statistics.median(times['dense']),
-                skip_ms=1e3 * statistics.median(times['skipconv']), **gmacs,
-                error=max(errors[1:]), groups=group_shares(counter))
+    dense_ms = 1e3 * statistics.median(times['dense'])
+    skipconv_ms = 1e3 * statistics.median(times['skipconv'])
+    shares = group_shares(counter)
+    return dict(threshold=threshold, dense_ms=dense_ms, skipconv_ms=skipconv_ms,
+                speedup=dense_ms / skipconv_ms, dense_gmacs=gmacs['dense'],
+                executed_gmacs=gmacs['executed'], mac_share=gmacs['executed'] / gmacs['dense'],
+                max_rel_error=max(errors[1:]),
+                **{f'share_{group}': shares.get(group) for group in GROUPS})
 
 
 def main():
@@ -126,25 +147,18 @@ def main():
     frames = (frames * 255 - mean) / std  # the data preprocessor's normalisation (RGB)
     dense_model = build_dense(args.checkpoint, frames)
     rows = [run(args, dense_model, frames, thr) for thr in args.thresholds]
-    weights = 'trained: ' + args.checkpoint if args.checkpoint else 'random (BN calibrated)'
-    lines = [
-        f'EfficientDet-D0, {args.size}x{args.size}, {args.frames} frames, noise {args.noise}, '
-        f'{args.gate} {args.block}x{args.block}, {args.threads} threads, weights {weights}', '',
-        '| threshold | dense ms | SkipConv ms | speed-up | dense GMACs | executed GMACs | '
-        'share | max rel. error |', '|---|---|---|---|---|---|---|---|'
-    ]
-    for r in rows:
-        lines.append(f"| {r['threshold']:g} | {r['dense_ms']:.1f} | {r['skip_ms']:.1f} | "
-                     f"{r['dense_ms'] / r['skip_ms']:.2f}x | {r['dense']:.3f} | "
-                     f"{r['executed']:.3f} | {r['executed'] / r['dense']:.1%} | "
-                     f"{r['error']:.2e} |")
-    lines += ['', 'executed share per layer group (all frames, key frame included):', '',
-              '| threshold | ' + ' | '.join(GROUPS) + ' |', '|---' * (len(GROUPS) + 1) + '|']
-    for r in rows:
-        lines.append(f"| {r['threshold']:g} | " +
-                     ' | '.join(f"{r['groups'].get(g, 0):.1%}" for g in GROUPS) + ' |')
-    print_log('\n' + '\n'.join(lines), logger='current')
-
+    weights = 'trained weights' if args.checkpoint else 'random weights, BatchNorm calibrated'
+    record = make_record(
+        'skipconv_detection', 'SkipConv EfficientDet-D0 on video', DESCRIPTION.format(
+            weights=weights, size=args.size, frames=args.frames, noise=args.noise,
+            gate=args.gate, block=args.block, warmup=args.warmup), COLUMNS, rows,
+        threads=args.threads,
+        settings=dict(checkpoint=args.checkpoint, frames=args.frames, warmup=args.warmup,
+                      size=args.size, objects=args.objects, noise=args.noise, gate=args.gate,
+                      thresholds=args.thresholds, block=args.block))
+    print_table(record)
+    if args.json:
+        write_record(args.json, record)
 
 if __name__ == '__main__':
     main()

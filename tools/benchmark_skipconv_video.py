@@ -27,7 +27,6 @@ sparsity then understate what trained weights give. Pass a trained checkpoint fo
 """
 import argparse
 import copy
-import json
 import os
 import statistics
 import time
@@ -43,6 +42,7 @@ from mmpose.datasets.transforms import GetBBoxCenterScale, TopdownAffine
 from mmpose.evaluation.functional import keypoint_pck_accuracy
 
 import mmeff
+from mmeff.benchmark import Column, make_record, print_table, write_record
 from mmeff.converters import (calibrate_norm_gates, fold_batchnorms, measure_dense_crossovers,
                               tune_norm_gates)
 from mmeff.engine import MacCounter
@@ -50,6 +50,27 @@ from mmeff.utils import SyntheticVideoConfig, synthetic_video
 from mmeff.utils.synthetic_pose_dataset import JHMDB_FROM_SYNTHETIC
 
 BASE = 'mmpose::body_2d_keypoint/topdown_heatmap/coco/td-hm_hrnet-w32_8xb64-210e_coco-256x192.py'
+COLUMNS = [
+    Column('series', 'gate'), Column('setting', 'setting'),
+    Column('dense_ms', 'dense ms', '.1f'), Column('skipconv_ms', 'SkipConv ms', '.1f'),
+    Column('speedup', 'speed-up', '.2f'), Column('mac_ratio', 'MAC share', '.1%'),
+    Column('keypoints_within_2px_first_quarter', 'within 2 px, first quarter', '.1%'),
+    Column('keypoints_within_2px_last_quarter', 'within 2 px, last quarter', '.1%'),
+    Column('keypoints_within_2px_all', 'within 2 px, all', '.1%'),
+    Column('dense_vs_redrawn_noise_within_2px', 'dense vs re-drawn noise', '.1%'),
+    Column('pck@0.2_dense', 'PCK@0.2 dense', '.3f'),
+    Column('pck@0.2_skipconv', 'PCK@0.2 SkipConv', '.3f'),
+]
+DESCRIPTION = (
+    'A top-down pose model ({weights}) dense and SkipConv on a synthetic video of {frames} '
+    'frames (static textured background, walking figure, sensor noise {noise}, flicker '
+    '{flicker}), one crop around the figure\'s path as with a static camera, {layout}, frame by '
+    'frame in one process; times are medians. Keypoints are decoded by the model\'s codec; '
+    '"within 2 px" is the share of SkipConv\'s keypoints within 2 input px of the dense '
+    'model\'s, first and last quarter of the video (drift would show as a difference); '
+    '"dense vs re-drawn noise" is the same share for the dense model on the video with its '
+    'sensor noise drawn anew (the agreement any method that ignores the noise can reach). PCK '
+    'is against the true keypoints at 0.2 of the figure\'s box.')
 
 
 def checkpoint_weights(path: Optional[str]) -> Optional[dict]:
@@ -186,6 +207,28 @@ def same_peak_cell(got: torch.Tensor, want: torch.Tensor) -> float:
     """Share of heatmaps of ``got`` whose maximum is in the same cell as ``want``'s (the
     strictest agreement: neighbouring cells are 4 input px apart)."""
     return (peak_cells(got) == peak_cells(want)).float().mean().item()
+
+
+def series_and_setting(args: argparse.Namespace) -> Tuple[str, str]:
+    """The table's gate and setting cells of a run."""
+    if args.gate == 'ValueGate':
+        series = 'ValueGate' + ('' if args.dense_above == 1.0 else
+                                f', dense above {args.dense_above}')
+    else:
+        series = f'{args.gate} {args.block}x{args.block}'
+    if args.channels_last:
+        series += ', channels_last'
+    if args.gate == 'GumbelGate':
+        setting = 'trained'
+    elif args.tune is not None:
+        setting = f'tuned to {args.tune:g}'
+    elif args.relative is not None:
+        setting = f'relative {args.relative:g}'
+        if args.input_relative is not None:
+            setting += f', input layer {args.input_relative:g}'
+    else:
+        setting = f'threshold {args.threshold:g}'
+    return series, setting
 
 
 def dense_above_arg(text: str):
@@ -356,20 +399,26 @@ def main():
               f'synthetic figure {truth.shape[1]} (JHMDB order); train on the synthetic videos')
     result['speedup'] = result['dense_ms'] / result['skipconv_ms']
     result['mac_ratio'] = result['executed_gmacs'] / result['dense_gmacs']
+    result['series'], result['setting'] = series_and_setting(args)
+    for column in COLUMNS:
+        result.setdefault(column.key, None)
     print(f'\n{args.config} at {input_size[1]}x{input_size[0]}, {args.frames} frames, '
-          f'weights: {result["weights"]}, '
-          f'{args.gate}(threshold={result["threshold"]}, relative={args.relative}, '
-          f'block={args.block}), '
-          f'tuned to MAC share {args.tune}, '
-          f'shake={args.shake}, '
-          f'noise={args.noise}, flicker={args.flicker}')
+          f'weights: {result["weights"]}, {result["series"]}, {result["setting"]}, '
+          f'shake={args.shake}, noise={args.noise}, flicker={args.flicker}')
     for key, value in result.items():
         if isinstance(value, float):
             print(f'  {key:<36}{value:.4f}')
+    weights = ('trained weights, ' + os.path.basename(args.config) if args.checkpoint else
+               'random weights, BatchNorm calibrated')
+    record = make_record(
+        'skipconv_video', 'SkipConv pose on video: time, MACs and fidelity',
+        DESCRIPTION.format(weights=weights, frames=args.frames, noise=args.noise,
+                           flicker=args.flicker,
+                           layout='channels_last' if args.channels_last else 'NCHW'),
+        COLUMNS, [result], threads=args.threads, settings=vars(args))
+    print_table(record)
     if args.json:
-        with open(args.json, 'w') as f:
-            json.dump(result, f, indent=2)
-
+        write_record(args.json, record)
 
 if __name__ == '__main__':
     main()

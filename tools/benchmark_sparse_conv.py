@@ -2,30 +2,27 @@
 
 HRNet-W32-like layers of a 576x768 (H x W) frame, batch 1, b x b block masks at several
 densities. Baseline and candidates are timed in alternating bursts after warm-up (see
-``median_times``); the medians are reported with
+``mmeff.benchmark.median_times``); the medians are reported with
 
     speedup    = dense time / sparse time
     efficiency = speedup x density       (1.0 = the physical limit of skipping work)
 
 Both memory formats are measured, each against the dense conv in the same format: NCHW is
 what stock mmpose/mmdet models run, NHWC (channels_last) what a model moved with
-``model.to(memory_format=torch.channels_last)`` runs. Two candidates are timed: ``op`` is the public ``sparse_conv2d`` (dense fallback above
-``DENSE_CROSSOVER_DENSITY``), ``kernel`` is the compiled gather-GEMM-scatter alone.
+``model.to(memory_format=torch.channels_last)`` runs. Two candidates are timed: ``op`` is the
+public ``sparse_conv2d`` (dense fallback above ``DENSE_CROSSOVER_DENSITY``), ``kernel`` the
+compiled kernel alone (``torch.ops.mmeff.sparse_conv2d``).
 
     python tools/benchmark_sparse_conv.py [--threads 2] [--repeats 25] [--json out.json]
-        [--markdown table.md] [--layouts NCHW NHWC] [--layers 3x3] [--densities 0.1 0.25]
+        [--layouts NCHW NHWC] [--layers 3x3] [--densities 0.1 0.25]
 """
 import argparse
-import json
-import random
-import statistics
-import time
-from typing import Callable, Dict, List
 
 import torch
 import torch.nn.functional as F
 from mmengine.utils import ProgressBar
 
+from mmeff.benchmark import Column, make_record, median_times, print_table, write_record
 from mmeff.ops import (DENSE_CROSSOVER_DENSITY, conv2d_output_size, has_extension,
                        sparse_conv2d)
 
@@ -52,33 +49,6 @@ def exact_block_mask(h: int, w: int, block: int, density: float, gen: torch.Gene
     tiles[torch.randperm(bh * bw, generator=gen)[:n_on]] = True
     full = tiles.view(bh, bw).repeat_interleave(block, 0).repeat_interleave(block, 1)
     return full[:h, :w].unsqueeze(0).contiguous()
-
-
-def median_times(fns: Dict[str, Callable[[], object]], repeats: int, warmup: int,
-                 burst: int = 4) -> Dict[str, float]:
-    """Median wall time of each function.
-
-    Each repeat runs every function in a burst of ``burst`` back-to-back calls, in a shuffled
-    order; the first call of a burst is not timed. So every timed call finds its own data in
-    the caches, for the baseline and the candidates alike (a call right after another layer's
-    conv finds them evicted, which slows the small sparse problems most: see README).
-    """
-    for _ in range(warmup):
-        for fn in fns.values():
-            fn()
-    samples: Dict[str, List[float]] = {k: [] for k in fns}
-    order = list(fns)
-    rng = random.Random(0)
-    for _ in range(repeats):
-        rng.shuffle(order)
-        for name in order:
-            fn = fns[name]
-            fn()
-            for _ in range(burst - 1):
-                start = time.perf_counter()
-                fn()
-                samples[name].append(time.perf_counter() - start)
-    return {k: statistics.median(v) for k, v in samples.items()}
 
 
 def bench_layer(layer, layout, densities, block, repeats, warmup, gen):
@@ -115,26 +85,19 @@ def bench_layer(layer, layout, densities, block, repeats, warmup, gen):
     return rows
 
 
-def format_table(rows) -> str:
-    header = (f'{"layer":<24}{"layout":>7}{"density":>8}{"dense ms":>10}{"op ms":>9}{"speedup":>9}'
-              f'{"eff.":>7}{"kernel ms":>11}{"speedup":>9}{"eff.":>7}')
-    lines = [header, '-' * len(header)]
-    for r in rows:
-        lines.append(f'{r["layer"]:<24}{r["layout"]:>7}{r["density"]:>8.3f}{r["dense_ms"]:>10.3f}{r["op_ms"]:>9.3f}'
-                     f'{r["op_speedup"]:>9.2f}{r["op_efficiency"]:>7.2f}{r["kernel_ms"]:>11.3f}'
-                     f'{r["kernel_speedup"]:>9.2f}{r["kernel_efficiency"]:>7.2f}')
-    return '\n'.join(lines)
-
-
-def format_markdown(rows) -> str:
-    lines = ['| layer | layout | density | dense ms | op ms | op speedup | op eff. | kernel ms | '
-             'kernel speedup | kernel eff. |', '|---|---|---|---|---|---|---|---|---|---|']
-    for r in rows:
-        lines.append(f'| {r["layer"]} | {r["layout"]} | {r["density"]:.3f} | {r["dense_ms"]:.3f} | '
-                     f'{r["op_ms"]:.3f} | {r["op_speedup"]:.2f} | {r["op_efficiency"]:.2f} | '
-                     f'{r["kernel_ms"]:.3f} | {r["kernel_speedup"]:.2f} | '
-                     f'{r["kernel_efficiency"]:.2f} |')
-    return '\n'.join(lines)
+COLUMNS = [
+    Column('layer', 'layer'), Column('layout', 'layout'), Column('density', 'density', '.3f'),
+    Column('dense_ms', 'dense ms', '.3f'), Column('op_ms', 'op ms', '.3f'),
+    Column('op_speedup', 'op speed-up', '.2f'), Column('op_efficiency', 'op eff.', '.2f'),
+    Column('kernel_ms', 'kernel ms', '.3f'), Column('kernel_speedup', 'kernel speed-up', '.2f'),
+    Column('kernel_efficiency', 'kernel eff.', '.2f'),
+]
+DESCRIPTION = (
+    'The public op (`op`: dense fallback from `DENSE_CROSSOVER_DENSITY` on) and its compiled '
+    'kernel alone (`kernel`) against dense `F.conv2d` in the same memory format, on '
+    'HRNet-W32-like layers of a 576x768 frame, batch 1, with random b x b block masks. '
+    'Speed-up = dense time / sparse time; efficiency = speed-up x density (1.0: every skipped '
+    'MAC saves its share of the time). Medians of alternating bursts after warm-up.')
 
 
 def main():
@@ -148,8 +111,7 @@ def main():
     parser.add_argument('--layouts', nargs='+', choices=list(MEMORY_FORMATS),
                         default=list(MEMORY_FORMATS),
                         help='memory format of input and output (the dense baseline alike)')
-    parser.add_argument('--json', help='write the results to this JSON file')
-    parser.add_argument('--markdown', help='write the table as Markdown to this file')
+    parser.add_argument('--json', help='write the benchmark record (mmeff.benchmark) here')
     args = parser.parse_args()
 
     if not has_extension():
@@ -165,17 +127,16 @@ def main():
                 rows += bench_layer(layer, layout, args.densities, args.block, args.repeats,
                                     args.warmup, gen)
                 progress.update()
-    print(f'\nsparse_conv2d vs dense F.conv2d: {args.threads} threads, batch 1, '
-          f'{args.block}x{args.block} blocks, median of {args.repeats} '
-          f'(dense fallback at density >= {DENSE_CROSSOVER_DENSITY})')
-    print(format_table(rows))
-    if args.markdown:
-        with open(args.markdown, 'w') as f:
-            f.write(format_markdown(rows) + '\n')
+    record = make_record(
+        'sparse_conv2d', f'sparse_conv2d vs dense F.conv2d, {args.block}x{args.block} blocks',
+        DESCRIPTION, COLUMNS, rows, threads=args.threads,
+        settings=dict(block=args.block, repeats=args.repeats, warmup=args.warmup,
+                      densities=args.densities, layouts=args.layouts, layers=args.layers,
+                      dense_crossover_density=DENSE_CROSSOVER_DENSITY))
+    print()
+    print_table(record)
     if args.json:
-        with open(args.json, 'w') as f:
-            json.dump(dict(threads=args.threads, block=args.block, repeats=args.repeats,
-                           torch=torch.__version__, rows=rows), f, indent=2)
+        write_record(args.json, record)
 
 
 if __name__ == '__main__':

@@ -4,7 +4,8 @@
 #   bash tools/run.sh setup   # only build the environment (.venv) and mmeff's compiled ops
 #   bash tools/run.sh test    # setup, then the test suite
 #   bash tools/run.sh demo    # setup, then the main job
-#   bash tools/run.sh bench   # setup, then the op benchmarks
+#   bash tools/run.sh bench   # setup, then every benchmark (`bench quick`: small versions), which
+#                             # writes docs/benchmarks/*.json and renders docs/benchmarks.md
 #
 # Every step leaves a stamp keyed on its inputs, so a second run skips work already done.
 # Environment: MMEFF_VENV (default <repo>/.venv), MMEFF_CACHE (default ~/.cache/mmeff; holds the
@@ -138,6 +139,6 @@ case "$cmd" in
   setup) setup ;;
   test) setup; run_tests "$@" ;;
   demo) setup; run_demo "$@" ;;
-  bench) setup; cd "$REPO"; "$VENV/bin/python" tools/benchmark_sparse_conv.py "$@" ;;
+  bench) setup; cd "$REPO"; "$VENV/bin/python" -m mmeff.benchmark.suite "$@" ;;
   *) echo "usage: bash tools/run.sh {setup|test|demo|bench} [args...]" >&2; exit 2 ;;
 esac

@@ -26,9 +26,7 @@ recomputed regions in red, shaded by the share of the conv MACs recomputed there
 import argparse
 import copy
 import csv
-import hashlib
 import json
-import shutil
 import statistics
 import time
 from dataclasses import dataclass, field
@@ -44,48 +42,15 @@ from mmengine.logging import print_log
 from mmengine.utils import ProgressBar
 
 import mmeff
+from mmeff.benchmark.checkpoints import DEFAULT_CACHE, trained_checkpoint
 from mmeff.converters import calibrate_norm_gates, fold_batchnorms
 from mmeff.engine import ConvMacMeter
 from mmeff.layers import SkipConv2d, StreamState, stream
 from mmeff.utils import SyntheticVideoConfig, synthetic_video
-from mmeff.utils.synthetic_pose_dataset import (JHMDB_FROM_SYNTHETIC, default_dataset_config,
-                                                write_jhmdb_dataset)
+from mmeff.utils.synthetic_pose_dataset import JHMDB_FROM_SYNTHETIC, default_dataset_config
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_CONFIG = REPO / 'configs/pose/td-hm_hrnet-tiny_1xb32-10e_synthetic-jhmdb-64x64.py'
-
-
-# ------------------------------------------------------------------ default checkpoint
-
-def cached_checkpoint_path(config: Path, cache_dir: Path) -> Path:
-    """Where the checkpoint trained for ``config`` is cached (keyed on the config's content)."""
-    text = Config.fromfile(str(config)).pretty_text
-    key = hashlib.sha256(f'{text}\n{default_dataset_config()}'.encode()).hexdigest()[:16]
-    return cache_dir / f'{config.stem}-{key}' / 'dense.pth'
-
-
-def train_default_checkpoint(config: Path, cache_dir: Path) -> Path:
-    """The cached checkpoint; trains ``config`` on the synthetic dataset first if it is not there."""
-    target = cached_checkpoint_path(config, cache_dir)
-    if target.exists():
-        print_log(f'using the cached checkpoint {target}', logger='current')
-        return target
-    from mmengine.runner import Runner
-    work = target.parent
-    print_log(f'no checkpoint given: training {config.name} on synthetic videos into {work} '
-              '(once; a few minutes on 2 cores)', logger='current')
-    data = work / 'data'
-    write_jhmdb_dataset(str(data), default_dataset_config())
-    cfg = Config.fromfile(str(config))
-    cfg.work_dir = str(work / 'train')
-    cfg.train_dataloader.dataset.data_root = f'{data}/'
-    for loader in (cfg.val_dataloader, cfg.test_dataloader):
-        loader.dataset.dataset.data_root = f'{data}/'
-    Runner.from_cfg(cfg).train()
-    tmp = target.with_suffix('.tmp')
-    shutil.copy(Path(cfg.work_dir) / f'epoch_{cfg.train_cfg.max_epochs}.pth', tmp)
-    tmp.rename(target)
-    return target
 
 
 # ------------------------------------------------------------------------- the video
@@ -381,7 +346,7 @@ def main(argv=None):
     parser.add_argument('--frames', type=int, default=60, help='frames to run (at most)')
     parser.add_argument('--config', type=Path, default=DEFAULT_CONFIG)
     parser.add_argument('--checkpoint', help='dense weights (default: trained once, cached)')
-    parser.add_argument('--cache-dir', type=Path, default=Path.home() / '.cache/mmeff/video_demo')
+    parser.add_argument('--cache-dir', type=Path, default=DEFAULT_CACHE)
     parser.add_argument('--relative', type=float, default=0.1,
                         help='gate thresholds relative to each layer\'s window norm')
     parser.add_argument('--block', type=int, default=4, help='SkipConv block size')
@@ -393,7 +358,8 @@ def main(argv=None):
 
     torch.set_num_threads(args.threads)
     args.out_dir.mkdir(parents=True, exist_ok=True)
-    checkpoint = args.checkpoint or str(train_default_checkpoint(args.config, args.cache_dir))
+    checkpoint = args.checkpoint or str(
+        trained_checkpoint(args.config, default_dataset_config(), args.cache_dir))
     video = read_video(args.video, args.bbox, args.frames) if args.video else \
         synthetic_clip(args.frames)
     dense, skip = build_models(args.config, checkpoint, args.block)

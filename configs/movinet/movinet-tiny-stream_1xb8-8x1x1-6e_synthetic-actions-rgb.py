@@ -5,8 +5,8 @@
 #   python tools/generate_synthetic_actions.py data/synthetic_actions \
 #       --train 40 --val 8 --frames 8 --size 32 32
 #   python <mmaction>/.mim/tools/train.py configs/movinet/<this file>
-# (A0 itself at 32x32 has all its temporal convs at 4x4 or coarser and did not learn reliably
-# within a few hundred iterations here.)
+# (A0 itself at 32x32 runs all its temporal convs at 4x4 or coarser and does not learn the
+# task reliably within a few hundred iterations.)
 _base_ = './movinet-a0-stream_8xb16-50x5x1-180e_kinetics400-rgb.py'
 
 data_root = 'data/synthetic_actions'

@@ -2,7 +2,7 @@
 
 A value gate's sparse kernel beats the dense conv only below some share of fired input
 values, and that share differs by an order of magnitude between layer shapes (against a
-plain dense conv, ``tools/benchmark_delta_conv.py`` on the AVX-512 development machine:
+plain dense conv, ``tools/benchmark_delta_conv.py`` on an AVX-512 CPU:
 about 20 % for a 3x3 32->32 conv at 64x48, above 25 % for 3x3 256->256 at 8x6, about 1 %
 for a 1x1 256->64). :func:`measure_dense_crossovers` times, for every distinct layer
 geometry of a converted model, the op's frame update through the sparse kernel

@@ -3,10 +3,10 @@
 Same arguments, weights and result as ``nn.Conv3d``; faster on CPU, where PyTorch runs small and
 grouped 3D convolutions through its slow reference kernel while 2D ones go to oneDNN. Pointwise
 (1 x 1 x 1) kernels are one GEMM, ``W (C_out, C_in) @ x (C_in, T*H*W)`` per clip, without any
-copy: on MoViNet's mid-sized maps PyTorch's conv dispatch took 3.5-5.7x the GEMM's time
+copy: on MoViNet's mid-sized maps PyTorch's conv dispatch takes 3.5-5.7x the GEMM's time
 (e.g. 16->40 channels at 43x43: 201 vs 35 us, 2 threads), and about the same on the others.
 Depthwise kernels on a single frame (streaming) run :func:`mmeff.ops.depthwise_conv2d`: on
-MoViNet-A0's at 172 px it took 2.0-5.8x less time than oneDNN (2 threads); from two frames on
+MoViNet-A0's at 172 px it takes 2.0-5.8x less time than oneDNN (2 threads); from two frames on
 oneDNN is faster on some layers (on 16 frames on most), and runs.
 """
 import torch

@@ -12,9 +12,7 @@ A fresh stream is exactly causal zero padding, so feeding a video as one clip, f
 in sub-clips of any lengths gives the same outputs. Entries are replaced, never changed in place
 (see :func:`mmeff.layers.stream_state.stream_transaction`). The buffer is a tuple of single
 frames, so a streamed frame shifts it without copying the others; the temporal half of a
-(2+1)D conv then sums its k_t frames directly (no concatenation). With
-:func:`mmeff.ops.depthwise_conv2d` and the one-addition running mean this cut MoViNet-A0's
-streaming at 172 px by 15-25 % (2 threads, see the README).
+(2+1)D conv then sums its k_t frames directly (no concatenation).
 """
 from dataclasses import dataclass
 from typing import Callable, Optional, Tuple

@@ -20,9 +20,10 @@ IntPair = Union[int, Tuple[int, int]]
 
 # From this share of active output positions on, sparse_conv2d runs the dense convolution
 # (oneDNN) instead. Measured with tools/benchmark_sparse_conv.py --densities 0.5 0.6 0.75 0.9
-# (see README): at 60 % the compiled kernel is faster than the dense fallback (conv + masked
-# merge) on every benchmarked layer, and faster than the dense conv alone (SkipConv's path when
-# this many blocks fire) on all but the channels_last 1x1 and depthwise ones.
+# (docs/benchmarks.md#sparse_conv2d): at 60 % the compiled kernel is faster than the dense
+# fallback (conv + masked merge) on every benchmarked layer, and faster than the dense conv
+# alone (SkipConv's path when this many blocks fire) on all but the channels_last 1x1 and
+# depthwise ones.
 DENSE_CROSSOVER_DENSITY = 0.6
 
 

@@ -185,8 +185,8 @@ def test_memory_is_constant_over_a_long_stream():
     assert state_nbytes(state) == after_100
     # keeping every frame's stem output alone would add 4 MiB over 1,100 frames here
     assert heap_1200 - heap_100 < 1 * 2**20
-    # the process's RSS grows in 2 MiB transparent huge pages: one page of growth elsewhere
-    # in a long pytest session is allowed (seen once in CI: exactly 2 MiB)
+    # the process's RSS grows in 2 MiB transparent huge pages: one page of growth from
+    # elsewhere in a long pytest session is allowed
     assert long.peak_bytes - short.peak_bytes <= 2 * 2**20
 
 
@@ -202,8 +202,8 @@ def test_sizes_against_the_published_figures(arch):
 
     A0 and A1 match the paper within 3%; A2 comes out 9% (params) and 20% (GFLOPs) above it
     although its blocks are TF's BLOCK_SPECS['a2'] and its stream state matches TF's state
-    shapes to 0.3% (see the README: the paper's A2 figures were not reproducible from the
-    released spec with the same counting that reproduces A0 and A1)."""
+    shapes to 0.3% (the paper's A2 figures do not follow from the released spec with the
+    counting that reproduces A0 and A1)."""
     from mmaction.registry import MODELS
     from mmengine.analysis import FlopAnalyzer
 

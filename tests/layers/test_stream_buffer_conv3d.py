@@ -164,6 +164,6 @@ def test_memory_is_constant_over_10000_frames():
     assert state_bytes() == size
     assert state.get(net[1].pool).frames == 10200
     assert heap_growth < 1 * 2**20
-    # the process's RSS grows in 2 MiB transparent huge pages: one page of growth elsewhere
-    # in a long pytest session is allowed (seen once in CI: exactly 2 MiB)
+    # the process's RSS grows in 2 MiB transparent huge pages: one page of growth from
+    # elsewhere in a long pytest session is allowed
     assert long.peak_bytes - short.peak_bytes <= 2 * 2**20

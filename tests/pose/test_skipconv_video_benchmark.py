@@ -1,6 +1,5 @@
 """tools/benchmark_skipconv_video.py: its fidelity measures and a short run at threshold 0."""
 import importlib.util
-import json
 import sys
 from pathlib import Path
 from types import SimpleNamespace
@@ -10,6 +9,7 @@ import pytest
 import torch
 
 from mmeff import ops as mmeff_ops
+from mmeff.benchmark import load_record
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -68,7 +68,7 @@ def test_threshold_zero_run_reproduces_the_dense_model(bench, tmp_path, monkeypa
         'benchmark_skipconv_video.py', '--frames', '3', '--threshold', '0', '--figures', '1',
         '--config', str(config), '--json', str(out)])
     bench.main()
-    result = json.loads(out.read_text())
+    result = load_record(out)['rows'][0]
     assert result['frames'] == 3 and result['dense_gmacs'] > 0
     assert result['keypoints_within_2px_all'] == 1.0 and result['same_peak_cell_all'] == 1.0
     assert result['rel_err_last_quarter'] < 1e-4
@@ -84,7 +84,7 @@ def test_measured_dense_crossovers_are_set_and_reported(bench, tmp_path, monkeyp
         '--dense-above', 'measured', '--channels-last', '--fold-dense', '--config', str(config),
         '--json', str(out)])
     bench.main()
-    result = json.loads(out.read_text())
+    result = load_record(out)['rows'][0]
     assert result['dense_above'] == 'measured' and len(result['crossovers']) > 10
     assert all(0.01 <= c <= 1.0 for c in result['crossovers'].values())
     assert result['keypoints_within_2px_all'] == 1.0  # threshold 0 stays exact either way
@@ -100,7 +100,7 @@ def test_a_larger_input_layer_threshold_skips_the_sensor_noise(bench, tmp_path, 
             'benchmark_skipconv_video.py', '--frames', '3', '--gate', 'ValueGate', '--relative',
             '0', '--noise', '0.02', '--config', str(config), '--json', str(out)] + extra)
         bench.main()
-        results.append(json.loads(out.read_text()))
+        results.append(load_record(out)['rows'][0])
     assert results[0]['input_relative'] is None and results[1]['input_relative'] == 0.5
     assert results[0]['keypoints_within_2px_all'] == 1.0  # relative 0: exact
     assert results[1]['executed_gmacs'] < 0.8 * results[0]['executed_gmacs']
@@ -154,8 +154,8 @@ def test_a_model_with_other_keypoints_runs_without_pck(bench, tmp_path, monkeypa
         'benchmark_skipconv_video.py', '--frames', '2', '--threshold', '0', '--config',
         str(config), '--json', str(out)])
     bench.main()
-    result = json.loads(out.read_text())
-    assert 'pck@0.2_dense' not in result and result['keypoints_within_2px_all'] == 1.0
+    result = load_record(out)['rows'][0]
+    assert result['pck@0.2_dense'] is None and result['keypoints_within_2px_all'] == 1.0
     assert 'PCK not computed: the model has 17 keypoints' in capsys.readouterr().out
 
 
@@ -181,7 +181,7 @@ def test_trained_gumbel_gates_and_their_weights_load_from_the_checkpoint(bench, 
             'benchmark_skipconv_video.py', '--frames', '4', '--gate', 'GumbelGate', '--block',
             '4', '--config', str(tiny), '--checkpoint', str(checkpoint), '--json', str(out)])
         bench.main()
-        results[bias] = json.loads(out.read_text())
+        results[bias] = load_record(out)['rows'][0]
     assert results[100.0]['keypoints_within_2px_all'] == 1.0 and results[100.0]['threshold'] is None
     assert results[100.0]['rel_err_last_quarter'] < 1e-4 and results[100.0]['mac_ratio'] == 1.0
     assert results[-100.0]['mac_ratio'] == pytest.approx(1 / 4)  # the key frame's MACs only

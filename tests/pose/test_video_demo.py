@@ -1,4 +1,4 @@
-"""tools/video_demo.py pieces: the cached default checkpoint and the summary table.
+"""tools/video_demo.py pieces: the synthetic clip and the summary table.
 (The demo's end-to-end run is in test_video_pose_e2e.py, with a trained checkpoint.)"""
 import importlib.util
 from pathlib import Path
@@ -14,17 +14,6 @@ def demo():
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
-
-
-def test_cached_checkpoint_is_reused_without_training(demo, tmp_path):
-    path = demo.cached_checkpoint_path(demo.DEFAULT_CONFIG, tmp_path)
-    assert path == demo.cached_checkpoint_path(demo.DEFAULT_CONFIG, tmp_path)  # deterministic
-    name = demo.DEFAULT_CONFIG.name.replace('tiny_', 'tiny-skipconv-inorm_')
-    other = demo.DEFAULT_CONFIG.with_name(name)
-    assert path != demo.cached_checkpoint_path(other, tmp_path)
-    path.parent.mkdir(parents=True)
-    path.write_bytes(b'weights')
-    assert demo.train_default_checkpoint(demo.DEFAULT_CONFIG, tmp_path) == path
 
 
 def test_synthetic_clip_boxes_cover_the_keypoints(demo):

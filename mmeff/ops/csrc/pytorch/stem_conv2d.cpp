@@ -6,8 +6,8 @@
 // input has few channels (an RGB frame): weight (C_out, C_in, kh, kw), C_in <= 8, one group,
 // dilation 1, zero padding; act 'identity', 'relu' or 'hswish'. With check_finite the input is
 // checked for NaN/Inf in the same pass (ValueError). A streamed frame reads its input once here
-// instead of in a finiteness reduction and then oneDNN's NCHW conv (MoViNet-A0's stem at 172²:
-// see the README). The plain-PyTorch reference and the path for other devices:
+// instead of in a finiteness reduction and then oneDNN's NCHW conv (as MoViNet-A0's stem on
+// every streamed frame). The plain-PyTorch reference and the path for other devices:
 // mmeff/ops/stem_conv2d.py.
 #include <torch/library.h>
 
