@@ -42,7 +42,7 @@ from mmpose.datasets.transforms import GetBBoxCenterScale, TopdownAffine
 from mmpose.evaluation.functional import keypoint_pck_accuracy
 
 import mmeff
-from mmeff.benchmark import Column, make_record, print_table, write_record
+from mmeff.benchmark import Column, ConvTimer, make_record, print_table, write_record
 from mmeff.converters import (calibrate_norm_gates, fold_batchnorms, measure_dense_crossovers,
                               tune_norm_gates)
 from mmeff.engine import MacCounter
@@ -60,6 +60,9 @@ COLUMNS = [
     Column('dense_vs_redrawn_noise_within_2px', 'dense vs re-drawn noise', '.1%'),
     Column('pck@0.2_dense', 'PCK@0.2 dense', '.3f'),
     Column('pck@0.2_skipconv', 'PCK@0.2 SkipConv', '.3f'),
+    Column('dense_conv_ms', 'dense convs ms', '.1f'),
+    Column('skipconv_other_ms', 'SkipConv non-conv ms', '.1f'),
+    Column('ideal_kernel_speedup', 'ideal-kernel speed-up', '.2f'),
 ]
 DESCRIPTION = (
     'A top-down pose model ({weights}) dense and SkipConv on a synthetic video of {frames} '
@@ -70,7 +73,9 @@ DESCRIPTION = (
     'model\'s, first and last quarter of the video (drift would show as a difference); '
     '"dense vs re-drawn noise" is the same share for the dense model on the video with its '
     'sensor noise drawn anew (the agreement any method that ignores the noise can reach). PCK '
-    'is against the true keypoints at 0.2 of the figure\'s box.')
+    'is against the true keypoints at 0.2 of the figure\'s box. Forward hooks time the convs: '
+    '"ideal-kernel speed-up" is the dense time over dense conv time x MAC share + SkipConv\'s '
+    'non-conv time, the speed-up of a sparse kernel as efficient as the dense one.')
 
 
 def checkpoint_weights(path: Optional[str]) -> Optional[dict]:
@@ -344,6 +349,8 @@ def main():
               f'{values[len(values) // 2]:.3f}, max {values[-1]:.3f}')
     counter = MacCounter.of(skip)
     times = dict(dense=[], skipconv=[])
+    conv_times = dict(dense=[], skipconv=[])
+    timers = dict(dense=ConvTimer(dense), skipconv=ConvTimer(skip))
     rel_err, agree, same_cell, floor = [], [], [], []
     outputs = dict(dense=[], skipconv=[])
     progress = ProgressBar(args.frames)
@@ -353,9 +360,11 @@ def main():
             start = time.perf_counter()
             want = dense(x, None, mode='tensor')
             times['dense'].append(time.perf_counter() - start)
+            conv_times['dense'].append(timers['dense'].take())
             start = time.perf_counter()
             got = skip(x, None, mode='tensor')
             times['skipconv'].append(time.perf_counter() - start)
+            conv_times['skipconv'].append(timers['skipconv'].take())
             counter.update()
             rel_err.append(((got - want).norm() / want.norm()).item())
             agree.append(keypoint_agreement(dense, got, want))
@@ -365,6 +374,7 @@ def main():
             if args.noise:  # the dense model against itself under re-drawn noise (untimed)
                 floor.append(keypoint_agreement(
                     dense, dense(redrawn[index][None], None, mode='tensor'), want))
+            timers['dense'].take()
             progress.update()
     quarter = max(args.frames // 4, 1)
     gmacs = counter.gmacs_per_frame()
@@ -399,6 +409,15 @@ def main():
               f'synthetic figure {truth.shape[1]} (JHMDB order); train on the synthetic videos')
     result['speedup'] = result['dense_ms'] / result['skipconv_ms']
     result['mac_ratio'] = result['executed_gmacs'] / result['dense_gmacs']
+    # where the time goes, and what a kernel as efficient as the dense one on only the executed
+    # MACs would reach: dense conv time x MAC share + everything else of the SkipConv model
+    result['dense_conv_ms'] = statistics.median(conv_times['dense']) * 1e3
+    result['skipconv_conv_ms'] = statistics.median(conv_times['skipconv'][steady]) * 1e3
+    result['skipconv_other_ms'] = statistics.median(
+        t - c for t, c in zip(times['skipconv'][steady], conv_times['skipconv'][steady])) * 1e3
+    result['ideal_kernel_ms'] = (result['dense_conv_ms'] * result['mac_ratio'] +
+                                 result['skipconv_other_ms'])
+    result['ideal_kernel_speedup'] = result['dense_ms'] / result['ideal_kernel_ms']
     result['series'], result['setting'] = series_and_setting(args)
     for column in COLUMNS:
         result.setdefault(column.key, None)

@@ -69,11 +69,13 @@ def cpu_isa() -> str:
 
 
 def git_commit() -> Optional[str]:
-    """The repository's short commit, with ``+changes`` when the work tree differs from it."""
+    """The repository's short commit, with ``+changes`` when its code (the package, tools,
+    configs or build) differs from that commit in the work tree."""
     try:
         commit = subprocess.run(['git', 'rev-parse', '--short', 'HEAD'], cwd=REPO, check=True,
                                 capture_output=True, text=True).stdout.strip()
-        dirty = subprocess.run(['git', 'status', '--porcelain', '--untracked-files=no'],
+        dirty = subprocess.run(['git', 'status', '--porcelain', '--untracked-files=no', '--',
+                                'mmeff', 'tools', 'configs', 'setup.py'],
                                cwd=REPO, check=True, capture_output=True, text=True).stdout
     except (OSError, subprocess.CalledProcessError):
         return None

@@ -4,6 +4,8 @@ import statistics
 import time
 from typing import Callable, Dict, List
 
+import torch
+
 
 def median_times(fns: Dict[str, Callable[[], object]], repeats: int, warmup: int,
                  burst: int = 4) -> Dict[str, float]:
@@ -31,3 +33,41 @@ def median_times(fns: Dict[str, Callable[[], object]], repeats: int, warmup: int
                 fn()
                 samples[name].append(time.perf_counter() - start)
     return {k: statistics.median(v) for k, v in samples.items()}
+
+
+class ConvTimer:
+    """Wall time spent inside a model's convolutions, through forward hooks.
+
+    Every outermost ``nn.Conv2d`` (``SkipConv2d`` included; the convs inside them, such as a
+    Gumbel gate's, count with their layer) adds its call's time to a running total, which
+    :meth:`take` returns and resets. The rest of a forward's time is everything else: adds,
+    activations, resampling, BatchNorm left unfolded, Python.
+    """
+
+    def __init__(self, model: torch.nn.Module):
+        convs = [n for n, m in model.named_modules() if isinstance(m, torch.nn.Conv2d)]
+        outer = [n for n in convs if not any(n.startswith(p + '.') for p in convs)]
+        modules = dict(model.named_modules())
+        self.total = 0.0
+        self._start = 0.0
+        self.layers = len(outer)
+        self._handles = []
+        for name in outer:
+            self._handles.append(modules[name].register_forward_pre_hook(self._enter))
+            self._handles.append(modules[name].register_forward_hook(self._leave))
+
+    def _enter(self, module, args) -> None:
+        self._start = time.perf_counter()
+
+    def _leave(self, module, args, output) -> None:
+        self.total += time.perf_counter() - self._start
+
+    def take(self) -> float:
+        """Seconds spent in convs since the last call."""
+        total, self.total = self.total, 0.0
+        return total
+
+    def remove(self) -> None:
+        for handle in self._handles:
+            handle.remove()
+        self._handles = []
