@@ -223,6 +223,8 @@ def series_and_setting(args: argparse.Namespace) -> Tuple[str, str]:
         series = f'{args.gate} {args.block}x{args.block}'
     if args.channels_last:
         series += ', channels_last'
+    if args.fold_dense:
+        series += ', dense BN folded'
     if args.gate == 'GumbelGate':
         setting = 'trained'
     elif args.tune is not None:
