@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch.nn.modules.utils import _pair
 
-from .extension import has_extension, warn_fallback
+from .extension import check_one_device, has_extension, warn_fallback
 from .sparse_conv2d import conv2d_output_size
 
 IntPair = Union[int, Tuple[int, int]]
@@ -119,5 +119,6 @@ if has_extension():
     @torch.library.register_fake('mmeff::commit_changed_windows')
     def _commit_changed_windows_fake(x, snapshots, limit, block_size, kernel_size, stride,
                                      padding, dilation, commit_all_above):
+        check_one_device('commit_changed_windows', x=x, snapshots=snapshots)
         out_hw = conv2d_output_size(tuple(x.shape[-2:]), kernel_size, stride, padding, dilation)
         return x.new_empty((x.shape[0], *out_hw), dtype=torch.bool)

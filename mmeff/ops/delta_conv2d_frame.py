@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from .extension import has_extension, warn_fallback
+from .extension import check_one_device, has_extension, warn_fallback
 
 
 def pack_delta_conv2d_weight(weight: Tensor, groups: int) -> Tensor:
@@ -93,4 +93,6 @@ if has_extension():
     def _delta_conv2d_frame_fake(x, reference, output, weight, packed_weight, threshold, stride,
                                  padding, dilation, groups, dense_above):
         """Meta kernel: mutates ``reference`` and ``output``; returns the count's scalar."""
+        check_one_device('delta_conv2d_frame', x=x, reference=reference, output=output,
+                         weight=weight, packed_weight=packed_weight)
         return torch.empty((), dtype=torch.long)

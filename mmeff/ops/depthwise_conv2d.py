@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch.nn.modules.utils import _pair
 
-from .extension import has_extension, warn_fallback
+from .extension import check_one_device, has_extension, warn_fallback
 
 IntPair = Union[int, Tuple[int, int]]
 
@@ -46,6 +46,7 @@ def depthwise_conv2d(x: Tensor, weight: Tensor, bias: Optional[Tensor] = None, *
     stride, padding, dilation = _pair(stride), _pair(padding), _pair(dilation)
     needs_grad = torch.is_grad_enabled() and any(
         t is not None and t.requires_grad for t in (x, weight, bias))
+    check_one_device('depthwise_conv2d', x=x, weight=weight, bias=bias)
     use_kernel = x.device.type == 'cpu' and not needs_grad and x.dtype in (torch.float32,
                                                                             torch.float64)
     if use_kernel and not has_extension():
@@ -62,6 +63,7 @@ if has_extension():
     @torch.library.register_fake('mmeff::depthwise_conv2d')
     def _depthwise_conv2d_fake(x, weight, bias, stride, padding, dilation):
         """Meta kernel: the output shape."""
+        check_one_device('depthwise_conv2d', x=x, weight=weight, bias=bias)
         out_hw = [(size + 2 * p - d * (k - 1) - 1) // s + 1 for size, k, s, p, d in zip(
             x.shape[2:], weight.shape[2:], stride, padding, dilation)]
         return x.new_empty(x.shape[0], x.shape[1], *out_hw)

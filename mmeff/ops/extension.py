@@ -4,9 +4,10 @@ Every op has a pure-PyTorch reference; when the library is absent (not built, or
 another torch) the reference runs instead, after a one-time warning per op.
 """
 import functools
-import logging
 import importlib
+import logging
 
+import torch
 from mmengine.logging import print_log
 
 
@@ -33,3 +34,15 @@ def warn_fallback(op_name: str) -> None:
         'using the pure-PyTorch reference (correct but not sparse). Build it with '
         '`bash tools/run.sh setup` or `pip install --no-build-isolation -e .`.',
         logger="current", level=logging.WARNING)
+
+
+def check_one_device(op_name: str, **tensors) -> None:
+    """Raise ``ValueError`` unless every tensor given (``None`` skipped) is on one device.
+
+    The wrappers and the fake (meta) kernels call it first: a meta tensor among CPU tensors
+    would otherwise dispatch to the fake kernel and return uninitialised memory.
+    """
+    devices = {name: t.device for name, t in tensors.items() if isinstance(t, torch.Tensor)}
+    if len(set(devices.values())) > 1:
+        raise ValueError(f'{op_name}: all tensors must be on one device, got ' +
+                         ', '.join(f'{name} on {device}' for name, device in devices.items()))

@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from .extension import has_extension, warn_fallback
+from .extension import check_one_device, has_extension, warn_fallback
 
 ACTIVATIONS = {'identity': lambda x: x, 'relu': F.relu, 'hswish': F.hardswish}
 GATES = {'hardsigmoid': F.hardsigmoid, 'sigmoid': torch.sigmoid}
@@ -131,6 +131,10 @@ if has_extension():
     def _movinet_block_frame_fake(x, expand_weight, expand_bias, spatial_weight, spatial_bias,
                                   stride, padding, past, temporal_weight, *args):
         """Meta kernel: the output shapes."""
+        check_one_device('movinet_block_frame', x=x, expand_weight=expand_weight,
+                         expand_bias=expand_bias, spatial_weight=spatial_weight,
+                         spatial_bias=spatial_bias, past=past, temporal_weight=temporal_weight,
+                         **{f'tensor argument {10 + i}': a for i, a in enumerate(args)})
         project_weight = args[-6]
         out_hw = [(size + 2 * p - k) // s + 1
                   for size, k, s, p in zip(x.shape[2:], spatial_weight.shape[2:], stride, padding)]

@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from .extension import has_extension, warn_fallback
+from .extension import check_one_device, has_extension, warn_fallback
 from .movinet_block_frame import ACTIVATIONS
 
 
@@ -51,6 +51,8 @@ def movinet_head_frame(x: Tensor, pooled_sum: Optional[Tensor], frames_seen: int
                          f'got {activation!r}')
     args = (x, pooled_sum, frames_seen, hidden_weight, hidden_bias, activation, fc_weight,
             fc_bias)
+    check_one_device('movinet_head_frame', x=x, pooled_sum=pooled_sum, hidden_weight=hidden_weight,
+                     hidden_bias=hidden_bias, fc_weight=fc_weight, fc_bias=fc_bias)
     use_kernel = x.device.type == 'cpu' and x.dtype in (torch.float32, torch.float64) and not (
         torch.is_grad_enabled() and any(isinstance(t, Tensor) and t.requires_grad for t in args))
     if use_kernel and not has_extension():
@@ -67,4 +69,7 @@ if has_extension():
     def _movinet_head_frame_fake(x, pooled_sum, frames_seen, hidden_weight, hidden_bias,
                                  activation, fc_weight, fc_bias):
         """Meta kernel: the output shapes."""
+        check_one_device('movinet_head_frame', x=x, pooled_sum=pooled_sum,
+                         hidden_weight=hidden_weight, hidden_bias=hidden_bias,
+                         fc_weight=fc_weight, fc_bias=fc_bias)
         return x.new_empty(x.shape[0], fc_weight.shape[0]), x.new_empty(x.shape[:2])

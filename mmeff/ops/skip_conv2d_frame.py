@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from .commit_changed_windows import commit_changed_windows_reference
-from .extension import has_extension, warn_fallback
+from .extension import check_one_device, has_extension, warn_fallback
 from .sparse_conv2d import sparse_conv2d_reference
 
 
@@ -77,4 +77,6 @@ if has_extension():
     def _skip_conv2d_frame_fake(x, snapshots, output, weight, bias, limit, block_size, stride,
                                 padding, dilation, groups, dense_above):
         """Meta kernel: mutates ``snapshots`` and ``output``; returns the count's scalar."""
+        check_one_device('skip_conv2d_frame', x=x, snapshots=snapshots, output=output,
+                         weight=weight, bias=bias)
         return torch.empty((), dtype=torch.long)

@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch.nn.modules.utils import _pair
 
-from .extension import has_extension, warn_fallback
+from .extension import check_one_device, has_extension, warn_fallback
 
 IntPair = Union[int, Tuple[int, int]]
 
@@ -143,7 +143,8 @@ def sparse_conv2d(x: Tensor,
     _check_args(x, weight, bias, mask, out, stride, padding, dilation, groups)
     needs_grad = torch.is_grad_enabled() and any(
         t is not None and t.requires_grad for t in (x, weight, bias, out))
-    density = 1.0 if mask is None else mask.sum().item() / mask.numel()
+    # an empty mask (a zero-size batch or output) selects nothing to skip: the dense conv
+    density = 1.0 if mask is None or mask.numel() == 0 else mask.sum().item() / mask.numel()
     if density == 1.0:
         mask = None  # every position selected: the dense conv alone, no masked select
     use_kernel = mask is not None and not needs_grad and density < DENSE_CROSSOVER_DENSITY
@@ -168,4 +169,5 @@ if has_extension():
     @torch.library.register_fake('mmeff::sparse_conv2d')
     def _sparse_conv2d_fake(x, weight, bias, mask, out, stride, padding, dilation, groups):
         """Meta kernel: the op only mutates ``out`` and returns nothing."""
+        check_one_device('sparse_conv2d', x=x, weight=weight, bias=bias, mask=mask, out=out)
         return None

@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch.nn.modules.utils import _pair
 
-from .extension import has_extension, warn_fallback
+from .extension import check_one_device, has_extension, warn_fallback
 from .movinet_block_frame import ACTIVATIONS
 
 IntPair = Union[int, Tuple[int, int]]
@@ -53,6 +53,7 @@ def stem_conv2d(x: Tensor, weight: Tensor, bias: Optional[Tensor] = None, *,
         raise ValueError(f'stem_conv2d: activation must be one of {sorted(ACTIVATIONS)}, got '
                          f'{activation!r}')
     stride, padding = _pair(stride), _pair(padding)
+    check_one_device('stem_conv2d', x=x, weight=weight, bias=bias)
     use_kernel = (x.device.type == 'cpu' and x.dtype in (torch.float32, torch.float64)
                   and x.dim() == 4 and x.shape[1] <= STEM_MAX_IN_CHANNELS and not (
                       torch.is_grad_enabled() and any(
@@ -72,6 +73,7 @@ if has_extension():
     @torch.library.register_fake('mmeff::stem_conv2d')
     def _stem_conv2d_fake(x, weight, bias, stride, padding, activation, check_finite):
         """Meta kernel: the output shape."""
+        check_one_device('stem_conv2d', x=x, weight=weight, bias=bias)
         out_hw = [(size + 2 * p - k) // s + 1
                   for size, k, s, p in zip(x.shape[2:], weight.shape[2:], stride, padding)]
         return x.new_empty(x.shape[0], weight.shape[0], *out_hw)

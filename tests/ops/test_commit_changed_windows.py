@@ -170,3 +170,27 @@ def test_non_finite_input_is_rejected_and_snapshots_are_kept(bad_value, where):
                 run(current, snapshots, 0.0, block_size=block, kernel_size=kernel_size,
                     stride=stride, padding=padding, dilation=dilation)
         assert torch.equal(snapshots, before)
+
+
+@pytest.mark.parametrize('op', ['commit', 'frame'])
+def test_a_zero_height_input_with_padding_matches_the_reference_without_crashing(op):
+    """A plane of size 0 once made the finiteness check divide by zero (SIGFPE): run in a
+    subprocess, so a crash fails this test instead of ending pytest."""
+    import subprocess
+    import sys
+    from pathlib import Path
+    probe = Path(__file__).parent / 'probes' / 'zero_height_frame.py'
+    done = subprocess.run([sys.executable, str(probe), op], capture_output=True, text=True,
+                          cwd=Path(__file__).parents[2], timeout=300)
+    assert done.returncode == 0 and done.stdout.strip() == 'ok', (done.returncode,
+                                                                 done.stderr[-2000:])
+
+
+def test_snapshots_sharing_memory_with_the_input_are_refused():
+    snapshots = block_input_windows(torch.randn(1, 2, 8, 8), 4, 3, 1, 1, 1).contiguous()
+    x = snapshots.view(-1)[:2 * 8 * 8].view(1, 2, 8, 8)  # the input is part of the state
+    before = snapshots.clone()
+    with pytest.raises(RuntimeError, match='snapshots shares memory with x'):
+        commit_changed_windows(x, snapshots, 0.0, block_size=4, kernel_size=3, stride=1,
+                               padding=1, dilation=1)
+    assert torch.equal(snapshots, before)

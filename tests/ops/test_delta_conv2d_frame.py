@@ -255,3 +255,17 @@ def test_cuda_matches_the_reference(share):
     cuda_case = tuple(t.cuda() if isinstance(t, torch.Tensor) else t for t in case)
     got = run(delta_conv2d_frame, cuda_case, 0.5, 0.6)
     assert_same_update((got[0], got[1].cpu(), got[2].cpu()), want, torch.float32, case, 0.5, 0.6)
+
+
+@pytest.mark.parametrize('alias', ['reference', 'output'])
+def test_state_sharing_memory_with_the_input_is_refused(alias):
+    x = torch.randn(1, 4, 8, 8)
+    weight = torch.randn(4, 4, 3, 3)
+    reference = x if alias == 'reference' else x.clone()
+    output = x if alias == 'output' else F.conv2d(reference, weight, padding=1)
+    before = x.clone()
+    with pytest.raises(RuntimeError, match=f'{alias} shares memory with x'):
+        torch.ops.mmeff.delta_conv2d_frame(x, reference, output, weight,
+                                           pack_delta_conv2d_weight(weight, 1), 0.0, [1, 1],
+                                           [1, 1], [1, 1], 1, 1.0)
+    assert torch.equal(x, before)

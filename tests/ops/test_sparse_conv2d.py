@@ -155,6 +155,33 @@ def test_full_mask_equals_conv2d(dtype):
                                              groups=2), dense, **tol(dtype))
 
 
+@pytest.mark.parametrize('with_out', [False, True])
+def test_a_zero_size_batch_with_a_mask_gives_the_empty_conv(with_out):
+    x, weight, bias = torch.randn(0, 3, 8, 8), torch.randn(4, 3, 3, 3), torch.randn(4)
+    want = F.conv2d(x, weight, bias, padding=1)
+    out = torch.empty(0, 4, 8, 8) if with_out else None
+    got = sparse_conv2d(x, weight, bias, torch.zeros(0, 8, 8, dtype=torch.bool), padding=1,
+                        out=out)
+    assert got.shape == want.shape == (0, 4, 8, 8)
+    assert (got is out) if with_out else got.dtype == want.dtype
+
+
+@pytest.mark.skipif(not has_extension(), reason='the compiled extension is not built')
+@pytest.mark.parametrize('alias', ['x', 'weight'])
+def test_out_sharing_memory_with_an_input_is_refused(alias):
+    """Neighbouring selected regions made the kernel read inputs it had overwritten."""
+    buffer = torch.randn(3000)
+    x = buffer[:1024].view(1, 4, 16, 16)
+    weight = buffer[1000:1144].view(4, 4, 3, 3)  # overlaps the end of x's memory
+    mask = torch.zeros(1, 16, 16, dtype=torch.bool)
+    mask[:, :8, :8] = mask[:, :8, 8:] = True  # two neighbouring 8x8 blocks, below the crossover
+    out = x if alias == 'x' else buffer[1100:2124].view(1, 4, 16, 16)
+    before = (x.clone(), weight.clone())
+    with pytest.raises(RuntimeError, match=f'out shares memory with {alias}'):
+        sparse_conv2d(x, weight, None, mask, padding=1, out=out)
+    assert torch.equal(x, before[0]) and torch.equal(weight, before[1])
+
+
 def test_out_is_written_in_place_and_returned():
     x, weight, bias, mask, out = make_case(1, 4, 4, 10, 10, (3, 3), (1, 1), (1, 1), (1, 1), 1, 0.3,
                                            torch.float64)

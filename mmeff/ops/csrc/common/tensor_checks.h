@@ -3,6 +3,7 @@
 #pragma once
 
 #include <ATen/ATen.h>
+#include <ATen/MemoryOverlap.h>
 
 #include <optional>
 #include <string>
@@ -29,6 +30,19 @@ inline void check_vector(const char* op, const char* name, const std::optional<a
   TORCH_CHECK(t->scalar_type() == like.scalar_type() && t->device() == like.device(), op, name,
               " must be ", like.scalar_type(), " on ", like.device(), ", got ", t->scalar_type(),
               " on ", t->device());
+}
+
+// A buffer an op writes must share no memory with a tensor it reads: the kernels read their
+// inputs while they write, so an alias would silently read values already overwritten.
+inline void check_no_overlap(const char* op, const char* written_name, const at::Tensor& written,
+                             const char* read_name, const at::Tensor& read) {
+  if (!written.defined() || !read.defined() || written.numel() == 0 || read.numel() == 0) return;
+  const at::MemOverlapStatus status = at::get_overlap_status(written, read);
+  const bool shared =
+      status == at::MemOverlapStatus::Full || status == at::MemOverlapStatus::Partial ||
+      (status == at::MemOverlapStatus::TooHard && written.storage().is_alias_of(read.storage()));
+  TORCH_CHECK(!shared, op, written_name, " shares memory with ", read_name,
+              ": pass a separate buffer");
 }
 
 }  // namespace mmeff

@@ -16,6 +16,7 @@
 #include <torch/library.h>
 
 #include "commit_changed_windows.h"
+#include "tensor_checks.h"
 
 namespace mmeff {
 
@@ -70,6 +71,7 @@ BlockWindowGeometry check_commit_changed_windows_args(
               snapshots.scalar_type(), " differs from input dtype ", input.scalar_type());
   TORCH_CHECK(snapshots.device() == input.device(), op, "snapshots are on ", snapshots.device(),
               " but input is on ", input.device());
+  check_no_overlap(op, "snapshots", snapshots, "x", input);
   return g;
 }
 

@@ -17,6 +17,7 @@
 #include <torch/library.h>
 
 #include "delta_conv2d_frame.h"
+#include "tensor_checks.h"
 
 namespace mmeff {
 namespace {
@@ -80,6 +81,13 @@ Conv2dGeometry check_delta_conv2d_frame_args(const at::Tensor& input, const at::
               op, "packed_weight must be contiguous (", g.in_channels, ", ", g.kernel_h, ", ",
               g.kernel_w, ", ", g.out_per_group(), ") (pack_delta_conv2d_weight), got ",
               packed_weight.sizes());
+  for (const auto& [name, t] : {std::pair<const char*, const at::Tensor&>{"reference", reference},
+                                {"output", output}}) {
+    check_no_overlap(op, name, t, "x", input);
+    check_no_overlap(op, name, t, "weight", weight);
+    check_no_overlap(op, name, t, "packed_weight", packed_weight);
+  }
+  check_no_overlap(op, "reference", reference, "output", output);
   return g;
 }
 

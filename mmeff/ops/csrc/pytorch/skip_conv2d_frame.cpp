@@ -14,6 +14,7 @@
 #include <torch/library.h>
 
 #include "skip_conv2d_frame.h"
+#include "tensor_checks.h"
 #include "sparse_conv2d.h"
 
 namespace mmeff {
@@ -31,6 +32,7 @@ SkipFramePlan check_skip_conv2d_frame_args(
       dilation, dense_above);
   at::Tensor mask = at::empty({g.batch, g.out_h, g.out_w}, input.options().dtype(at::kBool));
   check_sparse_conv2d_args(input, weight, bias, mask, output, stride, padding, dilation, groups);
+  check_no_overlap("skip_conv2d_frame: ", "snapshots", snapshots, "output", output);
   return {g, mask};
 }
 

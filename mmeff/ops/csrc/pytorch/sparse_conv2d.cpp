@@ -8,6 +8,7 @@
 #include <torch/library.h>
 
 #include "sparse_conv2d.h"
+#include "tensor_checks.h"
 
 namespace mmeff {
 
@@ -88,6 +89,11 @@ Conv2dGeometry check_sparse_conv2d_args(const at::Tensor& input, const at::Tenso
               "sparse_conv2d: out must be dense and non-overlapping (e.g. contiguous or "
               "channels_last), got strides ",
               out.strides());
+  const char* op = "sparse_conv2d: ";
+  check_no_overlap(op, "out", out, "x", input);
+  check_no_overlap(op, "out", out, "weight", weight);
+  check_no_overlap(op, "out", out, "mask", mask);
+  if (bias) check_no_overlap(op, "out", out, "bias", *bias);
   return g;
 }
 

@@ -183,6 +183,7 @@ template <typename T>
 void check_finite(const T* x, const BlockWindowGeometry& g) {
   const int64_t plane = g.in_h * g.in_w;
   std::atomic<bool> finite{true};
+  if (plane == 0) return;  // an empty input holds nothing to check (and no plane to divide by)
   at::parallel_for(0, g.batch * g.channels, std::max<int64_t>(1, 65536 / plane),
                    [&](int64_t begin, int64_t end) {
                      const T poison = poison_of(x + begin * plane, (end - begin) * plane);
