@@ -169,3 +169,19 @@ def test_cuda_matches_the_reference(share):
     cuda_case = tuple(t.cuda() if isinstance(t, torch.Tensor) else t for t in case)
     got = run(skip_conv2d_frame, cuda_case, 4.0, 8, 0.6)
     assert_same_update((got[0], got[1].cpu(), got[2].cpu()), want, torch.float32)
+
+
+@pytest.mark.skipif(not has_extension(), reason='the compiled extension is not built')
+def test_snapshots_sharing_memory_with_the_weight_are_refused():
+    """The snapshots are written before the conv reads its weight."""
+    x = torch.randn(1, 2, 8, 8)
+    shape = block_input_windows(x, 4, 3, 1, 1, 1).shape
+    size = shape.numel()
+    buffer = torch.zeros(size + 100)
+    snapshots = buffer[:size].view(shape)
+    weight = buffer[size - 10:size - 10 + 2 * 2 * 9].view(2, 2, 3, 3)  # the snapshots' tail
+    with pytest.raises(RuntimeError, match='snapshots shares memory with weight'):
+        skip_conv2d_frame(x, snapshots, torch.zeros(1, 2, 8, 8), weight, None, 0.0, block_size=4,
+                          stride=(1, 1), padding=(1, 1), dilation=(1, 1), groups=1,
+                          dense_above=1.0)
+    assert not buffer.any()

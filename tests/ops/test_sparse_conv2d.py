@@ -182,6 +182,28 @@ def test_out_sharing_memory_with_an_input_is_refused(alias):
     assert torch.equal(x, before[0]) and torch.equal(weight, before[1])
 
 
+@pytest.mark.skipif(not has_extension(), reason='the compiled extension is not built')
+def test_disjoint_strided_views_of_one_buffer_are_accepted():
+    """Views ATen cannot decide on are compared by the bytes they span, not refused."""
+    buffer = torch.randn(2048)
+    x = buffer[:1024].view(1, 4, 16, 16)[:, :, :15]  # not dense: ATen's overlap test gives up
+    out = buffer[1024:1024 + 960].view(1, 4, 15, 16)  # dense, after x's last byte
+    weight = torch.randn(4, 4, 3, 3)
+    mask = torch.zeros(1, 15, 16, dtype=torch.bool)
+    mask[:, :8, :8] = True
+    want = sparse_conv2d_reference(x.clone(), weight, None, mask, padding=1, out=out.clone())
+    got = sparse_conv2d(x, weight, None, mask, padding=1, out=out)
+    torch.testing.assert_close(got, want)
+
+
+@pytest.mark.skipif(not has_extension(), reason='the compiled extension is not built')
+def test_a_conv_without_channels_is_refused_by_the_compiled_op():
+    mask = torch.ones(1, 8, 8, dtype=torch.bool)
+    with pytest.raises(RuntimeError, match='at least one channel'):
+        torch.ops.mmeff.sparse_conv2d(torch.randn(1, 0, 8, 8), torch.randn(4, 0, 3, 3), None,
+                                      mask, torch.zeros(1, 4, 8, 8), [1, 1], [1, 1], [1, 1], 1)
+
+
 def test_out_is_written_in_place_and_returned():
     x, weight, bias, mask, out = make_case(1, 4, 4, 10, 10, (3, 3), (1, 1), (1, 1), (1, 1), 1, 0.3,
                                            torch.float64)

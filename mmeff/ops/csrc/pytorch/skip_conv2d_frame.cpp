@@ -32,7 +32,10 @@ SkipFramePlan check_skip_conv2d_frame_args(
       dilation, dense_above);
   at::Tensor mask = at::empty({g.batch, g.out_h, g.out_w}, input.options().dtype(at::kBool));
   check_sparse_conv2d_args(input, weight, bias, mask, output, stride, padding, dilation, groups);
-  check_no_overlap("skip_conv2d_frame: ", "snapshots", snapshots, "output", output);
+  const char* op = "skip_conv2d_frame: ";
+  check_no_overlap(op, "snapshots", snapshots, "output", output);
+  check_no_overlap(op, "snapshots", snapshots, "weight", weight);
+  if (bias) check_no_overlap(op, "snapshots", snapshots, "bias", *bias);
   return {g, mask};
 }
 

@@ -45,6 +45,9 @@ Conv2dGeometry check_sparse_conv2d_args(const at::Tensor& input, const at::Tenso
   TORCH_CHECK(groups > 0, "sparse_conv2d: groups must be positive, got ", groups);
 
   const Conv2dGeometry g = conv2d_geometry(input, weight, stride, padding, dilation, groups);
+  TORCH_CHECK(g.in_channels > 0 && g.out_channels > 0,
+              "sparse_conv2d: x and weight need at least one channel, got x of shape ",
+              shape_str(input), " and weight of shape ", shape_str(weight));
   TORCH_CHECK(g.in_channels % groups == 0 && g.out_channels % groups == 0,
               "sparse_conv2d: groups=", groups, " must divide the input channels (",
               g.in_channels, ") and the output channels (", g.out_channels, ")");

@@ -80,6 +80,7 @@ at::Tensor commit_changed_windows_cuda(const at::Tensor& input, const at::Tensor
   at::Tensor fired = at::empty({g.batch, g.blocks_h, g.blocks_w},
                                input.options().dtype(at::kBool));
   const InputView v{input.stride(0), input.stride(1), input.stride(2), input.stride(3)};
+  if (g.blocks() == 0) return block_positions(fired, g);  // no grid to launch
   AT_DISPATCH_FLOATING_TYPES(input.scalar_type(), "commit_changed_windows_cuda", [&] {
     decide_kernel<scalar_t><<<g.blocks(), kThreads, 0, stream>>>(
         input.const_data_ptr<scalar_t>(), v, snapshots.const_data_ptr<scalar_t>(), g,
@@ -90,6 +91,7 @@ at::Tensor commit_changed_windows_cuda(const at::Tensor& input, const at::Tensor
       fired.fill_(true);
     }
     const int64_t total = g.blocks() * g.window_size();
+    if (total == 0) return;  // windows without channels: nothing to commit
     const int64_t grid = std::min<int64_t>((total + kThreads - 1) / kThreads, 65535);
     commit_kernel<scalar_t><<<grid, kThreads, 0, stream>>>(
         input.const_data_ptr<scalar_t>(), v, snapshots.mutable_data_ptr<scalar_t>(), g,

@@ -65,7 +65,7 @@ void sparse_conv2d_cuda(const at::Tensor& input, const at::Tensor& weight,
   const c10::cuda::CUDAGuard guard(input.device());
   const at::Tensor positions = at::nonzero(mask).contiguous();  // (P, 3): n, y, x
   const int64_t n_positions = positions.size(0);
-  if (n_positions == 0) return;
+  if (n_positions == 0 || g.out_channels == 0) return;
   const at::Tensor w = weight.contiguous();
   const at::Tensor b = bias.has_value() ? bias->contiguous() : at::Tensor();
   const int64_t total = n_positions * g.out_channels;
