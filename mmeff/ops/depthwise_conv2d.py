@@ -46,7 +46,6 @@ def depthwise_conv2d(x: Tensor, weight: Tensor, bias: Optional[Tensor] = None, *
     stride, padding, dilation = _pair(stride), _pair(padding), _pair(dilation)
     needs_grad = torch.is_grad_enabled() and any(
         t is not None and t.requires_grad for t in (x, weight, bias))
-    check_one_device('depthwise_conv2d', x=x, weight=weight, bias=bias)
     use_kernel = x.device.type == 'cpu' and not needs_grad and x.dtype in (torch.float32,
                                                                             torch.float64)
     if use_kernel and not has_extension():

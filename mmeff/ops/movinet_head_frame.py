@@ -51,8 +51,6 @@ def movinet_head_frame(x: Tensor, pooled_sum: Optional[Tensor], frames_seen: int
                          f'got {activation!r}')
     args = (x, pooled_sum, frames_seen, hidden_weight, hidden_bias, activation, fc_weight,
             fc_bias)
-    check_one_device('movinet_head_frame', x=x, pooled_sum=pooled_sum, hidden_weight=hidden_weight,
-                     hidden_bias=hidden_bias, fc_weight=fc_weight, fc_bias=fc_bias)
     use_kernel = x.device.type == 'cpu' and x.dtype in (torch.float32, torch.float64) and not (
         torch.is_grad_enabled() and any(isinstance(t, Tensor) and t.requires_grad for t in args))
     if use_kernel and not has_extension():

@@ -53,7 +53,6 @@ def stem_conv2d(x: Tensor, weight: Tensor, bias: Optional[Tensor] = None, *,
         raise ValueError(f'stem_conv2d: activation must be one of {sorted(ACTIVATIONS)}, got '
                          f'{activation!r}')
     stride, padding = _pair(stride), _pair(padding)
-    check_one_device('stem_conv2d', x=x, weight=weight, bias=bias)
     use_kernel = (x.device.type == 'cpu' and x.dtype in (torch.float32, torch.float64)
                   and x.dim() == 4 and x.shape[1] <= STEM_MAX_IN_CHANNELS and not (
                       torch.is_grad_enabled() and any(
