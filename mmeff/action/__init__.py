@@ -4,7 +4,8 @@ test loop and its cost metric.
 Imported automatically once ``mmaction.models`` loads (see ``mmeff.registry``); everything is
 registered in mmaction2's own registries.
 """
-from .movinet import ARCHS, MoViNet, MoViNetBlock, frame_ops
+from .movinet import ARCHS, MoViNet, MoViNetBlock
+from .movinet_frame import FramePlan, frame_ops
 from .movinet_head import MoViNetHead
 from .movinet_recognizer import MoViNetRecognizer
 from .stream_cost_metric import StreamCostMetric
@@ -13,5 +14,5 @@ from .temporal_ensemble import TemporalEnsemble
 
 __all__ = [
     'ARCHS', 'MoViNet', 'MoViNetBlock', 'MoViNetHead', 'MoViNetRecognizer', 'StreamCostMetric',
-    'StreamingTestLoop', 'TemporalEnsemble', 'frame_ops'
+    'StreamingTestLoop', 'TemporalEnsemble', 'FramePlan', 'frame_ops'
 ]

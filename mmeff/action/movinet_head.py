@@ -10,7 +10,7 @@ from ..layers import CumulativeAvgPool3d
 from ..layers.cumulative_avg_pool3d import RunningSum
 from ..ops import movinet_head_frame
 from ..ops.movinet_block_frame import ACTIVATIONS
-from .movinet import activation_name, streams_frame_ops
+from .movinet_frame import activation_name, streams_frame_ops
 
 
 @MODELS.register_module()

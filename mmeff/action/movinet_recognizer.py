@@ -7,7 +7,6 @@ from torch import Tensor
 
 from ..layers import StreamState, StreamStateful, stream
 from ..layers.stream_state import stream_transaction
-from .movinet import resolve_stream
 
 
 @MODELS.register_module()
@@ -23,13 +22,6 @@ class MoViNetRecognizer(StreamStateful, Recognizer3D):
     default stream (``mmeff.reset_streams`` clears it).
     """
 
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self._default_stream = StreamState()
-
-    def reset_stream(self) -> None:
-        self._default_stream = StreamState()
-
     def forward(self, inputs, data_samples=None, mode: str = 'tensor', **kwargs):
         with stream(StreamState()):
             return super().forward(inputs, data_samples, mode, **kwargs)
@@ -44,6 +36,6 @@ class MoViNetRecognizer(StreamStateful, Recognizer3D):
         if not getattr(self.cls_head, 'causal', False):
             raise ValueError('MoViNetRecognizer.predict_stream needs a causal (stream) MoViNet '
                              'backbone and head')
-        state = state if state is not None else resolve_stream(self._default_stream)
+        state = state if state is not None else self.current_stream()
         with stream_transaction(state):
             return self.cls_head.forward_frames(self.backbone(frames))

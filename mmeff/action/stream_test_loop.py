@@ -17,7 +17,6 @@ from torch import Tensor
 
 from ..engine import PeakMemory
 from ..layers import StreamState
-from .movinet import state_nbytes
 
 
 def piece_lengths(frames: int, piece_frames: Union[int, str],
@@ -70,7 +69,7 @@ class StreamingTestLoop(TestLoop):
         peak = memory.peak_bytes
         return scores[:, -1], dict(stream_ms_per_frame=1000 * elapsed / frames,
                                    stream_peak_memory_mb=-1.0 if peak is None else peak / 2**20,
-                                   stream_state_mb=state_nbytes(state) / 2**20)
+                                   stream_state_mb=state.nbytes() / 2**20)
 
     @torch.no_grad()
     def run_iter(self, idx: int, data_batch: Sequence[dict]) -> None:

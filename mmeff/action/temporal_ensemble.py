@@ -14,7 +14,6 @@ from torch import Tensor, nn
 
 from ..layers import StreamState, StreamStateful
 from ..layers.stream_state import stream_transaction
-from .movinet import resolve_stream
 
 
 @dataclass(frozen=True)
@@ -41,10 +40,6 @@ class TemporalEnsemble(StreamStateful, BaseModel):
         if len(models) != 2:
             raise ValueError(f'TemporalEnsemble needs exactly 2 models, got {len(models)}')
         self.members = nn.ModuleList(MODELS.build(cfg) for cfg in models)
-        self._default_stream = StreamState()
-
-    def reset_stream(self) -> None:
-        self._default_stream = StreamState()
 
     @property
     def cls_head(self) -> nn.Module:
@@ -75,7 +70,7 @@ class TemporalEnsemble(StreamStateful, BaseModel):
 
     def predict_stream(self, frames: Tensor, state: Optional[StreamState] = None) -> Tensor:
         """(N, C, T, H, W) -> (N, T, K) averaged logits after every frame (any T per call)."""
-        state = state if state is not None else resolve_stream(self._default_stream)
+        state = state if state is not None else self.current_stream()
         with stream_transaction(state):
             entry: Optional[EnsembleStreamEntry] = self.load_entry()
             seen = 0 if entry is None else entry.frames

@@ -16,8 +16,7 @@ import torch
 from torch import Tensor, nn
 
 from ..registry import MODELS
-from .stream_buffer_conv3d import check_stream_input
-from .stream_state import StreamStateful
+from .stream_state import StreamStateful, check_stream_input
 
 
 @dataclass(frozen=True)

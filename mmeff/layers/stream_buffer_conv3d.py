@@ -22,43 +22,13 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..registry import MODELS
-from .stream_state import StreamStateful
+from .stream_state import StreamStateful, check_stream_input
 
 
 @dataclass(frozen=True)
 class StreamBuffer:
     """What one StreamBufferConv3d keeps for one stream: the last input frames."""
     frames: Tuple[Tensor, ...]  # b frames, oldest first, each (N, C_in, 1, H, W), detached
-
-
-def check_stream_input(layer: str, x: Tensor, channels: int, state: Optional[Tensor],
-                       spatial: bool = True, finite: bool = True) -> None:
-    """Raise a ValueError naming the problem if ``x`` (N, C, T, H, W) cannot continue a stream
-    whose stored state tensor is ``state`` (N, *, *, H, W), or None for a new stream. The frame
-    size is compared only if ``spatial``, NaN/Inf looked for only if ``finite``."""
-    if x.dim() != 5:
-        raise ValueError(f'{layer}: expected a (N, C, T, H, W) clip, got shape {tuple(x.shape)}')
-    if x.shape[1] != channels:
-        raise ValueError(f'{layer}: expected {channels} channels, got {x.shape[1]} '
-                         f'(shape {tuple(x.shape)})')
-    if x.shape[2] < 1:
-        raise ValueError(f'{layer}: the clip has no frames (shape {tuple(x.shape)})')
-    if finite and not torch.isfinite(x.sum()):  # one reduction: NaN/Inf make the sum non-finite
-        raise ValueError(f"{layer}: the input contains NaN or Inf; it was rejected and the "
-                         "stream's state is unchanged")
-    if state is None:
-        return
-    if state.shape[0] != x.shape[0] or (spatial and state.shape[-2:] != x.shape[-2:]):
-        raise ValueError(
-            f'{layer}: the stream was started with batch {state.shape[0]}'
-            + (f' and frame size {tuple(state.shape[-2:])}' if spatial else '')
-            + f', got batch {x.shape[0]}'
-            + (f' and frame size {tuple(x.shape[-2:])}' if spatial else '')
-            + "; the input was rejected and the stream's state is unchanged (reset the stream "
-            'to start a new video)')
-    if state.device != x.device:
-        raise ValueError(f"{layer}: the stream's state is on {state.device}, the input on "
-                         f'{x.device}')
 
 
 @MODELS.register_module()

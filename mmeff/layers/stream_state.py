@@ -1,84 +1,167 @@
-"""Explicit per-video-stream state of stateful layers (SkipConv2d, the stream-buffer layers).
+"""Explicit per-video-stream state of every stateful layer: one mechanism for all of them.
 
 One model can serve several independent videos: give each video its own :class:`StreamState`
 and run its frames inside ``with mmeff.stream(state):``. Outside any ``stream`` block a layer
-uses its own default stream, which :func:`reset_streams` clears. Training on clips of
-consecutive frames runs inside ``with mmeff.training_clip(T):``. A layer applied several
-times per frame (a detection head shared over pyramid levels) runs each application inside
-``with call_site(key):`` and keeps one state per key.
+(or a model that opens a transaction, see below) uses its own default stream, which
+:func:`reset_streams` clears. A layer applied several times per frame (a detection head shared
+over pyramid levels) runs each application inside ``with call_site(key):`` and keeps one entry
+per key. Training on clips of consecutive frames runs inside ``with mmeff.training_clip(T):``.
 
-Layers that replace (never mutate) their entry on each call can be run all-or-nothing with
-:func:`stream_transaction`: a network that rejects its input half-way leaves the stream as it was.
+Stateful layers derive from :class:`StreamStateful` and keep their state as *entries*, read and
+written with ``load_entry`` / ``store_entry``. An entry is either replaced on every frame
+(tuples, frozen dataclasses: the stream buffers, running sums) or changed in place (SkipConv2d's
+caches); an entry of the second kind has a ``fork()`` method returning an independent copy.
+
+Transactions: inside ``with stream_transaction(state):`` layers work on a staged view of
+``state``; an entry changed in place is forked the first time the block reads it. The staged
+entries reach ``state`` only if the block raises nothing, so a frame rejected half-way through
+a network (a bad input, NaN produced inside) leaves the stream as it was.
 """
 import contextlib
 import contextvars
+import dataclasses
 import weakref
-from typing import Any, Hashable, Iterator, List, Optional
+from typing import Any, Dict, Hashable, Iterator, List, Optional
 
-from torch import nn
+import torch
+from torch import Tensor, nn
+
+from ..ops.errors import NonFiniteError
 
 _ACTIVE_STREAM: contextvars.ContextVar = contextvars.ContextVar('mmeff_active_stream', default=None)
 _CLIP_LENGTH: contextvars.ContextVar = contextvars.ContextVar('mmeff_clip_length', default=None)
 _CALL_SITE: contextvars.ContextVar = contextvars.ContextVar('mmeff_call_site', default=None)
-_STAGING: contextvars.ContextVar = contextvars.ContextVar('mmeff_staging', default=None)
+
+SiteEntries = Dict[Optional[Hashable], Any]  # one layer's entries, keyed by call site
+
+
+def fork_entry(entry: Any) -> Any:
+    """An entry that later changes to ``entry`` cannot reach: ``entry.fork()`` for entries
+    changed in place, the entry itself for entries that are replaced instead."""
+    fork = getattr(entry, 'fork', None)
+    return fork() if callable(fork) else entry
 
 
 class StreamState:
-    """The state every stateful layer keeps for one video stream, keyed by layer."""
+    """The state every stateful layer keeps for one video stream, keyed by layer and call site.
+
+    Layers are held weakly: a deleted model's state goes with it.
+    """
 
     def __init__(self):
-        self._entries: 'weakref.WeakKeyDictionary[nn.Module, Any]' = weakref.WeakKeyDictionary()
+        self._layers: 'weakref.WeakKeyDictionary[nn.Module, SiteEntries]' = \
+            weakref.WeakKeyDictionary()
 
-    def get(self, layer: nn.Module) -> Optional[Any]:
-        return self._entries.get(layer)
+    def sites(self, layer: nn.Module) -> Optional[SiteEntries]:
+        """``layer``'s entries by call site, or None if it has none in this stream."""
+        return self._layers.get(layer)
 
-    def set(self, layer: nn.Module, entry: Any) -> None:
-        self._entries[layer] = entry
+    def get(self, layer: nn.Module, site: Optional[Hashable] = None) -> Optional[Any]:
+        sites = self.sites(layer)
+        return None if sites is None else sites.get(site)
+
+    def set(self, layer: nn.Module, entry: Any, site: Optional[Hashable] = None) -> None:
+        sites = self.sites(layer)
+        if sites is None:
+            sites = self._layers[layer] = {}
+        sites[site] = entry
 
     def reset(self) -> None:
         """Forget everything: the next frame of this stream is a key frame."""
-        self._entries.clear()
+        self._layers.clear()
 
     def __len__(self) -> int:
-        return len(self._entries)
+        """Number of layers with state in this stream."""
+        return len(self._layers)
 
-    def copy(self) -> 'StreamState':
-        """A new state holding the same entries (entries are shared, not copied)."""
+    def fork(self) -> 'StreamState':
+        """An independent copy: feeding the fork another video leaves this stream as it was."""
         clone = StreamState()
-        clone._entries.update(self._entries)
+        for layer, sites in list(self._layers.items()):
+            clone._layers[layer] = {site: fork_entry(e) for site, e in sites.items()}
         return clone
 
-    def update(self, other: 'StreamState') -> None:
-        """Take over every entry of ``other``."""
-        self._entries.update(other._entries)
-
     def entries(self) -> List[Any]:
-        """The entries of all layers, in no particular order."""
-        return list(self._entries.values())
+        """The entries of all layers and call sites, in no particular order."""
+        return [entry for sites in list(self._layers.values()) for entry in sites.values()]
+
+    def nbytes(self) -> int:
+        """Bytes held by the tensors of this stream's entries (tensors, tuples of tensors and
+        dataclasses holding either)."""
+        return sum(_tensor_bytes(entry) for entry in self.entries())
+
+
+def _tensor_bytes(value: Any) -> int:
+    if isinstance(value, Tensor):
+        return value.numel() * value.element_size()
+    if isinstance(value, (tuple, list)):
+        return sum(_tensor_bytes(v) for v in value)
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return sum(_tensor_bytes(getattr(value, f.name)) for f in dataclasses.fields(value))
+    return 0
+
+
+class _StagedState(StreamState):
+    """The view of ``parent`` inside a transaction: reads fall through to ``parent`` (a layer's
+    entries are forked on its first read), writes stay here until :meth:`commit`."""
+
+    def __init__(self, parent: StreamState):
+        super().__init__()
+        self.parent = parent
+
+    def sites(self, layer: nn.Module) -> Optional[SiteEntries]:
+        sites = self._layers.get(layer)
+        if sites is None:
+            parent_sites = self.parent.sites(layer)
+            if parent_sites is None:
+                return None
+            sites = self._layers[layer] = {s: fork_entry(e) for s, e in parent_sites.items()}
+        return sites
+
+    def reset(self) -> None:
+        raise RuntimeError('StreamState: a stream cannot be reset inside a transaction on it')
+
+    def fork(self) -> StreamState:
+        merged = self.parent.fork()
+        for layer, sites in list(self._layers.items()):
+            merged._layers[layer] = {site: fork_entry(e) for site, e in sites.items()}
+        return merged
+
+    def commit(self) -> None:
+        """Hand every staged entry to the parent."""
+        for layer, sites in list(self._layers.items()):
+            self.parent._layers[layer] = sites
 
 
 class StreamStateful:
-    """Mixin for ``nn.Module`` layers with per-stream state.
+    """Mixin for ``nn.Module`` layers and models with per-stream state.
 
-    ``load_entry`` / ``store_entry`` read and write the entry of the active stream, or the
-    layer's own default stream outside any ``stream`` block; ``reset_stream`` clears the latter.
+    ``load_entry`` / ``store_entry`` read and write this layer's entry at the active call site
+    of :meth:`current_stream`: the active stream, or the layer's own default stream outside any
+    ``stream`` block. ``reset_stream`` forgets the default stream.
     """
-    _own_entry: Optional[Any] = None
+    _own_stream: Optional[StreamState] = None
+
+    def own_stream(self) -> StreamState:
+        """This layer's default stream (created on first use)."""
+        if self._own_stream is None:
+            self.__dict__['_own_stream'] = StreamState()
+        return self._own_stream
+
+    def current_stream(self) -> StreamState:
+        """The active stream (``mmeff.stream``), else this layer's default stream."""
+        state = _ACTIVE_STREAM.get()
+        return self.own_stream() if state is None else state
 
     def reset_stream(self) -> None:
         """Forget this layer's default stream (``mmeff.reset_streams`` calls it)."""
-        self._own_entry = None
+        self.__dict__['_own_stream'] = None
 
     def load_entry(self) -> Optional[Any]:
-        state = active_stream()
-        return self._own_entry if state is None else state.get(self)
+        return self.current_stream().get(self, _CALL_SITE.get())
 
     def store_entry(self, entry: Any) -> None:
-        state = active_stream()
-        if state is None:
-            self._own_entry = entry
-        else:
-            state.set(self, entry)
+        self.current_stream().set(self, entry, _CALL_SITE.get())
 
 
 def active_stream() -> Optional[StreamState]:
@@ -117,25 +200,49 @@ def call_site(key: Hashable) -> Iterator[Hashable]:
 
 @contextlib.contextmanager
 def stream_transaction(state: StreamState) -> Iterator[StreamState]:
-    """Like :func:`stream`, but the block's writes reach ``state`` only if it raises nothing.
+    """Like :func:`stream`, but the block's changes reach ``state`` only if it raises nothing.
 
-    Requires layers that store new entries instead of changing stored ones in place (the
-    stream-buffer layers do; ``SkipConv2d`` updates its cached output in place and does not).
-    A transaction on the staging state of an enclosing one (a recognizer's call running its
-    backbone's) joins it: the outermost transaction commits or drops all writes at once.
+    A transaction on the staged state of an enclosing one (a recognizer's call running its
+    backbone's) joins it: the outermost transaction commits or drops all changes at once.
     """
-    if _STAGING.get() is state:
+    if isinstance(state, _StagedState):
         with stream(state):
             yield state
         return
-    staged = state.copy()
-    token = _STAGING.set(staged)
-    try:
-        with stream(staged):
-            yield staged
-    finally:
-        _STAGING.reset(token)
-    state.update(staged)
+    staged = _StagedState(state)
+    with stream(staged):
+        yield staged
+    staged.commit()
+
+
+def check_stream_input(layer: str, x: Tensor, channels: int, state: Optional[Tensor],
+                       spatial: bool = True, finite: bool = True) -> None:
+    """Raise a ValueError naming the problem if ``x`` (N, C, T, H, W) cannot continue a stream
+    whose stored state tensor is ``state`` (N, *, *, H, W), or None for a new stream. The frame
+    size is compared only if ``spatial``, NaN/Inf looked for only if ``finite``."""
+    if x.dim() != 5:
+        raise ValueError(f'{layer}: expected a (N, C, T, H, W) clip, got shape {tuple(x.shape)}')
+    if x.shape[1] != channels:
+        raise ValueError(f'{layer}: expected {channels} channels, got {x.shape[1]} '
+                         f'(shape {tuple(x.shape)})')
+    if x.shape[2] < 1:
+        raise ValueError(f'{layer}: the clip has no frames (shape {tuple(x.shape)})')
+    if finite and not torch.isfinite(x.sum()):  # one reduction: NaN/Inf make the sum non-finite
+        raise NonFiniteError(f"{layer}: the input contains NaN or Inf; it was rejected and the "
+                         "stream's state is unchanged")
+    if state is None:
+        return
+    if state.shape[0] != x.shape[0] or (spatial and state.shape[-2:] != x.shape[-2:]):
+        raise ValueError(
+            f'{layer}: the stream was started with batch {state.shape[0]}'
+            + (f' and frame size {tuple(state.shape[-2:])}' if spatial else '')
+            + f', got batch {x.shape[0]}'
+            + (f' and frame size {tuple(x.shape[-2:])}' if spatial else '')
+            + "; the input was rejected and the stream's state is unchanged (reset the stream "
+            'to start a new video)')
+    if state.device != x.device:
+        raise ValueError(f"{layer}: the stream's state is on {state.device}, the input on "
+                         f'{x.device}')
 
 
 def active_clip_length() -> Optional[int]:

@@ -13,6 +13,7 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch.nn.modules.utils import _pair
 
+from .errors import NonFiniteError
 from .extension import check_one_device, has_extension, warn_fallback
 from .movinet_block_frame import ACTIVATIONS
 
@@ -28,7 +29,7 @@ def stem_conv2d_reference(x: Tensor, weight: Tensor, bias: Optional[Tensor] = No
                           check_finite: bool = False) -> Tensor:
     """Plain PyTorch; see :func:`stem_conv2d`."""
     if check_finite and not torch.isfinite(x.sum()):
-        raise ValueError(NON_FINITE_INPUT)
+        raise NonFiniteError(NON_FINITE_INPUT)
     return ACTIVATIONS[activation](F.conv2d(x, weight, bias, stride, padding))
 
 
@@ -42,7 +43,8 @@ def stem_conv2d(x: Tensor, weight: Tensor, bias: Optional[Tensor] = None, *,
         weight, bias: (C_out, C_in, kh, kw), optional (C_out,); one group, dilation 1.
         stride, padding: as in ``F.conv2d`` (zero padding).
         activation: 'identity', 'relu' or 'hswish'.
-        check_finite: raise ValueError if ``x`` holds NaN or Inf (in the same pass).
+        check_finite: raise :class:`~mmeff.ops.errors.NonFiniteError` (a ValueError) if ``x``
+            holds NaN or Inf (in the same pass).
 
     Returns:
         (N, C_out, H_out, W_out), contiguous. The compiled CPU kernel runs when the extension
@@ -63,8 +65,13 @@ def stem_conv2d(x: Tensor, weight: Tensor, bias: Optional[Tensor] = None, *,
     if not use_kernel:
         return stem_conv2d_reference(x, weight, bias, stride=stride, padding=padding,
                                      activation=activation, check_finite=check_finite)
-    return torch.ops.mmeff.stem_conv2d(x, weight, bias, stride, padding, activation,
-                                       check_finite)
+    try:
+        return torch.ops.mmeff.stem_conv2d(x, weight, bias, stride, padding, activation,
+                                           check_finite)
+    except ValueError as error:
+        if check_finite and not torch.isfinite(x.sum()):
+            raise NonFiniteError(NON_FINITE_INPUT) from error
+        raise
 
 
 if has_extension():

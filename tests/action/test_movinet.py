@@ -161,10 +161,25 @@ def test_a_failure_deep_inside_the_network_leaves_the_stream_unchanged(monkeypat
     assert {id(e) for e in state.entries()} == entries
 
 
+@pytest.mark.parametrize('fold', [False, True], ids=['layers', 'fused'])
+def test_a_finite_frame_that_overflows_inside_is_rejected_and_the_stream_is_unchanged(fold):
+    """Before: the overflow reached the stream buffers and every later output was NaN."""
+    from mmeff.ops.errors import NonFiniteError
+    model = build(TINY, fold=fold)
+    x = torch.randn(1, 3, 4, 16, 16)
+    with torch.no_grad():
+        expected = model.predict_stream(x, StreamState())
+        state = StreamState()
+        first = frame_by_frame(model, x[:, :, :2], state)
+        with pytest.raises(NonFiniteError, match='produced NaN or Inf from a finite input'):
+            model.predict_stream(torch.full((1, 3, 1, 16, 16), 3e38), state)
+        rest = frame_by_frame(model, x[:, :, 2:], state)
+    torch.testing.assert_close(torch.cat([first, rest], 1), expected)
+
+
 def test_memory_is_constant_over_a_long_stream():
     """State bytes exactly, the C heap's live bytes, and the process's peak RSS over 1,000
     frames vs over 100."""
-    from mmeff.action.movinet import state_nbytes
     from mmeff.engine import live_heap_bytes
     if not PeakMemory.cpu_supported() or live_heap_bytes() is None:
         pytest.skip(reason='needs Linux /proc/self/clear_refs and glibc >= 2.33 (mallinfo2)')
@@ -174,7 +189,7 @@ def test_memory_is_constant_over_a_long_stream():
     with torch.no_grad():
         for _ in range(100):
             model.predict_stream(frame, state)
-        after_100, heap_100 = state_nbytes(state), live_heap_bytes()
+        after_100, heap_100 = state.nbytes(), live_heap_bytes()
         with PeakMemory() as short:
             for _ in range(100):
                 model.predict_stream(frame, state)
@@ -182,7 +197,7 @@ def test_memory_is_constant_over_a_long_stream():
             for _ in range(1000):
                 model.predict_stream(frame, state)
         heap_1200 = live_heap_bytes()
-    assert state_nbytes(state) == after_100
+    assert state.nbytes() == after_100
     # keeping every frame's stem output alone would add 4 MiB over 1,100 frames here
     assert heap_1200 - heap_100 < 1 * 2**20
     # the process's RSS grows in 2 MiB transparent huge pages: one page of growth from
@@ -207,7 +222,6 @@ def test_sizes_against_the_published_figures(arch):
     from mmaction.registry import MODELS
     from mmengine.analysis import FlopAnalyzer
 
-    from mmeff.action.movinet import state_nbytes
     params_m, gflops, size = PUBLISHED[arch]
     base = MODELS.build(dict(type='MoViNetRecognizer',
                              backbone=dict(type='MoViNet', arch=arch),
@@ -225,7 +239,7 @@ def test_sizes_against_the_published_figures(arch):
     state = StreamState()
     with torch.no_grad():
         stream_model.predict_stream(torch.randn(1, 3, 1, size, size), state)
-    assert abs(state_nbytes(state) / 2**20 / STATE_MIB[arch] - 1) < 0.01
+    assert abs(state.nbytes() / 2**20 / STATE_MIB[arch] - 1) < 0.01
 
 
 def test_folding_batchnorm_keeps_streaming_exact():
@@ -256,9 +270,10 @@ def test_the_fused_frame_path_equals_the_layers(arch, batch, fold, monkeypatch):
     assert {plan.temporal is None for plan in plans} == {True, False}
     assert {(plan.activation, plan.se_activation, plan.gate) for plan in plans} == {
         ('hswish', 'hswish', 'hardsigmoid')}
-    from mmeff.action import movinet_head
+    from mmeff.action import movinet_frame, movinet_head
     calls = []
-    for module, name in ((movinet, 'movinet_block_frame'), (movinet_head, 'movinet_head_frame')):
+    for module, name in ((movinet_frame, 'movinet_block_frame'),
+                         (movinet_head, 'movinet_head_frame')):
         op = getattr(module, name)
         monkeypatch.setattr(module, name, lambda *args, op=op, name=name: calls.append(name) or
                             op(*args))
@@ -269,7 +284,7 @@ def test_the_fused_frame_path_equals_the_layers(arch, batch, fold, monkeypatch):
         fused = frame_by_frame(model, x, StreamState())
         assert calls.count('movinet_block_frame') == 5 * len(blocks)
         assert calls.count('movinet_head_frame') == 5
-        with movinet.frame_ops(False):
+        with movinet_frame.frame_ops(False):
             layered = frame_by_frame(model, x, StreamState())
         assert len(calls) == 5 * (len(blocks) + 1)
     torch.testing.assert_close(fused, layered, rtol=1e-10, atol=1e-10)

@@ -30,7 +30,7 @@ def test_thresholds_follow_each_layers_window_norm():
     assert second.gate.threshold == pytest.approx(
         0.1 * norm2.item() * second.weight.abs().max().item(), rel=1e-5)
     assert model.training and first.training  # mode restored
-    assert not first._own_entries  # ran in a private stream
+    assert len(first.own_stream()) == 0  # ran in a private stream
 
 
 def test_relative_zero_keeps_layers_exact_and_bad_input_is_rejected():
