@@ -44,7 +44,7 @@ def test_each_geometry_is_timed_once_and_its_crossover_set(monkeypatch):
     assert timed == [(4, (1, 4, 12, 10)), (8, (1, 8, 12, 10))]
     assert crossovers == {'0': pytest.approx(0.1 + 2 / 2.5 * 0.4), '2': 1.0, '4': 1.0}
     assert [model[i].gate.dense_above for i in (0, 2, 4)] == list(crossovers.values())
-    assert model.training and not model[0]._own_entries  # mode restored, private stream
+    assert model.training and len(model[0].own_stream()) == 0  # mode restored, private stream
 
 
 @pytest.mark.skipif(not has_extension(), reason='the compiled extension is not built')

@@ -280,7 +280,7 @@ def test_a_gate_that_is_not_a_skip_gate_is_a_type_error():
 
 
 @pytest.mark.parametrize('change', ['load_state_dict', 'in_place', 'bias'])
-def test_changed_weights_restart_the_stream_with_a_log_line(change, capsys):
+def test_changed_weights_restart_the_stream_with_a_log_line(change, monkeypatch):
     conv = SkipConv2d(4, 6, 3, padding=1, gate=dict(type='InputNormGate', threshold=0.0,
                                                      block_size=4)).eval()
     video = make_video(6, (1, 4, 16, 16))
@@ -293,25 +293,27 @@ def test_changed_weights_restart_the_stream_with_a_log_line(change, capsys):
             conv.weight.mul_(0.5)
         else:
             conv.bias.add_(1.0)
-        capsys.readouterr()
+        logged = []
+        monkeypatch.setattr('mmeff.layers.skip_conv2d.print_log',
+                            lambda message, **kwargs: logged.append(message))
         y = conv(video[3])
-    captured = capsys.readouterr()
-    assert 'the weights changed; the stream is reset' in captured.out + captured.err
+    assert logged == ['SkipConv2d: the weights changed; the stream is reset']
     torch.testing.assert_close(y, dense(conv, video[3]), rtol=1e-5, atol=1e-5)
     assert conv.executed_macs == conv.dense_macs  # a key frame
 
 
-def test_a_frame_of_another_dtype_is_refused_before_anything_is_logged_or_reset(capsys):
+def test_a_frame_of_another_dtype_is_refused_before_anything_is_logged_or_reset(monkeypatch):
     conv = SkipConv2d(4, 6, 3, padding=1).eval()
     video = make_video(3, (1, 4, 16, 16))
     with torch.no_grad():
         first = conv(video[0])
-        capsys.readouterr()
+        logged = []
+        monkeypatch.setattr('mmeff.layers.skip_conv2d.print_log',
+                            lambda message, **kwargs: logged.append(message))
         with pytest.raises(ValueError, match='the frame is torch.float64 on cpu, the weight '
                                              'torch.float32'):
             conv(video[1].double())
-        captured = capsys.readouterr()
-        assert 'reset' not in captured.out + captured.err
+        assert not logged
         conv(video[1])
     assert conv.executed_macs < conv.dense_macs  # the stream went on from the first frame
     assert first.shape == (1, 6, 16, 16)
