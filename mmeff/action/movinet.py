@@ -29,7 +29,7 @@ from mmcv.cnn.bricks import DropPath
 from mmengine.model import BaseModule
 from torch import Tensor, nn
 
-from ..converters import batchnorm_scale_shift
+from ..utils.batchnorm import batchnorm_scale_shift
 from ..layers import CausalSqueezeExcitation, StreamState, StreamStateful
 from ..layers.cumulative_avg_pool3d import RunningSum
 from ..layers.framewise_conv3d import FramewiseConv3d
