@@ -5,7 +5,7 @@ mmeff's layers in mmengine's root registry and allow-lists the classes mmengine 
 checkpoints for torch's ``weights_only`` loading. It does not import mmdet, mmpose or
 mmaction2: mmeff's parts for those register when the toolbox loads (see ``mmeff.registry``).
 """
-from . import converters, layers, ops
+from . import converters, layers, ops, utils
 from .converters import convert_to_skipconv
 from .engine.checkpoint import allow_mmengine_checkpoint_globals
 from .layers import SkipConv2d, StreamState, reset_streams, stream, training_clip
@@ -16,6 +16,6 @@ allow_mmengine_checkpoint_globals()
 register_toolbox_parts()
 
 __all__ = [
-    '__version__', 'converters', 'layers', 'ops', 'allow_mmengine_checkpoint_globals',
+    '__version__', 'converters', 'layers', 'ops', 'utils', 'allow_mmengine_checkpoint_globals',
     'convert_to_skipconv', 'SkipConv2d', 'StreamState', 'reset_streams', 'stream', 'training_clip'
 ]

@@ -21,8 +21,8 @@ from mmengine.registry import init_default_scope
 
 from mmeff.action import frame_ops
 from mmeff.benchmark import Column, make_record, print_table, write_record
-from mmeff.converters import fold_batchnorms
 from mmeff.layers import StreamState
+from mmeff.utils import fold_batchnorms
 
 PROJECT = {'a0': 480, 'a1': 600, 'a2': 640}
 COLUMNS = [

@@ -30,8 +30,7 @@ from mmengine.utils import ProgressBar
 
 import mmeff
 from mmeff.benchmark import Column, make_record, print_table, write_record
-from mmeff.engine import MacCounter
-from mmeff.utils import SyntheticDetectionConfig, synthetic_detection_video
+from mmeff.utils import MacCounter, SyntheticDetectionConfig, synthetic_detection_video
 
 CONFIG = 'configs/efficientdet/efficientdet_effb0_bifpn_1xb8-24e_synthvid-128x128.py'
 GROUPS = ('stem', 'expand_conv', 'depthwise_conv', 'se', 'linear_conv', 'neck', 'bbox_head')
@@ -105,7 +104,7 @@ def group_shares(counter: MacCounter) -> Dict[str, float]:
 def run(args, dense_model, frames, threshold) -> dict:
     gate = dict(type=args.gate, threshold=threshold, block_size=args.block)
     skip_model = mmeff.convert_to_skipconv(copy.deepcopy(dense_model), gate=gate)
-    counter = MacCounter.of(skip_model)
+    counter = MacCounter(skip_model)
     times: Dict[str, List[float]] = dict(dense=[], skipconv=[])
     errors: List[float] = []
     bar = ProgressBar(len(frames))

@@ -43,10 +43,8 @@ from mmpose.evaluation.functional import keypoint_pck_accuracy
 
 import mmeff
 from mmeff.benchmark import Column, ConvTimer, make_record, print_table, write_record
-from mmeff.converters import (calibrate_norm_gates, fold_batchnorms, measure_dense_crossovers,
-                              tune_norm_gates)
-from mmeff.engine import MacCounter
-from mmeff.utils import SyntheticVideoConfig, synthetic_video
+from mmeff.converters import calibrate_norm_gates, measure_dense_crossovers, tune_norm_gates
+from mmeff.utils import MacCounter, SyntheticVideoConfig, fold_batchnorms, synthetic_video
 from mmeff.utils.synthetic_pose_dataset import JHMDB_FROM_SYNTHETIC
 
 BASE = 'mmpose::body_2d_keypoint/topdown_heatmap/coco/td-hm_hrnet-w32_8xb64-210e_coco-256x192.py'
@@ -349,7 +347,7 @@ def main():
         values = sorted(crossovers.values())
         print(f'dense crossovers of {len(values)} layers: min {values[0]:.3f}, median '
               f'{values[len(values) // 2]:.3f}, max {values[-1]:.3f}')
-    counter = MacCounter.of(skip)
+    counter = MacCounter(skip)
     times = dict(dense=[], skipconv=[])
     conv_times = dict(dense=[], skipconv=[])
     timers = dict(dense=ConvTimer(dense), skipconv=ConvTimer(skip))

@@ -43,10 +43,9 @@ from mmengine.utils import ProgressBar
 
 import mmeff
 from mmeff.benchmark.checkpoints import DEFAULT_CACHE, trained_checkpoint
-from mmeff.converters import calibrate_norm_gates, fold_batchnorms
-from mmeff.engine import ConvMacMeter
+from mmeff.converters import calibrate_norm_gates
 from mmeff.layers import SkipConv2d, StreamState, stream
-from mmeff.utils import SyntheticVideoConfig, synthetic_video
+from mmeff.utils import MacCounter, SyntheticVideoConfig, fold_batchnorms, synthetic_video
 from mmeff.utils.synthetic_pose_dataset import JHMDB_FROM_SYNTHETIC, default_dataset_config
 
 REPO = Path(__file__).resolve().parents[1]
@@ -224,8 +223,8 @@ def run(video: Video, dense, skip, pipeline: Compose, relative: float, margin: f
         raise RuntimeError('video_demo: OpenCV cannot write mp4 (mp4v) here')
     stats: List[FrameStats] = []
     progress = ProgressBar(len(video.frames))
-    with torch.no_grad(), ConvMacMeter(dense) as dense_meter, \
-            ConvMacMeter(skip) as skip_meter:
+    with torch.no_grad(), MacCounter(dense) as dense_meter, \
+            MacCounter(skip) as skip_meter:
         for t, frame in enumerate(video.frames):
             s = FrameStats()
             dense_samples, skip_samples = [], []

@@ -6,11 +6,11 @@
 #   python <mmdet>/.mim/tools/train.py THIS_CONFIG --cfg-options load_from=DENSE.pth
 _base_ = './efficientdet_effb0_bifpn-skipconv-inorm_1xb8-24e_synthvid-128x128.py'
 
-clip_length = 4
+clip_len = 4
 model = dict(
     model=dict(
         type='ClipSingleStageDetector',
-        clip_length=clip_length,
+        clip_len=clip_len,
         gate_loss_weight=0.5),
     gate=dict(_delete_=True, type='GumbelGate', block_size=4))
 
@@ -20,8 +20,8 @@ train_pipeline = [
     dict(type='PackDetInputs')
 ]
 train_dataloader = dict(
-    batch_size=2 * clip_length,
-    sampler=dict(_delete_=True, type='VideoClipSampler', clip_length=clip_length),
+    batch_size=2 * clip_len,
+    sampler=dict(_delete_=True, type='VideoClipSampler', clip_len=clip_len),
     batch_sampler=None,
     dataset=dict(filter_cfg=None, pipeline=train_pipeline))
 

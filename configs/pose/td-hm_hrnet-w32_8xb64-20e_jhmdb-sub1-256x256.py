@@ -1,11 +1,9 @@
 # HRNet-W32 top-down on JHMDB (split 1), 256x256, evaluated per video with mmeff's VideoValLoop /
-# VideoTestLoop: each video's frames in order with stable crops, JhmdbPCKAccuracy next to the
-# conv GMACs per frame (FrameMacsMetric). The data and schedule are mmpose's stock JHMDB recipe
-# (ResNet-50 there); the backbone and head are the stock COCO HRNet-W32's, initialised from its
-# COCO checkpoint like mmpose's PoseTrack18 HRNet recipe. Flip test is off in all video configs:
-# a flipped pass would be a second stream per track and doubles the cost.
-_base_ = 'mmpose::body_2d_keypoint/topdown_heatmap/jhmdb/td-hm_res50_8xb64-20e_jhmdb-sub1-256x256.py'
-custom_imports = dict(imports=['mmeff'], allow_failed_imports=False)
+# VideoTestLoop (../_base_/pose/td-hm_jhmdb-video.py: each video's frames in order with stable
+# crops, JhmdbPCKAccuracy next to the conv GMACs per frame). The data and schedule are mmpose's
+# stock JHMDB recipe (ResNet-50 there); the backbone and head are the stock COCO HRNet-W32's,
+# initialised from its COCO checkpoint like mmpose's PoseTrack18 HRNet recipe.
+_base_ = '../_base_/pose/td-hm_jhmdb-video.py'
 load_from = 'https://download.openmmlab.com/mmpose/v1/body_2d_keypoint/topdown_heatmap/coco/td-hm_hrnet-w32_8xb64-210e_coco-256x192-81c58e40_20220909.pth'  # noqa: E501
 
 model = dict(
@@ -22,18 +20,4 @@ model = dict(
                         num_channels=(32, 64, 128)),
             stage4=dict(num_modules=3, num_branches=4, block='BASIC', num_blocks=(4, 4, 4, 4),
                         num_channels=(32, 64, 128, 256)))),
-    head=dict(in_channels=32, deconv_out_channels=None),
-    test_cfg=dict(flip_test=False))
-
-val_dataloader = dict(
-    batch_size=16,
-    sampler=dict(_delete_=True, type='VideoSampler'),  # whole tracks per process, in order
-    dataset=dict(_delete_=True, type='VideoPoseDataset', dataset={{_base_.val_dataloader.dataset}}))
-test_dataloader = val_dataloader
-val_evaluator = [
-    dict(type='JhmdbPCKAccuracy', thr=0.2, norm_item=['bbox', 'torso']),
-    dict(type='FrameMacsMetric'),
-]
-test_evaluator = val_evaluator
-val_cfg = dict(type='VideoValLoop')
-test_cfg = dict(type='VideoTestLoop')
+    head=dict(in_channels=32, deconv_out_channels=None))

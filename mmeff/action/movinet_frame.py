@@ -16,7 +16,6 @@ import torch.nn.functional as F
 from mmcv.cnn import ConvModule
 from torch import Tensor, nn
 
-from ..converters import batchnorm_scale_shift
 from ..layers.cumulative_avg_pool3d import RunningSum
 from ..layers.framewise_avg_pool import FramewiseAvgPool
 from ..layers.framewise_conv3d import FramewiseConv3d
@@ -25,6 +24,7 @@ from ..ops import BlockFrameWeights, movinet_block_frame
 from ..ops.errors import NonFiniteError
 from ..ops.movinet_block_frame import ACTIVATIONS
 from ..ops.stem_conv2d import NON_FINITE_INPUT, STEM_MAX_IN_CHANNELS, stem_conv2d
+from ..utils.batchnorm import batchnorm_scale_shift
 
 
 _FRAME_OPS: contextvars.ContextVar = contextvars.ContextVar('mmeff_frame_ops', default=True)

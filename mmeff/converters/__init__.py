@@ -1,13 +1,12 @@
 """Model converters: turn stock models into efficient ones with the same weights."""
-from .skipconv import (batchnorm_scale_shift, convert_to_skipconv, fold_batchnorm,
-                       fold_batchnorms)
+from .skipconv import convert_to_skipconv
 from .skipconv_calibration import calibrate_norm_gates, measure_window_norms, norm_gate_layers
 from .skipconv_crossover import crossover_share, measure_dense_crossovers
 from .skipconv_model import build_skipconv_model
 from .skipconv_tuning import TuningResult, TuningStep, by_resolution, relative_l2_error, tune_norm_gates
 
 __all__ = [
-    'batchnorm_scale_shift', 'convert_to_skipconv', 'fold_batchnorm', 'fold_batchnorms',
+    'convert_to_skipconv',
     'build_skipconv_model',
     'calibrate_norm_gates', 'measure_window_norms', 'norm_gate_layers',
     'crossover_share', 'measure_dense_crossovers',

@@ -25,6 +25,7 @@ import torch
 from torch import Tensor, nn
 
 from ..layers import StreamState, stream
+from ..utils.mac_counter import MacCounter
 from .skipconv_calibration import measure_window_norms, norm_gate_layers, threshold_unit
 
 GroupOf = Callable[[str, Tuple[int, int]], Hashable]
@@ -102,10 +103,8 @@ def layer_input_sizes(model: nn.Module, frame: Any,
 def run_frames(model: nn.Module, frames: Sequence[Any],
                forward: Callable[[Any], Any]) -> Tuple[List[Any], float]:
     """Run ``frames`` as one fresh stream: (outputs, executed share of the dense MACs)."""
-    from ..engine import MacCounter  # engine's hooks import converters: import at call time
-    counter = MacCounter.of(model)
     outputs = []
-    with stream(StreamState()):
+    with MacCounter(model) as counter, stream(StreamState()):
         for frame in frames:
             outputs.append(forward(frame))
             counter.update()

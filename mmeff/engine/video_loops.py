@@ -8,7 +8,7 @@ start a fresh state (a key frame) whenever ``stream_key`` changes. A sample with
 ``stream_key`` is its own stream.
 
 Each output sample gets ``dense_macs`` and ``executed_macs`` (conv MACs of its frame, see
-:class:`~mmeff.engine.ConvMacMeter`) in its metainfo, which ``FrameMacsMetric`` averages.
+:class:`~mmeff.utils.MacCounter`) in its metainfo, which ``FrameMacsMetric`` averages.
 Dense models run through the same loops (their executed MACs equal the dense ones).
 """
 from typing import List, Optional, Sequence
@@ -19,7 +19,7 @@ from mmengine.runner.amp import autocast
 from mmengine.runner.loops import TestLoop, ValLoop, _update_losses
 
 from ..layers import StreamState, stream
-from .conv_macs import ConvMacMeter
+from ..utils.mac_counter import MacCounter
 
 
 def split_frames(data_batch: dict) -> List[dict]:
@@ -46,29 +46,31 @@ class VideoStreams:
 
 
 def run_video_frames(model: torch.nn.Module, step: str, data_batch: dict,
-                     streams: VideoStreams, meter: ConvMacMeter, fp16: bool = False) -> list:
-    """``model.<step>`` (``val_step`` / ``test_step``) frame by frame in each frame's stream."""
+                     streams: VideoStreams, counter: MacCounter, fp16: bool = False) -> list:
+    """``model.<step>`` (``val_step`` / ``test_step``) frame by frame in each frame's stream;
+    ``counter`` counts ``model``'s MACs, and each frame's go into its samples' metainfo."""
     outputs = []
     for frame in split_frames(data_batch):
         key = frame['data_samples'][0].metainfo.get('stream_key')
-        meter.reset()
+        counter.reset()  # what ran between frames (calibration hooks) is not the frame's
         with stream(streams.state_for(key)), autocast(enabled=fp16):
             out = getattr(model, step)(frame)
+        macs = counter.update()
         for sample in out:
-            sample.set_metainfo(dict(dense_macs=meter.dense, executed_macs=meter.executed))
+            sample.set_metainfo(dict(dense_macs=macs.dense, executed_macs=macs.executed))
         outputs.extend(out)
     return outputs
 
 
 class _VideoLoopMixin:
-    """Shared by the two loops: meter and streams live for one run."""
+    """Shared by the two loops: the MAC counter and the streams live for one run."""
 
     _step: str
     _losses_attr: str
 
     def run(self) -> dict:
         self._streams = VideoStreams()
-        with ConvMacMeter(self.runner.model) as self._meter:
+        with MacCounter(self.runner.model) as self._counter:
             return super().run()
 
     @torch.no_grad()
@@ -76,7 +78,7 @@ class _VideoLoopMixin:
         stage = self._step.split('_')[0]
         self.runner.call_hook(f'before_{stage}_iter', batch_idx=idx, data_batch=data_batch)
         outputs = run_video_frames(self.runner.model, self._step, data_batch, self._streams,
-                                   self._meter, self.fp16)
+                                   self._counter, self.fp16)
         outputs, losses = _update_losses(outputs, getattr(self, self._losses_attr))
         setattr(self, self._losses_attr, losses)
         self.evaluator.process(data_samples=outputs, data_batch=data_batch)

@@ -25,8 +25,10 @@ def _build(dataset: Union[dict, BaseDataset]) -> BaseDataset:
     return DATASETS.build(dataset) if isinstance(dataset, dict) else dataset
 
 
-def video_tracks(dataset: BaseDataset, min_iou: float = 0.3) -> Dict[str, List[int]]:
-    """stream key ('<video>#<track>') -> the dataset indices of that track in temporal order."""
+def indices_by_track(dataset: BaseDataset, min_iou: float = 0.3) -> Dict[str, List[int]]:
+    """Link the person boxes of each video of ``dataset`` into tracks (:func:`assign_tracks`)
+    and group the dataset indices by track: stream key ('<video>#<track>') -> the indices of
+    that track in temporal order."""
     frames: Dict[str, Dict[str, List[int]]] = defaultdict(lambda: defaultdict(list))
     for idx in range(len(dataset)):
         info = dataset.get_data_info(idx)
@@ -87,7 +89,7 @@ class VideoPoseDataset(_VideoWrapper):
         self.stable_crop = stable_crop
         self.samples: List[Tuple[int, str, int]] = []  # (dataset index, stream key, position)
         crops = []
-        for key, indices in video_tracks(self.dataset, min_iou).items():
+        for key, indices in indices_by_track(self.dataset, min_iou).items():
             boxes = np.concatenate([self.dataset.get_data_info(i)['bbox'] for i in indices])
             if stable_crop:
                 centers, sizes = stable_crop_boxes(boxes, margin)
@@ -138,7 +140,7 @@ class VideoClipDataset(_VideoWrapper):
         super().__init__(dataset, margin)
         self.clip_len = clip_len
         self.clips: List[List[int]] = []
-        for indices in video_tracks(self.dataset, min_iou).values():
+        for indices in indices_by_track(self.dataset, min_iou).values():
             for start in range(0, len(indices) - clip_len + 1, clip_stride):
                 self.clips.append(indices[start:start + clip_len])
         if not self.clips:

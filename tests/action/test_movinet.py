@@ -16,7 +16,7 @@ def build(arch='a0', causal=True, num_classes=5, fold=False, **backbone):
     """A randomised eval-mode recognizer; ``fold``: BatchNorm folded into the convs (the
     blocks' fused single-frame path then applies)."""
     from mmaction.registry import MODELS
-    from mmeff.converters import fold_batchnorms
+    from mmeff.utils import fold_batchnorms
     project = PROJECT[arch] if isinstance(arch, str) else arch['project']
     model = MODELS.build(dict(
         type='MoViNetRecognizer',
@@ -243,7 +243,7 @@ def test_sizes_against_the_published_figures(arch):
 
 
 def test_folding_batchnorm_keeps_streaming_exact():
-    from mmeff.converters import fold_batchnorms
+    from mmeff.utils import fold_batchnorms
     model = build(TINY)
     x = torch.randn(1, 3, 5, 16, 16)
     with torch.no_grad():
@@ -310,7 +310,7 @@ def test_folding_batchnorm_mid_stream_remakes_the_plans():
     """A plan reads the layers it was made from; fold_batchnorms replaces the norms, and the
     next frame makes new plans (and the stream continues exactly)."""
     from mmeff.action.movinet import MoViNetBlock
-    from mmeff.converters import fold_batchnorms
+    from mmeff.utils import fold_batchnorms
     model = build(TINY).double()
     x = torch.randn(1, 3, 4, 16, 16, dtype=torch.float64)
     blocks = [m for m in model.modules() if isinstance(m, MoViNetBlock)]

@@ -7,7 +7,6 @@ import torch.nn.functional as F
 from mmengine.config import Config
 
 import mmeff
-from mmeff.converters import fold_batchnorm
 from tests.helpers import build_model
 
 
@@ -84,22 +83,6 @@ def test_retinanet_exact_at_threshold_zero(tmp_path, gate, memory_format):
             got_cls, got_box = converted(x, mode='tensor')
             for got, want in zip(got_cls + got_box, want_cls + want_box):
                 torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-5)
-
-
-@pytest.mark.parametrize('affine,bias', [(True, True), (True, False), (False, False)])
-def test_fold_batchnorm_float64(affine, bias):
-    conv = torch.nn.Conv2d(3, 5, 3, padding=1, bias=bias).double()
-    bn = torch.nn.BatchNorm2d(5, affine=affine).double().eval()
-    with torch.no_grad():
-        bn.running_mean.uniform_(-1, 1)
-        bn.running_var.uniform_(0.5, 2)
-        if affine:
-            bn.weight.uniform_(0.5, 2)
-            bn.bias.uniform_(-1, 1)
-    x = torch.randn(2, 3, 8, 8, dtype=torch.float64)
-    want = bn(conv(x))
-    fold_batchnorm(conv, bn)
-    torch.testing.assert_close(conv(x), want)
 
 
 def test_training_batchnorm_is_not_folded_and_skip_keeps_convs_dense():

@@ -50,7 +50,7 @@ def test_missing_frame_id_is_named(tiny_dataset, tmp_path):
 def test_clip_sampler_yields_whole_clips_in_order(tiny_dataset):
     root, ann = tiny_dataset
     data = dataset(root, ann)
-    sampler = VideoClipSampler(data, clip_length=2, seed=0)
+    sampler = VideoClipSampler(data, clip_len=2, seed=0)
     indices = list(sampler)
     assert len(indices) == len(sampler) == 8  # 2 clips of 2 frames per 5-frame video
     for start in range(0, len(indices), 2):
@@ -59,4 +59,4 @@ def test_clip_sampler_yields_whole_clips_in_order(tiny_dataset):
     sampler.set_epoch(1)
     assert sorted(sampler) == sorted(indices)
     with pytest.raises(ValueError, match='no video has 6 frames'):
-        VideoClipSampler(data, clip_length=6)
+        VideoClipSampler(data, clip_len=6)

@@ -41,5 +41,5 @@ def test_loss_adds_a_differentiable_gate_loss(model_and_batch):
 
 def test_batches_that_are_not_whole_clips_are_rejected(model_and_batch):
     model, batch = model_and_batch
-    with pytest.raises(ValueError, match='clips of 2'):
+    with pytest.raises(ValueError, match='clip_len=2'):
         model.loss(batch['inputs'][:3], batch['data_samples'][:3])

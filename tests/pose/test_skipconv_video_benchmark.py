@@ -183,8 +183,11 @@ def test_trained_gumbel_gates_and_their_weights_load_from_the_checkpoint(bench, 
         bench.main()
         results[bias] = load_record(out)['rows'][0]
     assert results[100.0]['keypoints_within_2px_all'] == 1.0 and results[100.0]['threshold'] is None
-    assert results[100.0]['rel_err_last_quarter'] < 1e-4 and results[100.0]['mac_ratio'] == 1.0
-    assert results[-100.0]['mac_ratio'] == pytest.approx(1 / 4)  # the key frame's MACs only
+    assert results[100.0]['rel_err_last_quarter'] < 1e-4
+    # open gates execute every block, and on the 3 frames after the key frame the gates' own
+    # convs as overhead; shut gates execute that overhead and the key frame only
+    assert 1.0 < results[100.0]['mac_ratio'] < 1.1
+    assert results[-100.0]['mac_ratio'] == pytest.approx(results[100.0]['mac_ratio'] - 3 / 4)
     # the noisy frames were skipped: an error far above the open gates' rounding
     assert results[-100.0]['rel_err_last_quarter'] > 100 * results[100.0]['rel_err_last_quarter']
 

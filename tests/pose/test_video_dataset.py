@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from mmengine.registry import init_default_scope
 
-from mmeff.pose import VideoClipDataset, VideoPoseDataset, clip_pseudo_collate
+from mmeff.pose import VideoClipDataset, VideoPoseDataset, clip_pseudo_collate, indices_by_track
 from mmeff.utils.synthetic_pose_dataset import default_dataset_config, write_jhmdb_dataset
 
 TEST_PIPELINE = [
@@ -36,6 +36,29 @@ def jhmdb(root, split, pipeline):
     return dict(type='JhmdbDataset', data_root=str(root), data_mode='topdown',
                 ann_file=f'annotations/Sub1_{split}.json', data_prefix=dict(img=''),
                 test_mode=split == 'test', pipeline=pipeline)
+
+
+class BoxesDataset:
+    """Data infos with an image path and one person box each, in the given (shuffled) order."""
+
+    def __init__(self, items):
+        self.infos = [dict(img_path=path, bbox=np.array([box], dtype=np.float32))
+                      for path, box in items]
+
+    def __len__(self):
+        return len(self.infos)
+
+    def get_data_info(self, idx):
+        return self.infos[idx]
+
+
+def test_indices_by_track_links_boxes_and_orders_frames():
+    left, right = [0, 0, 10, 10], [50, 50, 60, 60]
+    data = BoxesDataset([('b/2.jpg', left), ('a/1.jpg', right), ('a/0.jpg', left),
+                         ('a/1.jpg', left), ('a/0.jpg', right), ('b/1.jpg', left)])
+    assert indices_by_track(data) == {'a#0': [2, 3], 'a#1': [4, 1], 'b#0': [5, 0]}
+    moved = BoxesDataset([('a/0.jpg', left), ('a/1.jpg', right)])  # no overlap: a new track
+    assert indices_by_track(moved) == {'a#0': [0], 'a#1': [1]}
 
 
 def test_video_dataset_orders_frames_per_track_with_stable_crops(root):

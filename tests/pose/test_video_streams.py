@@ -10,8 +10,9 @@ from mmengine.dataset import pseudo_collate
 
 import mmeff
 from mmeff.converters import calibrate_norm_gates
-from mmeff.engine import ConvMacMeter, VideoStreams, run_video_frames
+from mmeff.engine import VideoStreams, run_video_frames
 from mmeff.pose import VideoPoseDataset
+from mmeff.utils import MacCounter
 from mmeff.utils.synthetic_pose_dataset import default_dataset_config, write_jhmdb_dataset
 from tests.helpers import build_model
 
@@ -40,8 +41,8 @@ def setup(tmp_path_factory):
 def predict(model, frames):
     """Run frames through the video loop pieces: keypoints and scores (T, K, 3), executed MACs."""
     streams = VideoStreams()
-    with ConvMacMeter(model) as meter:
-        outputs = run_video_frames(model, 'test_step', pseudo_collate(frames), streams, meter)
+    with MacCounter(model) as counter:
+        outputs = run_video_frames(model, 'test_step', pseudo_collate(frames), streams, counter)
     keypoints = np.stack([np.concatenate([o.pred_instances.keypoints[0],
                                           o.pred_instances.keypoint_scores[0][:, None]], 1)
                           for o in outputs])

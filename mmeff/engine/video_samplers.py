@@ -1,10 +1,47 @@
-"""``VideoClipSampler``: training batches made of clips of consecutive video frames."""
+"""Samplers over videos (mmengine ``DATA_SAMPLERS``): whole streams in temporal order for
+evaluation (:class:`VideoSampler`), and shuffled clips of consecutive frames for training
+(:class:`VideoClipSampler`). Both deal their units (streams, clips) round-robin to the
+processes, so no stream or clip is split across processes."""
 from typing import Dict, Iterator, List, Optional
 
 import torch
 from mmengine.dist import get_dist_info, sync_random_seed
 from mmengine.registry import DATA_SAMPLERS
 from torch.utils.data import Sampler
+
+
+@DATA_SAMPLERS.register_module()
+class VideoSampler(Sampler):
+    """Deals whole streams (tracks) of a ``VideoPoseDataset`` to the processes, round-robin by
+    stream, each stream's frames in temporal order; one process gets everything.
+
+    mmengine's ``DefaultSampler`` deals single samples round-robin, which splits every track
+    across processes and breaks the frame order the SkipConv streams rely on.
+
+    Args:
+        dataset: a ``VideoPoseDataset`` (anything with ``stream_keys()``, one key per index,
+            each stream's indices consecutive).
+        seed: unused (evaluation order is fixed); accepted because the runner passes it.
+    """
+
+    def __init__(self, dataset, seed: Optional[int] = None):
+        rank, world_size = get_dist_info()
+        keys = dataset.stream_keys()
+        streams: List[List[int]] = []
+        for idx, key in enumerate(keys):
+            if not streams or keys[streams[-1][0]] != key:
+                streams.append([])
+            streams[-1].append(idx)
+        self.indices = [i for s in streams[rank::world_size] for i in s]
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self.indices)
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def set_epoch(self, epoch: int) -> None:
+        """Nothing to reshuffle: evaluation order is fixed."""
 
 
 def video_clips(frames: Dict[object, List[tuple]], length: int, stride: int) -> List[List[int]]:
@@ -24,23 +61,23 @@ def video_clips(frames: Dict[object, List[tuple]], length: int, stride: int) -> 
 class VideoClipSampler(Sampler):
     """Yields the dataset indices of shuffled clips, each clip's frames consecutive and in order.
 
-    With a plain batch sampler (``batch_sampler=None``) and ``batch_size = B * clip_length``,
+    With a plain batch sampler (``batch_sampler=None``) and ``batch_size = B * clip_len``,
     every batch holds B whole clips, frame-major per clip, the layout of
     ``mmeff.training_clip``. The dataset's items need ``video_id`` and ``frame_id``
     (``CocoVideoFrameDataset``). Frames of videos shorter than a clip are never sampled.
 
     Args:
         dataset: the dataset.
-        clip_length: frames per clip.
-        stride: frames between the starts of consecutive clips of a video (default: clip_length).
+        clip_len: frames per clip.
+        stride: frames between the starts of consecutive clips of a video (default: clip_len).
         shuffle: shuffle the clips every epoch.
         seed: shuffling seed (synchronised across ranks when None).
     """
 
-    def __init__(self, dataset, clip_length: int, stride: Optional[int] = None,
+    def __init__(self, dataset, clip_len: int, stride: Optional[int] = None,
                  shuffle: bool = True, seed: Optional[int] = None):
-        if clip_length < 1:
-            raise ValueError(f'VideoClipSampler: clip_length must be >= 1, got {clip_length}')
+        if clip_len < 1:
+            raise ValueError(f'VideoClipSampler: clip_len must be >= 1, got {clip_len}')
         self.rank, self.world_size = get_dist_info()
         self.shuffle = shuffle
         self.seed = sync_random_seed() if seed is None else seed
@@ -52,10 +89,10 @@ class VideoClipSampler(Sampler):
                 raise KeyError('VideoClipSampler: dataset items need video_id and frame_id '
                                '(use CocoVideoFrameDataset on COCO-video annotations)')
             frames.setdefault(info['video_id'], []).append((info['frame_id'], index))
-        self.clips = video_clips(frames, clip_length, stride or clip_length)
+        self.clips = video_clips(frames, clip_len, stride or clip_len)
         if not self.clips:
-            raise ValueError(f'VideoClipSampler: no video has {clip_length} frames')
-        self.clip_length = clip_length
+            raise ValueError(f'VideoClipSampler: no video has {clip_len} frames')
+        self.clip_len = clip_len
 
     def _rank_clips(self) -> List[List[int]]:
         order = list(range(len(self.clips)))
@@ -69,7 +106,7 @@ class VideoClipSampler(Sampler):
             yield from clip
 
     def __len__(self) -> int:
-        return len(self._rank_clips()) * self.clip_length
+        return len(self._rank_clips()) * self.clip_len
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch

@@ -1,0 +1,130 @@
+"""Conv MAC accounting of a model, per frame and per layer, dense or SkipConv.
+
+:class:`MacCounter` counts every ``nn.Conv2d`` of a model. ``dense`` is what the convolutions
+of a frame cost computed densely, ``executed`` what ran:
+
+* a ``SkipConv2d`` reports its own counters (``dense_macs``, ``executed_macs``: its last call
+  at each ``mmeff.layers.call_site``, summed), read when the frame is closed, so it needs no
+  hook and costs the forward nothing;
+* any other conv counts as dense, through a forward hook, every call;
+* the convs inside SkipConv gates (``GumbelGate``) add to ``executed`` only: they are overhead
+  the dense model does not have.
+
+Other layers (transposed convs, linear layers, attention) are not counted.
+"""
+from dataclasses import dataclass
+from typing import Dict, List, Tuple
+
+from torch import Tensor, nn
+
+from ..layers import SkipConv2d
+from ..ops import dense_conv_macs
+
+
+@dataclass
+class LayerMacs:
+    """Dense and executed MACs of one layer (or a model), summed over the calls counted."""
+    dense: int = 0
+    executed: int = 0
+
+
+class MacCounter:
+    """Counts the conv MACs of ``model`` (module doc) from construction until :meth:`close`.
+
+    ``dense`` and ``executed`` are the MACs of the frame in progress: the SkipConv2d layers'
+    counters and the other convs' calls since the last :meth:`update` or :meth:`reset`.
+    :meth:`update` closes the frame and adds it to the per-layer ``totals`` (by qualified module
+    name) and to ``frames``. Use it as a context manager to remove the hooks on exit::
+
+        with MacCounter(model) as counter:
+            for frame in video:
+                model(frame)
+                counter.update()
+        print(counter.format())
+    """
+
+    def __init__(self, model: nn.Module):
+        convs = {name: m for name, m in model.named_modules() if isinstance(m, nn.Conv2d)}
+        self._skipconvs = {name: m for name, m in convs.items() if isinstance(m, SkipConv2d)}
+        gate_convs = {conv for layer in self._skipconvs.values()
+                      for conv in layer.gate.modules() if isinstance(conv, nn.Conv2d)}
+        self.totals: Dict[str, LayerMacs] = {name: LayerMacs() for name in convs}
+        self.frames = 0
+        self._hooked: Dict[str, LayerMacs] = {}  # the other convs' calls of the frame
+        self._handles = [conv.register_forward_hook(self._hook(name, conv in gate_convs))
+                         for name, conv in convs.items() if name not in self._skipconvs]
+
+    def _hook(self, name: str, is_gate_conv: bool):
+        def count(module: nn.Conv2d, inputs: Tuple, output: Tensor) -> None:
+            macs = dense_conv_macs(module.weight, (output.shape[0], *output.shape[-2:]))
+            frame = self._hooked.setdefault(name, LayerMacs())
+            frame.dense += 0 if is_gate_conv else macs
+            frame.executed += macs
+        return count
+
+    def frame_layers(self) -> Dict[str, LayerMacs]:
+        """The MACs of the frame in progress, by layer."""
+        frame = {name: LayerMacs(layer.dense_macs, layer.executed_macs)
+                 for name, layer in self._skipconvs.items()}
+        frame.update(self._hooked)
+        return frame
+
+    @property
+    def dense(self) -> int:
+        """Dense MACs of the frame in progress."""
+        return sum(m.dense for m in self.frame_layers().values())
+
+    @property
+    def executed(self) -> int:
+        """Executed MACs of the frame in progress."""
+        return sum(m.executed for m in self.frame_layers().values())
+
+    def reset(self) -> None:
+        """Forget the other convs' calls of the frame in progress (the totals stay)."""
+        self._hooked = {}
+
+    def update(self) -> LayerMacs:
+        """Close the frame in progress: add it to the totals; return its MACs."""
+        frame = LayerMacs()
+        for name, macs in self.frame_layers().items():
+            self.totals[name].dense += macs.dense
+            self.totals[name].executed += macs.executed
+            frame.dense += macs.dense
+            frame.executed += macs.executed
+        self.frames += 1
+        self._hooked = {}
+        return frame
+
+    def close(self) -> None:
+        """Remove the hooks; the counts stay readable."""
+        for handle in self._handles:
+            handle.remove()
+        self._handles = []
+
+    def __enter__(self) -> 'MacCounter':
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def gmacs_per_frame(self) -> Dict[str, float]:
+        """Mean dense and executed GMACs per closed frame of the whole model."""
+        frames = max(self.frames, 1)
+        return dict(dense=sum(t.dense for t in self.totals.values()) / frames / 1e9,
+                    executed=sum(t.executed for t in self.totals.values()) / frames / 1e9)
+
+    def format(self, top: int = 0) -> str:
+        """A text table: totals, then per layer (the ``top`` most expensive, or all)."""
+        frames = max(self.frames, 1)
+        rows: List[str] = []
+        items = sorted(self.totals.items(), key=lambda kv: -kv[1].executed)
+        for name, t in items[:top] if top else items:
+            share = t.executed / t.dense if t.dense else 0.0
+            rows.append(f'{name:<60}{t.dense / frames / 1e9:>10.4f}{t.executed / frames / 1e9:>10.4f}'
+                        f'{share:>8.1%}')
+        total = self.gmacs_per_frame()
+        share = total['executed'] / total['dense'] if total['dense'] else 0.0
+        header = f'{"layer":<60}{"dense":>10}{"executed":>10}{"share":>8}   (GMACs/frame)'
+        return '\n'.join([header, f'{"total over " + str(self.frames) + " frames":<60}'
+                          f'{total["dense"]:>10.4f}{total["executed"]:>10.4f}{share:>8.1%}'] + rows)
+
