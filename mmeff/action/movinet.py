@@ -235,6 +235,10 @@ class MoViNet(StreamStateful, BaseModule):
 
     def forward(self, x: Tensor) -> Tensor:
         name = type(self).__name__
+        weight = self.stem.conv.weight
+        if x.dtype != weight.dtype:
+            raise ValueError(f'{name}: the input is {x.dtype}, the model {weight.dtype}; convert '
+                             f'the input (x.to({weight.dtype})) or the model')
         if not self.causal:
             check_stream_input(name, x, self.in_channels, None)
             return self.features(x)

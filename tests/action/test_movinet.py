@@ -129,6 +129,9 @@ def test_streams_are_isolated_and_reset(fold):
     (torch.randn(1, 3, 1, 24, 16), 'frame size'),
     (torch.randn(2, 3, 1, 16, 16), 'batch'),
     (torch.full((1, 3, 1, 16, 16), float('nan')), 'NaN'),
+    (torch.randn(1, 3, 1, 16, 16, dtype=torch.float64), 'the input is torch.float64, the model '
+                                                         r'torch.float32; convert the input'),
+    (torch.randn(1, 3, 1, 16, 16).half(), 'the input is torch.float16'),
 ])
 @pytest.mark.parametrize('fold', [False, True], ids=['layers', 'fused'])
 def test_bad_input_is_rejected_and_the_stream_is_unchanged(bad, message, fold):
