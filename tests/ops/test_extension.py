@@ -156,7 +156,7 @@ def test_cpu_only_ops_run_the_reference_on_cuda():
 def test_mixed_cpu_and_cuda_tensors_are_refused():
     x, weight = torch.randn(1, 4, 8, 8), torch.randn(4, 4, 3, 3)
     mask = torch.ones(1, 8, 8, dtype=torch.bool)
-    with pytest.raises(ValueError, match='weight is on cuda'):
+    with pytest.raises(RuntimeError, match='sparse_conv2d: weight is on cpu but x is on cuda'):
         torch.ops.mmeff.sparse_conv2d(x.cuda(), weight, None, mask.cuda(),
                                       torch.zeros(1, 4, 8, 8, device='cuda'), [1, 1], [1, 1],
                                       [1, 1], 1)

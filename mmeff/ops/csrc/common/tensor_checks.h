@@ -11,13 +11,13 @@
 
 namespace mmeff {
 
-// t must have like's dtype (a RuntimeError) and device (a ValueError).
+// t must have like's dtype and device.
 inline void check_like(const char* op, const char* name, const at::Tensor& t,
                        const at::Tensor& like) {
   TORCH_CHECK(t.scalar_type() == like.scalar_type(), op, name, " must be ", like.scalar_type(),
               " like x, got ", t.scalar_type());
-  TORCH_CHECK_VALUE(t.device() == like.device(), op, name, " is on ", t.device(), " but x is on ",
-                    like.device());
+  TORCH_CHECK(t.device() == like.device(), op, name, " is on ", t.device(), " but x is on ",
+              like.device());
 }
 
 // t must be (rows, cols) (rows < 0: any number of rows) with like's dtype and device.

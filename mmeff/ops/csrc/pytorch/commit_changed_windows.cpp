@@ -66,8 +66,8 @@ BlockWindowGeometry check_commit_changed_windows_args(
   TORCH_CHECK(snapshots.is_contiguous(), op, "snapshots must be contiguous");
   TORCH_CHECK(snapshots.scalar_type() == input.scalar_type(), op, "snapshots dtype ",
               snapshots.scalar_type(), " differs from x dtype ", input.scalar_type());
-  TORCH_CHECK_VALUE(snapshots.device() == input.device(), op, "snapshots is on ",
-                    snapshots.device(), " but x is on ", input.device());
+  TORCH_CHECK(snapshots.device() == input.device(), op, "snapshots is on ", snapshots.device(),
+              " but x is on ", input.device());
   check_no_overlap(op, "snapshots", snapshots, "x", input);
   return g;
 }

@@ -56,8 +56,8 @@ Conv2dGeometry check_delta_conv2d_frame_args(const at::Tensor& x, const at::Tens
                                 {"packed_weight", packed_weight}}) {
     TORCH_CHECK(t.scalar_type() == x.scalar_type(), op, name, " must be ", x.scalar_type(),
                 " like x, got ", t.scalar_type());
-    TORCH_CHECK_VALUE(t.device() == x.device(), op, name, " is on ", t.device(),
-                      " but x is on ", x.device());
+    TORCH_CHECK(t.device() == x.device(), op, name, " is on ", t.device(), " but x is on ",
+                x.device());
   }
   TORCH_CHECK(dense_pixels(x), op, "x must be contiguous or channels_last, got strides ",
               x.strides());

@@ -68,8 +68,8 @@ Conv2dGeometry check_sparse_conv2d_args(const char* op, const char* out_name, co
   for (const auto& [name, t] :
        {named[0], named[1], named[2], std::pair<const char*, const at::Tensor*>{"mask", &mask}}) {
     if (t == nullptr) continue;
-    TORCH_CHECK_VALUE(t->device() == x.device(), op, name, " is on ", t->device(),
-                      " but x is on ", x.device());
+    TORCH_CHECK(t->device() == x.device(), op, name, " is on ", t->device(), " but x is on ",
+                x.device());
   }
   if (bias.has_value()) {
     TORCH_CHECK(bias->dim() == 1 && bias->size(0) == g.out_channels, op,
