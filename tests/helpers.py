@@ -6,20 +6,20 @@ requires_cuda = pytest.mark.skipif(not torch.cuda.is_available(),
                                    reason='needs a CUDA GPU; none is visible on this machine')
 
 
-def assert_fallback_warns_once(monkeypatch, module, op_name: str, call, reference,
+def assert_fallback_warns_once(monkeypatch, op_name: str, call, reference,
                                calls: int = 2) -> None:
-    """With the extension reported missing to the op wrapper's ``module``, ``call()`` equals
+    """With the extension reported missing to the op wrappers, ``call()`` equals
     ``reference()`` every time and exactly one warning names ``op_name``."""
     from mmeff.ops import extension
     messages = []
     monkeypatch.setattr(extension, 'print_log', lambda msg, **kwargs: messages.append(msg))
-    monkeypatch.setattr(module, 'has_extension', lambda: False)
-    module.warn_fallback.cache_clear()
+    monkeypatch.setattr(extension, 'has_extension', lambda: False)
+    extension.warn_fallback.cache_clear()
     try:
         for _ in range(calls):
             torch.testing.assert_close(call(), reference())
     finally:
-        module.warn_fallback.cache_clear()
+        extension.warn_fallback.cache_clear()
     assert len(messages) == 1 and op_name in messages[0]
 
 

@@ -222,7 +222,7 @@ class NormGate(BlockGate):
                                       stride=layer.stride, padding=layer.padding,
                                       dilation=layer.dilation, groups=layer.groups,
                                       dense_above=DENSE_CROSSOVER_DENSITY)
-        except ValueError as error:  # NaN/Inf, found before any state changed
+        except NonFiniteError as error:  # found before any state changed
             raise non_finite_frame(layer) from error
         return layer.macs_per_position() * fired
 
@@ -295,7 +295,7 @@ class ValueGate(SkipGate):
                                       layer.packed_weight(), self.threshold, stride=layer.stride,
                                       padding=layer.padding, dilation=layer.dilation,
                                       groups=layer.groups, dense_above=self.dense_above)
-        except ValueError as error:  # NaN/Inf, found before any state changed
+        except NonFiniteError as error:  # found before any state changed
             raise non_finite_frame(layer) from error
 
     def error_bound(self, weight: Tensor) -> float:

@@ -15,7 +15,8 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch.nn.modules.utils import _pair
 
-from .extension import check_one_device, has_extension, warn_fallback
+from .errors import NonFiniteError, non_finite_errors
+from .extension import check_non_negative, check_share, register_fake, select_kernel
 from .sparse_conv2d import conv2d_output_size
 
 IntPair = Union[int, Tuple[int, int]]
@@ -66,7 +67,7 @@ def commit_changed_windows_reference(x: Tensor, snapshots: Tensor, limit: float,
                                      commit_all_above: float = 1.0) -> Tensor:
     """Pure-PyTorch :func:`commit_changed_windows`: the oracle and the fallback."""
     if not torch.isfinite(x).all():
-        raise ValueError('commit_changed_windows: the input contains NaN or Inf')
+        raise NonFiniteError('commit_changed_windows: x contains NaN or Inf')
     windows = block_input_windows(x, block_size, kernel_size, stride, padding, dilation)
     fired = (windows - snapshots).abs().sum(dim=(3, 4, 5)) > limit
     count = int(fired.sum())
@@ -100,25 +101,25 @@ def commit_changed_windows(x: Tensor, snapshots: Tensor, limit: float, *, block_
         bool (N, H_out, W_out): the output positions of the fired blocks.
 
     Raises:
-        ValueError: ``x`` contains NaN or Inf (``snapshots`` are left as they were).
+        NonFiniteError: ``x`` contains NaN or Inf (``snapshots`` are left as they were).
+        ValueError: ``limit`` is negative or ``commit_all_above`` is outside (0, 1].
     """
-    if has_extension():  # checked in C++; the common path stays cheap for per-layer calls
-        return torch.ops.mmeff.commit_changed_windows(x, snapshots, float(limit), block_size,
-                                                      _pair(kernel_size), _pair(stride),
-                                                      _pair(padding), _pair(dilation),
-                                                      float(commit_all_above))
-    warn_fallback('commit_changed_windows')
-    return commit_changed_windows_reference(x, snapshots, limit, block_size=block_size,
-                                            kernel_size=kernel_size, stride=stride,
-                                            padding=padding, dilation=dilation,
-                                            commit_all_above=commit_all_above)
+    check_non_negative('commit_changed_windows', 'limit', limit)
+    check_share('commit_changed_windows', 'commit_all_above', commit_all_above)
+    kernel = select_kernel('commit_changed_windows', x, (x, snapshots))
+    if kernel is None:
+        return commit_changed_windows_reference(x, snapshots, limit, block_size=block_size,
+                                                kernel_size=kernel_size, stride=stride,
+                                                padding=padding, dilation=dilation,
+                                                commit_all_above=commit_all_above)
+    with non_finite_errors(x, 'commit_changed_windows: x contains NaN or Inf'):
+        return kernel(x, snapshots, float(limit), block_size, _pair(kernel_size), _pair(stride),
+                      _pair(padding), _pair(dilation), float(commit_all_above))
 
 
-if has_extension():
-
-    @torch.library.register_fake('mmeff::commit_changed_windows')
-    def _commit_changed_windows_fake(x, snapshots, limit, block_size, kernel_size, stride,
-                                     padding, dilation, commit_all_above):
-        check_one_device('commit_changed_windows', x=x, snapshots=snapshots)
-        out_hw = conv2d_output_size(tuple(x.shape[-2:]), kernel_size, stride, padding, dilation)
-        return x.new_empty((x.shape[0], *out_hw), dtype=torch.bool)
+@register_fake('commit_changed_windows')
+def _commit_changed_windows_fake(x, snapshots, limit, block_size, kernel_size, stride, padding,
+                                 dilation, commit_all_above):
+    """Meta kernel: mutates ``snapshots``; returns the position mask."""
+    out_hw = conv2d_output_size(tuple(x.shape[-2:]), kernel_size, stride, padding, dilation)
+    return x.new_empty((x.shape[0], *out_hw), dtype=torch.bool)

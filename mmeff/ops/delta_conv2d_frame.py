@@ -15,7 +15,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from .extension import check_one_device, has_extension, warn_fallback
+from .errors import NonFiniteError, non_finite_errors
+from .extension import check_non_negative, check_share, register_fake, select_kernel
 
 
 def pack_delta_conv2d_weight(weight: Tensor, groups: int) -> Tensor:
@@ -44,7 +45,7 @@ def delta_conv2d_frame_reference(x: Tensor, reference: Tensor, output: Tensor, w
                                  groups: int) -> int:
     """Pure-PyTorch :func:`delta_conv2d_frame`: the oracle and the fallback."""
     if not torch.isfinite(x).all():
-        raise ValueError('delta_conv2d_frame: the input contains NaN or Inf')
+        raise NonFiniteError('delta_conv2d_frame: x contains NaN or Inf')
     delta = x - reference
     fired = delta.abs() > threshold
     delta = torch.where(fired, delta, torch.zeros_like(delta))
@@ -76,23 +77,23 @@ def delta_conv2d_frame(x: Tensor, reference: Tensor, output: Tensor, weight: Ten
         The executed MACs (for the sparse path, those of :func:`fired_value_macs`).
 
     Raises:
-        ValueError: ``x`` contains NaN or Inf; ``reference`` and ``output`` are unchanged.
+        NonFiniteError: ``x`` contains NaN or Inf (``reference`` and ``output`` are unchanged).
+        ValueError: ``threshold`` is negative or ``dense_above`` is outside (0, 1].
     """
-    if has_extension():
-        return int(torch.ops.mmeff.delta_conv2d_frame(x, reference, output, weight, packed_weight,
-                                                      float(threshold), stride, padding, dilation,
-                                                      groups, float(dense_above)))
-    warn_fallback('delta_conv2d_frame')
-    return delta_conv2d_frame_reference(x, reference, output, weight, threshold, stride=stride,
-                                        padding=padding, dilation=dilation, groups=groups)
+    check_non_negative('delta_conv2d_frame', 'threshold', threshold)
+    check_share('delta_conv2d_frame', 'dense_above', dense_above)
+    kernel = select_kernel('delta_conv2d_frame', x, (x, weight))
+    if kernel is None:
+        return delta_conv2d_frame_reference(x, reference, output, weight, threshold,
+                                            stride=stride, padding=padding, dilation=dilation,
+                                            groups=groups)
+    with non_finite_errors(x, 'delta_conv2d_frame: x contains NaN or Inf'):
+        return int(kernel(x, reference, output, weight, packed_weight, float(threshold), stride,
+                          padding, dilation, groups, float(dense_above)))
 
 
-if has_extension():
-
-    @torch.library.register_fake('mmeff::delta_conv2d_frame')
-    def _delta_conv2d_frame_fake(x, reference, output, weight, packed_weight, threshold, stride,
-                                 padding, dilation, groups, dense_above):
-        """Meta kernel: mutates ``reference`` and ``output``; returns the count's scalar."""
-        check_one_device('delta_conv2d_frame', x=x, reference=reference, output=output,
-                         weight=weight, packed_weight=packed_weight)
-        return torch.empty((), dtype=torch.long)
+@register_fake('delta_conv2d_frame')
+def _delta_conv2d_frame_fake(x, reference, output, weight, packed_weight, threshold, stride,
+                             padding, dilation, groups, dense_above):
+    """Meta kernel: mutates ``reference`` and ``output``; returns the count's scalar."""
+    return torch.empty((), dtype=torch.long)

@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch.nn.modules.utils import _pair
 
-from .extension import check_one_device, has_extension, warn_fallback
+from .extension import KERNEL_DTYPES, register_fake, select_kernel
 
 IntPair = Union[int, Tuple[int, int]]
 
@@ -37,32 +37,24 @@ def depthwise_conv2d(x: Tensor, weight: Tensor, bias: Optional[Tensor] = None, *
         stride, padding, dilation: as in ``torch.nn.functional.conv2d``.
 
     Returns:
-        (N, C, H_out, W_out), contiguous. The compiled CPU kernel runs when the extension is
-        built, ``x`` is on the CPU and nothing requires grad; otherwise the reference.
+        (N, C, H_out, W_out), contiguous. The compiled kernel runs by the device policy
+        (:func:`~mmeff.ops.extension.select_kernel`); otherwise the reference.
     """
     if x.dim() != 4 or weight.dim() != 4 or tuple(weight.shape[:2]) != (x.shape[1], 1):
         raise ValueError('depthwise_conv2d: expected x (N, C, H, W) and weight (C, 1, kh, kw), '
                          f'got {tuple(x.shape)} and {tuple(weight.shape)}')
     stride, padding, dilation = _pair(stride), _pair(padding), _pair(dilation)
-    needs_grad = torch.is_grad_enabled() and any(
-        t is not None and t.requires_grad for t in (x, weight, bias))
-    use_kernel = x.device.type == 'cpu' and not needs_grad and x.dtype in (torch.float32,
-                                                                            torch.float64)
-    if use_kernel and not has_extension():
-        warn_fallback('depthwise_conv2d')
-        use_kernel = False
-    if not use_kernel:
+    kernel = select_kernel('depthwise_conv2d', x, (x, weight, bias),
+                           supported=x.dtype in KERNEL_DTYPES)
+    if kernel is None:
         return depthwise_conv2d_reference(x, weight, bias, stride=stride, padding=padding,
                                           dilation=dilation)
-    return torch.ops.mmeff.depthwise_conv2d(x, weight, bias, stride, padding, dilation)
+    return kernel(x, weight, bias, stride, padding, dilation)
 
 
-if has_extension():
-
-    @torch.library.register_fake('mmeff::depthwise_conv2d')
-    def _depthwise_conv2d_fake(x, weight, bias, stride, padding, dilation):
-        """Meta kernel: the output shape."""
-        check_one_device('depthwise_conv2d', x=x, weight=weight, bias=bias)
-        out_hw = [(size + 2 * p - d * (k - 1) - 1) // s + 1 for size, k, s, p, d in zip(
-            x.shape[2:], weight.shape[2:], stride, padding, dilation)]
-        return x.new_empty(x.shape[0], x.shape[1], *out_hw)
+@register_fake('depthwise_conv2d')
+def _depthwise_conv2d_fake(x, weight, bias, stride, padding, dilation):
+    """Meta kernel: the output shape."""
+    out_hw = [(size + 2 * p - d * (k - 1) - 1) // s + 1 for size, k, s, p, d in zip(
+        x.shape[2:], weight.shape[2:], stride, padding, dilation)]
+    return x.new_empty(x.shape[0], x.shape[1], *out_hw)

@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from .extension import check_one_device, has_extension, warn_fallback
+from .extension import KERNEL_DTYPES, check_stream_count, register_fake, select_kernel
 
 ACTIVATIONS = {'identity': lambda x: x, 'relu': F.relu, 'hswish': F.hardswish}
 GATES = {'hardsigmoid': F.hardsigmoid, 'sigmoid': torch.sigmoid}
@@ -98,9 +98,9 @@ def movinet_block_frame(x: Tensor, weights: BlockFrameWeights, past: Sequence[Te
     Returns:
         ``(out, spatial, pooled_sum)``: out (N, C_out, H', W') = shortcut + rezero * branch;
         spatial (N, E, H', W'), the input of the temporal stage (the stream buffer's new frame),
-        or None without one; the pooled sum including this frame (N, E). The compiled CPU kernel
-        runs when the extension is built, ``x`` is on the CPU and nothing requires grad;
-        otherwise the reference.
+        or None without one; the pooled sum including this frame (N, E). The compiled kernel
+        runs by the device policy (:func:`~mmeff.ops.extension.select_kernel`); otherwise the
+        reference.
     """
     w = weights
     if w.activation not in ACTIVATIONS or w.se_activation not in ACTIVATIONS or \
@@ -108,15 +108,12 @@ def movinet_block_frame(x: Tensor, weights: BlockFrameWeights, past: Sequence[Te
         raise ValueError(f'movinet_block_frame: activations must be in {sorted(ACTIVATIONS)} '
                          f'and the gate in {sorted(GATES)}, got {w.activation!r}, '
                          f'{w.se_activation!r}, {w.gate!r}')
-    use_kernel = x.device.type == 'cpu' and x.dtype in (torch.float32, torch.float64) and not (
-        torch.is_grad_enabled() and any(t.requires_grad for t in (x, pooled_sum, *past, *w)
-                                        if isinstance(t, Tensor)))
-    if use_kernel and not has_extension():
-        warn_fallback('movinet_block_frame')
-        use_kernel = False
-    if not use_kernel:
+    check_stream_count('movinet_block_frame', pooled_sum, frames_seen)
+    kernel = select_kernel('movinet_block_frame', x, (x, pooled_sum, *past, *w),
+                           supported=x.dtype in KERNEL_DTYPES)
+    if kernel is None:
         return movinet_block_frame_reference(x, w, past, pooled_sum, frames_seen)
-    out, spatial, total = torch.ops.mmeff.movinet_block_frame(
+    out, spatial, total = kernel(
         x, w.expand_weight, w.expand_bias, w.spatial_weight, w.spatial_bias, w.stride, w.padding,
         list(past), w.temporal_weight, w.temporal_bias, w.activation, pooled_sum, frames_seen,
         w.reduce_weight, w.reduce_bias, w.excite_weight, w.excite_bias, w.se_activation, w.gate,
@@ -125,21 +122,15 @@ def movinet_block_frame(x: Tensor, weights: BlockFrameWeights, past: Sequence[Te
     return out, (spatial if w.temporal_weight is not None else None), total
 
 
-if has_extension():
-
-    @torch.library.register_fake('mmeff::movinet_block_frame')
-    def _movinet_block_frame_fake(x, expand_weight, expand_bias, spatial_weight, spatial_bias,
-                                  stride, padding, past, temporal_weight, *args):
-        """Meta kernel: the output shapes."""
-        check_one_device('movinet_block_frame', x=x, expand_weight=expand_weight,
-                         expand_bias=expand_bias, spatial_weight=spatial_weight,
-                         spatial_bias=spatial_bias, past=past, temporal_weight=temporal_weight,
-                         **{f'tensor argument {10 + i}': a for i, a in enumerate(args)})
-        project_weight = args[-6]
-        out_hw = [(size + 2 * p - k) // s + 1
-                  for size, k, s, p in zip(x.shape[2:], spatial_weight.shape[2:], stride, padding)]
-        channels = expand_weight.shape[0]
-        spatial = x.new_empty(x.shape[0], channels, *out_hw) if temporal_weight is not None \
-            else x.new_empty(0)
-        return (x.new_empty(x.shape[0], project_weight.shape[0], *out_hw), spatial,
-                x.new_empty(x.shape[0], channels))
+@register_fake('movinet_block_frame')
+def _movinet_block_frame_fake(x, expand_weight, expand_bias, spatial_weight, spatial_bias, stride,
+                              padding, past, temporal_weight, *args):
+    """Meta kernel: the output shapes."""
+    project_weight = args[-6]
+    out_hw = [(size + 2 * p - k) // s + 1
+              for size, k, s, p in zip(x.shape[2:], spatial_weight.shape[2:], stride, padding)]
+    channels = expand_weight.shape[0]
+    spatial = x.new_empty(x.shape[0], channels, *out_hw) if temporal_weight is not None \
+        else x.new_empty(0)
+    return (x.new_empty(x.shape[0], project_weight.shape[0], *out_hw), spatial,
+            x.new_empty(x.shape[0], channels))

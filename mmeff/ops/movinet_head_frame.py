@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from .extension import check_one_device, has_extension, warn_fallback
+from .extension import KERNEL_DTYPES, check_stream_count, register_fake, select_kernel
 from .movinet_block_frame import ACTIVATIONS
 
 
@@ -43,31 +43,23 @@ def movinet_head_frame(x: Tensor, pooled_sum: Optional[Tensor], frames_seen: int
 
     Returns:
         ``(logits, pooled_sum)``: (N, K) and the sum including this frame (N, C). The compiled
-        CPU kernel runs when the extension is built, ``x`` is on the CPU and nothing requires
-        grad; otherwise the reference.
+        kernel runs by the device policy (:func:`~mmeff.ops.extension.select_kernel`);
+        otherwise the reference.
     """
     if activation not in ACTIVATIONS:
         raise ValueError(f'movinet_head_frame: activation must be one of {sorted(ACTIVATIONS)}, '
                          f'got {activation!r}')
+    check_stream_count('movinet_head_frame', pooled_sum, frames_seen)
     args = (x, pooled_sum, frames_seen, hidden_weight, hidden_bias, activation, fc_weight,
             fc_bias)
-    use_kernel = x.device.type == 'cpu' and x.dtype in (torch.float32, torch.float64) and not (
-        torch.is_grad_enabled() and any(isinstance(t, Tensor) and t.requires_grad for t in args))
-    if use_kernel and not has_extension():
-        warn_fallback('movinet_head_frame')
-        use_kernel = False
-    if not use_kernel:
+    kernel = select_kernel('movinet_head_frame', x, args, supported=x.dtype in KERNEL_DTYPES)
+    if kernel is None:
         return movinet_head_frame_reference(*args)
-    return torch.ops.mmeff.movinet_head_frame(*args)
+    return kernel(*args)
 
 
-if has_extension():
-
-    @torch.library.register_fake('mmeff::movinet_head_frame')
-    def _movinet_head_frame_fake(x, pooled_sum, frames_seen, hidden_weight, hidden_bias,
-                                 activation, fc_weight, fc_bias):
-        """Meta kernel: the output shapes."""
-        check_one_device('movinet_head_frame', x=x, pooled_sum=pooled_sum,
-                         hidden_weight=hidden_weight, hidden_bias=hidden_bias,
-                         fc_weight=fc_weight, fc_bias=fc_bias)
-        return x.new_empty(x.shape[0], fc_weight.shape[0]), x.new_empty(x.shape[:2])
+@register_fake('movinet_head_frame')
+def _movinet_head_frame_fake(x, pooled_sum, frames_seen, hidden_weight, hidden_bias, activation,
+                             fc_weight, fc_bias):
+    """Meta kernel: the output shapes."""
+    return x.new_empty(x.shape[0], fc_weight.shape[0]), x.new_empty(x.shape[:2])

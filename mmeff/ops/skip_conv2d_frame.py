@@ -15,7 +15,8 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from .commit_changed_windows import commit_changed_windows_reference
-from .extension import check_one_device, has_extension, warn_fallback
+from .errors import non_finite_errors
+from .extension import check_non_negative, check_share, register_fake, select_kernel
 from .sparse_conv2d import sparse_conv2d_reference
 
 
@@ -59,24 +60,24 @@ def skip_conv2d_frame(x: Tensor, snapshots: Tensor, output: Tensor, weight: Tens
         The number of recomputed output positions (per image summed over the batch).
 
     Raises:
-        ValueError: ``x`` contains NaN or Inf; ``snapshots`` and ``output`` are unchanged.
+        NonFiniteError: ``x`` contains NaN or Inf (``snapshots`` and ``output`` are unchanged).
+        ValueError: ``limit`` is negative or ``dense_above`` is outside (0, 1].
     """
-    if has_extension():
-        return int(torch.ops.mmeff.skip_conv2d_frame(x, snapshots, output, weight, bias,
-                                                     float(limit), block_size, stride, padding,
-                                                     dilation, groups, float(dense_above)))
-    warn_fallback('skip_conv2d_frame')
-    return skip_conv2d_frame_reference(x, snapshots, output, weight, bias, limit,
-                                       block_size=block_size, stride=stride, padding=padding,
-                                       dilation=dilation, groups=groups, dense_above=dense_above)
+    check_non_negative('skip_conv2d_frame', 'limit', limit)
+    check_share('skip_conv2d_frame', 'dense_above', dense_above)
+    kernel = select_kernel('skip_conv2d_frame', x, (x, weight, bias))
+    if kernel is None:
+        return skip_conv2d_frame_reference(x, snapshots, output, weight, bias, limit,
+                                           block_size=block_size, stride=stride, padding=padding,
+                                           dilation=dilation, groups=groups,
+                                           dense_above=dense_above)
+    with non_finite_errors(x, 'skip_conv2d_frame: x contains NaN or Inf'):
+        return int(kernel(x, snapshots, output, weight, bias, float(limit), block_size, stride,
+                          padding, dilation, groups, float(dense_above)))
 
 
-if has_extension():
-
-    @torch.library.register_fake('mmeff::skip_conv2d_frame')
-    def _skip_conv2d_frame_fake(x, snapshots, output, weight, bias, limit, block_size, stride,
-                                padding, dilation, groups, dense_above):
-        """Meta kernel: mutates ``snapshots`` and ``output``; returns the count's scalar."""
-        check_one_device('skip_conv2d_frame', x=x, snapshots=snapshots, output=output,
-                         weight=weight, bias=bias)
-        return torch.empty((), dtype=torch.long)
+@register_fake('skip_conv2d_frame')
+def _skip_conv2d_frame_fake(x, snapshots, output, weight, bias, limit, block_size, stride,
+                            padding, dilation, groups, dense_above):
+    """Meta kernel: mutates ``snapshots`` and ``output``; returns the count's scalar."""
+    return torch.empty((), dtype=torch.long)

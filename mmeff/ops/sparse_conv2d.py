@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch.nn.modules.utils import _pair
 
-from .extension import check_one_device, has_extension, warn_fallback
+from .extension import register_fake, select_kernel
 
 IntPair = Union[int, Tuple[int, int]]
 
@@ -141,17 +141,13 @@ def sparse_conv2d(x: Tensor,
     """
     stride, padding, dilation = _pair(stride), _pair(padding), _pair(dilation)
     _check_args(x, weight, bias, mask, out, stride, padding, dilation, groups)
-    needs_grad = torch.is_grad_enabled() and any(
-        t is not None and t.requires_grad for t in (x, weight, bias, out))
     # an empty mask (a zero-size batch or output) selects nothing to skip: the dense conv
     density = 1.0 if mask is None or mask.numel() == 0 else mask.sum().item() / mask.numel()
     if density == 1.0:
         mask = None  # every position selected: the dense conv alone, no masked select
-    use_kernel = mask is not None and not needs_grad and density < DENSE_CROSSOVER_DENSITY
-    if use_kernel and not has_extension():
-        warn_fallback('sparse_conv2d')
-        use_kernel = False
-    if not use_kernel:
+    kernel = select_kernel('sparse_conv2d', x, (x, weight, bias, out),
+                           supported=mask is not None and density < DENSE_CROSSOVER_DENSITY)
+    if kernel is None:
         return sparse_conv2d_reference(x, weight, bias, mask, stride=stride, padding=padding,
                                        dilation=dilation, groups=groups, out=out)
     if out is None:
@@ -160,14 +156,11 @@ def sparse_conv2d(x: Tensor,
                          torch.contiguous_format)
         out = x.new_zeros((x.shape[0], weight.shape[0], *mask.shape[1:])).contiguous(
             memory_format=memory_format)
-    torch.ops.mmeff.sparse_conv2d(x, weight, bias, mask, out, stride, padding, dilation, groups)
+    kernel(x, weight, bias, mask, out, stride, padding, dilation, groups)
     return out
 
 
-if has_extension():
-
-    @torch.library.register_fake('mmeff::sparse_conv2d')
-    def _sparse_conv2d_fake(x, weight, bias, mask, out, stride, padding, dilation, groups):
-        """Meta kernel: the op only mutates ``out`` and returns nothing."""
-        check_one_device('sparse_conv2d', x=x, weight=weight, bias=bias, mask=mask, out=out)
-        return None
+@register_fake('sparse_conv2d')
+def _sparse_conv2d_fake(x, weight, bias, mask, out, stride, padding, dilation, groups):
+    """Meta kernel: the op only mutates ``out`` and returns nothing."""
+    return None

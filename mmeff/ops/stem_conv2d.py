@@ -13,8 +13,8 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch.nn.modules.utils import _pair
 
-from .errors import NonFiniteError
-from .extension import check_one_device, has_extension, warn_fallback
+from .errors import NonFiniteError, non_finite_errors
+from .extension import KERNEL_DTYPES, register_fake, select_kernel
 from .movinet_block_frame import ACTIVATIONS
 
 IntPair = Union[int, Tuple[int, int]]
@@ -47,39 +47,27 @@ def stem_conv2d(x: Tensor, weight: Tensor, bias: Optional[Tensor] = None, *,
             holds NaN or Inf (in the same pass).
 
     Returns:
-        (N, C_out, H_out, W_out), contiguous. The compiled CPU kernel runs when the extension
-        is built, ``x`` is on the CPU with at most 8 channels and nothing requires grad;
+        (N, C_out, H_out, W_out), contiguous. The compiled kernel runs by the device policy
+        (:func:`~mmeff.ops.extension.select_kernel`) for ``x`` with at most 8 channels;
         otherwise the reference.
     """
     if activation not in ACTIVATIONS:
         raise ValueError(f'stem_conv2d: activation must be one of {sorted(ACTIVATIONS)}, got '
                          f'{activation!r}')
     stride, padding = _pair(stride), _pair(padding)
-    use_kernel = (x.device.type == 'cpu' and x.dtype in (torch.float32, torch.float64)
-                  and x.dim() == 4 and x.shape[1] <= STEM_MAX_IN_CHANNELS and not (
-                      torch.is_grad_enabled() and any(
-                          t is not None and t.requires_grad for t in (x, weight, bias))))
-    if use_kernel and not has_extension():
-        warn_fallback('stem_conv2d')
-        use_kernel = False
-    if not use_kernel:
+    kernel = select_kernel('stem_conv2d', x, (x, weight, bias),
+                           supported=x.dtype in KERNEL_DTYPES and x.dim() == 4
+                           and x.shape[1] <= STEM_MAX_IN_CHANNELS)
+    if kernel is None:
         return stem_conv2d_reference(x, weight, bias, stride=stride, padding=padding,
                                      activation=activation, check_finite=check_finite)
-    try:
-        return torch.ops.mmeff.stem_conv2d(x, weight, bias, stride, padding, activation,
-                                           check_finite)
-    except ValueError as error:
-        if check_finite and not torch.isfinite(x.sum()):
-            raise NonFiniteError(NON_FINITE_INPUT) from error
-        raise
+    with non_finite_errors(x, NON_FINITE_INPUT):
+        return kernel(x, weight, bias, stride, padding, activation, check_finite)
 
 
-if has_extension():
-
-    @torch.library.register_fake('mmeff::stem_conv2d')
-    def _stem_conv2d_fake(x, weight, bias, stride, padding, activation, check_finite):
-        """Meta kernel: the output shape."""
-        check_one_device('stem_conv2d', x=x, weight=weight, bias=bias)
-        out_hw = [(size + 2 * p - k) // s + 1
-                  for size, k, s, p in zip(x.shape[2:], weight.shape[2:], stride, padding)]
-        return x.new_empty(x.shape[0], weight.shape[0], *out_hw)
+@register_fake('stem_conv2d')
+def _stem_conv2d_fake(x, weight, bias, stride, padding, activation, check_finite):
+    """Meta kernel: the output shape."""
+    out_hw = [(size + 2 * p - k) // s + 1
+              for size, k, s, p in zip(x.shape[2:], weight.shape[2:], stride, padding)]
+    return x.new_empty(x.shape[0], weight.shape[0], *out_hw)

@@ -1,8 +1,9 @@
 """commit_changed_windows: compiled kernels against the pure-PyTorch reference."""
-import importlib
 
 import pytest
 import torch
+
+from mmeff.ops.errors import NonFiniteError
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -101,10 +102,8 @@ def test_threshold_zero_fires_exactly_the_blocks_that_see_a_change():
 @pytest.mark.parametrize('bad, message', [
     (dict(snapshots_shape=(1, 2, 2, 3, 10, 10)), 'snapshots must have shape'),
     (dict(snapshots_dtype=torch.float64), 'snapshots dtype'),
-    (dict(limit=-1.0), 'limit must be >= 0'),
-    (dict(commit_all_above=0.0), 'commit_all_above must be in'),
     (dict(stride=(0, 1)), 'stride must be >= 1'),
-    (dict(x_shape=(3, 16, 16)), 'input must be 4-D'),
+    (dict(x_shape=(3, 16, 16)), 'x must be 4-D'),
 ])
 def test_bad_arguments_are_named(bad, message):
     x = torch.randn(*bad.get('x_shape', (1, 3, 16, 16)))
@@ -115,6 +114,20 @@ def test_bad_arguments_are_named(bad, message):
     with pytest.raises(RuntimeError, match=message):
         kernel(x, snapshots, bad.get('limit', 0.0), 8, [3, 3], list(bad.get('stride', (1, 1))),
                [1, 1], [1, 1], bad.get('commit_all_above', 1.0))
+
+
+@pytest.mark.parametrize('bad, message', [
+    (dict(limit=-1.0), r'limit must be >= 0, got -1.0'),
+    (dict(limit=float('nan')), 'limit must be >= 0'),
+    (dict(commit_all_above=0.0), r'commit_all_above must be in \(0, 1\], got 0.0'),
+])
+def test_the_wrapper_checks_the_scalars(bad, message):
+    x = torch.randn(1, 3, 16, 16)
+    snapshots = torch.zeros(1, 2, 2, 3, 10, 10)
+    with pytest.raises(ValueError, match=message):
+        commit_changed_windows(x, snapshots, bad.get('limit', 0.0), block_size=8, kernel_size=3,
+                               padding=1, commit_all_above=bad.get('commit_all_above', 1.0))
+    assert not snapshots.any()
 
 
 def test_non_contiguous_snapshots_are_rejected():
@@ -139,8 +152,7 @@ def test_cuda_matches_cpu(block):
 
 
 def test_fallback_without_extension_matches_the_kernel(monkeypatch):
-    module = importlib.import_module('mmeff.ops.commit_changed_windows')
-    monkeypatch.setattr(module, 'has_extension', lambda: False)
+    monkeypatch.setattr(extension, 'has_extension', lambda: False)
     monkeypatch.setattr(extension, 'print_log', lambda msg, **kwargs: None)
     current, snapshots, geometry = make_case(11, 1, 4, 20, 20, 4, (3, 3), (1, 1), (1, 1), (1, 1),
                                              torch.float64, changed_share=0.05)
@@ -162,7 +174,7 @@ def test_non_finite_input_is_rejected_and_snapshots_are_kept(bad_value, where):
     block, kernel_size, stride, padding, dilation = geometry
     for run in (kernel, commit_changed_windows_reference):
         before = snapshots.clone()
-        with pytest.raises(ValueError, match='NaN or Inf'):
+        with pytest.raises(NonFiniteError, match='NaN or Inf'):
             if run is kernel:
                 run(current, snapshots, 0.0, block, list(kernel_size), list(stride),
                     list(padding), list(dilation), 1.0)

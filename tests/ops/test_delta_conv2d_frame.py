@@ -3,6 +3,8 @@ import importlib
 
 import pytest
 import torch
+
+from mmeff.ops.errors import NonFiniteError
 import torch.nn.functional as F
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -185,7 +187,7 @@ def test_non_finite_input_is_rejected_and_nothing_changes(bad_value):
     current[0, 3, 15, 15] = bad_value
     for fn in (delta_conv2d_frame, delta_conv2d_frame_reference):
         before = reference.clone(), output.clone()
-        with pytest.raises(ValueError, match='NaN or Inf'):  # on the state itself, no copies
+        with pytest.raises(NonFiniteError, match='NaN or Inf'):  # on the state itself, no copies
             if fn is delta_conv2d_frame_reference:
                 fn(current, reference, output, weight, 0.0, **conv)
             else:
@@ -198,11 +200,9 @@ def test_non_finite_input_is_rejected_and_nothing_changes(bad_value):
     (dict(output=torch.zeros(1, 4, 15, 16)), "output must be contiguous or channels_last"),
     (dict(output=torch.zeros(1, 4, 16, 16, dtype=torch.float64)), 'output must be Float'),
     (dict(weight=torch.zeros(4, 4, 3)), 'weight must be 4-D'),
-    (dict(weight=torch.zeros(4, 3, 3, 3)), 'do not fit an input of 4 channels'),
+    (dict(weight=torch.zeros(4, 3, 3, 3)), 'do not fit the 4 channels of x'),
     (dict(packed=torch.zeros(3, 3, 4, 5)), 'packed_weight must be contiguous'),
-    (dict(reference=torch.zeros(1, 4, 16, 15)), "reference must have the input.s shape"),
-    (dict(threshold=-1.0), 'threshold must be >= 0'),
-    (dict(dense_above=0.0), 'dense_above must be in'),
+    (dict(reference=torch.zeros(1, 4, 16, 15)), "reference must have x's shape"),
 ])
 def test_bad_arguments_are_named_and_nothing_changes(bad, message):
     current, reference, output, weight, conv = conv_case(2, 1, 4, 4, 16, 16, (3, 3), (1, 1),
@@ -216,6 +216,21 @@ def test_bad_arguments_are_named_and_nothing_changes(bad, message):
                                            args['weight'], args['packed'], args['threshold'],
                                            conv['stride'], conv['padding'], conv['dilation'],
                                            conv['groups'], args['dense_above'])
+    assert torch.equal(reference, before[0]) and torch.equal(output, before[1])
+
+
+@pytest.mark.parametrize('bad, message', [
+    (dict(threshold=-1.0), 'delta_conv2d_frame: threshold must be >= 0'),
+    (dict(dense_above=1.5), r'delta_conv2d_frame: dense_above must be in \(0, 1\]'),
+])
+def test_the_wrapper_checks_the_scalars_and_nothing_changes(bad, message):
+    current, reference, output, weight, conv = conv_case(2, 1, 4, 4, 16, 16, (3, 3), (1, 1),
+                                                         (1, 1), (1, 1), 1, torch.float32, 1.0)
+    before = reference.clone(), output.clone()
+    with pytest.raises(ValueError, match=message):
+        delta_conv2d_frame(current, reference, output, weight, pack_delta_conv2d_weight(weight, 1),
+                           bad.get('threshold', 0.0), dense_above=bad.get('dense_above', 0.6),
+                           **conv)
     assert torch.equal(reference, before[0]) and torch.equal(output, before[1])
 
 
@@ -243,7 +258,7 @@ def test_fallback_warns_once_and_matches(monkeypatch):
         assert executed == want[0]
         return reference, output
 
-    assert_fallback_warns_once(monkeypatch, module, 'delta_conv2d_frame', call,
+    assert_fallback_warns_once(monkeypatch, 'delta_conv2d_frame', call,
                                lambda: (want[1], want[2]))
 
 

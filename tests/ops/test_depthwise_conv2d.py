@@ -1,5 +1,4 @@
 """depthwise_conv2d: the compiled CPU kernel against F.conv2d(groups=C) in float64."""
-import importlib
 
 import pytest
 import torch
@@ -10,8 +9,6 @@ from hypothesis import strategies as st
 from mmeff.ops import depthwise_conv2d, depthwise_conv2d_reference, has_extension
 from tests.helpers import assert_fallback_warns_once
 
-# The module (its name is shadowed by the function in mmeff.ops).
-dw = importlib.import_module('mmeff.ops.depthwise_conv2d')
 
 requires_extension = pytest.mark.skipif(not has_extension(),
                                         reason='mmeff.ops._ext is not built')
@@ -94,6 +91,6 @@ def test_gradients_take_the_reference_path():
 
 def test_fallback_without_extension_warns_once_and_is_correct(monkeypatch):
     x, weight = torch.randn(1, 3, 6, 6), torch.randn(3, 1, 3, 3)
-    assert_fallback_warns_once(monkeypatch, dw, 'depthwise_conv2d',
+    assert_fallback_warns_once(monkeypatch, 'depthwise_conv2d',
                                lambda: depthwise_conv2d(x, weight, stride=2, padding=1),
                                lambda: F.conv2d(x, weight, None, 2, 1, 1, 3))

@@ -1,5 +1,4 @@
 """movinet_block_frame: the compiled CPU kernel against its plain-PyTorch reference."""
-import importlib
 
 import pytest
 import torch
@@ -10,8 +9,6 @@ from mmeff.ops import (BlockFrameWeights, has_extension, movinet_block_frame,
                        movinet_block_frame_reference)
 from tests.helpers import assert_fallback_warns_once
 
-# The module (its name is shadowed by the function in mmeff.ops).
-block_op = importlib.import_module('mmeff.ops.movinet_block_frame')
 
 requires_extension = pytest.mark.skipif(not has_extension(),
                                         reason='mmeff.ops._ext is not built')
@@ -137,6 +134,8 @@ def test_rejects_bad_arguments():
         call(case, weights=dict(temporal_weight=torch.randn(6, 3, 1)))
     with pytest.raises(RuntimeError, match='need a temporal_weight'):
         call(case, weights=dict(temporal_weight=None))
+    with pytest.raises(RuntimeError, match=r'spatial_weight must have shape \(C, 1, kh, kw\)'):
+        call(case, weights=dict(spatial_weight=torch.randn(6, 2, 3, 3)))
     with pytest.raises(RuntimeError, match=r'expand_weight must have shape \(6, 4\)'):
         call(case, weights=dict(expand_weight=torch.randn(6, 3)))
     with pytest.raises(RuntimeError, match=r'reduce_weight must have shape \(3, 12\)'):
@@ -147,8 +146,8 @@ def test_rejects_bad_arguments():
         call(case, weights=dict(activation='gelu'))
     with pytest.raises(RuntimeError, match="gate must be 'hardsigmoid' or 'sigmoid'"):
         call(case, weights=dict(gate='hswish'))
-    with pytest.raises(RuntimeError, match='frames_seen must be 0 for a new stream'):
-        call(case, frames_seen=0)
+    with pytest.raises(ValueError, match='frames_seen must be 0 for a new stream'):
+        movinet_block_frame(x, weights, past, pooled_sum, 0)
     with pytest.raises(RuntimeError, match='an identity shortcut needs C_in == C_out'):
         call(case, weights=dict(shortcut_weight=None, shortcut_bias=None))
     with pytest.raises(RuntimeError, match="shortcut's frame size"):
@@ -181,6 +180,6 @@ def test_gradients_take_the_reference_path():
 
 def test_fallback_without_extension_warns_once_and_is_correct(monkeypatch):
     case = random_case(5, stride=2)
-    assert_fallback_warns_once(monkeypatch, block_op, 'movinet_block_frame',
+    assert_fallback_warns_once(monkeypatch, 'movinet_block_frame',
                                lambda: movinet_block_frame(*case),
                                lambda: movinet_block_frame_reference(*case))

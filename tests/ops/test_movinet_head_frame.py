@@ -1,5 +1,4 @@
 """movinet_head_frame: the compiled CPU kernel against its plain-PyTorch reference."""
-import importlib
 
 import pytest
 import torch
@@ -9,8 +8,6 @@ from hypothesis import strategies as st
 from mmeff.ops import has_extension, movinet_head_frame, movinet_head_frame_reference
 from tests.helpers import assert_fallback_warns_once
 
-# The module (its name is shadowed by the function in mmeff.ops).
-head_op = importlib.import_module('mmeff.ops.movinet_head_frame')
 
 requires_extension = pytest.mark.skipif(not has_extension(),
                                         reason='mmeff.ops._ext is not built')
@@ -76,8 +73,8 @@ def test_rejects_bad_arguments():
         op(x, pooled, seen, w1, b1, act, w2, b2[:2])
     with pytest.raises(RuntimeError, match=r'pooled_sum must have shape \(1, 5\)'):
         op(x, pooled[:, :4], seen, w1, b1, act, w2, b2)
-    with pytest.raises(RuntimeError, match='frames_seen must be 0 for a new stream'):
-        op(x, None, 2, w1, b1, act, w2, b2)
+    with pytest.raises(ValueError, match='frames_seen must be 0 for a new stream'):
+        movinet_head_frame(x, None, 2, w1, b1, act, w2, b2)
     with pytest.raises(RuntimeError, match='fc_weight must be Float'):
         op(x, pooled, seen, w1, b1, act, w2.double(), b2)
     with pytest.raises(RuntimeError, match="activation must be 'identity', 'relu' or 'hswish'"):
@@ -105,6 +102,6 @@ def test_gradients_take_the_reference_path():
 
 def test_fallback_without_extension_warns_once_and_is_correct(monkeypatch):
     case = random_case(5)
-    assert_fallback_warns_once(monkeypatch, head_op, 'movinet_head_frame',
+    assert_fallback_warns_once(monkeypatch, 'movinet_head_frame',
                                lambda: movinet_head_frame(*case),
                                lambda: movinet_head_frame_reference(*case))

@@ -3,6 +3,8 @@ import importlib
 
 import pytest
 import torch
+
+from mmeff.ops.errors import NonFiniteError
 import torch.nn.functional as F
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -99,21 +101,20 @@ def test_non_finite_input_is_rejected_and_nothing_changes(bad_value):
     current[0, 3, 15, 15] = bad_value
     for fn in (skip_conv2d_frame, skip_conv2d_frame_reference):
         before = snapshots.clone(), output.clone()
-        with pytest.raises(ValueError, match='NaN or Inf'):
+        with pytest.raises(NonFiniteError, match='NaN or Inf'):
             fn(current, snapshots, output, case[3], case[4], 0.0, block_size=4, dense_above=0.6,
                **case[5])
         assert torch.equal(snapshots, before[0]) and torch.equal(output, before[1])
 
 
 @pytest.mark.parametrize('bad, message', [
-    (dict(output=torch.zeros(1, 4, 15, 16)), 'out must have shape'),
-    (dict(output=torch.zeros(1, 4, 16, 16, dtype=torch.float64)), 'out dtype'),
+    (dict(output=torch.zeros(1, 4, 15, 16)), 'skip_conv2d_frame: output must have shape'),
+    (dict(output=torch.zeros(1, 4, 16, 16, dtype=torch.float64)), 'output dtype'),
     (dict(weight=torch.zeros(4, 4, 3)), 'weight must be 4-D'),
     (dict(weight=torch.zeros(4, 3, 3, 3)), 'expects 3 input channels'),
     (dict(bias=torch.zeros(5)), 'bias must have shape'),
     (dict(snapshots=torch.zeros(1, 4, 4, 4, 6, 5)), 'snapshots must have shape'),
-    (dict(limit=-1.0), 'limit must be >= 0'),
-    (dict(dense_above=0.0), 'commit_all_above must be in'),
+    (dict(snapshots=torch.zeros(1, 4, 4, 4, 6, 6, dtype=torch.float64)), 'snapshots dtype'),
 ])
 def test_bad_arguments_are_named_and_nothing_changes(bad, message):
     current, snapshots, output, weight, bias, conv = conv_case(
@@ -127,6 +128,20 @@ def test_bad_arguments_are_named_and_nothing_changes(bad, message):
                                           args['weight'], args['bias'], args['limit'], 4,
                                           conv['stride'], conv['padding'], conv['dilation'],
                                           conv['groups'], args['dense_above'])
+    assert torch.equal(snapshots, before[0]) and torch.equal(output, before[1])
+
+
+@pytest.mark.parametrize('bad, message', [
+    (dict(limit=-1.0), 'skip_conv2d_frame: limit must be >= 0'),
+    (dict(dense_above=0.0), r'skip_conv2d_frame: dense_above must be in \(0, 1\]'),
+])
+def test_the_wrapper_checks_the_scalars_and_nothing_changes(bad, message):
+    current, snapshots, output, weight, bias, conv = conv_case(
+        2, 1, 4, 4, 16, 16, 4, (3, 3), (1, 1), (1, 1), (1, 1), 1, torch.float32, 1.0)
+    before = snapshots.clone(), output.clone()
+    with pytest.raises(ValueError, match=message):
+        skip_conv2d_frame(current, snapshots, output, weight, bias, bad.get('limit', 0.0),
+                          block_size=4, dense_above=bad.get('dense_above', 0.6), **conv)
     assert torch.equal(snapshots, before[0]) and torch.equal(output, before[1])
 
 
@@ -156,7 +171,7 @@ def test_fallback_warns_once_and_matches(monkeypatch):
         assert got[0] == want[0]
         return got[1], got[2]
 
-    assert_fallback_warns_once(monkeypatch, module, 'skip_conv2d_frame', call,
+    assert_fallback_warns_once(monkeypatch, 'skip_conv2d_frame', call,
                                lambda: (want[1], want[2]))
 
 

@@ -278,8 +278,8 @@ def test_reference_matches_definition():
 def test_fallback_without_extension_warns_once_and_is_correct(monkeypatch):
     messages = []
     monkeypatch.setattr(extension, 'print_log', lambda msg, **kwargs: messages.append(msg))
-    monkeypatch.setattr(sc, 'has_extension', lambda: False)
-    sc.warn_fallback.cache_clear()
+    monkeypatch.setattr(extension, 'has_extension', lambda: False)
+    extension.warn_fallback.cache_clear()
     x, weight, bias, mask, out = make_case(1, 4, 4, 8, 8, (3, 3), (1, 1), (1, 1), (1, 1), 1, 0.2,
                                            torch.float64)
     want = expected(x, weight, bias, mask, out, 1, 1, 1, 1)
@@ -287,7 +287,7 @@ def test_fallback_without_extension_warns_once_and_is_correct(monkeypatch):
         got = sparse_conv2d(x, weight, bias, mask, padding=1, out=out.clone())
         torch.testing.assert_close(got, want)
     assert len(messages) == 1 and 'pure-PyTorch reference' in messages[0]
-    sc.warn_fallback.cache_clear()
+    extension.warn_fallback.cache_clear()
 
 
 def _args(**over):
@@ -345,7 +345,7 @@ def test_bad_input_is_rejected_with_a_clear_error(name, over, exc, msg):
     (dict(mask=torch.ones(2, 9, 10, dtype=torch.bool)), 'mask must have the output'),
     (dict(mask=torch.ones(2, 10, 10)), 'mask must be bool'),
     (dict(padding=[-1, 1]), 'padding must be non-negative'),
-    (dict(x=torch.randn(4, 10, 10)), 'input must be 4-D'),
+    (dict(x=torch.randn(4, 10, 10)), 'x must be 4-D'),
     (dict(out=torch.zeros(2, 6, 10, 10).expand(2, 6, 10, 10)[:, :, :, :].as_strided(
         (2, 6, 10, 10), (0, 0, 10, 1))), 'out must be dense and non-overlapping'),
 ])

@@ -1,5 +1,4 @@
 """stem_conv2d: the compiled CPU kernel against its plain-PyTorch reference."""
-import importlib
 
 import pytest
 import torch
@@ -9,8 +8,6 @@ from hypothesis import strategies as st
 from mmeff.ops import has_extension, stem_conv2d, stem_conv2d_reference
 from tests.helpers import assert_fallback_warns_once
 
-# The module (its name is shadowed by the function in mmeff.ops).
-stem_op = importlib.import_module('mmeff.ops.stem_conv2d')
 
 requires_extension = pytest.mark.skipif(not has_extension(),
                                         reason='mmeff.ops._ext is not built')
@@ -71,7 +68,7 @@ def test_rejects_bad_arguments():
     x = torch.randn(1, 3, 6, 6)
     with pytest.raises(RuntimeError, match=r'weight must have shape \(C_out, 3, kh, kw\)'):
         op(x, torch.randn(4, 2, 3, 3), None, [1, 1], [0, 0], 'relu', False)
-    with pytest.raises(RuntimeError, match='input must have 1 to 8 channels'):
+    with pytest.raises(RuntimeError, match='x must have 1 to 8 channels'):
         op(torch.randn(1, 9, 6, 6), torch.randn(4, 9, 3, 3), None, [1, 1], [0, 0], 'relu', False)
     with pytest.raises(RuntimeError, match='smaller than the kernel'):
         op(x, torch.randn(4, 3, 7, 7), None, [1, 1], [0, 0], 'relu', False)
@@ -108,6 +105,6 @@ def test_gradients_and_many_channels_take_the_reference_path():
 def test_fallback_without_extension_warns_once_and_is_correct(monkeypatch):
     x, weight = torch.randn(1, 3, 7, 7), torch.randn(4, 3, 3, 3)
     kwargs = dict(stride=2, padding=1, activation='hswish')
-    assert_fallback_warns_once(monkeypatch, stem_op, 'stem_conv2d',
+    assert_fallback_warns_once(monkeypatch, 'stem_conv2d',
                                lambda: stem_conv2d(x, weight, **kwargs),
                                lambda: stem_conv2d_reference(x, weight, **kwargs))

@@ -23,11 +23,13 @@ struct BlockWindowGeometry {
   MMEFF_HOST_DEVICE int64_t col0(int64_t bj) const { return bj * block * stride_w - pad_w; }
 };
 
-// Validates the arguments (names the wrong one) and returns the geometry.
+// Checks the tensors and the geometry (what the kernels' pointer access relies on; errors
+// start with `op` and name the argument as the Python wrapper does) and returns the geometry.
+// The wrapper checks limit and commit_all_above.
 BlockWindowGeometry check_commit_changed_windows_args(
-    const at::Tensor& input, const at::Tensor& snapshots, double limit, int64_t block_size,
+    const char* op, const at::Tensor& input, const at::Tensor& snapshots, int64_t block_size,
     at::IntArrayRef kernel_size, at::IntArrayRef stride, at::IntArrayRef padding,
-    at::IntArrayRef dilation, double commit_all_above);
+    at::IntArrayRef dilation);
 
 // The (N, H_out, W_out) bool mask of the output positions covered by the fired blocks
 // (`fired` is (N, blocks_h, blocks_w) bool).

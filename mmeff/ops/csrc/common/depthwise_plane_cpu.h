@@ -34,16 +34,18 @@ struct PlaneGeometry : Conv2dGeometry {
 };
 
 // Argument checks of a depthwise conv2d(input (N, C, H, W), weight (C, 1, kh, kw), bias (C,))
-// of floating dtype; errors start with `op`.
+// of floating dtype; errors start with `op` and call the weight and the bias `weight_name` and
+// `bias_name` (the Python parameter names).
 inline void check_depthwise_conv_args(const char* op, const at::Tensor& input,
-                                      const at::Tensor& weight,
+                                      const char* weight_name, const at::Tensor& weight,
+                                      const char* bias_name,
                                       const std::optional<at::Tensor>& bias,
                                       at::IntArrayRef stride, at::IntArrayRef padding,
                                       at::IntArrayRef dilation) {
-  TORCH_CHECK(input.dim() == 4, op, "input must be 4-D (N, C, H, W), got shape ", input.sizes());
+  TORCH_CHECK(input.dim() == 4, op, "x must be 4-D (N, C, H, W), got shape ", input.sizes());
   TORCH_CHECK(weight.dim() == 4 && weight.size(0) == input.size(1) && weight.size(1) == 1, op,
-              "weight must have shape (C, 1, kh, kw) with C = ", input.size(1),
-              " input channels, got ", weight.sizes());
+              weight_name, " must have shape (C, 1, kh, kw) with C = ", input.size(1),
+              " channels, got ", weight.sizes());
   for (auto [values, name, least] :
        {std::tuple{stride, "stride", 1}, std::tuple{padding, "padding", 0},
         std::tuple{dilation, "dilation", 1}}) {
@@ -52,14 +54,14 @@ inline void check_depthwise_conv_args(const char* op, const at::Tensor& input,
                 ", got ", values);
   }
   TORCH_CHECK(input.scalar_type() == at::kFloat || input.scalar_type() == at::kDouble, op,
-              "input must be float32 or float64, got ", input.scalar_type());
-  TORCH_CHECK(weight.scalar_type() == input.scalar_type(), op, "weight dtype ",
-              weight.scalar_type(), " differs from input dtype ", input.scalar_type());
+              "x must be float32 or float64, got ", input.scalar_type());
+  TORCH_CHECK(weight.scalar_type() == input.scalar_type(), op, weight_name, " dtype ",
+              weight.scalar_type(), " differs from x dtype ", input.scalar_type());
   if (bias) {
-    TORCH_CHECK(bias->dim() == 1 && bias->size(0) == input.size(1), op,
-                "bias must have shape (C,) with C = ", input.size(1), ", got ", bias->sizes());
-    TORCH_CHECK(bias->scalar_type() == input.scalar_type(), op, "bias dtype ",
-                bias->scalar_type(), " differs from input dtype ", input.scalar_type());
+    TORCH_CHECK(bias->dim() == 1 && bias->size(0) == input.size(1), op, bias_name,
+                " must have shape (C,) with C = ", input.size(1), ", got ", bias->sizes());
+    TORCH_CHECK(bias->scalar_type() == input.scalar_type(), op, bias_name, " dtype ",
+                bias->scalar_type(), " differs from x dtype ", input.scalar_type());
   }
 }
 

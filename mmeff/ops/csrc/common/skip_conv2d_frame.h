@@ -15,13 +15,14 @@ struct SkipFramePlan {
   at::Tensor mask;
 };
 
-// Validates every argument of skip_conv2d_frame (names the wrong one) before any state
-// changes.
-SkipFramePlan check_skip_conv2d_frame_args(
-    const at::Tensor& input, const at::Tensor& snapshots, const at::Tensor& output,
-    const at::Tensor& weight, const std::optional<at::Tensor>& bias, double limit,
-    int64_t block_size, at::IntArrayRef stride, at::IntArrayRef padding,
-    at::IntArrayRef dilation, int64_t groups, double dense_above);
+// Checks the tensors and the geometry of skip_conv2d_frame (names the wrong argument as the
+// Python wrapper does) before any state changes; the wrapper checks limit and dense_above.
+SkipFramePlan check_skip_conv2d_frame_args(const at::Tensor& input, const at::Tensor& snapshots,
+                                           const at::Tensor& output, const at::Tensor& weight,
+                                           const std::optional<at::Tensor>& bias,
+                                           int64_t block_size, at::IntArrayRef stride,
+                                           at::IntArrayRef padding, at::IntArrayRef dilation,
+                                           int64_t groups);
 
 // output = conv2d(input, weight, bias) (mmeff's depthwise kernel for one depthwise frame).
 void dense_conv2d_into(const at::Tensor& input, const at::Tensor& weight,

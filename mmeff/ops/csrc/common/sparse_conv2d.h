@@ -9,9 +9,12 @@
 
 namespace mmeff {
 
-// Validates every argument of sparse_conv2d (ranks, shapes, dtypes, devices, conv parameters)
-// with an error that names the offending argument, and returns the geometry.
-Conv2dGeometry check_sparse_conv2d_args(const at::Tensor& input, const at::Tensor& weight,
+// Checks what the kernels' pointer access relies on (ranks, shapes, dtypes, devices, conv
+// parameters, out's layout, aliasing) and returns the geometry. Errors start with `op` (e.g.
+// "sparse_conv2d: ") and name the argument as the Python wrapper does; the written tensor is
+// called `out_name`. Errors are RuntimeErrors.
+Conv2dGeometry check_sparse_conv2d_args(const char* op, const char* out_name, const at::Tensor& x,
+                                        const at::Tensor& weight,
                                         const std::optional<at::Tensor>& bias,
                                         const at::Tensor& mask, const at::Tensor& out,
                                         at::IntArrayRef stride, at::IntArrayRef padding,

@@ -1,5 +1,5 @@
-// Argument checks shared by the fused CPU ops: a weight matrix or a vector of the input's dtype
-// and device. Errors start with `op` and name the argument.
+// Argument checks shared by the ops: a weight matrix or a vector of x's dtype and device, and
+// aliasing. Errors start with `op` and name the argument.
 #pragma once
 
 #include <ATen/ATen.h>
@@ -11,15 +11,22 @@
 
 namespace mmeff {
 
+// t must have like's dtype and device.
+inline void check_like(const char* op, const char* name, const at::Tensor& t,
+                       const at::Tensor& like) {
+  TORCH_CHECK(t.scalar_type() == like.scalar_type(), op, name, " must be ", like.scalar_type(),
+              " like x, got ", t.scalar_type());
+  TORCH_CHECK(t.device() == like.device(), op, name, " is on ", t.device(), " but x is on ",
+              like.device());
+}
+
 // t must be (rows, cols) (rows < 0: any number of rows) with like's dtype and device.
 inline void check_matrix(const char* op, const char* name, const at::Tensor& t, int64_t rows,
                          int64_t cols, const at::Tensor& like) {
   TORCH_CHECK(t.dim() == 2 && (rows < 0 || t.size(0) == rows) && t.size(1) == cols, op, name,
               " must have shape (", rows < 0 ? std::string("outputs") : std::to_string(rows),
               ", ", cols, "), got ", t.sizes());
-  TORCH_CHECK(t.scalar_type() == like.scalar_type() && t.device() == like.device(), op, name,
-              " must be ", like.scalar_type(), " on ", like.device(), ", got ", t.scalar_type(),
-              " on ", t.device());
+  check_like(op, name, t, like);
 }
 
 // An absent t passes; otherwise it must be (size,) with like's dtype and device.
@@ -28,9 +35,7 @@ inline void check_vector(const char* op, const char* name, const std::optional<a
   if (!t) return;
   TORCH_CHECK(t->dim() == 1 && t->size(0) == size, op, name, " must have shape (", size,
               ",), got ", t->sizes());
-  TORCH_CHECK(t->scalar_type() == like.scalar_type() && t->device() == like.device(), op, name,
-              " must be ", like.scalar_type(), " on ", like.device(), ", got ", t->scalar_type(),
-              " on ", t->device());
+  check_like(op, name, *t, like);
 }
 
 // The byte range [first, last] that a non-empty tensor's elements span in its storage.

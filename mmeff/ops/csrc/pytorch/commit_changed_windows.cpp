@@ -1,6 +1,7 @@
-// commit_changed_windows: schema and device-independent argument checks.
+// commit_changed_windows: schema and device-independent argument checks (limit and
+// commit_all_above are checked by the Python wrapper).
 //
-//   commit_changed_windows(input, snapshots, limit, block_size, kernel_size, stride, padding,
+//   commit_changed_windows(x, snapshots, limit, block_size, kernel_size, stride, padding,
 //                          dilation, commit_all_above) -> Tensor mask
 //
 // For every b x b block of a conv's output, the L1 change of the block's input window against
@@ -21,11 +22,10 @@
 namespace mmeff {
 
 BlockWindowGeometry check_commit_changed_windows_args(
-    const at::Tensor& input, const at::Tensor& snapshots, double limit, int64_t block_size,
+    const char* op, const at::Tensor& input, const at::Tensor& snapshots, int64_t block_size,
     at::IntArrayRef kernel_size, at::IntArrayRef stride, at::IntArrayRef padding,
-    at::IntArrayRef dilation, double commit_all_above) {
-  const char* op = "commit_changed_windows: ";
-  TORCH_CHECK(input.dim() == 4, op, "input must be 4-D (N, C, H, W), got shape ", input.sizes());
+    at::IntArrayRef dilation) {
+  TORCH_CHECK(input.dim() == 4, op, "x must be 4-D (N, C, H, W), got shape ", input.sizes());
   for (auto [values, name, least] :
        {std::tuple{kernel_size, "kernel_size", 1}, std::tuple{stride, "stride", 1},
         std::tuple{padding, "padding", 0}, std::tuple{dilation, "dilation", 1}}) {
@@ -34,10 +34,7 @@ BlockWindowGeometry check_commit_changed_windows_args(
                 ", got ", values);
   }
   TORCH_CHECK(block_size >= 1, op, "block_size must be positive, got ", block_size);
-  TORCH_CHECK(limit >= 0, op, "limit must be >= 0, got ", limit);
-  TORCH_CHECK(commit_all_above > 0 && commit_all_above <= 1, op,
-              "commit_all_above must be in (0, 1], got ", commit_all_above);
-  TORCH_CHECK(at::isFloatingType(input.scalar_type()), op, "input must be floating point, got ",
+  TORCH_CHECK(at::isFloatingType(input.scalar_type()), op, "x must be floating point, got ",
               input.scalar_type());
 
   BlockWindowGeometry g;
@@ -55,7 +52,7 @@ BlockWindowGeometry check_commit_changed_windows_args(
   g.out_h = (g.in_h + 2 * g.pad_h - span_h) / g.stride_h + 1;
   g.out_w = (g.in_w + 2 * g.pad_w - span_w) / g.stride_w + 1;
   TORCH_CHECK(g.in_h + 2 * g.pad_h >= span_h && g.in_w + 2 * g.pad_w >= span_w, op,
-              "input of shape ", input.sizes(), " is smaller than the (dilated) kernel");
+              "x of shape ", input.sizes(), " is smaller than the (dilated) kernel");
   g.blocks_h = (g.out_h + block_size - 1) / block_size;
   g.blocks_w = (g.out_w + block_size - 1) / block_size;
   g.win_h = (block_size - 1) * g.stride_h + span_h;
@@ -68,9 +65,9 @@ BlockWindowGeometry check_commit_changed_windows_args(
               at::IntArrayRef(expected), ", got ", snapshots.sizes());
   TORCH_CHECK(snapshots.is_contiguous(), op, "snapshots must be contiguous");
   TORCH_CHECK(snapshots.scalar_type() == input.scalar_type(), op, "snapshots dtype ",
-              snapshots.scalar_type(), " differs from input dtype ", input.scalar_type());
-  TORCH_CHECK(snapshots.device() == input.device(), op, "snapshots are on ", snapshots.device(),
-              " but input is on ", input.device());
+              snapshots.scalar_type(), " differs from x dtype ", input.scalar_type());
+  TORCH_CHECK(snapshots.device() == input.device(), op, "snapshots is on ", snapshots.device(),
+              " but x is on ", input.device());
   check_no_overlap(op, "snapshots", snapshots, "x", input);
   return g;
 }
@@ -85,7 +82,7 @@ at::Tensor block_positions(const at::Tensor& fired, const BlockWindowGeometry& g
 
 TORCH_LIBRARY_FRAGMENT(mmeff, m) {
   m.def(
-      "commit_changed_windows(Tensor input, Tensor(a!) snapshots, float limit, int block_size, "
+      "commit_changed_windows(Tensor x, Tensor(a!) snapshots, float limit, int block_size, "
       "int[2] kernel_size, int[2] stride, int[2] padding, int[2] dilation, "
       "float commit_all_above) -> Tensor");
 }

@@ -1,6 +1,6 @@
 // delta_conv2d_frame: schema, argument checks and the kernel of devices without their own.
 //
-//   delta_conv2d_frame(input, reference, output, weight, packed_weight, threshold, stride,
+//   delta_conv2d_frame(x, reference, output, weight, packed_weight, threshold, stride,
 //                      padding, dilation, groups, dense_above) -> Tensor
 //
 // One frame of a SkipConv2d with a value gate. The input values that moved more than
@@ -10,8 +10,9 @@
 // fired values are multiplied: each costs C_out/groups MACs per output position it reaches.
 // Once the share of fired values reaches `dense_above`, the conv of the (mostly non-zero)
 // delta runs densely instead; the result is the same. Returns the executed MACs (an int64
-// scalar tensor on the CPU). Every argument is checked before any state changes; an input
-// with NaN or Inf raises a ValueError and changes nothing. `packed_weight` is `weight` laid
+// scalar tensor on the CPU). The tensors and the geometry are checked here before any state
+// changes (threshold and dense_above by the Python wrapper); an input with NaN or Inf raises a
+// ValueError and changes nothing. `packed_weight` is `weight` laid
 // out for the sparse kernel (C_in, kh, kw, C_out/groups); kernels: cpu/delta_conv2d_frame.cpp;
 // other devices compose ATen ops (below) and ignore it.
 #include <torch/library.h>
@@ -29,17 +30,15 @@ bool dense_pixels(const at::Tensor& t) {
 
 }  // namespace
 
-Conv2dGeometry check_delta_conv2d_frame_args(const at::Tensor& input, const at::Tensor& reference,
+Conv2dGeometry check_delta_conv2d_frame_args(const at::Tensor& x, const at::Tensor& reference,
                                              const at::Tensor& output, const at::Tensor& weight,
-                                             const at::Tensor& packed_weight, double threshold,
+                                             const at::Tensor& packed_weight,
                                              at::IntArrayRef stride, at::IntArrayRef padding,
-                                             at::IntArrayRef dilation, int64_t groups,
-                                             double dense_above) {
+                                             at::IntArrayRef dilation, int64_t groups) {
   const char* op = "delta_conv2d_frame: ";
-  TORCH_CHECK(input.dim() == 4, op, "input must be 4-D (N, C_in, H, W), got shape ",
-              input.sizes());
-  TORCH_CHECK(input.scalar_type() == at::kFloat || input.scalar_type() == at::kDouble, op,
-              "input must be float32 or float64, got ", input.scalar_type());
+  TORCH_CHECK(x.dim() == 4, op, "x must be 4-D (N, C_in, H, W), got shape ", x.sizes());
+  TORCH_CHECK(x.scalar_type() == at::kFloat || x.scalar_type() == at::kDouble, op,
+              "x must be float32 or float64, got ", x.scalar_type());
   TORCH_CHECK(weight.dim() == 4, op, "weight must be 4-D (C_out, C_in/groups, kh, kw), got shape ",
               weight.sizes());
   TORCH_CHECK(stride.size() == 2 && padding.size() == 2 && dilation.size() == 2, op,
@@ -48,33 +47,31 @@ Conv2dGeometry check_delta_conv2d_frame_args(const at::Tensor& input, const at::
                   padding[0] >= 0 && padding[1] >= 0,
               op, "stride and dilation must be positive and padding non-negative, got stride ",
               stride, ", padding ", padding, ", dilation ", dilation);
-  TORCH_CHECK(groups > 0 && input.size(1) % groups == 0 && weight.size(0) % groups == 0 &&
-                  weight.size(1) * groups == input.size(1),
-              op, "weight ", weight.sizes(), " and groups ", groups, " do not fit an input of ",
-              input.size(1), " channels");
-  TORCH_CHECK(threshold >= 0, op, "threshold must be >= 0, got ", threshold);
-  TORCH_CHECK(dense_above > 0 && dense_above <= 1, op, "dense_above must be in (0, 1], got ",
-              dense_above);
+  TORCH_CHECK(groups > 0 && x.size(1) % groups == 0 && weight.size(0) % groups == 0 &&
+                  weight.size(1) * groups == x.size(1),
+              op, "weight ", weight.sizes(), " and groups ", groups, " do not fit the ", x.size(1),
+              " channels of x");
   for (const auto& [name, t] : {std::pair<const char*, const at::Tensor&>{"reference", reference},
                                 {"output", output}, {"weight", weight},
                                 {"packed_weight", packed_weight}}) {
-    TORCH_CHECK(t.scalar_type() == input.scalar_type() && t.device() == input.device(), op, name,
-                " must be ", input.scalar_type(), " on ", input.device(), ", got ",
-                t.scalar_type(), " on ", t.device());
+    TORCH_CHECK(t.scalar_type() == x.scalar_type(), op, name, " must be ", x.scalar_type(),
+                " like x, got ", t.scalar_type());
+    TORCH_CHECK(t.device() == x.device(), op, name, " is on ", t.device(), " but x is on ",
+                x.device());
   }
-  TORCH_CHECK(dense_pixels(input), op,
-              "input must be contiguous or channels_last, got strides ", input.strides());
-  TORCH_CHECK(reference.sizes() == input.sizes() && reference.strides() == input.strides(), op,
-              "reference must have the input's shape ", input.sizes(), " and strides ",
-              input.strides(), ", got ", reference.sizes(), " and ", reference.strides());
-  const Conv2dGeometry g = conv2d_geometry(input, weight, stride, padding, dilation, groups);
-  TORCH_CHECK(g.out_h > 0 && g.out_w > 0, op, "input of shape ", input.sizes(),
+  TORCH_CHECK(dense_pixels(x), op, "x must be contiguous or channels_last, got strides ",
+              x.strides());
+  TORCH_CHECK(reference.sizes() == x.sizes() && reference.strides() == x.strides(), op,
+              "reference must have x's shape ", x.sizes(), " and strides ", x.strides(),
+              ", got ", reference.sizes(), " and ", reference.strides());
+  const Conv2dGeometry g = conv2d_geometry(x, weight, stride, padding, dilation, groups);
+  TORCH_CHECK(g.out_h > 0 && g.out_w > 0, op, "x of shape ", x.sizes(),
               " is smaller than the (dilated) kernel");
   TORCH_CHECK(output.dim() == 4 && output.size(0) == g.batch && output.size(1) == g.out_channels &&
                   output.size(2) == g.out_h && output.size(3) == g.out_w &&
                   dense_pixels(output),
-              op, "output must be contiguous or channels_last (", g.batch, ", ", g.out_channels, ", ", g.out_h,
-              ", ", g.out_w, "), got ", output.sizes());
+              op, "output must be contiguous or channels_last (", g.batch, ", ", g.out_channels,
+              ", ", g.out_h, ", ", g.out_w, "), got ", output.sizes());
   TORCH_CHECK(packed_weight.dim() == 4 && packed_weight.size(0) == g.in_channels &&
                   packed_weight.size(1) == g.kernel_h && packed_weight.size(2) == g.kernel_w &&
                   packed_weight.size(3) == g.out_per_group() && packed_weight.is_contiguous(),
@@ -83,7 +80,7 @@ Conv2dGeometry check_delta_conv2d_frame_args(const at::Tensor& input, const at::
               packed_weight.sizes());
   for (const auto& [name, t] : {std::pair<const char*, const at::Tensor&>{"reference", reference},
                                 {"output", output}}) {
-    check_no_overlap(op, name, t, "x", input);
+    check_no_overlap(op, name, t, "x", x);
     check_no_overlap(op, name, t, "weight", weight);
     check_no_overlap(op, name, t, "packed_weight", packed_weight);
   }
@@ -98,10 +95,10 @@ at::Tensor delta_conv2d_frame_composite(const at::Tensor& input, const at::Tenso
                                         const at::Tensor& packed_weight, double threshold,
                                         at::IntArrayRef stride, at::IntArrayRef padding,
                                         at::IntArrayRef dilation, int64_t groups,
-                                        double dense_above) {
-  const Conv2dGeometry g =
-      check_delta_conv2d_frame_args(input, reference, output, weight, packed_weight, threshold,
-                                    stride, padding, dilation, groups, dense_above);
+                                        double /*dense_above: always dense here*/) {
+  const Conv2dGeometry g = check_delta_conv2d_frame_args(input, reference, output, weight,
+                                                         packed_weight, stride, padding,
+                                                         dilation, groups);
   TORCH_CHECK_VALUE(at::isfinite(input).all().item<bool>(),
                     "delta_conv2d_frame: the input contains NaN or Inf");
   at::Tensor delta = input - reference;
@@ -125,7 +122,7 @@ at::Tensor delta_conv2d_frame_composite(const at::Tensor& input, const at::Tenso
 
 TORCH_LIBRARY_FRAGMENT(mmeff, m) {
   m.def(
-      "delta_conv2d_frame(Tensor input, Tensor(a!) reference, Tensor(b!) output, Tensor weight, "
+      "delta_conv2d_frame(Tensor x, Tensor(a!) reference, Tensor(b!) output, Tensor weight, "
       "Tensor packed_weight, float threshold, int[2] stride, int[2] padding, int[2] dilation, "
       "int groups, float dense_above) -> Tensor");
 }

@@ -1,6 +1,6 @@
 // movinet_block_frame: schema.
 //
-//   movinet_block_frame(input, expand_weight, expand_bias, spatial_weight, spatial_bias, stride,
+//   movinet_block_frame(x, expand_weight, expand_bias, spatial_weight, spatial_bias, stride,
 //                       padding, past, temporal_weight, temporal_bias, activation, pooled_sum,
 //                       frames_seen, reduce_weight, reduce_bias, excite_weight, excite_bias,
 //                       se_activation, gate, project_weight, project_bias, rezero,
@@ -35,7 +35,7 @@ namespace mmeff {
 
 TORCH_LIBRARY_FRAGMENT(mmeff, m) {
   m.def(
-      "movinet_block_frame(Tensor input, Tensor expand_weight, Tensor? expand_bias, "
+      "movinet_block_frame(Tensor x, Tensor expand_weight, Tensor? expand_bias, "
       "Tensor spatial_weight, Tensor? spatial_bias, int[2] stride, int[2] padding, "
       "Tensor[] past, Tensor? temporal_weight, Tensor? temporal_bias, str activation, "
       "Tensor? pooled_sum, int frames_seen, Tensor reduce_weight, Tensor? reduce_bias, "

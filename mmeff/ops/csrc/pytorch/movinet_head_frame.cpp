@@ -1,6 +1,6 @@
 // movinet_head_frame: schema.
 //
-//   movinet_head_frame(input, pooled_sum, frames_seen, hidden_weight, hidden_bias, activation,
+//   movinet_head_frame(x, pooled_sum, frames_seen, hidden_weight, hidden_bias, activation,
 //                      fc_weight, fc_bias) -> (logits, pooled_sum)
 //
 // The classifier of a MoViNet stream model for one frame: cumulative global average pooling,
@@ -21,7 +21,7 @@ namespace mmeff {
 
 TORCH_LIBRARY_FRAGMENT(mmeff, m) {
   m.def(
-      "movinet_head_frame(Tensor input, Tensor? pooled_sum, int frames_seen, "
+      "movinet_head_frame(Tensor x, Tensor? pooled_sum, int frames_seen, "
       "Tensor hidden_weight, Tensor? hidden_bias, str activation, Tensor fc_weight, "
       "Tensor? fc_bias) -> (Tensor, Tensor)");
 }

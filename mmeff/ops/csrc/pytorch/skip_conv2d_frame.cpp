@@ -1,15 +1,16 @@
-// skip_conv2d_frame: schema, argument checks and the kernel of devices without their own.
+// skip_conv2d_frame: schema, argument checks and the CUDA kernel, composed of the two ops.
 //
-//   skip_conv2d_frame(input, snapshots, output, weight, bias, limit, block_size, stride,
+//   skip_conv2d_frame(x, snapshots, output, weight, bias, limit, block_size, stride,
 //                     padding, dilation, groups, dense_above) -> Tensor
 //
 // One frame of a SkipConv2d with a norm gate, in one call: the gate and snapshot update of
 // commit_changed_windows (threshold `limit`, all blocks once their fired share reaches
 // `dense_above`), then the fired blocks' output positions are recomputed into `output` with
 // sparse_conv2d, or, when every block fired, output = conv2d(input) densely. Returns the
-// number of recomputed output positions (an int64 scalar tensor on the CPU). Every argument is checked before any state changes;
-// an input with NaN or Inf raises a ValueError and changes nothing. Kernels:
-// cpu/skip_conv2d_frame.cpp; other devices compose the two ops (below).
+// number of recomputed output positions (an int64 scalar tensor on the CPU). The tensors and
+// the geometry are checked here before any state changes (limit and dense_above by the Python
+// wrapper); an input with NaN or Inf raises a ValueError and changes nothing. Kernels:
+// cpu/skip_conv2d_frame.cpp; on CUDA the two ops are composed (below).
 #include <ATen/core/dispatch/Dispatcher.h>
 #include <torch/library.h>
 
@@ -19,20 +20,22 @@
 
 namespace mmeff {
 
-SkipFramePlan check_skip_conv2d_frame_args(
-    const at::Tensor& input, const at::Tensor& snapshots, const at::Tensor& output,
-    const at::Tensor& weight, const std::optional<at::Tensor>& bias, double limit,
-    int64_t block_size, at::IntArrayRef stride, at::IntArrayRef padding,
-    at::IntArrayRef dilation, int64_t groups, double dense_above) {
-  TORCH_CHECK(weight.dim() == 4,
-              "skip_conv2d_frame: weight must be 4-D (C_out, C_in/groups, kh, kw), got shape ",
-              weight.sizes());
-  const BlockWindowGeometry g = check_commit_changed_windows_args(
-      input, snapshots, limit, block_size, {weight.size(2), weight.size(3)}, stride, padding,
-      dilation, dense_above);
-  at::Tensor mask = at::empty({g.batch, g.out_h, g.out_w}, input.options().dtype(at::kBool));
-  check_sparse_conv2d_args(input, weight, bias, mask, output, stride, padding, dilation, groups);
+SkipFramePlan check_skip_conv2d_frame_args(const at::Tensor& input, const at::Tensor& snapshots,
+                                           const at::Tensor& output, const at::Tensor& weight,
+                                           const std::optional<at::Tensor>& bias,
+                                           int64_t block_size, at::IntArrayRef stride,
+                                           at::IntArrayRef padding, at::IntArrayRef dilation,
+                                           int64_t groups) {
   const char* op = "skip_conv2d_frame: ";
+  TORCH_CHECK(weight.dim() == 4, op, "weight must be 4-D (C_out, C_in/groups, kh, kw), got shape ",
+              weight.sizes());
+  const BlockWindowGeometry g =
+      check_commit_changed_windows_args(op, input, snapshots, block_size,
+                                        {weight.size(2), weight.size(3)}, stride, padding,
+                                        dilation);
+  at::Tensor mask = at::empty({g.batch, g.out_h, g.out_w}, input.options().dtype(at::kBool));
+  check_sparse_conv2d_args(op, "output", input, weight, bias, mask, output, stride, padding,
+                           dilation, groups);
   check_no_overlap(op, "snapshots", snapshots, "output", output);
   check_no_overlap(op, "snapshots", snapshots, "weight", weight);
   if (bias) check_no_overlap(op, "snapshots", snapshots, "bias", *bias);
@@ -58,6 +61,7 @@ void dense_conv2d_into(const at::Tensor& input, const at::Tensor& weight,
   }
 }
 
+#ifdef MMEFF_WITH_CUDA
 namespace {
 
 at::Tensor skip_conv2d_frame_composite(const at::Tensor& input, const at::Tensor& snapshots,
@@ -68,8 +72,8 @@ at::Tensor skip_conv2d_frame_composite(const at::Tensor& input, const at::Tensor
                                     int64_t groups, double dense_above) {
   // Checked up front so that a bad output or weight is reported before the commit changes the
   // snapshots (the plan's mask goes unused: commit_changed_windows returns its own).
-  check_skip_conv2d_frame_args(input, snapshots, output, weight, bias, limit, block_size, stride,
-                               padding, dilation, groups, dense_above);
+  check_skip_conv2d_frame_args(input, snapshots, output, weight, bias, block_size, stride,
+                               padding, dilation, groups);
   static const auto commit =
       c10::Dispatcher::singleton()
           .findSchemaOrThrow("mmeff::commit_changed_windows", "")
@@ -95,16 +99,19 @@ at::Tensor skip_conv2d_frame_composite(const at::Tensor& input, const at::Tensor
 }
 
 }  // namespace
+#endif
 
 TORCH_LIBRARY_FRAGMENT(mmeff, m) {
   m.def(
-      "skip_conv2d_frame(Tensor input, Tensor(a!) snapshots, Tensor(b!) output, Tensor weight, "
+      "skip_conv2d_frame(Tensor x, Tensor(a!) snapshots, Tensor(b!) output, Tensor weight, "
       "Tensor? bias, float limit, int block_size, int[2] stride, int[2] padding, "
       "int[2] dilation, int groups, float dense_above) -> Tensor");
 }
 
-TORCH_LIBRARY_IMPL(mmeff, CompositeExplicitAutograd, m) {
-  m.impl("skip_conv2d_frame", &skip_conv2d_frame_composite);
-}
+#ifdef MMEFF_WITH_CUDA
+// Only where both inner ops have kernels: other devices get no kernel, so the Python wrapper
+// runs the reference there.
+TORCH_LIBRARY_IMPL(mmeff, CUDA, m) { m.impl("skip_conv2d_frame", &skip_conv2d_frame_composite); }
+#endif
 
 }  // namespace mmeff

@@ -248,9 +248,9 @@ at::Tensor commit_changed_windows_cpu(const at::Tensor& input, const at::Tensor&
                                       at::IntArrayRef kernel_size, at::IntArrayRef stride,
                                       at::IntArrayRef padding, at::IntArrayRef dilation,
                                       double commit_all_above) {
-  const BlockWindowGeometry g = check_commit_changed_windows_args(
-      input, snapshots, limit, block_size, kernel_size, stride, padding, dilation,
-      commit_all_above);
+  const BlockWindowGeometry g =
+      check_commit_changed_windows_args("commit_changed_windows: ", input, snapshots,
+                                        block_size, kernel_size, stride, padding, dilation);
   const std::vector<uint8_t> fired =
       commit_changed_blocks_cpu(input, snapshots, g, limit, commit_all_above);
   at::Tensor mask = at::empty({g.batch, g.out_h, g.out_w}, input.options().dtype(at::kBool));

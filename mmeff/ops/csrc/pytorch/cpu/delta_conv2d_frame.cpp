@@ -1,15 +1,17 @@
 // CPU kernel of delta_conv2d_frame (see ../delta_conv2d_frame.cpp for the contract).
 //
-// Pass 1 (pixel chunks in parallel) lists each pixel's fired values as (channel, delta), in
-// channel order, into scratch kept by the calling thread, and checks the input for NaN/Inf;
-// nothing changes before it passed. The flags of a pixel's channels (NHWC) or of a chunk's
-// pixels (NCHW) become 64-bit masks whose set bits are listed, so scattered values cost no
-// branch each. Then the listed values are committed to the reference, and pass 2 multiplies
-// them by packed_weight[channel][tap][:] in registers, output channels in 64-byte vectors.
-// Stride-1 ungrouped 3x3 convs with 1 or 2 vectors of output channels, channels_last,
-// scatter: each fired pixel sums its values per tap and adds the sums to the output
-// positions the taps reach (bands of input rows in parallel). The others gather: each output
-// position whose window holds fired values sums them (output rows in parallel). Tensors are
+// Five steps. List (pixel chunks in parallel): each pixel's fired values as (channel, delta),
+// in channel order, into the calling thread's scratch (scratch_buffer.h), and the NaN/Inf
+// check; nothing changes before it passed. The flags of a pixel's channels (NHWC) or of a
+// chunk's pixels (NCHW) become 64-bit masks whose set bits are listed, so scattered values
+// cost no branch each. Commit: the listed values go into the reference. Dense (once
+// dense_above of the values fired): output += conv2d of the listed changes. Otherwise the
+// listed values are multiplied by packed_weight[channel][tap][:] in registers, output
+// channels in 64-byte vectors. Scatter (stride-1 ungrouped 3x3 convs with 1 or 2 vectors of
+// output channels, channels_last): each fired pixel sums its values per tap and adds the
+// sums to the output positions the taps reach (bands of input rows in parallel). Gather (the
+// others): each output position whose window holds fired values sums them (output rows in
+// parallel). Tensors are
 // NCHW or channels_last (NHWC), each read with its own strides; channels_last is the fast
 // layout (a pixel's channels, and an output position's, are contiguous). Compiled for
 // AVX-512, AVX2 and baseline x86-64 and picked at load time (GCC target_clones).
@@ -22,11 +24,10 @@
 #include <atomic>
 #include <cmath>
 #include <cstdint>
-#include <memory>
-#include <vector>
 
 #include "cpu_clones.h"
 #include "delta_conv2d_frame.h"
+#include "scratch_buffer.h"
 
 namespace mmeff {
 namespace {
@@ -244,8 +245,9 @@ __attribute__((always_inline)) inline void gather_channels(const GatherArgs& a, 
 
 template <typename T>
 __attribute__((always_inline)) inline int64_t gather_row_impl(const GatherArgs& a, const T* value,
-                                                              const T* packed, T* acc, T* out,
-                                                              int64_t n, int64_t oy) {
+                                                              const T* packed, T* acc,
+                                                              int64_t* taps, T* out, int64_t n,
+                                                              int64_t oy) {
   using V = typename Vector<T>::type;
   constexpr int64_t kLanes = sizeof(V) / sizeof(T);
   const Conv2dGeometry& g = a.g;
@@ -253,10 +255,9 @@ __attribute__((always_inline)) inline int64_t gather_row_impl(const GatherArgs& 
   const int64_t plane = g.in_h * g.in_w;
   const FiredLists lists = a.lists.image(n, plane);
   const GatherArgs image{g, lists, a.packed, a.out};
-  std::vector<int64_t> taps(2 * g.kernel_h * g.kernel_w);
   int64_t fired_taps = 0;
   for (int64_t ox = 0; ox < g.out_w; ++ox) {
-    const int n_taps = window_pixels(g, oy, ox, taps.data());
+    const int n_taps = window_pixels(g, oy, ox, taps);
     int64_t window = 0;
     for (int t = 0; t < n_taps; ++t) window += lists.count[taps[2 * t + 1]];
     if (window == 0) continue;
@@ -265,13 +266,13 @@ __attribute__((always_inline)) inline int64_t gather_row_impl(const GatherArgs& 
     int64_t co = 0;
     if (g.groups == 1) {
       for (; co + 4 * kLanes <= cout_g; co += 4 * kLanes) {
-        gather_channels<T, 4>(image, value, packed, taps.data(), n_taps, co, o);
+        gather_channels<T, 4>(image, value, packed, taps, n_taps, co, o);
       }
       // the 1-3 vectors left: one more run over the lists
       switch ((cout_g - co) / kLanes) {
-        case 3: gather_channels<T, 3>(image, value, packed, taps.data(), n_taps, co, o); break;
-        case 2: gather_channels<T, 2>(image, value, packed, taps.data(), n_taps, co, o); break;
-        case 1: gather_channels<T, 1>(image, value, packed, taps.data(), n_taps, co, o); break;
+        case 3: gather_channels<T, 3>(image, value, packed, taps, n_taps, co, o); break;
+        case 2: gather_channels<T, 2>(image, value, packed, taps, n_taps, co, o); break;
+        case 1: gather_channels<T, 1>(image, value, packed, taps, n_taps, co, o); break;
       }
       co += (cout_g - co) / kLanes * kLanes;
       if (co == cout_g) continue;
@@ -299,14 +300,15 @@ __attribute__((always_inline)) inline int64_t gather_row_impl(const GatherArgs& 
 }
 
 MMEFF_CPU_CLONES int64_t gather_row(const GatherArgs& a, const float* value, const float* packed,
-                                    float* acc, float* out, int64_t n, int64_t oy) {
-  return gather_row_impl(a, value, packed, acc, out, n, oy);
+                                    float* acc, int64_t* taps, float* out, int64_t n,
+                                    int64_t oy) {
+  return gather_row_impl(a, value, packed, acc, taps, out, n, oy);
 }
 
 MMEFF_CPU_CLONES int64_t gather_row(const GatherArgs& a, const double* value,
-                                    const double* packed, double* acc, double* out, int64_t n,
-                                    int64_t oy) {
-  return gather_row_impl(a, value, packed, acc, out, n, oy);
+                                    const double* packed, double* acc, int64_t* taps,
+                                    double* out, int64_t n, int64_t oy) {
+  return gather_row_impl(a, value, packed, acc, taps, out, n, oy);
 }
 
 // Scatter form (where it measured faster than gathering): each fired input pixel sums its
@@ -414,128 +416,191 @@ void for_items_dynamically(int64_t items, Body&& body) {
                    });
 }
 
-// Grow-only scratch of the calling thread, reused across calls (the fired lists of the
-// largest layer seen; fresh allocations would page-fault on every call).
-uint8_t* thread_scratch(size_t bytes) {
-  thread_local std::unique_ptr<uint8_t[]> buffer;
-  thread_local size_t size = 0;
-  if (bytes > size) {
-    buffer.reset(new uint8_t[bytes]);
-    size = bytes;
-  }
-  return buffer.get();
+// Runs body(n, p0, p1) for every chunk [p0, p1) of kPixelChunk pixels of every image n,
+// chunks in parallel.
+template <typename Body>
+void for_pixel_chunks(const Conv2dGeometry& g, Body&& body) {
+  const int64_t plane = g.in_h * g.in_w;
+  const int64_t chunks_per_image = (plane + kPixelChunk - 1) / kPixelChunk;
+  at::parallel_for(0, g.batch * chunks_per_image, 1, [&](int64_t begin, int64_t end) {
+    for (int64_t i = begin; i < end; ++i) {
+      const int64_t n = i / chunks_per_image, p0 = (i % chunks_per_image) * kPixelChunk;
+      body(n, p0, std::min(p0 + kPixelChunk, plane));
+    }
+  });
 }
 
-at::Tensor delta_conv2d_frame_cpu(const at::Tensor& input, const at::Tensor& reference,
+// A frame's fired values, listed per pixel (FiredLists) in the calling thread's scratch
+// (ScratchSlot::kFiredLists): valid until that thread lists the next frame.
+template <typename T>
+struct FrameLists {
+  FiredLists lists;
+  const int32_t* channel;
+  const T* value;
+  int64_t fired;  // how many values fired
+};
+
+// Step 1, list: the values of x that moved more than `threshold` from ref. Raises a
+// ValueError on NaN/Inf in x; writes nothing but the lists.
+template <typename T>
+FrameLists<T> list_step(const Conv2dGeometry& g, PixelLayout in, const T* x, const T* ref,
+                        T threshold) {
+  const int64_t plane = g.in_h * g.in_w, pixels = g.batch * plane;
+  const int64_t values = pixels * g.in_channels;
+  // first (int64) per pixel, value (T) and channel (int32) with room for every value, count
+  // (int32) per pixel
+  uint8_t* scratch = thread_scratch<uint8_t>(
+      ScratchSlot::kFiredLists,
+      pixels * (sizeof(int64_t) + sizeof(int32_t)) + values * (sizeof(T) + sizeof(int32_t)));
+  int64_t* first = reinterpret_cast<int64_t*>(scratch);
+  T* value = reinterpret_cast<T*>(first + pixels);
+  int32_t* channel = reinterpret_cast<int32_t*>(value + values);
+  int32_t* count = channel + values;
+  std::atomic<bool> finite{true};
+  std::atomic<int64_t> fired_total{0};
+  for_pixel_chunks(g, [&](int64_t n, int64_t p0, int64_t p1) {
+    uint8_t* flags =
+        thread_scratch<uint8_t>(ScratchSlot::kFlags, std::max(g.in_channels, kPixelChunk));
+    if (!list_fired(x + n * in.image, ref + n * in.image, g.in_channels, in, p0, p1, threshold,
+                    flags, (n * plane + p0) * g.in_channels, first + n * plane,
+                    count + n * plane, channel, value)) {
+      finite = false;
+    }
+    int64_t fired = 0;
+    for (int64_t p = p0; p < p1; ++p) fired += count[n * plane + p];
+    fired_total += fired;
+  });
+  TORCH_CHECK_VALUE(finite, "delta_conv2d_frame: the input contains NaN or Inf");
+  return {FiredLists{first, count, channel}, channel, value, fired_total};
+}
+
+// Calls visit(j, i) for every listed value, in parallel: j its index in the lists, i its
+// index in x.
+template <typename T, typename Visit>
+void for_listed(const Conv2dGeometry& g, PixelLayout in, const FrameLists<T>& f,
+                Visit&& visit) {
+  const int64_t plane = g.in_h * g.in_w;
+  for_pixel_chunks(g, [&](int64_t n, int64_t p0, int64_t p1) {
+    for (int64_t p = n * plane + p0; p < n * plane + p1; ++p) {
+      const int64_t at_pixel = n * in.image + (p - n * plane) * in.pixel;
+      for (int64_t j = f.lists.begin(p); j < f.lists.end(p); ++j) {
+        visit(j, at_pixel + f.channel[j] * in.channel);
+      }
+    }
+  });
+}
+
+// Step 2, commit: the reference takes the fired values of x.
+template <typename T>
+void commit_step(const Conv2dGeometry& g, PixelLayout in, const FrameLists<T>& f, const T* x,
+                 T* ref) {
+  for_listed(g, in, f, [&](int64_t, int64_t i) { ref[i] = x[i]; });
+}
+
+// Step 3, dense: output += conv2d(delta) with the listed changes in an otherwise zero delta
+// (x's strides); returns the dense MACs.
+template <typename T>
+int64_t dense_step(const Conv2dGeometry& g, PixelLayout in, const FrameLists<T>& f,
+                   const at::Tensor& x, const at::Tensor& output, const at::Tensor& weight,
+                   at::IntArrayRef stride, at::IntArrayRef padding, at::IntArrayRef dilation) {
+  at::Tensor delta = at::zeros_like(x);
+  T* dp = delta.mutable_data_ptr<T>();
+  for_listed(g, in, f, [&](int64_t j, int64_t i) { dp[i] = f.value[j]; });
+  output.add_(at::conv2d(delta, weight, {}, stride, padding, dilation, g.groups));
+  return dense_macs(g);
+}
+
+// Whether the scatter step takes the conv: stride 1, ungrouped 3x3, a channels_last output
+// of one or two vectors of output channels.
+template <typename T>
+bool scatter_fits(const Conv2dGeometry& g, PixelLayout out) {
+  constexpr int64_t kLanes = sizeof(typename Vector<T>::type) / sizeof(T);
+  return g.stride_h == 1 && g.stride_w == 1 && g.groups == 1 && g.kernel_h == 3 &&
+         g.kernel_w == 3 && out.channel == 1 &&
+         (g.out_channels == kLanes || g.out_channels == 2 * kLanes);
+}
+
+// Step 4, scatter: every fired pixel adds its values through all taps to the output. Bands
+// of 2 * dil_h input rows reach output rows that overlap only their neighbours': the even
+// bands go in parallel, then the odd ones. Returns the executed MACs.
+template <typename T>
+int64_t scatter_step(const Conv2dGeometry& g, const FrameLists<T>& f, const T* packed,
+                     PackedLayout packed_layout, T* out, PixelLayout out_layout) {
+  const int64_t plane = g.in_h * g.in_w;
+  const int64_t band = 2 * g.dil_h, bands = (g.in_h + band - 1) / band;
+  std::atomic<int64_t> macs{0};
+  for (int64_t phase = 0; phase < 2; ++phase) {
+    const int64_t per_image = (bands - phase + 1) / 2;
+    for_items_dynamically(g.batch * per_image, [&](int64_t i) {
+      const int64_t n = i / per_image, iy0 = (phase + i % per_image * 2) * band;
+      const ScatterArgs image{g, f.lists.image(n, plane), packed_layout, out_layout.pixel};
+      macs += scatter_rows(image, f.value, packed, out + n * out_layout.image, iy0,
+                           std::min(iy0 + band, g.in_h));
+    });
+  }
+  return macs;
+}
+
+// Step 5, gather: every output position sums the fired values of its window (output rows in
+// parallel). Returns the executed MACs.
+template <typename T>
+int64_t gather_step(const Conv2dGeometry& g, const FrameLists<T>& f, const T* packed,
+                    PackedLayout packed_layout, T* out, PixelLayout out_layout) {
+  const GatherArgs args{g, f.lists, packed_layout, out_layout};
+  std::atomic<int64_t> fired_taps{0};
+  at::parallel_for(0, g.batch * g.out_h, 1, [&](int64_t begin, int64_t end) {
+    T* acc = thread_scratch<T>(ScratchSlot::kAccumulator, g.out_channels);
+    int64_t* window = thread_scratch<int64_t>(ScratchSlot::kTaps, 2 * g.kernel_h * g.kernel_w);
+    int64_t local = 0;
+    for (int64_t row = begin; row < end; ++row) {
+      local += gather_row(args, f.value, packed, acc, window, out, row / g.out_h, row % g.out_h);
+    }
+    fired_taps += local;
+  });
+  return fired_taps * g.out_per_group();
+}
+
+// The steps in order; returns the executed MACs.
+template <typename T>
+int64_t delta_conv2d_frame_steps(const Conv2dGeometry& g, const at::Tensor& x,
+                                 const at::Tensor& reference, const at::Tensor& output,
+                                 const at::Tensor& weight, const at::Tensor& packed_weight,
+                                 double threshold, at::IntArrayRef stride,
+                                 at::IntArrayRef padding, at::IntArrayRef dilation,
+                                 double dense_above) {
+  const PixelLayout in = pixel_layout(x);
+  const T* xp = x.const_data_ptr<T>();
+  T* rp = reference.mutable_data_ptr<T>();
+  const FrameLists<T> f = list_step(g, in, xp, rp, static_cast<T>(threshold));
+  if (f.fired == 0) return 0;
+  commit_step(g, in, f, xp, rp);  // after the NaN/Inf check: a rejected frame changes nothing
+  if (f.fired >= dense_above * static_cast<double>(x.numel())) {
+    return dense_step(g, in, f, x, output, weight, stride, padding, dilation);
+  }
+  const T* packed = packed_weight.const_data_ptr<T>();
+  T* out = output.mutable_data_ptr<T>();
+  const PixelLayout out_layout = pixel_layout(output);
+  const PackedLayout packed_layout{g.out_per_group(),
+                                   g.kernel_h * g.kernel_w * g.out_per_group()};
+  if (scatter_fits<T>(g, out_layout)) {
+    return scatter_step(g, f, packed, packed_layout, out, out_layout);
+  }
+  return gather_step(g, f, packed, packed_layout, out, out_layout);
+}
+
+at::Tensor delta_conv2d_frame_cpu(const at::Tensor& x, const at::Tensor& reference,
                                   const at::Tensor& output, const at::Tensor& weight,
                                   const at::Tensor& packed_weight, double threshold,
                                   at::IntArrayRef stride, at::IntArrayRef padding,
                                   at::IntArrayRef dilation, int64_t groups, double dense_above) {
-  const Conv2dGeometry g =
-      check_delta_conv2d_frame_args(input, reference, output, weight, packed_weight, threshold,
-                                    stride, padding, dilation, groups, dense_above);
-  const at::Tensor& x = input;
-  const PixelLayout in = pixel_layout(input);
-  const int64_t plane = g.in_h * g.in_w, pixels = g.batch * plane, values = pixels * g.in_channels;
-  const int64_t chunks_per_image = (plane + kPixelChunk - 1) / kPixelChunk;
+  const Conv2dGeometry g = check_delta_conv2d_frame_args(x, reference, output, weight,
+                                                         packed_weight, stride, padding,
+                                                         dilation, groups);
   int64_t executed = 0;
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "delta_conv2d_frame_cpu", [&] {
-    const scalar_t* xp = x.const_data_ptr<scalar_t>();
-    scalar_t* rp = reference.mutable_data_ptr<scalar_t>();
-    const scalar_t thr = static_cast<scalar_t>(threshold);
-    // the lists: first (int64) per pixel, value (T) and channel (int32) with room for every
-    // value, count (int32) per pixel
-    uint8_t* scratch = thread_scratch(pixels * (sizeof(int64_t) + sizeof(int32_t)) +
-                                      values * (sizeof(scalar_t) + sizeof(int32_t)));
-    int64_t* first = reinterpret_cast<int64_t*>(scratch);
-    scalar_t* value = reinterpret_cast<scalar_t*>(first + pixels);
-    int32_t* channel = reinterpret_cast<int32_t*>(value + values);
-    int32_t* count = channel + values;
-    const FiredLists lists{first, count, channel};
-    auto for_chunks = [&](auto&& body) {
-      at::parallel_for(0, g.batch * chunks_per_image, 1, [&](int64_t begin, int64_t end) {
-        for (int64_t i = begin; i < end; ++i) {
-          const int64_t n = i / chunks_per_image, p0 = (i % chunks_per_image) * kPixelChunk;
-          body(n, p0, std::min(p0 + kPixelChunk, plane));
-        }
-      });
-    };
-    // pass 1: list the fired values, check for NaN/Inf; nothing else changes
-    std::atomic<bool> finite{true};
-    std::atomic<int64_t> fired_total{0};
-    for_chunks([&](int64_t n, int64_t p0, int64_t p1) {
-      thread_local std::vector<uint8_t> flags;  // grows once per worker, not per chunk
-      flags.resize(std::max(g.in_channels, kPixelChunk));
-      if (!list_fired(xp + n * in.image, rp + n * in.image, g.in_channels, in, p0, p1, thr,
-                      flags.data(), (n * plane + p0) * g.in_channels, first + n * plane,
-                      count + n * plane, channel, value)) {
-        finite = false;
-      }
-      int64_t fired = 0;
-      for (int64_t p = p0; p < p1; ++p) fired += count[n * plane + p];
-      fired_total += fired;
-    });
-    TORCH_CHECK_VALUE(finite, "delta_conv2d_frame: the input contains NaN or Inf");
-    const int64_t fired = fired_total;
-    if (fired == 0) return;
-    // the reference takes the fired values (after the check: a rejected frame changes nothing)
-    auto for_listed = [&](auto&& visit) {  // visit(list index j, value index i in x)
-      for_chunks([&](int64_t n, int64_t p0, int64_t p1) {
-        for (int64_t p = n * plane + p0; p < n * plane + p1; ++p) {
-          const int64_t at_pixel = n * in.image + (p - n * plane) * in.pixel;
-          for (int64_t j = lists.begin(p); j < lists.end(p); ++j) {
-            visit(j, at_pixel + channel[j] * in.channel);
-          }
-        }
-      });
-    };
-    for_listed([&](int64_t, int64_t i) { rp[i] = xp[i]; });
-    if (fired >= dense_above * static_cast<double>(values)) {
-      at::Tensor delta = at::zeros_like(x);  // x's strides: the same memory order
-      scalar_t* dp = delta.mutable_data_ptr<scalar_t>();
-      for_listed([&](int64_t j, int64_t i) { dp[i] = value[j]; });
-      output.add_(at::conv2d(delta, weight, {}, stride, padding, dilation, groups));
-      executed = dense_macs(g);
-      return;
-    }
-    // pass 2: multiply the listed values into the output
-    const scalar_t* packed = packed_weight.const_data_ptr<scalar_t>();
-    scalar_t* out = output.mutable_data_ptr<scalar_t>();
-    const PixelLayout out_layout = pixel_layout(output);
-    const PackedLayout packed_layout{g.out_per_group(),
-                                     g.kernel_h * g.kernel_w * g.out_per_group()};
-    constexpr int64_t kLanes = sizeof(typename Vector<scalar_t>::type) / sizeof(scalar_t);
-    if (g.stride_h == 1 && g.stride_w == 1 && g.groups == 1 && g.kernel_h == 3 &&
-        g.kernel_w == 3 && out_layout.channel == 1 &&
-        (g.out_channels == kLanes || g.out_channels == 2 * kLanes)) {
-      // Bands of 2 * dil_h input rows reach output rows that overlap only their neighbours':
-      // the even bands go in parallel, then the odd ones.
-      const int64_t band = 2 * g.dil_h, bands = (g.in_h + band - 1) / band;
-      std::atomic<int64_t> macs{0};
-      for (int64_t phase = 0; phase < 2; ++phase) {
-        const int64_t per_image = (bands - phase + 1) / 2;
-        for_items_dynamically(g.batch * per_image, [&](int64_t i) {
-          const int64_t n = i / per_image, iy0 = (phase + i % per_image * 2) * band;
-          const ScatterArgs image{g, lists.image(n, plane), packed_layout, out_layout.pixel};
-          macs += scatter_rows(image, value, packed, out + n * out_layout.image, iy0,
-                               std::min(iy0 + band, g.in_h));
-        });
-      }
-      executed = macs;
-      return;
-    }
-    const GatherArgs args{g, lists, packed_layout, out_layout};
-    std::atomic<int64_t> taps{0};
-    at::parallel_for(0, g.batch * g.out_h, 1, [&](int64_t begin, int64_t end) {
-      std::vector<scalar_t> acc(g.out_channels);
-      int64_t local = 0;
-      for (int64_t row = begin; row < end; ++row) {
-        local += gather_row(args, value, packed, acc.data(), out, row / g.out_h,
-                            row % g.out_h);
-      }
-      taps += local;
-    });
-    executed = taps * g.out_per_group();
+    executed = delta_conv2d_frame_steps<scalar_t>(g, x, reference, output, weight,
+                                                  packed_weight, threshold, stride, padding,
+                                                  dilation, dense_above);
   });
   return at::scalar_tensor(executed, at::kLong);
 }

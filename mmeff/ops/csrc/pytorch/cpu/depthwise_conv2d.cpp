@@ -9,11 +9,11 @@
 #include <torch/library.h>
 
 #include <algorithm>
-#include <vector>
 
 #include "conv2d_geometry.h"
 #include "cpu_clones.h"
 #include "depthwise_plane_cpu.h"
+#include "scratch_buffer.h"
 
 namespace mmeff {
 namespace {
@@ -55,10 +55,10 @@ at::Tensor depthwise_conv2d_cpu(const at::Tensor& input, const at::Tensor& weigh
                                 const std::optional<at::Tensor>& bias, at::IntArrayRef stride,
                                 at::IntArrayRef padding, at::IntArrayRef dilation) {
   const char* op = "depthwise_conv2d: ";
-  check_depthwise_conv_args(op, input, weight, bias, stride, padding, dilation);
+  check_depthwise_conv_args(op, input, "weight", weight, "bias", bias, stride, padding, dilation);
   const Conv2dGeometry conv =
       conv2d_geometry(input, weight, stride, padding, dilation, input.size(1));
-  TORCH_CHECK(conv.out_h > 0 && conv.out_w > 0, op, "input of shape ", input.sizes(),
+  TORCH_CHECK(conv.out_h > 0 && conv.out_w > 0, op, "x of shape ", input.sizes(),
               " is smaller than the (dilated) kernel");
   const PlaneGeometry g = plane_geometry(conv);
 
@@ -76,12 +76,12 @@ at::Tensor depthwise_conv2d_cpu(const at::Tensor& input, const at::Tensor& weigh
     scalar_t* o = out.mutable_data_ptr<scalar_t>();
     const int64_t channels = input.size(1), taps = g.kernel_h * g.kernel_w;
     at::parallel_for(0, planes, grain, [&](int64_t begin, int64_t end) {
-      std::vector<scalar_t> phases(g.phases_numel());
-      std::vector<scalar_t> acc(g.span);
+      scalar_t* phases = thread_scratch<scalar_t>(ScratchSlot::kPhases, g.phases_numel());
+      scalar_t* acc = thread_scratch<scalar_t>(ScratchSlot::kAccumulator, g.span);
       for (int64_t p = begin; p < end; ++p) {
         const int64_t c = p % channels;
         plane(in + p * g.in_h * g.in_w, wt + c * taps, b ? b[c] : scalar_t(0),
-              o + p * g.out_h * g.out_w, phases.data(), acc.data(), g);
+              o + p * g.out_h * g.out_w, phases, acc, g);
       }
     });
   });

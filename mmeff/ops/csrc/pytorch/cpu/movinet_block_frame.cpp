@@ -30,6 +30,7 @@
 #include "conv2d_geometry.h"
 #include "cpu_clones.h"
 #include "depthwise_plane_cpu.h"
+#include "scratch_buffer.h"
 #include "tensor_checks.h"
 
 namespace mmeff {
@@ -188,48 +189,19 @@ int64_t chunk_of(int64_t range, int64_t work) {
   return std::max<int64_t>(1, (range + threads - 1) / threads);
 }
 
-std::tuple<at::Tensor, at::Tensor, at::Tensor> movinet_block_frame_cpu(
-    const at::Tensor& input, const at::Tensor& expand_weight,
-    const std::optional<at::Tensor>& expand_bias, const at::Tensor& spatial_weight,
-    const std::optional<at::Tensor>& spatial_bias, at::IntArrayRef stride,
-    at::IntArrayRef padding, at::TensorList past, const std::optional<at::Tensor>& temporal_weight,
-    const std::optional<at::Tensor>& temporal_bias, c10::string_view activation,
-    const std::optional<at::Tensor>& pooled_sum, int64_t frames_seen,
-    const at::Tensor& reduce_weight, const std::optional<at::Tensor>& reduce_bias,
-    const at::Tensor& excite_weight, const std::optional<at::Tensor>& excite_bias,
-    c10::string_view se_activation, c10::string_view gate, const at::Tensor& project_weight,
-    const std::optional<at::Tensor>& project_bias, double rezero, bool shortcut_pool,
-    const std::optional<at::Tensor>& shortcut_weight,
-    const std::optional<at::Tensor>& shortcut_bias) {
-  TORCH_CHECK(input.dim() == 4, kOp, "input must be 4-D (N, C_in, H, W), got shape ",
-              input.sizes());
-  TORCH_CHECK(input.scalar_type() == at::kFloat || input.scalar_type() == at::kDouble, kOp,
-              "input must be float32 or float64, got ", input.scalar_type());
-  const int64_t n = input.size(0), in_channels = input.size(1);
-  const int64_t channels = expand_weight.dim() == 2 ? expand_weight.size(0) : -1;
-  TORCH_CHECK(channels > 0, kOp, "expand_weight must have shape (E, C_in), got ",
-              expand_weight.sizes());
-  check_matrix(kOp, "expand_weight", expand_weight, channels, in_channels, input);
-  check_vector(kOp, "expand_bias", expand_bias, channels, input);
-  const Activation act = parse_activation(kOp, std::string(activation), "activation");
-  const Activation se_act = parse_activation(kOp, std::string(se_activation), "se_activation");
-  const Activation gate_act = parse_activation(kOp, std::string(gate), "gate", true);
+// The sizes of a block and its activations, from the checked arguments.
+struct BlockShape {
+  int64_t n, in_channels, channels, hidden, out_channels, temporal_taps;
+  PlaneGeometry g;  // of the depthwise stage
+  Activation act, se_act, gate_act;
+};
 
-  // the depthwise stage sees the expanded input: its checks on a (N, E, H, W) shape
-  const at::Tensor expanded_like =
-      at::empty({n, channels, input.size(2), input.size(3)}, input.options().device(at::kMeta));
-  const int64_t unit[2] = {1, 1};
-  check_depthwise_conv_args(kOp, expanded_like, spatial_weight, spatial_bias, stride, padding,
-                            unit);
-  TORCH_CHECK(spatial_weight.device() == input.device(), kOp, "spatial_weight is on ",
-              spatial_weight.device(), ", the input on ", input.device());
-  const Conv2dGeometry conv =
-      conv2d_geometry(expanded_like, spatial_weight, stride, padding, unit, channels);
-  TORCH_CHECK(conv.out_h > 0 && conv.out_w > 0, kOp, "input of shape ", input.sizes(),
-              " is smaller than the spatial kernel");
-  const PlaneGeometry g = plane_geometry(conv);
-  const int64_t in_size = g.in_h * g.in_w, plane_size = g.out_h * g.out_w;
-
+// Checks the temporal stage (temporal_weight, temporal_bias and the past frames of an
+// (N, E, H', W') depthwise output) and returns k_t, 0 without a temporal stage.
+int64_t check_temporal_stage(const at::Tensor& input, int64_t n, int64_t channels,
+                             const PlaneGeometry& g, at::TensorList past,
+                             const std::optional<at::Tensor>& temporal_weight,
+                             const std::optional<at::Tensor>& temporal_bias) {
   int64_t temporal_taps = 0;
   if (temporal_weight) {
     temporal_taps = temporal_weight->dim() == 2 ? temporal_weight->size(1) : 0;
@@ -251,16 +223,61 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> movinet_block_frame_cpu(
                         frame.size(-2) == g.out_h && frame.size(-1) == g.out_w;
     TORCH_CHECK(shaped, kOp, "past frame ", i, " must have shape (N, E, [1,] H', W') = (", n,
                 ", ", channels, ", [1,] ", g.out_h, ", ", g.out_w, "), got ", frame.sizes());
-    TORCH_CHECK(frame.scalar_type() == input.scalar_type() && frame.device() == input.device(),
-                kOp, "past frame ", i, " must be ", input.scalar_type(), " on ", input.device(),
-                ", got ", frame.scalar_type(), " on ", frame.device());
+    const std::string name = "past frame " + std::to_string(i);
+    check_like(kOp, name.c_str(), frame, input);
   }
+  return temporal_taps;
+}
+
+// Checks every tensor's shape, dtype and device, the activation names and the shortcut's
+// fit (what the passes' pointer access relies on; the Python wrapper checks frames_seen
+// against pooled_sum); names the argument as the wrapper does.
+BlockShape check_block_frame_args(
+    const at::Tensor& input, const at::Tensor& expand_weight,
+    const std::optional<at::Tensor>& expand_bias, const at::Tensor& spatial_weight,
+    const std::optional<at::Tensor>& spatial_bias, at::IntArrayRef stride,
+    at::IntArrayRef padding, at::TensorList past, const std::optional<at::Tensor>& temporal_weight,
+    const std::optional<at::Tensor>& temporal_bias, c10::string_view activation,
+    const std::optional<at::Tensor>& pooled_sum, const at::Tensor& reduce_weight,
+    const std::optional<at::Tensor>& reduce_bias, const at::Tensor& excite_weight,
+    const std::optional<at::Tensor>& excite_bias, c10::string_view se_activation,
+    c10::string_view gate, const at::Tensor& project_weight,
+    const std::optional<at::Tensor>& project_bias, bool shortcut_pool,
+    const std::optional<at::Tensor>& shortcut_weight,
+    const std::optional<at::Tensor>& shortcut_bias) {
+  TORCH_CHECK(input.dim() == 4, kOp, "x must be 4-D (N, C_in, H, W), got shape ",
+              input.sizes());
+  TORCH_CHECK(input.scalar_type() == at::kFloat || input.scalar_type() == at::kDouble, kOp,
+              "x must be float32 or float64, got ", input.scalar_type());
+  const int64_t n = input.size(0), in_channels = input.size(1);
+  const int64_t channels = expand_weight.dim() == 2 ? expand_weight.size(0) : -1;
+  TORCH_CHECK(channels > 0, kOp, "expand_weight must have shape (E, C_in), got ",
+              expand_weight.sizes());
+  check_matrix(kOp, "expand_weight", expand_weight, channels, in_channels, input);
+  check_vector(kOp, "expand_bias", expand_bias, channels, input);
+  const Activation act = parse_activation(kOp, std::string(activation), "activation");
+  const Activation se_act = parse_activation(kOp, std::string(se_activation), "se_activation");
+  const Activation gate_act = parse_activation(kOp, std::string(gate), "gate", true);
+
+  // the depthwise stage sees the expanded input: its checks on a (N, E, H, W) shape
+  const at::Tensor expanded_like =
+      at::empty({n, channels, input.size(2), input.size(3)}, input.options().device(at::kMeta));
+  const int64_t unit[2] = {1, 1};
+  check_depthwise_conv_args(kOp, expanded_like, "spatial_weight", spatial_weight, "spatial_bias",
+                            spatial_bias, stride, padding, unit);
+  check_like(kOp, "spatial_weight", spatial_weight, input);
+  if (spatial_bias) check_like(kOp, "spatial_bias", *spatial_bias, input);
+  const Conv2dGeometry conv =
+      conv2d_geometry(expanded_like, spatial_weight, stride, padding, unit, channels);
+  TORCH_CHECK(conv.out_h > 0 && conv.out_w > 0, kOp, "x of shape ", input.sizes(),
+              " is smaller than the spatial kernel");
+  const PlaneGeometry g = plane_geometry(conv);
+
+  const int64_t temporal_taps =
+      check_temporal_stage(input, n, channels, g, past, temporal_weight, temporal_bias);
   if (pooled_sum) {
     check_matrix(kOp, "pooled_sum", *pooled_sum, n, channels, input);
   }
-  TORCH_CHECK(frames_seen >= 0 && (frames_seen > 0) == pooled_sum.has_value(), kOp,
-              "frames_seen must be 0 for a new stream (pooled_sum None) and > 0 otherwise, got ",
-              frames_seen, pooled_sum ? " with a pooled_sum" : " without a pooled_sum");
   const int64_t hidden = reduce_weight.dim() == 2 ? reduce_weight.size(0) : -1;
   TORCH_CHECK(hidden > 0, kOp, "reduce_weight must have shape (H, 2E), got ",
               reduce_weight.sizes());
@@ -286,7 +303,167 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> movinet_block_frame_cpu(
     TORCH_CHECK(in_channels == out_channels, kOp, "an identity shortcut needs C_in == C_out, got ",
                 in_channels, " and ", out_channels, " (give a shortcut_weight)");
   }
+  return {n, in_channels, channels, hidden, out_channels, temporal_taps, g, act, se_act,
+          gate_act};
+}
 
+// One sample's tensors as the passes read and write them (contiguous; nullptr: absent).
+template <typename T>
+struct BlockData {
+  const T* frame;  // (C_in, H, W)
+  const T* expand_weight;
+  const T* expand_bias;
+  const T* spatial_weight;
+  const T* spatial_bias;
+  const T* past[8];  // (E, H', W') planes of this sample, oldest first
+  const T* temporal_weight;
+  const T* temporal_bias;
+  const T* previous_sum;  // (E,), or nullptr for a new stream
+  const T* reduce_weight;
+  const T* reduce_bias;
+  const T* excite_weight;
+  const T* excite_bias;
+  const T* project_weight;
+  const T* project_bias;
+  const T* shortcut_weight;
+  const T* shortcut_bias;
+  T* depthwise;  // (E, H', W')
+  T* spatial;    // (E, H', W') with a temporal stage, else nullptr
+  T* sum;        // (E,) the new pooled sum
+  T* out;        // (C_out, H', W')
+};
+
+// Pass 1, expand + depthwise, by chunks of expanded channels: writes depthwise, spatial and
+// the planes' means.
+template <typename T>
+void expand_depthwise_pass(const BlockShape& b, const BlockData<T>& d, T* means) {
+  const PlaneGeometry& g = b.g;
+  const int64_t in_size = g.in_h * g.in_w, plane_size = g.out_h * g.out_w;
+  const int64_t taps = g.kernel_h * g.kernel_w;
+  const int64_t work = in_size * b.in_channels + g.span * taps + plane_size * 4;
+  at::parallel_for(0, b.channels, chunk_of(b.channels, work), [&](int64_t begin, int64_t end) {
+    T* expanded = thread_scratch<T>(ScratchSlot::kPlanes, (end - begin) * in_size);
+    T* phases = thread_scratch<T>(ScratchSlot::kPhases, g.phases_numel());
+    T* acc = thread_scratch<T>(ScratchSlot::kAccumulator, g.span);
+    blas::gemm<T>(false, false, in_size, end - begin, b.in_channels, T(1), d.frame, in_size,
+                  d.expand_weight + begin * b.in_channels, b.in_channels, T(0), expanded,
+                  in_size);
+    for (int64_t c = begin; c < end; ++c) {
+      PlaneTask<T> task{};
+      task.in = expanded + (c - begin) * in_size;
+      task.in_bias = d.expand_bias ? d.expand_bias[c] : T(0);
+      task.spatial_weight = d.spatial_weight + c * taps;
+      task.spatial_bias = d.spatial_bias ? d.spatial_bias[c] : T(0);
+      for (int64_t i = 0; i + 1 < b.temporal_taps; ++i) {
+        task.past[i] = d.past[i] + c * plane_size;
+      }
+      task.temporal_weight = d.temporal_weight ? d.temporal_weight + c * b.temporal_taps
+                                               : nullptr;
+      task.temporal_bias = d.temporal_bias ? d.temporal_bias[c] : T(0);
+      task.temporal_taps = b.temporal_taps;
+      task.spatial = d.spatial ? d.spatial + c * plane_size : nullptr;
+      task.out = d.depthwise + c * plane_size;
+      task.mean = means + c;
+      plane(b.act, task, phases, acc, g);
+    }
+  });
+}
+
+// Pass 2, squeeze-excitation: the new pooled sum, and gates = rezero * gate(excite(act(
+// reduce(concat(sum / (frames_seen + 1), means))))) as single-threaded GEMVs (BLAS,
+// column-major: W^T of a row-major W). squeezed, hidden: scratch of 2E and H.
+template <typename T>
+void squeeze_excite_pass(const BlockShape& b, const BlockData<T>& d, int64_t frames_seen,
+                         double rezero, const T* means, T* squeezed, T* hidden, T* gates) {
+  const int64_t channels = b.channels;
+  const T count = T(frames_seen + 1);
+  for (int64_t c = 0; c < channels; ++c) {
+    d.sum[c] = (d.previous_sum ? d.previous_sum[c] : T(0)) + means[c];
+    squeezed[c] = d.sum[c] / count;
+    squeezed[channels + c] = means[c];
+  }
+  for (int64_t h = 0; h < b.hidden; ++h) hidden[h] = d.reduce_bias ? d.reduce_bias[h] : T(0);
+  blas::gemm<T>(true, false, b.hidden, 1, 2 * channels, T(1), d.reduce_weight, 2 * channels,
+                squeezed, 2 * channels, T(1), hidden, b.hidden);
+  for (int64_t h = 0; h < b.hidden; ++h) hidden[h] = activate(b.se_act, hidden[h]);
+  for (int64_t c = 0; c < channels; ++c) gates[c] = d.excite_bias ? d.excite_bias[c] : T(0);
+  blas::gemm<T>(true, false, channels, 1, b.hidden, T(1), d.excite_weight, b.hidden, hidden,
+                b.hidden, T(1), gates, channels);
+  for (int64_t c = 0; c < channels; ++c) gates[c] = T(rezero) * activate(b.gate_act, gates[c]);
+}
+
+// Pass 3, the shortcut's 3x3 stride-2 average pool of the frame into pooled (C_in, H', W'),
+// over input channels.
+template <typename T>
+void shortcut_pool_pass(const BlockShape& b, const T* frame, T* pooled) {
+  const PlaneGeometry& g = b.g;
+  const int64_t in_size = g.in_h * g.in_w, plane_size = g.out_h * g.out_w;
+  at::parallel_for(0, b.in_channels, chunk_of(b.in_channels, in_size * 2),
+                   [&](int64_t begin, int64_t end) {
+    T* row = thread_scratch<T>(ScratchSlot::kPlanes, g.in_w);
+    for (int64_t c = begin; c < end; ++c) {
+      pool_plane(frame + c * in_size, g.in_h, g.in_w, pooled + c * plane_size, g.out_h,
+                 g.out_w, row);
+    }
+  });
+}
+
+// Pass 4, out = shortcut + rezero * project(gates * depthwise), by chunks of output channels:
+// the chunk's project rows scaled by the gates, the shortcut GEMM (or a copy of
+// shortcut_in), the project GEMM accumulating onto the biases.
+template <typename T>
+void project_pass(const BlockShape& b, const BlockData<T>& d, double rezero, const T* gates,
+                  const T* shortcut_in) {
+  const int64_t channels = b.channels, plane_size = b.g.out_h * b.g.out_w;
+  const int64_t work = plane_size * (channels + (d.shortcut_weight ? b.in_channels : 0));
+  at::parallel_for(0, b.out_channels, chunk_of(b.out_channels, work),
+                   [&](int64_t begin, int64_t end) {
+    T* weight = thread_scratch<T>(ScratchSlot::kWeights, (end - begin) * channels);
+    T* dst = d.out + begin * plane_size;
+    for (int64_t o = begin; o < end; ++o) {
+      const T* row = d.project_weight + o * channels;
+      T* scaled = weight + (o - begin) * channels;
+      for (int64_t c = 0; c < channels; ++c) scaled[c] = row[c] * gates[c];
+      const T shift = (d.project_bias ? T(rezero) * d.project_bias[o] : T(0)) +
+                      (d.shortcut_bias ? d.shortcut_bias[o] : T(0));
+      T* plane_out = d.out + o * plane_size;
+      if (d.shortcut_weight) {
+        std::fill(plane_out, plane_out + plane_size, shift);
+      } else {
+        const T* r = shortcut_in + o * plane_size;
+        for (int64_t q = 0; q < plane_size; ++q) plane_out[q] = r[q] + shift;
+      }
+    }
+    if (d.shortcut_weight) {
+      blas::gemm<T>(false, false, plane_size, end - begin, b.in_channels, T(1), shortcut_in,
+                    plane_size, d.shortcut_weight + begin * b.in_channels, b.in_channels, T(1),
+                    dst, plane_size);
+    }
+    blas::gemm<T>(false, false, plane_size, end - begin, channels, T(1), d.depthwise,
+                  plane_size, weight, channels, T(1), dst, plane_size);
+  });
+}
+
+std::tuple<at::Tensor, at::Tensor, at::Tensor> movinet_block_frame_cpu(
+    const at::Tensor& input, const at::Tensor& expand_weight,
+    const std::optional<at::Tensor>& expand_bias, const at::Tensor& spatial_weight,
+    const std::optional<at::Tensor>& spatial_bias, at::IntArrayRef stride,
+    at::IntArrayRef padding, at::TensorList past, const std::optional<at::Tensor>& temporal_weight,
+    const std::optional<at::Tensor>& temporal_bias, c10::string_view activation,
+    const std::optional<at::Tensor>& pooled_sum, int64_t frames_seen,
+    const at::Tensor& reduce_weight, const std::optional<at::Tensor>& reduce_bias,
+    const at::Tensor& excite_weight, const std::optional<at::Tensor>& excite_bias,
+    c10::string_view se_activation, c10::string_view gate, const at::Tensor& project_weight,
+    const std::optional<at::Tensor>& project_bias, double rezero, bool shortcut_pool,
+    const std::optional<at::Tensor>& shortcut_weight,
+    const std::optional<at::Tensor>& shortcut_bias) {
+  const BlockShape b = check_block_frame_args(
+      input, expand_weight, expand_bias, spatial_weight, spatial_bias, stride, padding, past,
+      temporal_weight, temporal_bias, activation, pooled_sum, reduce_weight, reduce_bias,
+      excite_weight, excite_bias, se_activation, gate, project_weight, project_bias,
+      shortcut_pool, shortcut_weight, shortcut_bias);
+  const int64_t n = b.n, channels = b.channels;
+  const int64_t in_size = b.g.in_h * b.g.in_w, plane_size = b.g.out_h * b.g.out_w;
   const at::Tensor x = input.contiguous(), we = expand_weight.contiguous();
   const at::Tensor be = contiguous_or_undefined(expand_bias);
   const at::Tensor sw = spatial_weight.contiguous(), sb = contiguous_or_undefined(spatial_bias);
@@ -301,118 +478,46 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> movinet_block_frame_cpu(
   const at::Tensor ws = contiguous_or_undefined(shortcut_weight);
   const at::Tensor bs = contiguous_or_undefined(shortcut_bias);
 
-  at::Tensor depthwise = at::empty({n, channels, g.out_h, g.out_w}, x.options());
+  at::Tensor depthwise = at::empty({n, channels, b.g.out_h, b.g.out_w}, x.options());
   at::Tensor spatial = temporal_weight ? at::empty_like(depthwise) : at::empty({0}, x.options());
   at::Tensor new_sum = at::empty({n, channels}, x.options());
-  at::Tensor out = at::empty({n, out_channels, g.out_h, g.out_w}, x.options());
+  at::Tensor out = at::empty({n, b.out_channels, b.g.out_h, b.g.out_w}, x.options());
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "movinet_block_frame_cpu", [&] {
     using T = scalar_t;
-    const T* expand_b = data_or_null<T>(be);
-    const T* spatial_b = data_or_null<T>(sb);
-    const T* temporal_w = data_or_null<T>(tw);
-    const T* temporal_b = data_or_null<T>(tb);
-    const T* previous_sum = data_or_null<T>(ps);
-    const T* reduce_b = data_or_null<T>(br);
-    const T* excite_b = data_or_null<T>(bx);
-    const T* project_b = data_or_null<T>(bp);
-    const T* shortcut_w = data_or_null<T>(ws);
-    const T* shortcut_b = data_or_null<T>(bs);
-    // scratch is left uninitialised: every element is written before it is read
-    std::unique_ptr<T[]> pooled(new T[shortcut_pool ? in_channels * plane_size : 0]);
-    std::vector<T> means(channels), squeezed(2 * channels), hidden_units(hidden), gates(channels);
-    const int64_t taps = g.kernel_h * g.kernel_w;
-    const int64_t expand_work = in_size * in_channels + g.span * taps + plane_size * 4;
-    const int64_t expand_chunk = chunk_of(channels, expand_work);
+    // per call; left uninitialised: every element is written before it is read
+    std::unique_ptr<T[]> pooled(new T[shortcut_pool ? b.in_channels * plane_size : 0]);
+    std::vector<T> means(channels), squeezed(2 * channels), hidden(b.hidden), gates(channels);
     for (int64_t s = 0; s < n; ++s) {
-      const T* frame = x.const_data_ptr<T>() + s * in_channels * in_size;
-      T* dw = depthwise.mutable_data_ptr<T>() + s * channels * plane_size;
-      T* sp = temporal_weight ? spatial.mutable_data_ptr<T>() + s * channels * plane_size
-                              : nullptr;
-      // 1. expand + depthwise, by chunks of expanded channels
-      at::parallel_for(0, channels, expand_chunk, [&](int64_t begin, int64_t end) {
-        std::unique_ptr<T[]> expanded(new T[(end - begin) * in_size]);
-        std::unique_ptr<T[]> phases(new T[g.phases_numel()]), acc(new T[g.span]);
-        blas::gemm<T>(false, false, in_size, end - begin, in_channels, T(1), frame, in_size,
-                      we.const_data_ptr<T>() + begin * in_channels, in_channels, T(0),
-                      expanded.get(), in_size);
-        for (int64_t c = begin; c < end; ++c) {
-          PlaneTask<T> task{};
-          task.in = expanded.get() + (c - begin) * in_size;
-          task.in_bias = expand_b ? expand_b[c] : T(0);
-          task.spatial_weight = sw.const_data_ptr<T>() + c * taps;
-          task.spatial_bias = spatial_b ? spatial_b[c] : T(0);
-          for (size_t i = 0; i < frames.size(); ++i) {
-            task.past[i] = frames[i].const_data_ptr<T>() + (s * channels + c) * plane_size;
-          }
-          task.temporal_weight = temporal_w ? temporal_w + c * temporal_taps : nullptr;
-          task.temporal_bias = temporal_b ? temporal_b[c] : T(0);
-          task.temporal_taps = temporal_taps;
-          task.spatial = sp ? sp + c * plane_size : nullptr;
-          task.out = dw + c * plane_size;
-          task.mean = means.data() + c;
-          plane(act, task, phases.get(), acc.get(), g);
-        }
-      });
-      // 2. squeeze-excitation
-      T* sum = new_sum.mutable_data_ptr<T>() + s * channels;
-      const T count = T(frames_seen + 1);
-      for (int64_t c = 0; c < channels; ++c) {
-        sum[c] = (previous_sum ? previous_sum[s * channels + c] : T(0)) + means[c];
-        squeezed[c] = sum[c] / count;
-        squeezed[channels + c] = means[c];
+      BlockData<T> d{};
+      d.frame = x.const_data_ptr<T>() + s * b.in_channels * in_size;
+      d.expand_weight = we.const_data_ptr<T>();
+      d.expand_bias = data_or_null<T>(be);
+      d.spatial_weight = sw.const_data_ptr<T>();
+      d.spatial_bias = data_or_null<T>(sb);
+      for (size_t i = 0; i < frames.size(); ++i) {
+        d.past[i] = frames[i].const_data_ptr<T>() + s * channels * plane_size;
       }
-      // the two layers as single-threaded GEMVs (BLAS, column-major: W^T of a row-major W)
-      for (int64_t h = 0; h < hidden; ++h) hidden_units[h] = reduce_b ? reduce_b[h] : T(0);
-      blas::gemm<T>(true, false, hidden, 1, 2 * channels, T(1), wr.const_data_ptr<T>(),
-                    2 * channels, squeezed.data(), 2 * channels, T(1), hidden_units.data(),
-                    hidden);
-      for (int64_t h = 0; h < hidden; ++h) hidden_units[h] = activate(se_act, hidden_units[h]);
-      for (int64_t c = 0; c < channels; ++c) gates[c] = excite_b ? excite_b[c] : T(0);
-      blas::gemm<T>(true, false, channels, 1, hidden, T(1), wx.const_data_ptr<T>(), hidden,
-                    hidden_units.data(), hidden, T(1), gates.data(), channels);
-      for (int64_t c = 0; c < channels; ++c) gates[c] = T(rezero) * activate(gate_act, gates[c]);
-      // 3. the shortcut's input: the frame, or its average pool
-      const T* shortcut_in = frame;
-      if (shortcut_pool) {
-        at::parallel_for(0, in_channels, chunk_of(in_channels, in_size * 2),
-                         [&](int64_t begin, int64_t end) {
-          std::unique_ptr<T[]> row(new T[g.in_w]);
-          for (int64_t c = begin; c < end; ++c) {
-            pool_plane(frame + c * in_size, g.in_h, g.in_w, pooled.get() + c * plane_size,
-                       g.out_h, g.out_w, row.get());
-          }
-        });
-        shortcut_in = pooled.get();
-      }
-      // 4. shortcut + rezero * project, by chunks of output channels
-      T* out_data = out.mutable_data_ptr<T>() + s * out_channels * plane_size;
-      const int64_t work = plane_size * (channels + (shortcut_w ? in_channels : 0));
-      at::parallel_for(0, out_channels, chunk_of(out_channels, work),
-                       [&](int64_t begin, int64_t end) {
-        std::unique_ptr<T[]> weight(new T[(end - begin) * channels]);
-        T* dst = out_data + begin * plane_size;
-        for (int64_t o = begin; o < end; ++o) {
-          const T* row = wp.const_data_ptr<T>() + o * channels;
-          T* scaled = weight.get() + (o - begin) * channels;
-          for (int64_t c = 0; c < channels; ++c) scaled[c] = row[c] * gates[c];
-          const T shift = (project_b ? T(rezero) * project_b[o] : T(0)) +
-                          (shortcut_b ? shortcut_b[o] : T(0));
-          T* plane_out = out_data + o * plane_size;
-          if (shortcut_w) {
-            std::fill(plane_out, plane_out + plane_size, shift);
-          } else {
-            const T* r = shortcut_in + o * plane_size;
-            for (int64_t q = 0; q < plane_size; ++q) plane_out[q] = r[q] + shift;
-          }
-        }
-        if (shortcut_w) {
-          blas::gemm<T>(false, false, plane_size, end - begin, in_channels, T(1), shortcut_in,
-                        plane_size, shortcut_w + begin * in_channels, in_channels, T(1), dst,
-                        plane_size);
-        }
-        blas::gemm<T>(false, false, plane_size, end - begin, channels, T(1), dw, plane_size,
-                      weight.get(), channels, T(1), dst, plane_size);
-      });
+      d.temporal_weight = data_or_null<T>(tw);
+      d.temporal_bias = data_or_null<T>(tb);
+      d.previous_sum = ps.defined() ? ps.const_data_ptr<T>() + s * channels : nullptr;
+      d.reduce_weight = wr.const_data_ptr<T>();
+      d.reduce_bias = data_or_null<T>(br);
+      d.excite_weight = wx.const_data_ptr<T>();
+      d.excite_bias = data_or_null<T>(bx);
+      d.project_weight = wp.const_data_ptr<T>();
+      d.project_bias = data_or_null<T>(bp);
+      d.shortcut_weight = data_or_null<T>(ws);
+      d.shortcut_bias = data_or_null<T>(bs);
+      d.depthwise = depthwise.mutable_data_ptr<T>() + s * channels * plane_size;
+      d.spatial = temporal_weight ? spatial.mutable_data_ptr<T>() + s * channels * plane_size
+                                  : nullptr;
+      d.sum = new_sum.mutable_data_ptr<T>() + s * channels;
+      d.out = out.mutable_data_ptr<T>() + s * b.out_channels * plane_size;
+      expand_depthwise_pass(b, d, means.data());
+      squeeze_excite_pass(b, d, frames_seen, rezero, means.data(), squeezed.data(),
+                          hidden.data(), gates.data());
+      if (shortcut_pool) shortcut_pool_pass(b, d.frame, pooled.get());
+      project_pass(b, d, rezero, gates.data(), shortcut_pool ? pooled.get() : d.frame);
     }
   });
   return {out, spatial, new_sum};

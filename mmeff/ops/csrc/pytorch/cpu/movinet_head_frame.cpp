@@ -71,20 +71,17 @@ std::tuple<at::Tensor, at::Tensor> movinet_head_frame_cpu(
     const at::Tensor& hidden_weight, const std::optional<at::Tensor>& hidden_bias,
     c10::string_view activation, const at::Tensor& fc_weight,
     const std::optional<at::Tensor>& fc_bias) {
-  TORCH_CHECK(input.dim() == 4, kOp, "input must be 4-D (N, C, H, W), got shape ",
+  TORCH_CHECK(input.dim() == 4, kOp, "x must be 4-D (N, C, H, W), got shape ",
               input.sizes());
   TORCH_CHECK(input.scalar_type() == at::kFloat || input.scalar_type() == at::kDouble, kOp,
-              "input must be float32 or float64, got ", input.scalar_type());
+              "x must be float32 or float64, got ", input.scalar_type());
   const int64_t n = input.size(0), channels = input.size(1);
   const int64_t size = input.size(2) * input.size(3);
-  TORCH_CHECK(size > 0, kOp, "input has no pixels: shape ", input.sizes());
+  TORCH_CHECK(size > 0, kOp, "x has no pixels: shape ", input.sizes());
   const Activation act = parse_activation(kOp, std::string(activation), "activation");
   if (pooled_sum) {
     check_matrix(kOp, "pooled_sum", *pooled_sum, n, channels, input);
   }
-  TORCH_CHECK(frames_seen >= 0 && (frames_seen > 0) == pooled_sum.has_value(), kOp,
-              "frames_seen must be 0 for a new stream (pooled_sum None) and > 0 otherwise, got ",
-              frames_seen);
   check_matrix(kOp, "hidden_weight", hidden_weight, -1, channels, input);
   const int64_t hidden = hidden_weight.size(0);
   check_vector(kOp, "hidden_bias", hidden_bias, hidden, input);

@@ -16,8 +16,8 @@ at::Tensor skip_conv2d_frame_cpu(const at::Tensor& input, const at::Tensor& snap
                               int64_t block_size, at::IntArrayRef stride, at::IntArrayRef padding,
                               at::IntArrayRef dilation, int64_t groups, double dense_above) {
   const SkipFramePlan plan =
-      check_skip_conv2d_frame_args(input, snapshots, output, weight, bias, limit, block_size,
-                                   stride, padding, dilation, groups, dense_above);
+      check_skip_conv2d_frame_args(input, snapshots, output, weight, bias, block_size, stride,
+                                   padding, dilation, groups);
   const std::vector<uint8_t> fired =
       commit_changed_blocks_cpu(input, snapshots, plan.g, limit, dense_above);
   const int64_t positions = write_block_mask(fired, plan.g, plan.mask.data_ptr<bool>());

@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "blas.h"
+#include "scratch_buffer.h"
 #include "sparse_conv2d.h"
 #include "sparse_conv2d_cpu.h"
 
@@ -148,17 +149,6 @@ std::vector<Chunk> make_chunks(std::vector<Run>& runs, int64_t total, int64_t n_
   return chunks;
 }
 
-// Per-thread scratch memory that only grows: no allocation, page faults or zero-filling per
-// call once warm.
-template <typename T>
-T* scratch(int slot, int64_t elements) {
-  thread_local std::vector<unsigned char> buffers[2];
-  std::vector<unsigned char>& buf = buffers[slot];
-  const size_t bytes = static_cast<size_t>(elements) * sizeof(T);
-  if (buf.size() < bytes) buf.resize(bytes);
-  return reinterpret_cast<T*>(buf.data());
-}
-
 // Small copies and fills as inline loops: a libc call per 8-element segment would cost more
 // than the copy. A row of an 8 x 8 block is a fixed-size copy.
 template <typename T>
@@ -281,8 +271,8 @@ template <typename T>
 void gemm_chunk_nchw(const Conv2dArgs<T>& a, const Run* runs, int64_t n_runs, int64_t M) {
   const auto& g = a.g;
   const int64_t K = g.patch_size(), cog = g.out_per_group();
-  T* col = scratch<T>(0, K * M);
-  T* res = scratch<T>(1, cog * M);
+  T* col = thread_scratch<T>(ScratchSlot::kColumns, K * M);
+  T* res = thread_scratch<T>(ScratchSlot::kResults, cog * M);
   for (int64_t group = 0; group < g.groups; ++group) {
     gather_nchw(a, runs, n_runs, group, M, col);
     // Row-major res(cog x M) = W_g(cog x K) * col(K x M), i.e. column-major
@@ -298,7 +288,7 @@ template <typename T>
 void direct_chunk_nchw(const Conv2dArgs<T>& a, const Run* runs, int64_t n_runs) {
   const auto& g = a.g;
   const int64_t cog = g.out_per_group(), plane = g.in_h * g.in_w;
-  T* acc = scratch<T>(0, kMaxRunLength);
+  T* acc = thread_scratch<T>(ScratchSlot::kAccumulator, kMaxRunLength);
   for (int64_t r = 0; r < n_runs; ++r) {
     const Run& run = runs[r];
     const int64_t y0 = run.y * g.stride_h - g.pad_h, x0 = run.x0 * g.stride_w - g.pad_w;
@@ -373,8 +363,8 @@ template <typename T>
 void gemm_chunk_nhwc(const Conv2dArgs<T>& a, const Run* runs, int64_t n_runs, int64_t M) {
   const auto& g = a.g;
   const int64_t K = g.patch_size(), cog = g.out_per_group();
-  T* col = scratch<T>(0, M * K);
-  T* res = scratch<T>(1, M * cog);
+  T* col = thread_scratch<T>(ScratchSlot::kColumns, M * K);
+  T* res = thread_scratch<T>(ScratchSlot::kResults, M * cog);
   for (int64_t group = 0; group < g.groups; ++group) {
     gather_nhwc(a, runs, n_runs, group, K, col);
     // Row-major res(M x cog) = col(M x K) * W_g^T(K x cog), i.e. column-major
@@ -390,7 +380,7 @@ template <typename T>
 void direct_chunk_nhwc(const Conv2dArgs<T>& a, const Run* runs, int64_t n_runs) {
   const auto& g = a.g;
   const int64_t cog = g.out_per_group(), C = g.out_channels;
-  T* acc = scratch<T>(0, C);
+  T* acc = thread_scratch<T>(ScratchSlot::kAccumulator, C);
   for (int64_t r = 0; r < n_runs; ++r) {
     const Run& run = runs[r];
     const T* img = a.input + run.n * g.in_h * g.in_w * g.in_channels;
@@ -449,38 +439,31 @@ bool tile_path_applies(const Conv2dGeometry& g, const at::Tensor& input) {
          rows * g.stride_w * (width + kTile) <= kMaxTileChannelLen;
 }
 
-}  // namespace
+// Step 1, the direct tiles: computes the 8x8 output tiles the mask mostly selects (float32 on
+// AVX2/AVX-512 CPUs) and marks them in `taken` (empty when the path does not apply).
+void tile_step(const Conv2dGeometry& g, const at::Tensor& x, const at::Tensor& weight,
+               const at::Tensor& b, const bool* mask, const at::Tensor& out, bool channels_last,
+               std::vector<uint8_t>& taken) {
+  if (!tile_path_applies(g, x)) return;
+  const std::vector<TileTask> tasks = plan_tile_tasks(g, mask, taken);
+  if (tasks.empty()) return;
+  const at::Tensor w = weight.is_non_overlapping_and_dense() ? weight : weight.contiguous();
+  const int64_t w_strides[4] = {w.stride(0), w.stride(1), w.stride(2), w.stride(3)};
+  const Conv2dArgs<float> a{g, x.const_data_ptr<float>(), w.const_data_ptr<float>(),
+                            b.defined() ? b.const_data_ptr<float>() : nullptr,
+                            out.mutable_data_ptr<float>(), out.stride(0), out.stride(1),
+                            out.stride(2), out.stride(3)};
+  run_tile_tasks(a, w_strides, mask, channels_last, tasks, cpu_kernel_level());
+}
 
-void sparse_conv2d_cpu(const at::Tensor& input, const at::Tensor& weight,
-                       const std::optional<at::Tensor>& bias, const at::Tensor& mask,
-                       const at::Tensor& out, at::IntArrayRef stride, at::IntArrayRef padding,
-                       at::IntArrayRef dilation, int64_t groups) {
-  const Conv2dGeometry g = check_sparse_conv2d_args(input, weight, bias, mask, out, stride,
-                                                    padding, dilation, groups);
-  const at::Tensor mask_c = mask.contiguous();
-  const bool* mask_ptr = mask_c.const_data_ptr<bool>();
-  const bool channels_last = !input.is_contiguous() &&
-                             input.is_contiguous(at::MemoryFormat::ChannelsLast);
-  const at::Tensor x = channels_last ? input : input.contiguous();
-  const at::Tensor b = bias.has_value() ? bias->contiguous() : at::Tensor();
-
-  std::vector<uint8_t> taken;
-  if (tile_path_applies(g, input)) {
-    const std::vector<TileTask> tasks = plan_tile_tasks(g, mask_ptr, taken);
-    if (!tasks.empty()) {
-      const at::Tensor w = weight.is_non_overlapping_and_dense() ? weight : weight.contiguous();
-      const int64_t w_strides[4] = {w.stride(0), w.stride(1), w.stride(2), w.stride(3)};
-      const Conv2dArgs<float> a{g, x.const_data_ptr<float>(), w.const_data_ptr<float>(),
-                                b.defined() ? b.const_data_ptr<float>() : nullptr,
-                                out.mutable_data_ptr<float>(), out.stride(0), out.stride(1),
-                                out.stride(2), out.stride(3)};
-      run_tile_tasks(a, w_strides, mask_ptr, channels_last, tasks, cpu_kernel_level());
-    }
-  }
-
-  std::vector<Run> runs = mask_runs(g, mask_ptr, taken);
+// Step 2, gather-GEMM-scatter: the selected positions outside `taken` tiles, as runs grouped
+// into cache-sized chunks, a multiple of the thread count so that every thread gets the same
+// amount of work.
+void gather_step(const Conv2dGeometry& g, const at::Tensor& x, const at::Tensor& weight,
+                 const at::Tensor& b, const bool* mask, const at::Tensor& out, bool channels_last,
+                 const std::vector<uint8_t>& taken) {
+  std::vector<Run> runs = mask_runs(g, mask, taken);
   if (runs.empty()) return;
-
   const bool direct = g.in_per_group() == 1;
   at::Tensor w;
   if (!channels_last) {
@@ -490,19 +473,15 @@ void sparse_conv2d_cpu(const at::Tensor& input, const at::Tensor& weight,
   } else {
     w = weight.permute({0, 2, 3, 1}).contiguous();
   }
-
   int64_t total = 0;
   for (const Run& r : runs) total += r.len;
-  // Chunks small enough for the cache, and a multiple of the thread count so that every
-  // thread gets the same amount of work.
-  const int64_t row_bytes = std::max<int64_t>(g.patch_size(), 1) * input.element_size();
+  const int64_t row_bytes = std::max<int64_t>(g.patch_size(), 1) * x.element_size();
   const int64_t max_positions = std::clamp<int64_t>(kChunkBytes / row_bytes, 64, 1024);
   const int64_t threads = std::max<int64_t>(at::get_num_threads(), 1);
   const int64_t rounds = std::max<int64_t>(
       1, (total + threads * max_positions - 1) / (threads * max_positions));
   const std::vector<Chunk> chunks = make_chunks(runs, total, threads * rounds);
-
-  AT_DISPATCH_FLOATING_TYPES(input.scalar_type(), "sparse_conv2d_cpu", [&] {
+  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "sparse_conv2d_cpu", [&] {
     Conv2dArgs<scalar_t> a{g,
                            x.const_data_ptr<scalar_t>(),
                            w.const_data_ptr<scalar_t>(),
@@ -514,6 +493,26 @@ void sparse_conv2d_cpu(const at::Tensor& input, const at::Tensor& weight,
                            out.stride(3)};
     run_chunks(a, runs, chunks, channels_last, direct);
   });
+}
+
+}  // namespace
+
+void sparse_conv2d_cpu(const at::Tensor& input, const at::Tensor& weight,
+                       const std::optional<at::Tensor>& bias, const at::Tensor& mask,
+                       const at::Tensor& out, at::IntArrayRef stride, at::IntArrayRef padding,
+                       at::IntArrayRef dilation, int64_t groups) {
+  const Conv2dGeometry g = check_sparse_conv2d_args("sparse_conv2d: ", "out", input, weight,
+                                                    bias, mask, out, stride, padding, dilation,
+                                                    groups);
+  const at::Tensor mask_c = mask.contiguous();
+  const bool* mask_ptr = mask_c.const_data_ptr<bool>();
+  const bool channels_last = !input.is_contiguous() &&
+                             input.is_contiguous(at::MemoryFormat::ChannelsLast);
+  const at::Tensor x = channels_last ? input : input.contiguous();
+  const at::Tensor b = bias.has_value() ? bias->contiguous() : at::Tensor();
+  std::vector<uint8_t> taken;
+  tile_step(g, x, weight, b, mask_ptr, out, channels_last, taken);
+  gather_step(g, x, weight, b, mask_ptr, out, channels_last, taken);
 }
 
 TORCH_LIBRARY_IMPL(mmeff, CPU, m) { m.impl("sparse_conv2d", &sparse_conv2d_cpu); }

@@ -16,9 +16,8 @@
 
 #include <algorithm>
 #include <atomic>
-#include <cstdlib>
-#include <memory>
 
+#include "scratch_buffer.h"
 #include "sparse_conv2d_cpu.h"
 
 #if defined(__x86_64__) || defined(_M_X64)
@@ -159,23 +158,6 @@ int64_t set_cpu_kernel_level(int64_t limit) {
               "_set_cpu_kernel_level: level must be 0, 1 or 2, got ", limit);
   g_level_limit = limit;
   return static_cast<int64_t>(cpu_kernel_level());
-}
-
-// Per-thread, 64-byte aligned scratch memory that only grows.
-float* aligned_scratch(int slot, int64_t elements) {
-  struct Buffer {
-    std::unique_ptr<float, decltype(&std::free)> data{nullptr, &std::free};
-    int64_t size = 0;
-  };
-  thread_local Buffer buffers[2];
-  Buffer& b = buffers[slot];
-  if (b.size < elements) {
-    const size_t bytes = (static_cast<size_t>(elements) * sizeof(float) + 63) / 64 * 64;
-    b.data.reset(static_cast<float*>(std::aligned_alloc(64, bytes)));
-    TORCH_CHECK(b.data, "sparse_conv2d: out of memory for a ", bytes, "-byte tile buffer");
-    b.size = elements;
-  }
-  return b.data.get();
 }
 
 // Shape of the gathered input tile of one output tile.
@@ -405,8 +387,10 @@ void run_depthwise_task_nchw(const Conv2dArgs<float>& a, const int64_t w_strides
                          static_cast<int64_t>(L.w_taps.size()), direct ? plane : L.channel_len,
                          g.stride_h * (direct ? g.in_w : L.row_len), w_strides[1], w_strides[0]};
   const int64_t rows = std::min(kTile, g.out_h - t.ty * kTile);
-  float* tile = direct ? nullptr : aligned_scratch(0, L.channel_len + kTile);
-  float* acc = aligned_scratch(1, (t.co_end - t.co_begin) * kTileArea);
+  float* tile =
+      direct ? nullptr : thread_scratch<float>(ScratchSlot::kColumns, L.channel_len + kTile);
+  float* acc =
+      thread_scratch<float>(ScratchSlot::kResults, (t.co_end - t.co_begin) * kTileArea);
   constexpr int64_t kPrefetchChannels = 4;
   const int64_t u_lo = std::max<int64_t>(0, -y_base), u_hi = std::min(L.rows, g.in_h - y_base);
   const int64_t x_lo = std::max<int64_t>(x_base, 0);
@@ -448,13 +432,13 @@ void run_task(const Conv2dArgs<float>& a, const int64_t w_strides[4], const bool
   // The groups the task's channels belong to (several for depthwise-like convs).
   const int64_t g0 = t.co_begin / cog, g1 = (t.co_end - 1) / cog;
   const int64_t n_ci = (g1 - g0 + 1) * cig;
-  float* tile = aligned_scratch(0, n_ci * L.channel_len + kTile);
+  float* tile = thread_scratch<float>(ScratchSlot::kColumns, n_ci * L.channel_len + kTile);
   if (channels_last) {
     gather_tile_nhwc(a, L, t, g0 * cig, n_ci, tile, kernels.transpose8);
   } else {
     gather_tile_nchw(a, L, t, g0 * cig, n_ci, tile);
   }
-  float* acc = aligned_scratch(1, n_co * kTileArea);
+  float* acc = thread_scratch<float>(ScratchSlot::kResults, n_co * kTileArea);
   for (int64_t c = 0; c < n_co; ++c) {
     std::fill_n(acc + c * kTileArea, kTileArea, a.bias_at(t.co_begin + c));
   }

@@ -19,6 +19,7 @@
 #include "conv2d_geometry.h"
 #include "cpu_clones.h"
 #include "depthwise_plane_cpu.h"
+#include "scratch_buffer.h"
 
 namespace mmeff {
 namespace {
@@ -129,12 +130,12 @@ at::Tensor stem_conv2d_cpu(const at::Tensor& input, const at::Tensor& weight,
                            const std::optional<at::Tensor>& bias, at::IntArrayRef stride,
                            at::IntArrayRef padding, c10::string_view activation,
                            bool check_finite) {
-  TORCH_CHECK(input.dim() == 4, kOp, "input must be 4-D (N, C, H, W), got shape ",
+  TORCH_CHECK(input.dim() == 4, kOp, "x must be 4-D (N, C, H, W), got shape ",
               input.sizes());
   TORCH_CHECK(input.scalar_type() == at::kFloat || input.scalar_type() == at::kDouble, kOp,
-              "input must be float32 or float64, got ", input.scalar_type());
+              "x must be float32 or float64, got ", input.scalar_type());
   const int64_t n = input.size(0), in_channels = input.size(1);
-  TORCH_CHECK(in_channels >= 1 && in_channels <= kMaxInChannels, kOp, "input must have 1 to ",
+  TORCH_CHECK(in_channels >= 1 && in_channels <= kMaxInChannels, kOp, "x must have 1 to ",
               kMaxInChannels, " channels, got ", in_channels);
   TORCH_CHECK(weight.dim() == 4 && weight.size(1) == in_channels, kOp,
               "weight must have shape (C_out, ", in_channels, ", kh, kw), got ", weight.sizes());
@@ -156,7 +157,7 @@ at::Tensor stem_conv2d_cpu(const at::Tensor& input, const at::Tensor& weight,
   const Activation act = parse_activation(kOp, std::string(activation), "activation");
   const int64_t unit[2] = {1, 1};
   const Conv2dGeometry conv = conv2d_geometry(input, weight, stride, padding, unit, 1);
-  TORCH_CHECK(conv.out_h > 0 && conv.out_w > 0, kOp, "input of shape ", input.sizes(),
+  TORCH_CHECK(conv.out_h > 0 && conv.out_w > 0, kOp, "x of shape ", input.sizes(),
               " is smaller than the kernel");
   const PlaneGeometry g = plane_geometry(conv);
   const int64_t in_size = g.in_h * g.in_w, out_size = g.out_h * g.out_w;
@@ -180,11 +181,11 @@ at::Tensor stem_conv2d_cpu(const at::Tensor& input, const at::Tensor& weight,
       const int64_t chunk = std::max<int64_t>(
           1, (out_channels + at::get_num_threads() - 1) / at::get_num_threads());
       at::parallel_for(0, out_channels, chunk, [&](int64_t begin, int64_t end) {
-        std::unique_ptr<T[]> acc(new T[g.span]);
+        T* acc = thread_scratch<T>(ScratchSlot::kAccumulator, g.span);
         for (int64_t oc = begin; oc < end; ++oc) {
           output_plane(act, phases.get(), in_channels,
                        w.const_data_ptr<T>() + oc * in_channels * g.kernel_h * g.kernel_w,
-                       b.defined() ? b.const_data_ptr<T>()[oc] : T(0), acc.get(),
+                       b.defined() ? b.const_data_ptr<T>()[oc] : T(0), acc,
                        o + oc * out_size, g);
         }
       });

@@ -70,9 +70,9 @@ at::Tensor commit_changed_windows_cuda(const at::Tensor& input, const at::Tensor
                                        at::IntArrayRef kernel_size, at::IntArrayRef stride,
                                        at::IntArrayRef padding, at::IntArrayRef dilation,
                                        double commit_all_above) {
-  const BlockWindowGeometry g = check_commit_changed_windows_args(
-      input, snapshots, limit, block_size, kernel_size, stride, padding, dilation,
-      commit_all_above);
+  const BlockWindowGeometry g =
+      check_commit_changed_windows_args("commit_changed_windows: ", input, snapshots,
+                                        block_size, kernel_size, stride, padding, dilation);
   const c10::cuda::CUDAGuard guard(input.device());
   TORCH_CHECK_VALUE(at::isfinite(input).all().item<bool>(),
                     "commit_changed_windows: the input contains NaN or Inf");

@@ -60,8 +60,9 @@ void sparse_conv2d_cuda(const at::Tensor& input, const at::Tensor& weight,
                         const std::optional<at::Tensor>& bias, const at::Tensor& mask,
                         const at::Tensor& out, at::IntArrayRef stride, at::IntArrayRef padding,
                         at::IntArrayRef dilation, int64_t groups) {
-  const Conv2dGeometry g = check_sparse_conv2d_args(input, weight, bias, mask, out, stride,
-                                                    padding, dilation, groups);
+  const Conv2dGeometry g = check_sparse_conv2d_args("sparse_conv2d: ", "out", input, weight,
+                                                    bias, mask, out, stride, padding, dilation,
+                                                    groups);
   const c10::cuda::CUDAGuard guard(input.device());
   const at::Tensor positions = at::nonzero(mask).contiguous();  // (P, 3): n, y, x
   const int64_t n_positions = positions.size(0);
