@@ -1,11 +1,9 @@
 #!/usr/bin/env bash
-# One entry point for a fresh machine: sets up the environment (idempotent), then runs a job.
+# The environment of mmeff on a fresh machine, idempotent: a virtual environment with the
+# OpenMMLab stack, mmcv built from source, the linters, and mmeff with its compiled ops.
 #
-#   bash tools/run.sh setup   # only build the environment (.venv) and mmeff's compiled ops
-#   bash tools/run.sh test    # setup, then the test suite
-#   bash tools/run.sh demo    # setup, then the main job
-#   bash tools/run.sh bench   # setup, then every benchmark (`bench quick`: small versions), which
-#                             # writes docs/benchmarks/*.json and renders docs/benchmarks.md
+#   bash tools/setup.sh         # set everything up (what `bash tools/run.sh setup` does)
+#   source tools/setup.sh       # only define the steps below (tools/run.sh does this)
 #
 # Every step leaves a stamp keyed on its inputs, so a second run skips work already done.
 # Environment: MMEFF_VENV (default <repo>/.venv), MMEFF_CACHE (default ~/.cache/mmeff; holds the
@@ -86,7 +84,8 @@ PY
 
 install_stack() {
   local stamp key wheel
-  key="$(files_hash "$REPO/requirements/"*.txt "$REPO/tools/run.sh")"
+  key="$(cd "$REPO/requirements" && files_hash constraints.txt stack.txt tests.txt \
+    "$REPO/tools/setup.sh")"
   stamp="$VENV/.mmeff-stack-$key"
   [ -f "$stamp" ] && return 0
   install_torch
@@ -117,28 +116,26 @@ install_mmeff() {
   touch "$stamp"
 }
 
+# flake8, isort, yapf and clang-format at the versions whose output the lint job checks.
+install_linters() {
+  local key stamp
+  key="$(cd "$REPO/requirements" && files_hash constraints.txt lint.txt "$REPO/tools/setup.sh")"
+  stamp="$VENV/.mmeff-lint-$key"
+  [ -f "$stamp" ] && return 0
+  log "installing the linters"
+  pip_venv install -q -c "$REPO/requirements/constraints.txt" -r "$REPO/requirements/lint.txt"
+  rm -f "$VENV"/.mmeff-lint-*
+  touch "$stamp"
+}
+
 setup() {
   make_venv
   install_stack
+  install_linters
   install_mmeff
 }
 
-run_tests() {
-  cd "$REPO"
-  "$VENV/bin/python" -m pytest tests "$@"
-}
-
-run_demo() {
-  cd "$REPO"
-  "$VENV/bin/python" tools/video_demo.py "$@"
-}
-
-cmd="${1:-test}"
-shift || true
-case "$cmd" in
-  setup) setup ;;
-  test) setup; run_tests "$@" ;;
-  demo) setup; run_demo "$@" ;;
-  bench) setup; cd "$REPO"; "$VENV/bin/python" -m mmeff.benchmark.suite "$@" ;;
-  *) echo "usage: bash tools/run.sh {setup|test|demo|bench} [args...]" >&2; exit 2 ;;
-esac
+# Run alone, set up; sourced (by tools/run.sh), only define the steps.
+if [ "${BASH_SOURCE[0]}" = "$0" ]; then
+  setup
+fi
