@@ -76,6 +76,7 @@ def test_threshold_zero_run_reproduces_the_dense_model(bench, tmp_path, monkeypa
 
 
 @pytest.mark.skipif(not mmeff_ops.has_extension(), reason='the compiled extension is not built')
+@pytest.mark.slow
 def test_measured_dense_crossovers_are_set_and_reported(bench, tmp_path, monkeypatch):
     out = tmp_path / 'result.json'
     config = REPO / 'configs' / 'pose' / 'td-hm_hrnet-tiny_1xb32-10e_synthetic-jhmdb-64x64.py'
@@ -145,6 +146,7 @@ def test_topdown_video_rejects_a_path_one_crop_cannot_follow(bench):
         bench.topdown_video(cfg, small_topdown_model(), noise=0.01, noise_seeds=(1, ))
 
 
+@pytest.mark.slow
 def test_a_model_with_other_keypoints_runs_without_pck(bench, tmp_path, monkeypatch, capsys):
     """The stock COCO models have 17 keypoints, the synthetic figure 15: no PCK, said so."""
     tiny = REPO / 'configs' / 'pose' / 'td-hm_hrnet-tiny_1xb32-10e_synthetic-jhmdb-64x64.py'
