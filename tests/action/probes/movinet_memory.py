@@ -28,6 +28,7 @@ with torch.no_grad():
         for _ in range(1000):
             model.predict_stream(frame, state)
     heap_1200 = live_heap_bytes()
-print(json.dumps(dict(state_bytes_before=after_100, state_bytes_after=state_nbytes(state),
-                      heap_growth=heap_1200 - heap_100,
-                      peak_growth=long.peak_bytes - short.peak_bytes)))
+print(
+    json.dumps(
+        dict(state_bytes_before=after_100, state_bytes_after=state_nbytes(state),
+             heap_growth=heap_1200 - heap_100, peak_growth=long.peak_bytes - short.peak_bytes)))

@@ -18,8 +18,8 @@ state = StreamState()
 
 
 def state_bytes() -> int:
-    return sum(t.numel() * t.element_size() for e in state.entries()
-               for t in vars(e).values() if isinstance(t, torch.Tensor))
+    return sum(t.numel() * t.element_size() for e in state.entries() for t in vars(e).values()
+               if isinstance(t, torch.Tensor))
 
 
 with torch.no_grad(), stream(state):
@@ -33,6 +33,8 @@ with torch.no_grad(), stream(state):
         for _ in range(10000):
             net(frame)
     heap_growth = live_heap_bytes() - heap
-print(json.dumps(dict(state_bytes_before=size, state_bytes_after=state_bytes(),
-                      frames=state.get(net[1].pool).frames, heap_growth=heap_growth,
-                      peak_growth=long.peak_bytes - short.peak_bytes)))
+print(
+    json.dumps(
+        dict(state_bytes_before=size, state_bytes_after=state_bytes(),
+             frames=state.get(net[1].pool).frames, heap_growth=heap_growth,
+             peak_growth=long.peak_bytes - short.peak_bytes)))
