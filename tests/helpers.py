@@ -1,9 +1,23 @@
 """Shared test helpers."""
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 import torch
 
+from mmeff.engine import PeakMemory, live_heap_bytes
+
+REPO = Path(__file__).resolve().parents[1]
+
 requires_cuda = pytest.mark.skipif(not torch.cuda.is_available(),
                                    reason='needs a CUDA GPU; none is visible on this machine')
+#: Both memory measures of mmeff.engine: the peak RSS and the C heap's live bytes.
+requires_memory_measures = pytest.mark.skipif(
+    not PeakMemory.cpu_supported() or live_heap_bytes() is None,
+    reason='needs Linux /proc/self/clear_refs and glibc >= 2.33 (mallinfo2)')
 
 
 def assert_fallback_warns_once(monkeypatch, op_name: str, call, reference,
@@ -60,3 +74,15 @@ def stream_in_pieces(fn, x: torch.Tensor, lengths: list) -> torch.Tensor:
         outputs.append(fn(x[:, :, start:start + length]))
         start += length
     return torch.cat(outputs, dim=2)
+
+
+def run_probe(script: Path, *args: str, timeout: float = 600) -> dict:
+    """Run the probe ``script`` with ``args`` in a fresh interpreter, the repository first on
+    its path, and return the JSON object it prints last. A failed probe fails the test with the
+    tail of its stderr. For measurements that allocations of the pytest process would disturb."""
+    path = os.pathsep.join(filter(None, [str(REPO), os.environ.get('PYTHONPATH')]))
+    done = subprocess.run([sys.executable, str(script), *args], capture_output=True, text=True,
+                          cwd=REPO, env=dict(os.environ, PYTHONPATH=path), timeout=timeout)
+    assert done.returncode == 0, f'{script.name} exited with {done.returncode}:\n' \
+        f'{done.stderr[-3000:]}'
+    return json.loads(done.stdout.strip().splitlines()[-1])

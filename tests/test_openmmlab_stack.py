@@ -30,6 +30,7 @@ def test_import_mmeff_does_not_import_the_toolboxes():
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+@pytest.mark.slow
 def test_mmpose_hrnet_w32_topdown_with_mmeff_conv(tmp_path):
     cfg = load_config(tmp_path, """
         _base_ = 'mmpose::body_2d_keypoint/topdown_heatmap/coco/td-hm_hrnet-w32_8xb64-210e_coco-256x192.py'

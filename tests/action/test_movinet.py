@@ -1,10 +1,12 @@
 """MoViNet A0-A2: streaming == full causal clip, causality, state contracts, published sizes."""
+from pathlib import Path
+
 import pytest
 import torch
 
-from mmeff.engine import PeakMemory
 from mmeff.layers import StreamState, reset_streams, stream
-from tests.helpers import clip_pieces, requires_cuda, stream_in_pieces
+from tests.helpers import (clip_pieces, requires_cuda, requires_memory_measures, run_probe,
+                           stream_in_pieces)
 
 PROJECT = {'a0': 480, 'a1': 600, 'a2': 640}
 TINY = dict(stem=4,
@@ -180,32 +182,17 @@ def test_a_finite_frame_that_overflows_inside_is_rejected_and_the_stream_is_unch
     torch.testing.assert_close(torch.cat([first, rest], 1), expected)
 
 
+@pytest.mark.memory
+@requires_memory_measures
 def test_memory_is_constant_over_a_long_stream():
     """State bytes exactly, the C heap's live bytes, and the process's peak RSS over 1,000
-    frames vs over 100."""
-    from mmeff.engine import live_heap_bytes
-    if not PeakMemory.cpu_supported() or live_heap_bytes() is None:
-        pytest.skip(reason='needs Linux /proc/self/clear_refs and glibc >= 2.33 (mallinfo2)')
-    model = build(TINY)
-    frame = torch.randn(1, 3, 1, 32, 32)
-    state = StreamState()
-    with torch.no_grad():
-        for _ in range(100):
-            model.predict_stream(frame, state)
-        after_100, heap_100 = state.nbytes(), live_heap_bytes()
-        with PeakMemory() as short:
-            for _ in range(100):
-                model.predict_stream(frame, state)
-        with PeakMemory() as long:
-            for _ in range(1000):
-                model.predict_stream(frame, state)
-        heap_1200 = live_heap_bytes()
-    assert state.nbytes() == after_100
+    frames vs over 100, measured in a fresh process."""
+    got = run_probe(Path(__file__).parent / 'probes' / 'movinet_memory.py')
+    assert got['state_bytes_after'] == got['state_bytes_before']
     # keeping every frame's stem output alone would add 4 MiB over 1,100 frames here
-    assert heap_1200 - heap_100 < 1 * 2**20
-    # the process's RSS grows in 2 MiB transparent huge pages: one page of growth from
-    # elsewhere in a long pytest session is allowed
-    assert long.peak_bytes - short.peak_bytes <= 2 * 2**20
+    assert got['heap_growth'] < 1 * 2**20
+    # the process's RSS grows in 2 MiB transparent huge pages: one page of growth is allowed
+    assert got['peak_growth'] <= 2 * 2**20
 
 
 PUBLISHED = {  # arch: (params M at 600 classes, GFLOPs per 50-frame clip, resolution)

@@ -3,6 +3,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from mmengine.config import Config
 
 from mmeff.benchmark.checkpoints import (DetectionDataset, _point_at, cached_checkpoint_path,
@@ -23,6 +24,7 @@ def test_the_cache_is_keyed_on_config_and_dataset(tmp_path):
     assert path != cached_checkpoint_path(TINY, default_dataset_config(height=240), tmp_path)
 
 
+@pytest.mark.e2e
 def test_a_cached_checkpoint_is_reused_without_training(tmp_path):
     path = cached_checkpoint_path(TINY, default_dataset_config(), tmp_path)
     path.parent.mkdir(parents=True)

@@ -25,6 +25,7 @@ def test_a_checkpoint_is_named_by_the_command_that_prints_it():
                                   'configs/pose/x.py --height 240)')
 
 
+@pytest.mark.e2e
 def test_the_runs_of_a_benchmark_merge_and_the_page_is_rendered(tmp_path, monkeypatch):
     good = Benchmark('movinet_stream', full=(), checkpoint=dict(full=None, quick=None), quick=(
         Run('tools/benchmark_movinet_stream.py', ('--windows', '2', *MOVINET)),
@@ -40,6 +41,7 @@ def test_the_runs_of_a_benchmark_merge_and_the_page_is_rendered(tmp_path, monkey
     assert '## movinet_stream' in page.read_text()
 
 
+@pytest.mark.e2e
 def test_a_failing_benchmark_keeps_its_record_and_fails_the_suite(tmp_path, monkeypatch):
     ok = Benchmark('movinet_stream', full=(), checkpoint=dict(full=None, quick=None), quick=(
         Run('tools/benchmark_movinet_stream.py', ('--windows', '2', *MOVINET)), ))

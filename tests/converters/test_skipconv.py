@@ -49,6 +49,7 @@ GATES = [(None, torch.contiguous_format),
 
 
 @pytest.mark.parametrize('gate, memory_format', GATES)
+@pytest.mark.slow
 def test_hrnet_w32_exact_at_threshold_zero(tmp_path, gate, memory_format):
     model = build_stock_model(
         tmp_path, 'mmpose',
@@ -70,6 +71,7 @@ def test_hrnet_w32_exact_at_threshold_zero(tmp_path, gate, memory_format):
 
 
 @pytest.mark.parametrize('gate, memory_format', GATES)
+@pytest.mark.slow
 def test_retinanet_exact_at_threshold_zero(tmp_path, gate, memory_format):
     model = build_stock_model(tmp_path, 'mmdet', 'mmdet::retinanet/retinanet_r50_fpn_1x_coco.py',
                               'dict(backbone=dict(init_cfg=None))')

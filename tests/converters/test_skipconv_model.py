@@ -1,6 +1,7 @@
 """SkipConvModel: the stock recipe, converted, from a config."""
 from pathlib import Path
 
+import pytest
 import torch
 from mmengine.config import Config
 from mmengine.registry import init_default_scope
@@ -11,6 +12,7 @@ CONFIG = str(Path(__file__).resolve().parents[2] / 'configs' / 'skipconv' /
              'td-hm_hrnet-w32-skipconv-inorm_8xb64-210e_coco-256x192.py')
 
 
+@pytest.mark.slow
 def test_stock_hrnet_recipe_converted_from_config_loads_dense_weights():
     cfg = Config.fromfile(CONFIG)
     assert cfg.model.type == 'SkipConvModel'

@@ -54,6 +54,7 @@ def test_budget_is_met_and_groups_share_one_relative_threshold():
     assert not any(len(m.own_stream()) for m in model.modules() if isinstance(m, SkipConv2d))
 
 
+@pytest.mark.slow
 def test_tuner_keeps_error_at_or_below_a_uniform_threshold_of_no_fewer_macs():
     """The greedy allocation against the uniform relative threshold that first fits the
     same budget (searched by doubling from the same start)."""

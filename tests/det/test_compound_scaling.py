@@ -33,6 +33,7 @@ def test_parameters_and_backbone_channels_match_the_paper(arch):
     assert [f.shape[-1] for f in feats] == [8, 4, 2]
 
 
+@pytest.mark.slow
 def test_d0_flops_at_512_match_the_paper():
     model = build_model(efficientdet_model('d0', num_classes=90), 'mmdet').eval()
     analyzer = FlopAnalyzer(model, (torch.randn(1, 3, 512, 512), ))

@@ -1,34 +1,23 @@
-"""PeakMemory sees a large allocation inside its block; live_heap_bytes sees retained tensors."""
-import subprocess
-import sys
+"""PeakMemory sees a large allocation inside its block; live_heap_bytes sees retained tensors.
+Both are measured in a fresh process: in a long test session freed pages are reused and RSS
+need not grow."""
+from pathlib import Path
 
 import pytest
-import torch
 
 from mmeff.engine import PeakMemory, live_heap_bytes
+from tests.helpers import run_probe
 
-# a fresh process: in a long test session freed pages are reused and RSS need not grow
-PEAK_SCRIPT = '''
-import torch
-from mmeff.engine import PeakMemory
-with PeakMemory() as quiet:
-    torch.zeros(16)
-with PeakMemory() as busy:
-    torch.ones(64 * 2**20 // 4).sum()
-print(busy.peak_bytes - quiet.peak_bytes)
-'''
+PROBE = Path(__file__).parent / 'probes' / 'peak_memory.py'
 
 
+@pytest.mark.memory
 @pytest.mark.skipif(not PeakMemory.cpu_supported(), reason='needs Linux /proc/self/clear_refs')
 def test_peak_rss_covers_the_block():
-    done = subprocess.run([sys.executable, '-c', PEAK_SCRIPT], capture_output=True, text=True,
-                          check=True)
-    assert int(done.stdout.split()[-1]) > 48 * 2**20
+    assert run_probe(PROBE, 'peak')['growth'] > 48 * 2**20
 
 
+@pytest.mark.memory
 @pytest.mark.skipif(live_heap_bytes() is None, reason='needs glibc >= 2.33 (mallinfo2)')
 def test_live_heap_bytes_sees_retained_tensors():
-    before = live_heap_bytes()
-    kept = [torch.ones(1000) for _ in range(1000)]  # 4 MB in small blocks
-    assert live_heap_bytes() - before > 3.5e6
-    del kept
+    assert run_probe(PROBE, 'heap')['growth'] > 3.5e6

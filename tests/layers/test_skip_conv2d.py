@@ -74,6 +74,7 @@ def test_value_gate_at_threshold_zero_equals_dense_on_every_frame(cfg):
     assert 0 < sorted(executed)[len(executed) // 2] < 0.5  # local changes: a few values
 
 
+@pytest.mark.slow
 def test_value_gate_does_not_drift_over_1000_frames():
     """Brightness ramp plus sensor noise: the error stays under the gate's bound, flat."""
     g = torch.Generator().manual_seed(1)
@@ -91,6 +92,7 @@ def test_value_gate_does_not_drift_over_1000_frames():
 
 
 @pytest.mark.parametrize('gate', ['InputNormGate', 'OutputNormGate'])
+@pytest.mark.slow
 def test_no_drift_over_1000_frames_while_previous_frame_mode_drifts(gate):
     """Slow global brightness ramp plus sensor noise at a positive threshold."""
     g = torch.Generator().manual_seed(1)

@@ -1,4 +1,6 @@
 """StreamBufferConv3d: causal conv3d oracle, streaming == full clip, state contracts."""
+from pathlib import Path
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -6,7 +8,7 @@ from mmcv.cnn import build_conv_layer
 
 from mmeff.layers import StreamBufferConv3d, StreamState, reset_streams, stream
 from mmeff.registry import MODELS
-from tests.helpers import clip_pieces, stream_in_pieces
+from tests.helpers import clip_pieces, requires_memory_measures, run_probe, stream_in_pieces
 
 CASES = [  # kernel, stride, padding, dilation, groups
     ((3, 3, 3), 1, (1, 1, 1), 1, 1),
@@ -127,43 +129,15 @@ def test_registered_and_usable_as_conv_cfg():
     assert isinstance(conv, StreamBufferConv3d)
 
 
+@pytest.mark.memory
+@requires_memory_measures
 def test_memory_is_constant_over_10000_frames():
     """A conv + causal SE stack streamed frame by frame: the state's bytes stay the same, the C
     heap's live bytes do not grow, and the process's peak RSS over 10,000 frames is that over
-    100 (storing the frames, 4 KiB each, would add 40 MiB)."""
-    from mmeff.engine import PeakMemory, live_heap_bytes
-    from mmeff.layers import CausalSqueezeExcitation
-    if not PeakMemory.cpu_supported() or live_heap_bytes() is None:
-        pytest.skip(reason='needs Linux /proc/self/clear_refs and glibc >= 2.33 (mallinfo2)')
-    torch.manual_seed(0)
-    net = torch.nn.Sequential(StreamBufferConv3d(4, 4, (5, 3, 3), padding=(0, 1, 1)),
-                              CausalSqueezeExcitation(4, 8, position_encoding=True)).eval()
-    frame = torch.randn(1, 4, 1, 16, 16)
-    state = StreamState()
-
-    def state_bytes():
-        return sum(t.numel() * t.element_size() for e in state.entries()
-                   for t in vars(e).values() if isinstance(t, torch.Tensor))
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        with torch.no_grad(), stream(state):
-            for _ in range(100):
-                net(frame)
-            with PeakMemory() as short:
-                for _ in range(100):
-                    net(frame)
-            size, heap = state_bytes(), live_heap_bytes()
-            with PeakMemory() as long:
-                for _ in range(10000):
-                    net(frame)
-            heap_growth = live_heap_bytes() - heap
-    finally:
-        torch.set_num_threads(threads)
-    assert state_bytes() == size
-    assert state.get(net[1].pool).frames == 10200
-    assert heap_growth < 1 * 2**20
-    # the process's RSS grows in 2 MiB transparent huge pages: one page of growth from
-    # elsewhere in a long pytest session is allowed
-    assert long.peak_bytes - short.peak_bytes <= 2 * 2**20
+    100 (storing the frames, 4 KiB each, would add 40 MiB). Measured in a fresh process."""
+    got = run_probe(Path(__file__).parent / 'probes' / 'stream_buffer_memory.py')
+    assert got['state_bytes_after'] == got['state_bytes_before']
+    assert got['frames'] == 10200
+    assert got['heap_growth'] < 1 * 2**20
+    # the process's RSS grows in 2 MiB transparent huge pages: one page of growth is allowed
+    assert got['peak_growth'] <= 2 * 2**20

@@ -246,6 +246,7 @@ def test_dense_crossover_gives_the_same_result():
     torch.testing.assert_close(sparse_conv2d(x, weight, bias, mask, padding=1, out=out), want)
 
 
+@pytest.mark.slow
 def test_gradcheck_float64():
     g = torch.Generator().manual_seed(3)
     x = torch.randn(1, 2, 5, 6, dtype=torch.float64, generator=g, requires_grad=True)

@@ -28,6 +28,7 @@ def model_and_batch(tmp_path_factory):
     return model, batch
 
 
+@pytest.mark.slow
 def test_loss_adds_a_differentiable_gate_loss(model_and_batch):
     model, batch = model_and_batch
     losses = model.loss(batch['inputs'], batch['data_samples'])

@@ -76,6 +76,7 @@ def test_threshold_zero_run_reproduces_the_dense_model(bench, tmp_path, monkeypa
 
 
 @pytest.mark.skipif(not mmeff_ops.has_extension(), reason='the compiled extension is not built')
+@pytest.mark.slow
 def test_measured_dense_crossovers_are_set_and_reported(bench, tmp_path, monkeypatch):
     out = tmp_path / 'result.json'
     config = REPO / 'configs' / 'pose' / 'td-hm_hrnet-tiny_1xb32-10e_synthetic-jhmdb-64x64.py'
@@ -91,6 +92,7 @@ def test_measured_dense_crossovers_are_set_and_reported(bench, tmp_path, monkeyp
     assert result['fold_dense'] and result['rel_err_last_quarter'] < 1e-4  # folded: the same
 
 
+@pytest.mark.slow
 def test_a_larger_input_layer_threshold_skips_the_sensor_noise(bench, tmp_path, monkeypatch):
     config = REPO / 'configs' / 'pose' / 'td-hm_hrnet-tiny_1xb32-10e_synthetic-jhmdb-64x64.py'
     results = []
@@ -144,6 +146,7 @@ def test_topdown_video_rejects_a_path_one_crop_cannot_follow(bench):
         bench.topdown_video(cfg, small_topdown_model(), noise=0.01, noise_seeds=(1, ))
 
 
+@pytest.mark.slow
 def test_a_model_with_other_keypoints_runs_without_pck(bench, tmp_path, monkeypatch, capsys):
     """The stock COCO models have 17 keypoints, the synthetic figure 15: no PCK, said so."""
     tiny = REPO / 'configs' / 'pose' / 'td-hm_hrnet-tiny_1xb32-10e_synthetic-jhmdb-64x64.py'
@@ -159,6 +162,7 @@ def test_a_model_with_other_keypoints_runs_without_pck(bench, tmp_path, monkeypa
     assert 'PCK not computed: the model has 17 keypoints' in capsys.readouterr().out
 
 
+@pytest.mark.slow
 def test_trained_gumbel_gates_and_their_weights_load_from_the_checkpoint(bench, tmp_path,
                                                                          monkeypatch):
     """A Gumbel checkpoint (weights and gates): gates held open reproduce the dense model

@@ -1,5 +1,5 @@
 """tools/video_demo.py pieces: the synthetic clip and the summary table.
-(The demo's end-to-end run is in test_video_pose_e2e.py, with a trained checkpoint.)"""
+(The demo's end-to-end run is in tests/e2e/test_mmpose_tools.py, with a trained checkpoint.)"""
 import importlib.util
 from pathlib import Path
 
