@@ -8,10 +8,10 @@ Build without isolation so the extension compiles against the installed torch:
 import glob
 import os
 import shutil
-
 from setuptools import find_packages, setup
 
 CSRC = os.path.join('mmeff', 'ops', 'csrc')
+DESCRIPTION = 'Efficient video perception for OpenMMLab: SkipConv, sparse convs, streaming 3D CNNs'
 
 
 def find_cuda_home():
@@ -45,8 +45,9 @@ def make_extensions():
     with_cuda = want_cuda(cuda_home)
     if with_cuda:
         if cuda_home is None:
-            raise RuntimeError('FORCE_CUDA=1 but no CUDA toolkit (bin/nvcc, lib64/libcudart.so) found; '
-                               'set CUDA_HOME to the toolkit root')
+            raise RuntimeError(
+                'FORCE_CUDA=1 but no CUDA toolkit (bin/nvcc, lib64/libcudart.so) found; '
+                'set CUDA_HOME to the toolkit root')
         # Must be set before torch.utils.cpp_extension reads it at import time.
         os.environ['CUDA_HOME'] = cuda_home
         # Without a GPU torch cannot detect the architecture; build for common ones and PTX.
@@ -54,8 +55,9 @@ def make_extensions():
 
     from torch.utils.cpp_extension import CppExtension, CUDAExtension
 
-    sources = sorted(glob.glob(os.path.join(CSRC, 'pytorch', '*.cpp')) +
-                     glob.glob(os.path.join(CSRC, 'pytorch', 'cpu', '*.cpp')))
+    sources = sorted(
+        glob.glob(os.path.join(CSRC, 'pytorch', '*.cpp')) +
+        glob.glob(os.path.join(CSRC, 'pytorch', 'cpu', '*.cpp')))
     # No -std flag: torch.utils.cpp_extension picks the standard its headers need (C++20).
     extra_compile_args = {'cxx': ['-O3', '-fopenmp']}
     define_macros = []
@@ -92,7 +94,7 @@ def main():
     setup(
         name='mmeff',
         version=read_version(),
-        description='Efficient video perception for OpenMMLab: SkipConv, sparse convs, streaming 3D CNNs',
+        description=DESCRIPTION,
         packages=find_packages(exclude=('tests', 'tests.*', 'tools', 'configs')),
         package_data={'mmeff': ['ops/csrc/**/*']},
         python_requires='>=3.9',

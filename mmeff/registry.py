@@ -67,8 +67,9 @@ class _AfterImportHook(importlib.abc.MetaPathFinder):
 
 
 def _pending_hook(trigger: str) -> Optional[_AfterImportHook]:
-    return next((f for f in sys.meta_path
-                 if isinstance(f, _AfterImportHook) and f.trigger == trigger), None)
+    return next(
+        (f for f in sys.meta_path if isinstance(f, _AfterImportHook) and f.trigger == trigger),
+        None)
 
 
 def call_after_import(trigger: str, callback: Callable[[], None]) -> None:

@@ -20,8 +20,7 @@ requires_memory_measures = pytest.mark.skipif(
     reason='needs Linux /proc/self/clear_refs and glibc >= 2.33 (mallinfo2)')
 
 
-def assert_fallback_warns_once(monkeypatch, op_name: str, call, reference,
-                               calls: int = 2) -> None:
+def assert_fallback_warns_once(monkeypatch, op_name: str, call, reference, calls: int = 2) -> None:
     """With the extension reported missing to the op wrappers, ``call()`` equals
     ``reference()`` every time and exactly one warning names ``op_name``."""
     from mmeff.ops import extension
@@ -62,7 +61,7 @@ def clip_pieces(frames: int, mode: str, seed: int = 0) -> list:
     g = torch.Generator().manual_seed(seed)
     lengths = []
     while sum(lengths) < frames:
-        lengths.append(min(int(torch.randint(1, 5, (1,), generator=g)), frames - sum(lengths)))
+        lengths.append(min(int(torch.randint(1, 5, (1, ), generator=g)), frames - sum(lengths)))
     return lengths
 
 

@@ -7,8 +7,16 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / 'mmeff'
 #: package -> its level; a module may import packages of lower levels only.
-LEVELS = {'ops': 0, 'layers': 1, 'utils': 2, 'converters': 3, 'engine': 4,
-          'det': 5, 'pose': 5, 'action': 5}
+LEVELS = {
+    'ops': 0,
+    'layers': 1,
+    'utils': 2,
+    'converters': 3,
+    'engine': 4,
+    'det': 5,
+    'pose': 5,
+    'action': 5
+}
 SHARED = {'registry', 'version'}  # imported by every level
 
 
@@ -27,14 +35,19 @@ def mmeff_imports(source: str, package: Tuple[str, ...]) -> Set[str]:
             names = [base] if base != 'mmeff' else [f'mmeff.{a.name}' for a in node.names]
         else:
             continue
-        found |= {name.split('.')[1] for name in names
-                  if name.startswith('mmeff.') and len(name.split('.')) > 1}
+        found |= {
+            name.split('.')[1]
+            for name in names if name.startswith('mmeff.') and len(name.split('.')) > 1
+        }
     return found
 
 
 def stack_modules() -> Dict[str, Path]:
-    return {str(p.relative_to(PACKAGE)): p for name in LEVELS
-            for p in sorted((PACKAGE / name).rglob('*.py'))}
+    return {
+        str(p.relative_to(PACKAGE)): p
+        for name in LEVELS
+        for p in sorted((PACKAGE / name).rglob('*.py'))
+    }
 
 
 @pytest.mark.parametrize('module', sorted(stack_modules()))
@@ -42,8 +55,10 @@ def test_imports_go_down_the_stack(module):
     path = stack_modules()[module]
     own = path.relative_to(PACKAGE).parts[0]
     imported = mmeff_imports(path.read_text(), path.relative_to(PACKAGE).parts[:-1])
-    upward = {name for name in imported - SHARED - {own}
-              if LEVELS.get(name, len(LEVELS)) >= LEVELS[own]}
+    upward = {
+        name
+        for name in imported - SHARED - {own} if LEVELS.get(name, len(LEVELS)) >= LEVELS[own]
+    }
     assert not upward, f'mmeff/{module} ({own}) imports {sorted(upward)}'
 
 

@@ -32,8 +32,9 @@ def test_import_mmeff_does_not_import_the_toolboxes():
 
 @pytest.mark.slow
 def test_mmpose_hrnet_w32_topdown_with_mmeff_conv(tmp_path):
-    cfg = load_config(tmp_path, """
-        _base_ = 'mmpose::body_2d_keypoint/topdown_heatmap/coco/td-hm_hrnet-w32_8xb64-210e_coco-256x192.py'
+    cfg = load_config(
+        tmp_path, """
+        _base_ = 'mmpose::body_2d_keypoint/topdown_heatmap/coco/td-hm_hrnet-w32_8xb64-210e_coco-256x192.py'  # noqa: E501
         model = dict(backbone=dict(init_cfg=None, conv_cfg=dict(type='OutputSparseConv2d')))
         """)
     assert 'mmeff' in sys.modules
@@ -48,7 +49,8 @@ def test_mmpose_hrnet_w32_topdown_with_mmeff_conv(tmp_path):
 
 
 def test_mmdet_retinanet(tmp_path):
-    cfg = load_config(tmp_path, """
+    cfg = load_config(
+        tmp_path, """
         _base_ = 'mmdet::retinanet/retinanet_r50_fpn_1x_coco.py'
         model = dict(backbone=dict(init_cfg=None))
         """)
@@ -61,7 +63,8 @@ def test_mmdet_retinanet(tmp_path):
 
 
 def test_mmaction_c3d(tmp_path):
-    cfg = load_config(tmp_path, """
+    cfg = load_config(
+        tmp_path, """
         _base_ = 'mmaction::recognition/c3d/c3d_sports1m-pretrained_8xb30-16x1x1-45e_ucf101-rgb.py'
         model = dict(backbone=dict(pretrained=None))
         """)
@@ -74,8 +77,9 @@ def test_mmaction_c3d(tmp_path):
 
 @pytest.mark.parametrize('scope', ['mmdet', 'mmpose', 'mmaction'])
 def test_mmeff_layer_builds_from_each_toolbox_scope(scope):
-    import mmeff  # noqa: F401
     from mmcv.cnn import build_conv_layer
+
+    import mmeff  # noqa: F401
     init_default_scope(scope)
     conv = build_conv_layer(dict(type='OutputSparseConv2d'), 4, 8, 3, padding=1)
     assert type(conv).__name__ == 'OutputSparseConv2d'

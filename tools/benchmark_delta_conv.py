@@ -4,8 +4,9 @@ HRNet-W32 layers of a 256x192 crop (the top-down input), batch 1, NCHW and chann
 (NHWC, the op's fast layout), the dense conv in the same layout. A share of the input
 values has changed by more than the threshold: scattered at random (``--pattern values``,
 the worst case for locality, as sensor noise), or every channel of a share of the pixels
-(``--pattern pixels``, as a moving object whose features change everywhere it is); the op commits them and adds their conv to the cached output through the sparse
-kernel (``dense_above=1``, so the dense fallback never runs). Each timed call first restores
+(``--pattern pixels``, as a moving object whose features change everywhere it is); the op
+commits them and adds their conv to the cached output through the sparse kernel
+(``dense_above=1``, so the dense fallback never runs). Each timed call first restores
 the reference (a copy of C_in x H x W values, counted against the op). Timing as
 ``mmeff.benchmark.median_times``: 2 threads, alternating bursts after warm-up, medians:
 
@@ -72,18 +73,22 @@ def bench_layer(layer, layout, shares, pattern, repeats, warmup, gen):
 
         t = median_times(dict(dense=dense, op=op), repeats, warmup)
         mac_share = op() / dense_macs
-        rows.append(dict(layer=name, layout=layout, value_share=fired.float().mean().item(),
-                         mac_share=mac_share,
-                         dense_ms=t['dense'] * 1e3, op_ms=t['op'] * 1e3,
-                         speedup=t['dense'] / t['op'], efficiency=t['dense'] / t['op'] * mac_share))
+        rows.append(
+            dict(layer=name, layout=layout, value_share=fired.float().mean().item(),
+                 mac_share=mac_share, dense_ms=t['dense'] * 1e3, op_ms=t['op'] * 1e3,
+                 speedup=t['dense'] / t['op'], efficiency=t['dense'] / t['op'] * mac_share))
     return rows
 
 
 COLUMNS = [
-    Column('layer', 'layer'), Column('layout', 'layout'),
-    Column('value_share', 'fired values', '.3f'), Column('mac_share', 'MAC share', '.3f'),
-    Column('dense_ms', 'dense ms', '.3f'), Column('op_ms', 'op ms', '.3f'),
-    Column('speedup', 'speed-up', '.2f'), Column('efficiency', 'efficiency', '.2f'),
+    Column('layer', 'layer'),
+    Column('layout', 'layout'),
+    Column('value_share', 'fired values', '.3f'),
+    Column('mac_share', 'MAC share', '.3f'),
+    Column('dense_ms', 'dense ms', '.3f'),
+    Column('op_ms', 'op ms', '.3f'),
+    Column('speedup', 'speed-up', '.2f'),
+    Column('efficiency', 'efficiency', '.2f'),
 ]
 DESCRIPTION = (
     'One value-gated SkipConv2d frame (`delta_conv2d_frame`, sparse kernel always: '
@@ -114,11 +119,11 @@ def main():
     progress = ProgressBar(len(LAYERS) * len(args.layouts))
     for layout in args.layouts:
         for layer in LAYERS:
-            rows += bench_layer(layer, layout, args.shares, args.pattern, args.repeats,
-                                args.warmup, gen)
+            rows += bench_layer(layer, layout, args.shares, args.pattern, args.repeats, args.warmup,
+                                gen)
             progress.update()
-    pattern = ('scattered at random' if args.pattern == 'values' else
-               'every channel of a share of the pixels')
+    pattern = ('scattered at random'
+               if args.pattern == 'values' else 'every channel of a share of the pixels')
     record = make_record(
         'delta_conv2d_frame', f'delta_conv2d_frame vs dense F.conv2d, fired {args.pattern}',
         DESCRIPTION.format(pattern=pattern), COLUMNS, rows, threads=args.threads,
@@ -128,6 +133,7 @@ def main():
     print_table(record)
     if args.json:
         write_record(args.json, record)
+
 
 if __name__ == '__main__':
     main()

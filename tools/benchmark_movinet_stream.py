@@ -26,9 +26,11 @@ from mmeff.utils import fold_batchnorms
 
 PROJECT = {'a0': 480, 'a1': 600, 'a2': 640}
 COLUMNS = [
-    Column('window', 'window T'), Column('stream_ms', 'streaming ms/frame', '.2f'),
+    Column('window', 'window T'),
+    Column('stream_ms', 'streaming ms/frame', '.2f'),
     Column('layers_ms', 'layer by layer ms/frame', '.2f'),
-    Column('window_ms', 'window ms/frame', '.2f'), Column('speedup', 'speed-up', '.1f'),
+    Column('window_ms', 'window ms/frame', '.2f'),
+    Column('speedup', 'speed-up', '.1f'),
     Column('speedup_over_t', 'speed-up / T', '.2f'),
     Column('first_window_max_abs_diff', 'first-window max abs diff', '.1e'),
 ]
@@ -60,11 +62,11 @@ def build(arch: str) -> torch.nn.Module:
     init_default_scope('mmaction')
     from mmaction.registry import MODELS
     torch.manual_seed(0)
-    return MODELS.build(dict(
-        type='MoViNetRecognizer',
-        backbone=dict(type='MoViNet', arch=arch, causal=True),
-        cls_head=dict(type='MoViNetHead', num_classes=600, in_channels=PROJECT[arch],
-                      causal=True))).eval()
+    return MODELS.build(
+        dict(
+            type='MoViNetRecognizer', backbone=dict(type='MoViNet', arch=arch, causal=True),
+            cls_head=dict(type='MoViNetHead', num_classes=600, in_channels=PROJECT[arch],
+                          causal=True))).eval()
 
 
 @torch.no_grad()
@@ -109,10 +111,9 @@ def main() -> None:
     record = make_record(
         'movinet_stream', f'MoViNet-{args.arch.upper()} streaming vs a sliding window',
         DESCRIPTION.format(arch=args.arch.upper(), bn='kept' if args.keep_bn else 'folded',
-                           size=args.size, repeats=args.repeats, frames=args.frames),
-        COLUMNS, rows, threads=args.threads,
-        settings=dict(arch=args.arch, size=args.size, repeats=args.repeats, frames=args.frames,
-                      keep_bn=args.keep_bn))
+                           size=args.size, repeats=args.repeats, frames=args.frames), COLUMNS, rows,
+        threads=args.threads, settings=dict(arch=args.arch, size=args.size, repeats=args.repeats,
+                                            frames=args.frames, keep_bn=args.keep_bn))
     print_table(record)
     if args.json:
         write_record(args.json, record)

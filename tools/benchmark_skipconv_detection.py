@@ -1,8 +1,9 @@
 """Dense vs SkipConv EfficientDet-D0 on a synthetic video, in one process, 2 threads.
 
-The model is the D0 of ``configs/efficientdet/efficientdet_effb0_bifpn_1xb8-24e_synthvid-128x128.py``
-with the weights of ``--checkpoint`` (train it with mmdet's tools/train.py, see docs/detection.md) or,
-without one, random weights (BatchNorm statistics calibrated on the video: sparsity and
+The model is the D0 of
+``configs/efficientdet/efficientdet_effb0_bifpn_1xb8-24e_synthvid-128x128.py`` with the weights
+of ``--checkpoint`` (train it with mmdet's tools/train.py, see docs/detection.md) or, without one,
+random weights (BatchNorm statistics calibrated on the video: sparsity and
 fidelity then understate what trained weights give). The SkipConv copy is converted with
 ``mmeff.convert_to_skipconv`` (BatchNorm folded, every conv of backbone, BiFPN and head).
 Both run the same synthetic video (moving shapes on a static textured background, sensor
@@ -35,10 +36,14 @@ from mmeff.utils import MacCounter, SyntheticDetectionConfig, synthetic_detectio
 CONFIG = 'configs/efficientdet/efficientdet_effb0_bifpn_1xb8-24e_synthvid-128x128.py'
 GROUPS = ('stem', 'expand_conv', 'depthwise_conv', 'se', 'linear_conv', 'neck', 'bbox_head')
 COLUMNS = [
-    Column('threshold', 'threshold', 'g'), Column('dense_ms', 'dense ms', '.1f'),
-    Column('skipconv_ms', 'SkipConv ms', '.1f'), Column('speedup', 'speed-up', '.2f'),
-    Column('dense_gmacs', 'dense GMACs', '.3f'), Column('executed_gmacs', 'executed GMACs', '.3f'),
-    Column('mac_share', 'MAC share', '.1%'), Column('max_rel_error', 'max rel. error', '.2e'),
+    Column('threshold', 'threshold', 'g'),
+    Column('dense_ms', 'dense ms', '.1f'),
+    Column('skipconv_ms', 'SkipConv ms', '.1f'),
+    Column('speedup', 'speed-up', '.2f'),
+    Column('dense_gmacs', 'dense GMACs', '.3f'),
+    Column('executed_gmacs', 'executed GMACs', '.3f'),
+    Column('mac_share', 'MAC share', '.1%'),
+    Column('max_rel_error', 'max rel. error', '.2e'),
 ] + [Column(f'share_{group}', group, '.0%') for group in GROUPS]
 DESCRIPTION = (
     'EfficientDet-D0 ({weights}), {size}x{size} synthetic video of {frames} frames (moving '
@@ -132,7 +137,8 @@ def run(args, dense_model, frames, threshold) -> dict:
                 speedup=dense_ms / skipconv_ms, dense_gmacs=gmacs['dense'],
                 executed_gmacs=gmacs['executed'], mac_share=gmacs['executed'] / gmacs['dense'],
                 max_rel_error=max(errors[1:]),
-                **{f'share_{group}': shares.get(group) for group in GROUPS})
+                **{f'share_{group}': shares.get(group)
+                   for group in GROUPS})
 
 
 def main():
@@ -148,9 +154,9 @@ def main():
     rows = [run(args, dense_model, frames, thr) for thr in args.thresholds]
     weights = 'trained weights' if args.checkpoint else 'random weights, BatchNorm calibrated'
     record = make_record(
-        'skipconv_detection', 'SkipConv EfficientDet-D0 on video', DESCRIPTION.format(
-            weights=weights, size=args.size, frames=args.frames, noise=args.noise,
-            gate=args.gate, block=args.block, warmup=args.warmup), COLUMNS, rows,
+        'skipconv_detection', 'SkipConv EfficientDet-D0 on video',
+        DESCRIPTION.format(weights=weights, size=args.size, frames=args.frames, noise=args.noise,
+                           gate=args.gate, block=args.block, warmup=args.warmup), COLUMNS, rows,
         threads=args.threads,
         settings=dict(checkpoint=args.checkpoint, frames=args.frames, warmup=args.warmup,
                       size=args.size, objects=args.objects, noise=args.noise, gate=args.gate,
@@ -158,6 +164,7 @@ def main():
     print_table(record)
     if args.json:
         write_record(args.json, record)
+
 
 if __name__ == '__main__':
     main()

@@ -49,9 +49,12 @@ from mmeff.utils.synthetic_pose_dataset import JHMDB_FROM_SYNTHETIC
 
 BASE = 'mmpose::body_2d_keypoint/topdown_heatmap/coco/td-hm_hrnet-w32_8xb64-210e_coco-256x192.py'
 COLUMNS = [
-    Column('series', 'gate'), Column('setting', 'setting'),
-    Column('dense_ms', 'dense ms', '.1f'), Column('skipconv_ms', 'SkipConv ms', '.1f'),
-    Column('speedup', 'speed-up', '.2f'), Column('mac_ratio', 'MAC share', '.1%'),
+    Column('series', 'gate'),
+    Column('setting', 'setting'),
+    Column('dense_ms', 'dense ms', '.1f'),
+    Column('skipconv_ms', 'SkipConv ms', '.1f'),
+    Column('speedup', 'speed-up', '.2f'),
+    Column('mac_ratio', 'MAC share', '.1%'),
     Column('keypoints_within_2px_first_quarter', 'within 2 px, first quarter', '.1%'),
     Column('keypoints_within_2px_last_quarter', 'within 2 px, last quarter', '.1%'),
     Column('keypoints_within_2px_all', 'within 2 px, all', '.1%'),
@@ -96,8 +99,7 @@ def build_hrnet(config: str, weights: Optional[dict]) -> torch.nn.Module:
     torch.manual_seed(0)
     model = MODELS.build(cfg.model)
     if weights is not None:
-        load_state_dict(model, {k: v for k, v in weights.items() if '.gate.' not in k},
-                        strict=True)
+        load_state_dict(model, {k: v for k, v in weights.items() if '.gate.' not in k}, strict=True)
     return model.eval()
 
 
@@ -128,10 +130,10 @@ def topdown_crops(frames: torch.Tensor, box: dict, input_size: Tuple[int, int],
     affine = TopdownAffine(input_size=input_size)
     crops, moved = [], []
     for t, frame in enumerate(frames):
-        result = affine(dict(img=np.ascontiguousarray(frame.permute(1, 2, 0).numpy()),
-                             bbox_center=box['bbox_center'].copy(),
-                             bbox_scale=box['bbox_scale'].copy(),
-                             keypoints=None if keypoints is None else keypoints[t].numpy()[None]))
+        result = affine(
+            dict(img=np.ascontiguousarray(frame.permute(1, 2, 0).numpy()),
+                 bbox_center=box['bbox_center'].copy(), bbox_scale=box['bbox_scale'].copy(),
+                 keypoints=None if keypoints is None else keypoints[t].numpy()[None]))
         crops.append(torch.from_numpy(result['img']).permute(2, 0, 1))
         if keypoints is not None:
             moved.append(torch.from_numpy(result['transformed_keypoints'][0]))
@@ -157,8 +159,10 @@ def topdown_video(cfg: SyntheticVideoConfig, model: torch.nn.Module, noise: floa
                          'follow it; lower the walking speed (--max-speed)')
     box = path_box(truth[:, 0])
     joints = topdown_crops(clean, box, input_size, truth[:, 0, list(JHMDB_FROM_SYNTHETIC)])[1]
-    videos = [normalise(topdown_crops(add_sensor_noise(clean, noise, seed), box, input_size)[0],
-                        model) for seed in noise_seeds]
+    videos = [
+        normalise(topdown_crops(add_sensor_noise(clean, noise, seed), box, input_size)[0], model)
+        for seed in noise_seeds
+    ]
     return joints, videos
 
 
@@ -195,15 +199,15 @@ def keypoint_agreement(model: torch.nn.Module, got: torch.Tensor, want: torch.Te
     return (distance <= 2).float().mean().item()
 
 
-def pck(model: torch.nn.Module, heatmaps: torch.Tensor, truth: torch.Tensor,
-        thr: float) -> float:
+def pck(model: torch.nn.Module, heatmaps: torch.Tensor, truth: torch.Tensor, thr: float) -> float:
     """PCK of the keypoints decoded from ``heatmaps`` (N, K, h, w) against the true (N, K, 2),
     normalised by the size of the true keypoints' box (JHMDB's PCK, mmpose's
     ``keypoint_pck_accuracy``)."""
     size = (truth.amax(1) - truth.amin(1)).amax(-1, keepdim=True).repeat(1, 2).numpy()
     mask = np.ones(truth.shape[:2], dtype=bool)
-    return float(keypoint_pck_accuracy(decoded_keypoints(model, heatmaps).numpy(), truth.numpy(),
-                                       mask, thr, size)[1])
+    return float(
+        keypoint_pck_accuracy(
+            decoded_keypoints(model, heatmaps).numpy(), truth.numpy(), mask, thr, size)[1])
 
 
 def same_peak_cell(got: torch.Tensor, want: torch.Tensor) -> float:
@@ -215,8 +219,8 @@ def same_peak_cell(got: torch.Tensor, want: torch.Tensor) -> float:
 def series_and_setting(args: argparse.Namespace) -> Tuple[str, str]:
     """The table's gate and setting cells of a run."""
     if args.gate == 'ValueGate':
-        series = 'ValueGate' + ('' if args.dense_above == 1.0 else
-                                f', dense above {args.dense_above}')
+        series = 'ValueGate' + (''
+                                if args.dense_above == 1.0 else f', dense above {args.dense_above}')
     else:
         series = f'{args.gate} {args.block}x{args.block}'
     if args.channels_last:
@@ -246,46 +250,54 @@ def main():
     parser.add_argument('--frames', type=int, default=100)
     parser.add_argument('--threshold', type=float, default=0.05,
                         help='one gate threshold for every layer (ignored with --relative)')
-    parser.add_argument('--relative', type=float,
-                        help='per-layer thresholds: this share of each layer\'s mean window L1 '
-                        'norm on the first 4 frames (mmeff.converters.calibrate_norm_gates)')
-    parser.add_argument('--input-relative', type=float,
-                        help='with --relative: this setting for the model\'s first SkipConv2d '
-                        '(HRNet\'s layer reading the image: above the sensor noise) instead')
-    parser.add_argument('--tune', type=float, metavar='SHARE',
-                        help='per-resolution thresholds tuned to this share of the dense MACs on '
-                        'another synthetic video (mmeff.converters.tune_norm_gates)')
+    parser.add_argument(
+        '--relative', type=float,
+        help='per-layer thresholds: this share of each layer\'s mean window L1 '
+        'norm on the first 4 frames (mmeff.converters.calibrate_norm_gates)')
+    parser.add_argument(
+        '--input-relative', type=float,
+        help='with --relative: this setting for the model\'s first SkipConv2d '
+        '(HRNet\'s layer reading the image: above the sensor noise) instead')
+    parser.add_argument(
+        '--tune', type=float, metavar='SHARE',
+        help='per-resolution thresholds tuned to this share of the dense MACs on '
+        'another synthetic video (mmeff.converters.tune_norm_gates)')
     parser.add_argument('--tune-frames', type=int, default=16)
-    parser.add_argument('--gate', default='InputNormGate',
-                        choices=['InputNormGate', 'OutputNormGate', 'ValueGate', 'GumbelGate'],
-                        help='norm gates recompute b x b output blocks; ValueGate multiplies '
-                        'only the changed input values; GumbelGate: the trained gates of '
-                        '--checkpoint (a SkipConvModel Gumbel config\'s, e.g. '
-                        'td-hm_hrnet-w32-skipconv-gumbel_1xb4x4-3e_synthetic-jhmdb-256x192.py)')
+    parser.add_argument(
+        '--gate', default='InputNormGate',
+        choices=['InputNormGate', 'OutputNormGate', 'ValueGate', 'GumbelGate'],
+        help='norm gates recompute b x b output blocks; ValueGate multiplies '
+        'only the changed input values; GumbelGate: the trained gates of '
+        '--checkpoint (a SkipConvModel Gumbel config\'s, e.g. '
+        'td-hm_hrnet-w32-skipconv-gumbel_1xb4x4-3e_synthetic-jhmdb-256x192.py)')
     parser.add_argument('--block', type=int, default=8,
                         help='block size of the norm gates and of the Gumbel gates')
-    parser.add_argument('--dense-above', type=dense_above_arg, default=0.25,
-                        help='ValueGate: share of fired values from which a layer runs densely, '
-                        'or "measured": each layer\'s crossover timed on this machine '
-                        '(mmeff.converters.measure_dense_crossovers)')
+    parser.add_argument(
+        '--dense-above', type=dense_above_arg, default=0.25,
+        help='ValueGate: share of fired values from which a layer runs densely, '
+        'or "measured": each layer\'s crossover timed on this machine '
+        '(mmeff.converters.measure_dense_crossovers)')
     parser.add_argument('--figures', type=int, default=1,
                         help='walking figures in the video (the crop follows the first)')
     parser.add_argument('--frame-size', type=int, nargs=2, default=(240, 320), metavar=('H', 'W'),
                         help='size of the rendered video (the synthetic training videos\' size)')
-    parser.add_argument('--max-speed', type=float, default=1.0,
-                        help='largest walking speed in px/frame (long videos need a small one: '
-                        'the crop holds the whole path)')
+    parser.add_argument(
+        '--max-speed', type=float, default=1.0,
+        help='largest walking speed in px/frame (long videos need a small one: '
+        'the crop holds the whole path)')
     parser.add_argument('--shake', type=int, default=0, help='camera shake in pixels (0: static)')
     parser.add_argument('--noise', type=float, default=0.01, help='sensor noise std (0: none)')
     parser.add_argument('--flicker', type=float, default=0.02,
                         help='amplitude of the global brightness flicker (0: none)')
     parser.add_argument('--threads', type=int, default=2)
-    parser.add_argument('--channels-last', action='store_true',
-                        help='run both models in channels_last (NHWC), the ValueGate\'s fast '
-                        'layout')
-    parser.add_argument('--fold-dense', action='store_true',
-                        help='fold the dense model\'s BatchNorms into its convs too (the '
-                        'converted one always has them folded), for a baseline without them')
+    parser.add_argument(
+        '--channels-last', action='store_true',
+        help='run both models in channels_last (NHWC), the ValueGate\'s fast '
+        'layout')
+    parser.add_argument(
+        '--fold-dense', action='store_true',
+        help='fold the dense model\'s BatchNorms into its convs too (the '
+        'converted one always has them folded), for a baseline without them')
     parser.add_argument('--config', default=BASE, help='top-down pose config of the model')
     parser.add_argument('--checkpoint', help='trained weights of --config')
     parser.add_argument('--json', help='write the results to this JSON file')
@@ -302,10 +314,11 @@ def main():
     input_size = tuple(dense.head.decoder.input_size)  # (w, h)
 
     def video(seed: int, frames: int, noise_seeds: Sequence[int]):
-        return topdown_video(SyntheticVideoConfig(
-            frames=frames, height=args.frame_size[0], width=args.frame_size[1],
-            figures=args.figures, shake=args.shake, noise_std=0., flicker=args.flicker,
-            max_speed=args.max_speed, seed=seed), dense, args.noise, noise_seeds)
+        return topdown_video(
+            SyntheticVideoConfig(frames=frames, height=args.frame_size[0], width=args.frame_size[1],
+                                 figures=args.figures, shake=args.shake, noise_std=0.,
+                                 flicker=args.flicker, max_speed=args.max_speed, seed=seed), dense,
+            args.noise, noise_seeds)
 
     # the video and, for the noise floor, the same video with its sensor noise drawn anew
     truth, (frames, redrawn) = video(0, args.frames, (1, 2))
@@ -372,8 +385,9 @@ def main():
             outputs['dense'].append(want)
             outputs['skipconv'].append(got)
             if args.noise:  # the dense model against itself under re-drawn noise (untimed)
-                floor.append(keypoint_agreement(
-                    dense, dense(redrawn[index][None], None, mode='tensor'), want))
+                floor.append(
+                    keypoint_agreement(dense, dense(redrawn[index][None], None, mode='tensor'),
+                                       want))
             timers['dense'].take()
             progress.update()
     quarter = max(args.frames // 4, 1)
@@ -382,22 +396,18 @@ def main():
     result = dict(
         weights=args.checkpoint or 'random (BatchNorm calibrated)', frames=args.frames,
         gate=args.gate, threshold=None if trained_gates else args.threshold,
-        channels_last=args.channels_last,
-        fold_dense=args.fold_dense,
+        channels_last=args.channels_last, fold_dense=args.fold_dense,
         dense_above=args.dense_above if args.gate == 'ValueGate' else None, relative=args.relative,
-        input_relative=args.input_relative, block=args.block,
-        tuned_share=args.tune,
+        input_relative=args.input_relative, block=args.block, tuned_share=args.tune,
         input_size=input_size, figures=args.figures, shake=args.shake, max_speed=args.max_speed,
-        noise=args.noise, flicker=args.flicker,
-        crossovers=crossovers,
+        noise=args.noise, flicker=args.flicker, crossovers=crossovers,
         dense_ms=statistics.median(times['dense']) * 1e3,
-        skipconv_ms=statistics.median(times['skipconv'][steady]) * 1e3,
-        dense_gmacs=gmacs['dense'], executed_gmacs=gmacs['executed'],
-        rel_err_first_quarter=statistics.mean(rel_err[:quarter]),
-        rel_err_last_quarter=statistics.mean(rel_err[-quarter:]),
-        keypoints_within_2px_first_quarter=statistics.mean(agree[:quarter]),
-        keypoints_within_2px_last_quarter=statistics.mean(agree[-quarter:]),
-        keypoints_within_2px_all=statistics.mean(agree),
+        skipconv_ms=statistics.median(times['skipconv'][steady]) * 1e3, dense_gmacs=gmacs['dense'],
+        executed_gmacs=gmacs['executed'], rel_err_first_quarter=statistics.mean(
+            rel_err[:quarter]), rel_err_last_quarter=statistics.mean(
+                rel_err[-quarter:]), keypoints_within_2px_first_quarter=statistics.mean(
+                    agree[:quarter]), keypoints_within_2px_last_quarter=statistics.mean(
+                        agree[-quarter:]), keypoints_within_2px_all=statistics.mean(agree),
         same_peak_cell_all=statistics.mean(same_cell),
         dense_vs_redrawn_noise_within_2px=statistics.mean(floor) if floor else 1.0)
     if outputs['dense'][0].shape[1] == truth.shape[1]:  # the figure's joints (JHMDB order)
@@ -427,17 +437,18 @@ def main():
     for key, value in result.items():
         if isinstance(value, float):
             print(f'  {key:<36}{value:.4f}')
-    weights = ('trained weights, ' + os.path.basename(args.config) if args.checkpoint else
-               'random weights, BatchNorm calibrated')
+    weights = ('trained weights, ' + os.path.basename(args.config)
+               if args.checkpoint else 'random weights, BatchNorm calibrated')
     record = make_record(
         'skipconv_video', 'SkipConv pose on video: time, MACs and fidelity',
         DESCRIPTION.format(weights=weights, frames=args.frames, noise=args.noise,
                            flicker=args.flicker,
-                           layout='channels_last' if args.channels_last else 'NCHW'),
-        COLUMNS, [result], threads=args.threads, settings=vars(args))
+                           layout='channels_last' if args.channels_last else 'NCHW'), COLUMNS,
+        [result], threads=args.threads, settings=vars(args))
     print_table(record)
     if args.json:
         write_record(args.json, record)
+
 
 if __name__ == '__main__':
     main()

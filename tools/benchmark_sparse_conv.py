@@ -23,8 +23,7 @@ import torch.nn.functional as F
 from mmengine.utils import ProgressBar
 
 from mmeff.benchmark import Column, make_record, median_times, print_table, write_record
-from mmeff.ops import (DENSE_CROSSOVER_DENSITY, conv2d_output_size, has_extension,
-                       sparse_conv2d)
+from mmeff.ops import DENSE_CROSSOVER_DENSITY, conv2d_output_size, has_extension, sparse_conv2d
 
 # name, C_in, C_out, kernel, stride, groups, (H, W) of the input
 LAYERS = [
@@ -41,7 +40,8 @@ DENSITIES = [0.05, 0.10, 0.25, 0.50, 1.00]
 MEMORY_FORMATS = dict(NCHW=torch.contiguous_format, NHWC=torch.channels_last)
 
 
-def exact_block_mask(h: int, w: int, block: int, density: float, gen: torch.Generator) -> torch.Tensor:
+def exact_block_mask(h: int, w: int, block: int, density: float,
+                     gen: torch.Generator) -> torch.Tensor:
     """(1, h, w) bool mask with round(density * #blocks) random block x block tiles set."""
     bh, bw = -(-h // block), -(-w // block)
     n_on = max(1, round(density * bh * bw))
@@ -77,19 +77,25 @@ def bench_layer(layer, layout, densities, block, repeats, warmup, gen):
                                           [1, 1], groups)
 
         t = median_times(dict(dense=dense, op=op, kernel=kernel), repeats, warmup)
-        rows.append(dict(layer=name, layout=layout, density=real_density, dense_ms=t['dense'] * 1e3,
-                         op_ms=t['op'] * 1e3, kernel_ms=t['kernel'] * 1e3,
-                         op_speedup=t['dense'] / t['op'], kernel_speedup=t['dense'] / t['kernel'],
-                         op_efficiency=t['dense'] / t['op'] * real_density,
-                         kernel_efficiency=t['dense'] / t['kernel'] * real_density))
+        rows.append(
+            dict(layer=name, layout=layout, density=real_density, dense_ms=t['dense'] * 1e3,
+                 op_ms=t['op'] * 1e3, kernel_ms=t['kernel'] * 1e3, op_speedup=t['dense'] / t['op'],
+                 kernel_speedup=t['dense'] / t['kernel'],
+                 op_efficiency=t['dense'] / t['op'] * real_density,
+                 kernel_efficiency=t['dense'] / t['kernel'] * real_density))
     return rows
 
 
 COLUMNS = [
-    Column('layer', 'layer'), Column('layout', 'layout'), Column('density', 'density', '.3f'),
-    Column('dense_ms', 'dense ms', '.3f'), Column('op_ms', 'op ms', '.3f'),
-    Column('op_speedup', 'op speed-up', '.2f'), Column('op_efficiency', 'op eff.', '.2f'),
-    Column('kernel_ms', 'kernel ms', '.3f'), Column('kernel_speedup', 'kernel speed-up', '.2f'),
+    Column('layer', 'layer'),
+    Column('layout', 'layout'),
+    Column('density', 'density', '.3f'),
+    Column('dense_ms', 'dense ms', '.3f'),
+    Column('op_ms', 'op ms', '.3f'),
+    Column('op_speedup', 'op speed-up', '.2f'),
+    Column('op_efficiency', 'op eff.', '.2f'),
+    Column('kernel_ms', 'kernel ms', '.3f'),
+    Column('kernel_speedup', 'kernel speed-up', '.2f'),
     Column('kernel_efficiency', 'kernel eff.', '.2f'),
 ]
 DESCRIPTION = (
@@ -118,7 +124,9 @@ def main():
         raise SystemExit('mmeff.ops._ext is not built: run `bash tools/run.sh setup` first')
     torch.set_num_threads(args.threads)
     gen = torch.Generator().manual_seed(0)
-    layers = [l for l in LAYERS if not args.layers or any(s in l[0] for s in args.layers)]
+    layers = [
+        layer for layer in LAYERS if not args.layers or any(s in layer[0] for s in args.layers)
+    ]
     rows = []
     progress = ProgressBar(len(layers) * len(args.layouts))
     with torch.inference_mode():

@@ -28,8 +28,9 @@ def main() -> None:
     lists = write_action_dataset(args.root, dict(train=args.train, val=args.val), args.frames,
                                  tuple(args.size), args.seed)
     for split, path in lists.items():
-        print_log(f'{split}: {path} ({len(path.read_text().splitlines())} videos, classes '
-                  f'{", ".join(ACTIONS)})', logger='current')
+        print_log(
+            f'{split}: {path} ({len(path.read_text().splitlines())} videos, classes '
+            f'{", ".join(ACTIONS)})', logger='current')
 
 
 if __name__ == '__main__':

@@ -31,8 +31,8 @@ def main():
     cfg = SyntheticDetectionConfig(frames=args.frames, height=args.size, width=args.size,
                                    objects=args.objects)
     # Disjoint seeds: validation videos never appear in training.
-    for split, videos, first_seed in (('train', args.train_videos, 0),
-                                      ('val', args.val_videos, 10000)):
+    for split, videos, first_seed in (('train', args.train_videos, 0), ('val', args.val_videos,
+                                                                        10000)):
         path = write_synthetic_detection(args.out, split, videos, cfg, first_seed=first_seed)
         print_log(f'{split}: {videos} videos x {args.frames} frames -> {path}', logger='current')
 

@@ -26,10 +26,9 @@ def main():
     parser.add_argument('--shake', type=int, default=0, help='camera shake in pixels')
     parser.add_argument('--seed', type=int, default=0)
     args = parser.parse_args()
-    cfg = default_dataset_config(
-        videos=dict(train=args.train, test=args.test), frames=args.frames, height=args.height,
-        width=args.width, noise_std=args.noise_std, flicker=args.flicker, shake=args.shake,
-        seed=args.seed)
+    cfg = default_dataset_config(videos=dict(train=args.train, test=args.test), frames=args.frames,
+                                 height=args.height, width=args.width, noise_std=args.noise_std,
+                                 flicker=args.flicker, shake=args.shake, seed=args.seed)
     for split, path in write_jhmdb_dataset(args.root, cfg).items():
         print_log(f'{split}: {path}', logger='current')
 

@@ -51,8 +51,8 @@ from mmeff.utils.synthetic_pose_dataset import JHMDB_FROM_SYNTHETIC, default_dat
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_CONFIG = REPO / 'configs/pose/td-hm_hrnet-tiny_1xb32-10e_synthetic-jhmdb-64x64.py'
 
-
 # ------------------------------------------------------------------------- the video
+
 
 @dataclass
 class Video:
@@ -71,8 +71,10 @@ def synthetic_clip(frames: int, seed: int = 1) -> Video:
            for f in video]
     margin = 0.03 * cfg.height  # the limbs' thickness
     kpts = keypoints[..., list(JHMDB_FROM_SYNTHETIC), :].numpy()  # (T, figures, 15, 2)
-    boxes = {k: np.concatenate([kpts[:, k].min(1) - margin, kpts[:, k].max(1) + margin], 1)
-             for k in range(cfg.figures)}
+    boxes = {
+        k: np.concatenate([kpts[:, k].min(1) - margin, kpts[:, k].max(1) + margin], 1)
+        for k in range(cfg.figures)
+    }
     return Video(bgr, boxes, {k: kpts[:, k] for k in range(cfg.figures)})
 
 
@@ -97,6 +99,7 @@ def read_video(path: str, bbox: Optional[List[float]], max_frames: int) -> Video
 
 # ------------------------------------------------------------------------- the models
 
+
 def test_pipeline(cfg: Config) -> Compose:
     dataset = cfg.test_dataloader.dataset
     while 'pipeline' not in dataset:  # unwrap VideoPoseDataset and the like
@@ -108,8 +111,8 @@ def build_models(config: Path, checkpoint: str, block: int):
     from mmpose.apis import init_model
     dense = init_model(str(config), checkpoint, device='cpu').eval()
     fold_batchnorms(dense)  # the same arithmetic as the SkipConv copy
-    skip = mmeff.convert_to_skipconv(copy.deepcopy(dense),
-                                     gate=dict(type='InputNormGate', block_size=block))
+    skip = mmeff.convert_to_skipconv(copy.deepcopy(dense), gate=dict(type='InputNormGate',
+                                                                     block_size=block))
     return dense, skip
 
 
@@ -150,6 +153,7 @@ class RecomputeMap:
 
 
 # ------------------------------------------------------------------------- the run
+
 
 @dataclass
 class FrameStats:
@@ -195,6 +199,7 @@ def run(video: Video, dense, skip, pipeline: Compose, relative: float, margin: f
         out_dir: Path) -> List[FrameStats]:
     from mmpose.structures import merge_data_samples
     from mmpose.visualization import PoseLocalVisualizer
+
     from mmeff.pose import stable_crop_boxes
 
     crops = {k: stable_crop_boxes(boxes, margin) for k, boxes in video.boxes.items()}
@@ -202,7 +207,8 @@ def run(video: Video, dense, skip, pipeline: Compose, relative: float, margin: f
     def batch(t: int, track: int) -> dict:
         centers, sizes = crops[track]
         info = dict(img=video.frames[t], bbox=video.boxes[track][t][None].astype(np.float32),
-                    bbox_score=np.ones(1, np.float32), bbox_center=centers[t][None].astype(np.float32),
+                    bbox_score=np.ones(1,
+                                       np.float32), bbox_center=centers[t][None].astype(np.float32),
                     bbox_scale=sizes[t][None].astype(np.float32))
         return pseudo_collate([pipeline(info)])
 
@@ -217,8 +223,8 @@ def run(video: Video, dense, skip, pipeline: Compose, relative: float, margin: f
     visualizer = PoseLocalVisualizer(name=f'mmeff_video_demo_{id(video)}', radius=2, line_width=1)
     visualizer.set_dataset_meta(dense.dataset_meta)
     h, w = video.frames[0].shape[:2]
-    writer = cv2.VideoWriter(str(out_dir / 'demo.mp4'), cv2.VideoWriter_fourcc(*'mp4v'),
-                             video.fps, (2 * w, h))
+    writer = cv2.VideoWriter(str(out_dir / 'demo.mp4'), cv2.VideoWriter_fourcc(*'mp4v'), video.fps,
+                             (2 * w, h))
     if not writer.isOpened():
         raise RuntimeError('video_demo: OpenCV cannot write mp4 (mp4v) here')
     stats: List[FrameStats] = []
@@ -234,10 +240,10 @@ def run(video: Video, dense, skip, pipeline: Compose, relative: float, margin: f
                 data = batch(t, track)
                 dense_meter.reset()
                 skip_meter.reset()
-                (d,), seconds = timed_step(dense, data)
+                (d, ), seconds = timed_step(dense, data)
                 s.dense_s += seconds
                 with stream(streams[track]):
-                    (k,), seconds = timed_step(skip, data)
+                    (k, ), seconds = timed_step(skip, data)
                 s.skip_s += seconds
                 s.dense_macs += dense_meter.dense
                 s.executed_macs += skip_meter.executed
@@ -248,22 +254,24 @@ def run(video: Video, dense, skip, pipeline: Compose, relative: float, margin: f
                     s.dense_correct += pck(dense_kpts, gt, box)
                     s.skip_correct += pck(skip_kpts, gt, box)
                 meta = k.metainfo
-                skip_view = overlay(skip_view,
-                                    recompute.heat(track, tuple(meta['input_size'][::-1])),
+                skip_view = overlay(skip_view, recompute.heat(track,
+                                                              tuple(meta['input_size'][::-1])),
                                     meta['input_center'], meta['input_scale'],
                                     tuple(meta['input_size']))
                 dense_samples.append(d)
                 skip_samples.append(k)
             stats.append(s)
             panels = []
-            for name, image, samples, macs, seconds in (
-                    ('dense', rgb, dense_samples, s.dense_macs, s.dense_s),
-                    ('SkipConv', skip_view, skip_samples, s.executed_macs, s.skip_s)):
+            for name, image, samples, macs, seconds in (('dense', rgb, dense_samples, s.dense_macs,
+                                                         s.dense_s),
+                                                        ('SkipConv', skip_view, skip_samples,
+                                                         s.executed_macs, s.skip_s)):
                 visualizer.add_datasample(name, image, merge_data_samples(samples), draw_gt=False,
                                           draw_bbox=True, kpt_thr=0.0, show=False)
                 panel = np.ascontiguousarray(visualizer.get_image()[..., ::-1])
-                panels.append(label(panel, f'{name}: {macs / 1e6:.1f} MMACs, '
-                                    f'{seconds * 1e3:.1f} ms'))
+                panels.append(
+                    label(panel, f'{name}: {macs / 1e6:.1f} MMACs, '
+                          f'{seconds * 1e3:.1f} ms'))
             writer.write(np.concatenate(panels, 1))
             progress.update()
     writer.release()
@@ -272,18 +280,18 @@ def run(video: Video, dense, skip, pipeline: Compose, relative: float, margin: f
 
 # ------------------------------------------------------------------------- reporting
 
+
 def summarize(stats: List[FrameStats], threads: int) -> dict:
     steady = stats[1:] or stats  # frame 0 is every stream's key frame
     dense_ms = statistics.median(s.dense_s for s in steady) * 1e3
     skip_ms = statistics.median(s.skip_s for s in steady) * 1e3
     distances = np.concatenate([s.distances for s in stats])
-    summary = dict(
-        frames=len(stats), threads=threads,
-        dense_gmacs=statistics.mean(s.dense_macs for s in stats) / 1e9,
-        skipconv_gmacs=statistics.mean(s.executed_macs for s in stats) / 1e9,
-        dense_ms=dense_ms, skipconv_ms=skip_ms, speedup=dense_ms / skip_ms,
-        keypoints_within_2px=float((distances <= 2).mean()),
-        mean_keypoint_distance_px=float(distances.mean()))
+    summary = dict(frames=len(stats), threads=threads,
+                   dense_gmacs=statistics.mean(s.dense_macs for s in stats) / 1e9,
+                   skipconv_gmacs=statistics.mean(s.executed_macs
+                                                  for s in stats) / 1e9, dense_ms=dense_ms,
+                   skipconv_ms=skip_ms, speedup=dense_ms / skip_ms, keypoints_within_2px=float(
+                       (distances <= 2).mean()), mean_keypoint_distance_px=float(distances.mean()))
     summary['mac_ratio'] = summary['skipconv_gmacs'] / summary['dense_gmacs']
     if stats[0].dense_correct:
         summary['dense_pck'] = float(np.mean([c for s in stats for c in s.dense_correct]))
@@ -312,11 +320,15 @@ def format_table(summary: dict) -> str:
 def write_outputs(stats: List[FrameStats], summary: dict, out_dir: Path) -> None:
     with open(out_dir / 'per_frame.csv', 'w', newline='') as f:
         writer = csv.writer(f)
-        writer.writerow(['frame', 'dense_gmacs', 'skipconv_gmacs', 'dense_ms', 'skipconv_ms',
-                         'keypoints_within_2px'])
+        writer.writerow([
+            'frame', 'dense_gmacs', 'skipconv_gmacs', 'dense_ms', 'skipconv_ms',
+            'keypoints_within_2px'
+        ])
         for t, s in enumerate(stats):
-            writer.writerow([t, s.dense_macs / 1e9, s.executed_macs / 1e9, s.dense_s * 1e3,
-                             s.skip_s * 1e3, float(np.mean(np.array(s.distances) <= 2))])
+            writer.writerow([
+                t, s.dense_macs / 1e9, s.executed_macs / 1e9, s.dense_s * 1e3, s.skip_s * 1e3,
+                float(np.mean(np.array(s.distances) <= 2))
+            ])
     (out_dir / 'summary.json').write_text(json.dumps(summary, indent=2))
     import matplotlib
     matplotlib.use('Agg')

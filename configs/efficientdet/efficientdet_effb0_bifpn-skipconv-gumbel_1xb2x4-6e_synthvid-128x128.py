@@ -7,23 +7,17 @@
 _base_ = './efficientdet_effb0_bifpn-skipconv-inorm_1xb8-24e_synthvid-128x128.py'
 
 clip_len = 4
-model = dict(
-    model=dict(
-        type='ClipSingleStageDetector',
-        clip_len=clip_len,
-        gate_loss_weight=0.5),
-    gate=dict(_delete_=True, type='GumbelGate', block_size=4))
+model = dict(model=dict(type='ClipSingleStageDetector', clip_len=clip_len, gate_loss_weight=0.5),
+             gate=dict(_delete_=True, type='GumbelGate', block_size=4))
 
 train_pipeline = [
     dict(type='LoadImageFromFile', backend_args={{_base_.backend_args}}),
     dict(type='LoadAnnotations', with_bbox=True),
     dict(type='PackDetInputs')
 ]
-train_dataloader = dict(
-    batch_size=2 * clip_len,
-    sampler=dict(_delete_=True, type='VideoClipSampler', clip_len=clip_len),
-    batch_sampler=None,
-    dataset=dict(filter_cfg=None, pipeline=train_pipeline))
+train_dataloader = dict(batch_size=2 * clip_len,
+                        sampler=dict(_delete_=True, type='VideoClipSampler', clip_len=clip_len),
+                        batch_sampler=None, dataset=dict(filter_cfg=None, pipeline=train_pipeline))
 
 max_epochs = 6
 train_cfg = dict(max_epochs=max_epochs, val_interval=max_epochs)

@@ -7,11 +7,8 @@ _base_ = './efficientdet_effb0_bifpn_1xb8-24e_synthvid-128x128.py'
 
 data_root = 'data/synthetic_det/'
 
-model = dict(
-    _delete_=True,
-    type='SkipConvModel',
-    model={{_base_.model}},
-    gate=dict(type='InputNormGate', threshold=1.0, block_size=4))
+model = dict(_delete_=True, type='SkipConvModel', model={{_base_.model}},
+             gate=dict(type='InputNormGate', threshold=1.0, block_size=4))
 
 val_cfg = dict(type='VideoValLoop')
 test_cfg = dict(type='VideoTestLoop')

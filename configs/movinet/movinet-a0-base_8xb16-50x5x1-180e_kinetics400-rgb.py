@@ -8,22 +8,12 @@ arch, causal, project = 'a0', False, 480
 clip_len, frame_interval, scale = 50, 5, 172
 
 model = dict(
-    _delete_=True,
-    type='MoViNetRecognizer',
-    backbone=dict(type='MoViNet', arch=arch, causal=causal, drop_path_rate=0.2),
-    cls_head=dict(
-        type='MoViNetHead',
-        num_classes=400,
-        in_channels=project,
-        causal=causal,
-        dropout_ratio=0.2,
-        label_smooth_eps=0.1,
-        average_clips='prob'),
-    data_preprocessor=dict(
-        type='ActionDataPreprocessor',
-        mean=[123.675, 116.28, 103.53],
-        std=[58.395, 57.12, 57.375],
-        format_shape='NCTHW'))
+    _delete_=True, type='MoViNetRecognizer', backbone=dict(type='MoViNet', arch=arch, causal=causal,
+                                                           drop_path_rate=0.2),
+    cls_head=dict(type='MoViNetHead', num_classes=400, in_channels=project, causal=causal,
+                  dropout_ratio=0.2, label_smooth_eps=0.1, average_clips='prob'),
+    data_preprocessor=dict(type='ActionDataPreprocessor', mean=[123.675, 116.28, 103.53],
+                           std=[58.395, 57.12, 57.375], format_shape='NCTHW'))
 
 train_pipeline = [
     dict(type='DecordInit'),

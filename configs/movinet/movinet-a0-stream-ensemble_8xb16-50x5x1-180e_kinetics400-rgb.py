@@ -5,11 +5,6 @@ _base_ = './movinet-a0-stream_8xb16-50x5x1-180e_kinetics400-rgb.py'
 
 member = {{_base_.model}}
 model = dict(
-    _delete_=True,
-    type='TemporalEnsemble',
-    models=[member, member],
-    data_preprocessor=dict(
-        type='ActionDataPreprocessor',
-        mean=[123.675, 116.28, 103.53],
-        std=[58.395, 57.12, 57.375],
-        format_shape='NCTHW'))
+    _delete_=True, type='TemporalEnsemble', models=[member, member],
+    data_preprocessor=dict(type='ActionDataPreprocessor', mean=[123.675, 116.28, 103.53],
+                           std=[58.395, 57.12, 57.375], format_shape='NCTHW'))

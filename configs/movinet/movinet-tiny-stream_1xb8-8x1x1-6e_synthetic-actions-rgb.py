@@ -18,17 +18,12 @@ model = dict(
     # ReZero scales start at 1 (not 0) so that the temporal convs take part from the start.
     backbone=dict(
         arch=dict(
-            _delete_=True,
-            stem=8,
-            stages=[(16, [(32, (3, 3, 3), 1), (32, (3, 3, 3), 2)]),
-                    (32, [(64, (5, 3, 3), 1), (64, (3, 3, 3), 2)])],
-            project=64),
-        drop_path_rate=0.0,
-        rezero_init=1.0,
+            _delete_=True, stem=8, stages=[(16, [(32, (3, 3, 3), 1), (32, (3, 3, 3), 2)]),
+                                           (32, [(64, (5, 3, 3), 1), (64, (3, 3, 3), 2)])],
+            project=64), drop_path_rate=0.0, rezero_init=1.0,
         norm_cfg=dict(type='BN3d', momentum=0.1, eps=1e-3)),
-    cls_head=dict(
-        num_classes=4, in_channels=64, hidden_channels=128, dropout_ratio=0.0,
-        label_smooth_eps=0.0, topk=(1, )))
+    cls_head=dict(num_classes=4, in_channels=64, hidden_channels=128, dropout_ratio=0.0,
+                  label_smooth_eps=0.0, topk=(1, )))
 
 train_pipeline = [
     dict(type='DecordInit'),
@@ -47,36 +42,22 @@ val_pipeline = [
     dict(type='PackActionInputs')
 ]
 train_dataloader = dict(
-    batch_size=8,
-    num_workers=0,
-    persistent_workers=False,
-    dataset=dict(
-        ann_file=f'{data_root}/train_list.txt',
-        data_prefix=dict(video=f'{data_root}/videos'),
-        pipeline=train_pipeline))
+    batch_size=8, num_workers=0, persistent_workers=False,
+    dataset=dict(ann_file=f'{data_root}/train_list.txt',
+                 data_prefix=dict(video=f'{data_root}/videos'), pipeline=train_pipeline))
 val_dataloader = dict(
-    batch_size=8,
-    num_workers=0,
-    persistent_workers=False,
-    dataset=dict(
-        ann_file=f'{data_root}/val_list.txt',
-        data_prefix=dict(video=f'{data_root}/videos'),
-        pipeline=val_pipeline))
+    batch_size=8, num_workers=0, persistent_workers=False,
+    dataset=dict(ann_file=f'{data_root}/val_list.txt',
+                 data_prefix=dict(video=f'{data_root}/videos'), pipeline=val_pipeline))
 test_dataloader = dict(
-    batch_size=1,
-    num_workers=0,
-    persistent_workers=False,
-    dataset=dict(
-        ann_file=f'{data_root}/val_list.txt',
-        data_prefix=dict(video=f'{data_root}/videos'),
-        pipeline=val_pipeline))
+    batch_size=1, num_workers=0, persistent_workers=False,
+    dataset=dict(ann_file=f'{data_root}/val_list.txt',
+                 data_prefix=dict(video=f'{data_root}/videos'), pipeline=val_pipeline))
 
 train_cfg = dict(max_epochs=6, val_interval=6)
-optim_wrapper = dict(
-    _delete_=True, optimizer=dict(type='AdamW', lr=2e-3, weight_decay=1e-4),
-    clip_grad=dict(max_norm=40, norm_type=2))
+optim_wrapper = dict(_delete_=True, optimizer=dict(type='AdamW', lr=2e-3, weight_decay=1e-4),
+                     clip_grad=dict(max_norm=40, norm_type=2))
 param_scheduler = [
-    dict(type='CosineAnnealingLR', T_max=6, eta_min=0, by_epoch=True,
-         convert_to_iter_based=True)
+    dict(type='CosineAnnealingLR', T_max=6, eta_min=0, by_epoch=True, convert_to_iter_based=True)
 ]
 default_hooks = dict(logger=dict(interval=5), checkpoint=dict(interval=6))

@@ -10,42 +10,26 @@ _base_ = './td-hm_hrnet-tiny_1xb32-10e_synthetic-jhmdb-64x64.py'
 clip_len = 4
 
 model = dict(
-    _delete_=True,
-    type='SkipConvModel',
-    model=dict(
-        type='ClipTopdownPoseEstimator',
-        clip_len=clip_len,
-        gate_loss_weight=0.05,
-        data_preprocessor={{_base_.model.data_preprocessor}},
-        backbone={{_base_.model.backbone}},
-        head={{_base_.model.head}},
-        test_cfg={{_base_.model.test_cfg}}),
-    gate=dict(type='GumbelGate', block_size=4, init_bias=1.0))
+    _delete_=True, type='SkipConvModel',
+    model=dict(type='ClipTopdownPoseEstimator', clip_len=clip_len, gate_loss_weight=0.05,
+               data_preprocessor={{_base_.model.data_preprocessor}},
+               backbone={{_base_.model.backbone}}, head={{_base_.model.head}},
+               test_cfg={{_base_.model.test_cfg}}), gate=dict(type='GumbelGate', block_size=4,
+                                                              init_bias=1.0))
 
 train_dataloader = dict(
-    _delete_=True,
-    batch_size=8,
-    num_workers=0,
-    persistent_workers=False,
-    sampler=dict(type='DefaultSampler', shuffle=True),
-    collate_fn=dict(type='clip_pseudo_collate'),
-    dataset=dict(
-        type='VideoClipDataset',
-        clip_len=clip_len,
-        clip_stride=2,
-        dataset=dict(
-            type='JhmdbDataset',
-            data_root={{_base_.data_root}},
-            data_mode='topdown',
-            ann_file='annotations/Sub1_train.json',
-            data_prefix=dict(img=''),
-            pipeline={{_base_.train_pipeline}})))
+    _delete_=True, batch_size=8, num_workers=0, persistent_workers=False,
+    sampler=dict(type='DefaultSampler',
+                 shuffle=True), collate_fn=dict(type='clip_pseudo_collate'), dataset=dict(
+                     type='VideoClipDataset', clip_len=clip_len, clip_stride=2,
+                     dataset=dict(type='JhmdbDataset', data_root={{_base_.data_root}},
+                                  data_mode='topdown', ann_file='annotations/Sub1_train.json',
+                                  data_prefix=dict(img=''), pipeline={{_base_.train_pipeline}})))
 
 train_cfg = dict(max_epochs=3, val_interval=3)
 # the gates learn 20x faster than the (already trained) weights
-optim_wrapper = dict(
-    optimizer=dict(type='Adam', lr=5e-4),
-    paramwise_cfg=dict(custom_keys={'.gate.conv': dict(lr_mult=20.0)}))
+optim_wrapper = dict(optimizer=dict(type='Adam', lr=5e-4),
+                     paramwise_cfg=dict(custom_keys={'.gate.conv': dict(lr_mult=20.0)}))
 param_scheduler = [dict(type='ConstantLR', factor=1.0, by_epoch=True)]
 custom_hooks = [
     dict(type='SyncBuffersHook'),

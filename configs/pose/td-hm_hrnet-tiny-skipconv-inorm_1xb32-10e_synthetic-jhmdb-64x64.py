@@ -8,11 +8,8 @@
 # Reported: JhmdbPCKAccuracy and the dense / executed conv GMACs per frame (FrameMacsMetric).
 _base_ = './td-hm_hrnet-tiny_1xb32-10e_synthetic-jhmdb-64x64.py'
 
-model = dict(
-    _delete_=True,
-    type='SkipConvModel',
-    model={{_base_.model}},
-    gate=dict(type='InputNormGate', threshold=0.0, block_size=4))
+model = dict(_delete_=True, type='SkipConvModel', model={{_base_.model}},
+             gate=dict(type='InputNormGate', threshold=0.0, block_size=4))
 custom_hooks = [
     dict(type='SyncBuffersHook'),
     dict(type='NormGateCalibrationHook', relative=0.1, num_frames=8),

@@ -16,16 +16,13 @@ codec = dict(type='MSRAHeatmap', input_size=(64, 64), heatmap_size=(16, 16), sig
 
 model = dict(
     backbone=dict(
-        _delete_=True,
-        type='HRNet',
-        in_channels=3,
-        extra=dict(
+        _delete_=True, type='HRNet', in_channels=3, extra=dict(
             stage1=dict(num_modules=1, num_branches=1, block='BOTTLENECK', num_blocks=(1, ),
                         num_channels=(16, )),
             stage2=dict(num_modules=1, num_branches=2, block='BASIC', num_blocks=(1, 1),
-                        num_channels=(16, 32)),
-            stage3=dict(num_modules=1, num_branches=3, block='BASIC', num_blocks=(1, 1, 1),
-                        num_channels=(16, 32, 64)),
+                        num_channels=(16, 32)), stage3=dict(num_modules=1, num_branches=3,
+                                                            block='BASIC', num_blocks=(1, 1, 1),
+                                                            num_channels=(16, 32, 64)),
             stage4=dict(num_modules=1, num_branches=4, block='BASIC', num_blocks=(1, 1, 1, 1),
                         num_channels=(16, 32, 64, 128)))),
     head=dict(in_channels=16, out_channels=15, deconv_out_channels=None, decoder=codec))
@@ -45,15 +42,10 @@ val_pipeline = [
     dict(type='PackPoseInputs')
 ]
 
-train_dataloader = dict(
-    batch_size=32,
-    num_workers=0,
-    persistent_workers=False,
-    dataset=dict(data_root=data_root, pipeline=train_pipeline))
-val_dataloader = dict(
-    num_workers=0,
-    persistent_workers=False,
-    dataset=dict(dataset=dict(data_root=data_root, pipeline=val_pipeline)))
+train_dataloader = dict(batch_size=32, num_workers=0, persistent_workers=False,
+                        dataset=dict(data_root=data_root, pipeline=train_pipeline))
+val_dataloader = dict(num_workers=0, persistent_workers=False,
+                      dataset=dict(dataset=dict(data_root=data_root, pipeline=val_pipeline)))
 test_dataloader = val_dataloader
 
 train_cfg = dict(max_epochs=10, val_interval=5)

@@ -11,17 +11,12 @@ _base_ = './td-hm_hrnet-w32_1xb16-6e_synthetic-jhmdb-256x192.py'
 clip_len = 4
 
 model = dict(
-    _delete_=True,
-    type='SkipConvModel',
-    model=dict(
-        type='ClipTopdownPoseEstimator',
-        clip_len=clip_len,
-        gate_loss_weight=0.005,
-        data_preprocessor={{_base_.model.data_preprocessor}},
-        backbone={{_base_.model.backbone}},
-        head={{_base_.model.head}},
-        test_cfg={{_base_.model.test_cfg}}),
-    gate=dict(type='GumbelGate', block_size=4, init_bias=1.0))
+    _delete_=True, type='SkipConvModel',
+    model=dict(type='ClipTopdownPoseEstimator', clip_len=clip_len, gate_loss_weight=0.005,
+               data_preprocessor={{_base_.model.data_preprocessor}},
+               backbone={{_base_.model.backbone}}, head={{_base_.model.head}},
+               test_cfg={{_base_.model.test_cfg}}), gate=dict(type='GumbelGate', block_size=4,
+                                                              init_bias=1.0))
 
 train_dataloader = dict(
     _delete_=True,
@@ -34,19 +29,14 @@ train_dataloader = dict(
         type='VideoClipDataset',
         clip_len=clip_len,
         clip_stride=clip_len,  # each frame in one clip per epoch
-        dataset=dict(
-            type='JhmdbDataset',
-            data_root={{_base_.data_root}},
-            data_mode='topdown',
-            ann_file='annotations/Sub1_train.json',
-            data_prefix=dict(img=''),
-            pipeline={{_base_.train_pipeline}})))
+        dataset=dict(type='JhmdbDataset', data_root={{_base_.data_root}}, data_mode='topdown',
+                     ann_file='annotations/Sub1_train.json', data_prefix=dict(img=''),
+                     pipeline={{_base_.train_pipeline}})))
 
 train_cfg = dict(max_epochs=3, val_interval=3)
 # the gates learn 100x faster than the (already trained) weights
-optim_wrapper = dict(
-    optimizer=dict(type='Adam', lr=1e-4),
-    paramwise_cfg=dict(custom_keys={'.gate.conv': dict(lr_mult=100.0)}))
+optim_wrapper = dict(optimizer=dict(type='Adam', lr=1e-4),
+                     paramwise_cfg=dict(custom_keys={'.gate.conv': dict(lr_mult=100.0)}))
 param_scheduler = [dict(type='ConstantLR', factor=1.0, by_epoch=True)]
 custom_hooks = [
     dict(type='SyncBuffersHook'),

@@ -8,31 +8,20 @@ clip_len = 4
 load_from = None
 
 model = dict(
-    _delete_=True,
-    type='SkipConvModel',
-    model=dict(
-        type='ClipTopdownPoseEstimator',
-        clip_len=clip_len,
-        gate_loss_weight=0.05,
-        data_preprocessor={{_base_.model.data_preprocessor}},
-        backbone={{_base_.model.backbone}},
-        head={{_base_.model.head}},
-        test_cfg={{_base_.model.test_cfg}}),
-    gate=dict(type='GumbelGate', block_size=8, init_bias=1.0))
+    _delete_=True, type='SkipConvModel',
+    model=dict(type='ClipTopdownPoseEstimator', clip_len=clip_len, gate_loss_weight=0.05,
+               data_preprocessor={{_base_.model.data_preprocessor}},
+               backbone={{_base_.model.backbone}}, head={{_base_.model.head}},
+               test_cfg={{_base_.model.test_cfg}}), gate=dict(type='GumbelGate', block_size=8,
+                                                              init_bias=1.0))
 
 train_dataloader = dict(
-    batch_size=8,
-    collate_fn=dict(type='clip_pseudo_collate'),
-    dataset=dict(
-        _delete_=True,
-        type='VideoClipDataset',
-        clip_len=clip_len,
-        clip_stride=2,
-        dataset={{_base_.train_dataloader.dataset}}))
+    batch_size=8, collate_fn=dict(type='clip_pseudo_collate'),
+    dataset=dict(_delete_=True, type='VideoClipDataset', clip_len=clip_len, clip_stride=2,
+                 dataset={{_base_.train_dataloader.dataset}}))
 train_cfg = dict(max_epochs=5, val_interval=1)
-optim_wrapper = dict(
-    optimizer=dict(type='Adam', lr=1e-4),
-    paramwise_cfg=dict(custom_keys={'.gate.conv': dict(lr_mult=100.0)}))
+optim_wrapper = dict(optimizer=dict(type='Adam', lr=1e-4),
+                     paramwise_cfg=dict(custom_keys={'.gate.conv': dict(lr_mult=100.0)}))
 param_scheduler = [dict(type='ConstantLR', factor=1.0, by_epoch=True)]
 custom_hooks = [
     dict(type='SyncBuffersHook'),

@@ -4,11 +4,8 @@
 #   python <mmpose>/.mim/tools/test.py THIS_CONFIG DENSE.pth
 _base_ = './td-hm_hrnet-w32_8xb64-20e_posetrack18-256x192.py'
 
-model = dict(
-    _delete_=True,
-    type='SkipConvModel',
-    model={{_base_.model}},
-    gate=dict(type='InputNormGate', threshold=0.0, block_size=8))
+model = dict(_delete_=True, type='SkipConvModel', model={{_base_.model}},
+             gate=dict(type='InputNormGate', threshold=0.0, block_size=8))
 custom_hooks = [
     dict(type='SyncBuffersHook'),
     dict(type='NormGateCalibrationHook', relative=0.1, num_frames=8),

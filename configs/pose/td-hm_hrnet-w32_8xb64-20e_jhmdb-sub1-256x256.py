@@ -8,16 +8,13 @@ load_from = 'https://download.openmmlab.com/mmpose/v1/body_2d_keypoint/topdown_h
 
 model = dict(
     backbone=dict(
-        _delete_=True,
-        type='HRNet',
-        in_channels=3,
-        extra=dict(
+        _delete_=True, type='HRNet', in_channels=3, extra=dict(
             stage1=dict(num_modules=1, num_branches=1, block='BOTTLENECK', num_blocks=(4, ),
                         num_channels=(64, )),
             stage2=dict(num_modules=1, num_branches=2, block='BASIC', num_blocks=(4, 4),
-                        num_channels=(32, 64)),
-            stage3=dict(num_modules=4, num_branches=3, block='BASIC', num_blocks=(4, 4, 4),
-                        num_channels=(32, 64, 128)),
+                        num_channels=(32, 64)), stage3=dict(num_modules=4, num_branches=3,
+                                                            block='BASIC', num_blocks=(4, 4, 4),
+                                                            num_channels=(32, 64, 128)),
             stage4=dict(num_modules=3, num_branches=4, block='BASIC', num_blocks=(4, 4, 4, 4),
-                        num_channels=(32, 64, 128, 256)))),
-    head=dict(in_channels=32, deconv_out_channels=None))
+                        num_channels=(32, 64, 128, 256)))), head=dict(in_channels=32,
+                                                                      deconv_out_channels=None))

@@ -3,8 +3,5 @@
 _base_ = 'mmpose::body_2d_keypoint/topdown_heatmap/coco/td-hm_hrnet-w32_8xb64-210e_coco-256x192.py'
 custom_imports = dict(imports=['mmeff'], allow_failed_imports=False)
 
-model = dict(
-    _delete_=True,
-    type='SkipConvModel',
-    model={{_base_.model}},
-    gate=dict(type='InputNormGate', threshold=0.0, block_size=8))
+model = dict(_delete_=True, type='SkipConvModel', model={{_base_.model}},
+             gate=dict(type='InputNormGate', threshold=0.0, block_size=8))

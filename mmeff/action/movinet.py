@@ -43,25 +43,26 @@ K53: Kernel = (5, 3, 3)
 #: arch -> stem channels, stages of (out channels, layers of (expand, kernel, spatial stride)),
 #: projection channels, classifier hidden width (published BLOCK_SPECS).
 ARCHS: Dict[str, dict] = {
-    'a0': dict(
-        stem=8,
-        stages=[(8, [(24, K15, 2)]),
-                (32, [(80, K33, 2), (80, K33, 1), (80, K33, 1)]),
-                (56, [(184, K53, 2), (112, K33, 1), (184, K33, 1)]),
-                (56, [(184, K53, 1), (184, K33, 1), (184, K33, 1), (184, K33, 1)]),
-                (104, [(384, K53, 2), (280, K15, 1), (280, K15, 1), (344, K15, 1)])],
+    'a0':
+    dict(
+        stem=8, stages=[(8, [(24, K15, 2)]), (32, [(80, K33, 2), (80, K33, 1), (80, K33, 1)]),
+                        (56, [(184, K53, 2), (112, K33, 1), (184, K33, 1)]),
+                        (56, [(184, K53, 1), (184, K33, 1), (184, K33, 1), (184, K33, 1)]),
+                        (104, [(384, K53, 2), (280, K15, 1), (280, K15, 1), (344, K15, 1)])],
         project=480, head=2048),
-    'a1': dict(
-        stem=16,
-        stages=[(16, [(40, K15, 2), (40, K33, 1)]),
-                (40, [(96, K33, 2), (120, K33, 1), (96, K33, 1), (96, K33, 1)]),
-                (64, [(216, K53, 2), (128, K33, 1), (216, K33, 1), (168, K33, 1), (216, K33, 1)]),
-                (64, [(216, K53, 1), (216, K33, 1), (216, K33, 1), (128, K33, 1), (128, K15, 1),
-                      (216, K33, 1)]),
-                (136, [(456, K53, 2), (360, K15, 1), (360, K15, 1), (360, K15, 1), (456, K15, 1),
-                       (456, K33, 1), (544, K13, 1)])],
-        project=600, head=2048),
-    'a2': dict(
+    'a1':
+    dict(
+        stem=16, stages=[(16, [(40, K15, 2), (40, K33, 1)]),
+                         (40, [(96, K33, 2), (120, K33, 1), (96, K33, 1), (96, K33, 1)]),
+                         (64, [(216, K53, 2), (128, K33, 1), (216, K33, 1), (168, K33, 1),
+                               (216, K33, 1)]),
+                         (64, [(216, K53, 1), (216, K33, 1), (216, K33, 1), (128, K33, 1),
+                               (128, K15, 1), (216, K33, 1)]),
+                         (136, [(456, K53, 2), (360, K15, 1), (360, K15, 1), (360, K15, 1),
+                                (456, K15, 1), (456, K33, 1), (544, K13, 1)])], project=600,
+        head=2048),
+    'a2':
+    dict(
         stem=16,
         stages=[(16, [(40, K15, 2), (40, K33, 1), (64, K33, 1)]),
                 (40, [(96, K33, 2), (120, K33, 1), (96, K33, 1), (96, K33, 1), (120, K33, 1)]),
@@ -69,8 +70,7 @@ ARCHS: Dict[str, dict] = {
                 (72, [(240, K53, 1), (240, K33, 1), (240, K33, 1), (240, K33, 1), (144, K15, 1),
                       (240, K33, 1)]),
                 (144, [(480, K53, 2), (384, K15, 1), (384, K15, 1), (480, K15, 1), (480, K15, 1),
-                       (480, K33, 1), (576, K13, 1)])],
-        project=640, head=2048),
+                       (480, K33, 1), (576, K13, 1)])], project=640, head=2048),
 }
 
 
@@ -92,10 +92,9 @@ def depthwise_convs(channels: int, kernel: Kernel, spatial_stride: int, causal: 
         return ConvModule(
             channels, channels, kernel_size, stride=(1, stride, stride),
             padding=(0 if streamed else temporal // 2, kernel_size[1] // 2, kernel_size[2] // 2),
-            groups=channels,
-            conv_cfg=dict(type='StreamBufferConv3d' if streamed else
-                          'FramewiseConv3d' if temporal == 1 else 'Conv3d'),
-            norm_cfg=norm_cfg, act_cfg=act_cfg)
+            groups=channels, conv_cfg=dict(
+                type='StreamBufferConv3d' if streamed else 'FramewiseConv3d' if temporal ==
+                1 else 'Conv3d'), norm_cfg=norm_cfg, act_cfg=act_cfg)
 
     if conv_type == '3d' or kt == 1:
         return [conv(kernel, spatial_stride)]
@@ -117,8 +116,7 @@ class MoViNetBlock(BaseModule):
                                                         causal, conv_type, norm_cfg, act_cfg))
         self.se = CausalSqueezeExcitation(
             expand_channels, make_divisible(0.25 * expand_channels * (2 if causal else 1)),
-            causal=causal, position_encoding=position_encoding, act_cfg=act_cfg,
-            gate_cfg=gate_cfg)
+            causal=causal, position_encoding=position_encoding, act_cfg=act_cfg, gate_cfg=gate_cfg)
         self.project = ConvModule(expand_channels, out_channels, 1, conv_cfg=pointwise,
                                   norm_cfg=norm_cfg, act_cfg=None)
         self.rezero = nn.Parameter(torch.tensor(float(rezero_init)))
@@ -127,8 +125,9 @@ class MoViNetBlock(BaseModule):
         if spatial_stride > 1:
             shortcut.append(FramewiseAvgPool())
         if in_channels != out_channels:
-            shortcut.append(ConvModule(in_channels, out_channels, 1, conv_cfg=pointwise,
-                                       norm_cfg=norm_cfg, act_cfg=None))
+            shortcut.append(
+                ConvModule(in_channels, out_channels, 1, conv_cfg=pointwise, norm_cfg=norm_cfg,
+                           act_cfg=None))
         self.shortcut = nn.Sequential(*shortcut)
 
     def forward(self, x: Tensor) -> Tensor:
@@ -178,17 +177,11 @@ class MoViNet(StreamStateful, BaseModule):
     state as the layers.
     """
 
-    def __init__(self,
-                 arch: Union[str, dict] = 'a0',
-                 causal: bool = False,
-                 conv_type: Optional[str] = None,
-                 position_encoding: bool = False,
-                 in_channels: int = 3,
-                 norm_cfg: Optional[dict] = None,
-                 act_cfg: Optional[dict] = None,
-                 gate_cfg: Optional[dict] = None,
-                 drop_path_rate: float = 0.,
-                 rezero_init: float = 0.,
+    def __init__(self, arch: Union[str, dict] = 'a0', causal: bool = False,
+                 conv_type: Optional[str] = None, position_encoding: bool = False,
+                 in_channels: int = 3, norm_cfg: Optional[dict] = None,
+                 act_cfg: Optional[dict] = None, gate_cfg: Optional[dict] = None,
+                 drop_path_rate: float = 0., rezero_init: float = 0.,
                  init_cfg: Optional[Union[dict, List[dict]]] = None):
         super().__init__(init_cfg=init_cfg)
         spec = ARCHS[arch] if isinstance(arch, str) else arch
@@ -210,10 +203,10 @@ class MoViNet(StreamStateful, BaseModule):
             blocks = []
             for expand, kernel, stride in layers:
                 index += 1
-                blocks.append(MoViNetBlock(channels, out_channels, expand, tuple(kernel), stride,
-                                           causal, conv_type, position_encoding, norm_cfg,
-                                           act_cfg, gate_cfg, drop_path_rate * index / num_blocks,
-                                           rezero_init))
+                blocks.append(
+                    MoViNetBlock(channels, out_channels, expand, tuple(kernel), stride, causal,
+                                 conv_type, position_encoding, norm_cfg, act_cfg, gate_cfg,
+                                 drop_path_rate * index / num_blocks, rezero_init))
                 channels = out_channels
             stages.append(nn.Sequential(*blocks))
         self.stages = nn.Sequential(*stages)

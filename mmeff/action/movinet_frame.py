@@ -26,7 +26,6 @@ from ..ops.movinet_block_frame import ACTIVATIONS
 from ..ops.stem_conv2d import NON_FINITE_INPUT, STEM_MAX_IN_CHANNELS, stem_conv2d
 from ..utils.batchnorm import batchnorm_scale_shift
 
-
 _FRAME_OPS: contextvars.ContextVar = contextvars.ContextVar('mmeff_frame_ops', default=True)
 
 
@@ -71,9 +70,8 @@ def conv_norm(module: nn.Module) -> Optional[Tuple[nn.Module, Optional[nn.Module
     norm = getattr(module, module.norm_name) if getattr(module, 'with_norm', False) else None
     if isinstance(norm, nn.Identity):
         norm = None
-    if module.order != ('conv', 'norm', 'act') or not (
-            norm is None or isinstance(norm, nn.modules.batchnorm._BatchNorm)
-            and norm.affine and norm.track_running_stats):
+    if module.order != ('conv', 'norm', 'act') or not (norm is None or isinstance(
+            norm, nn.modules.batchnorm._BatchNorm) and norm.affine and norm.track_running_stats):
         return None
     return module.conv, norm
 
@@ -132,9 +130,9 @@ def frame_conv_module(module: ConvModule, x: Tensor, check_finite: bool = False)
     weight, bias = slot.weight_bias()
     frame = x[:, :, 0]
     if stem:
-        out = stem_conv2d(frame, weight.view(conv.out_channels, -1, *conv.kernel_size[1:]),
-                          bias, stride=conv.stride[1:], padding=conv.padding[1:],
-                          activation=name, check_finite=check_finite)
+        out = stem_conv2d(frame, weight.view(conv.out_channels, -1,
+                                             *conv.kernel_size[1:]), bias, stride=conv.stride[1:],
+                          padding=conv.padding[1:], activation=name, check_finite=check_finite)
         return out.unsqueeze(2)
     if conv.pointwise and conv.groups == 1:
         n, c, h, w = frame.shape
@@ -171,8 +169,10 @@ class FramePlan:
         may be folded or not: :meth:`weights` folds the current statistics."""
         modules = [block.expand, *block.depthwise, block.project]
         slots = [ConvSlot.of(m) for m in modules]
-        activations = {activation_name(m.activate if m.with_activation else None)
-                       for m in modules[:-1]}
+        activations = {
+            activation_name(m.activate if m.with_activation else None)
+            for m in modules[:-1]
+        }
         se = block.se
         se_activation, gate = activation_name(se.act), activation_name(se.gate)
         if any(slot is None for slot in slots) or len(activations) != 1 or \
@@ -188,9 +188,9 @@ class FramePlan:
                 and project.conv.groups == 1 and se.causal and se.position_scale is None):
             return None
         temporal_slot = temporal[0] if temporal else None
-        if temporal_slot is not None and not (
-                isinstance(temporal_slot.conv, StreamBufferConv3d)
-                and temporal_slot.conv.temporal_depthwise and temporal_slot.conv.dilation[0] == 1):
+        if temporal_slot is not None and not (isinstance(temporal_slot.conv, StreamBufferConv3d)
+                                              and temporal_slot.conv.temporal_depthwise
+                                              and temporal_slot.conv.dilation[0] == 1):
             return None
         shortcut = list(block.shortcut)
         pool = bool(shortcut) and isinstance(shortcut[0], FramewiseAvgPool)
@@ -230,13 +230,14 @@ class FramePlan:
             else (None, None)
         reduce, excite = self.reduce._parameters, self.excite._parameters
         conv = self.spatial.conv
-        return BlockFrameWeights(
-            expand_weight, expand_bias, spatial_weight.view(-1, 1, *conv.kernel_size[1:]),
-            spatial_bias, conv.stride[1:], conv.padding[1:], temporal_weight, temporal_bias,
-            self.activation, reduce['weight'].flatten(1), reduce['bias'],
-            excite['weight'].flatten(1), excite['bias'], self.se_activation, self.gate,
-            project_weight, project_bias, block._parameters['rezero'].item(), self.shortcut_pool,
-            shortcut_weight, shortcut_bias)
+        return BlockFrameWeights(expand_weight, expand_bias,
+                                 spatial_weight.view(-1, 1, *conv.kernel_size[1:]), spatial_bias,
+                                 conv.stride[1:], conv.padding[1:], temporal_weight, temporal_bias,
+                                 self.activation, reduce['weight'].flatten(1), reduce['bias'],
+                                 excite['weight'].flatten(1), excite['bias'], self.se_activation,
+                                 self.gate, project_weight, project_bias,
+                                 block._parameters['rezero'].item(), self.shortcut_pool,
+                                 shortcut_weight, shortcut_bias)
 
 
 def run_block_frame(block: nn.Module, x: Tensor, plan: FramePlan) -> Tensor:
@@ -249,9 +250,10 @@ def run_block_frame(block: nn.Module, x: Tensor, plan: FramePlan) -> Tensor:
         temporal_conv = plan.temporal.conv
         entry: Optional[StreamBuffer] = temporal_conv.load_entry()
         if entry is None:
-            size = [(length + 2 * pad - kernel) // stride + 1 for length, kernel, stride, pad
-                    in zip(x.shape[3:], weights.spatial_weight.shape[2:], weights.stride,
-                           weights.padding)]
+            size = [
+                (length + 2 * pad - kernel) // stride + 1 for length, kernel, stride, pad in zip(
+                    x.shape[3:], weights.spatial_weight.shape[2:], weights.stride, weights.padding)
+            ]
             past = (x.new_zeros(x.shape[0], weights.expand_weight.shape[0], 1, *size), ) * \
                 temporal_conv.buffer_size
         else:
@@ -260,11 +262,10 @@ def run_block_frame(block: nn.Module, x: Tensor, plan: FramePlan) -> Tensor:
     pool = block.se.pool
     pooled: Optional[RunningSum] = pool.load_entry()
     out, spatial, total = movinet_block_frame(
-        x[:, :, 0], weights, past,
-        None if pooled is None else pooled.total.flatten(1).to(x.dtype),
+        x[:, :, 0], weights, past, None if pooled is None else pooled.total.flatten(1).to(x.dtype),
         0 if pooled is None else pooled.frames)
     if plan.temporal is not None:
         temporal_conv.store_entry(StreamBuffer(past[1:] + (spatial.unsqueeze(2), )))
-    pool.store_entry(RunningSum(total[:, :, None, None, None],
-                                1 if pooled is None else pooled.frames + 1))
+    pool.store_entry(
+        RunningSum(total[:, :, None, None, None], 1 if pooled is None else pooled.frames + 1))
     return out.unsqueeze(2)

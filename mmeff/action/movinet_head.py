@@ -31,13 +31,8 @@ class MoViNetHead(BaseHead):
     which has seen every frame). ``forward_frames``: (N, C, T, H, W) -> (N, T, K), causal only.
     """
 
-    def __init__(self,
-                 num_classes: int,
-                 in_channels: int,
-                 hidden_channels: int = 2048,
-                 causal: bool = False,
-                 act_cfg: Optional[dict] = None,
-                 dropout_ratio: float = 0.2,
+    def __init__(self, num_classes: int, in_channels: int, hidden_channels: int = 2048,
+                 causal: bool = False, act_cfg: Optional[dict] = None, dropout_ratio: float = 0.2,
                  **kwargs):
         super().__init__(num_classes, in_channels, **kwargs)
         self.causal = causal
@@ -68,8 +63,9 @@ class MoViNetHead(BaseHead):
                     x[:, :, 0], None if entry is None else entry.total.flatten(1).to(x.dtype),
                     0 if entry is None else entry.frames, hidden['weight'], hidden['bias'],
                     activation, fc['weight'], fc['bias'])
-                self.pool.store_entry(RunningSum(total[:, :, None, None, None],
-                                                 1 if entry is None else entry.frames + 1))
+                self.pool.store_entry(
+                    RunningSum(total[:, :, None, None, None],
+                               1 if entry is None else entry.frames + 1))
                 return logits[:, None]
         return self.classify(self.pool(x).flatten(3).squeeze(3).transpose(1, 2))
 

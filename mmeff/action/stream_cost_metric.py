@@ -29,8 +29,10 @@ class StreamCostMetric(BaseMetric):
             self.results.append({f: float(sample[f]) for f in FIELDS})
 
     def compute_metrics(self, results: List[dict]) -> dict:
+
         def values(field):
             return np.array([r[field] for r in results])
+
         return dict(ms_per_frame=float(values('stream_ms_per_frame').mean()),
                     peak_memory_mb=float(values('stream_peak_memory_mb').max()),
                     state_mb=float(values('stream_state_mb').max()))

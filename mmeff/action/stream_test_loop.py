@@ -26,8 +26,8 @@ def piece_lengths(frames: int, piece_frames: Union[int, str],
     if piece_frames == 'random':
         lengths: List[int] = []
         while sum(lengths) < frames:
-            lengths.append(min(int(torch.randint(1, 9, (1,), generator=generator)),
-                               frames - sum(lengths)))
+            lengths.append(
+                min(int(torch.randint(1, 9, (1, ), generator=generator)), frames - sum(lengths)))
         return lengths
     if not isinstance(piece_frames, int) or piece_frames < 1:
         raise ValueError(f"piece_frames must be a positive int or 'random', got {piece_frames!r}")

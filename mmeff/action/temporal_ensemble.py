@@ -48,8 +48,10 @@ class TemporalEnsemble(StreamStateful, BaseModel):
 
     def member_logits(self, inputs: Tensor) -> List[Tensor]:
         """(N, num_clips, C, T, H, W) -> per member (N * num_clips, K) clip logits."""
-        return [member(inputs[:, :, :, k::2], mode='tensor', stage='head')
-                for k, member in enumerate(self.members)]
+        return [
+            member(inputs[:, :, :, k::2], mode='tensor', stage='head')
+            for k, member in enumerate(self.members)
+        ]
 
     def forward(self, inputs: Tensor, data_samples=None, mode: str = 'tensor'):
         if inputs.shape[3] < 2:

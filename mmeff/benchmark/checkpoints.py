@@ -24,8 +24,8 @@ from mmengine.config import Config
 from mmengine.logging import print_log
 
 from mmeff.utils.synthetic_detection import SyntheticDetectionConfig, write_synthetic_detection
-from mmeff.utils.synthetic_pose_dataset import (SyntheticPoseDatasetConfig,
-                                                default_dataset_config, write_jhmdb_dataset)
+from mmeff.utils.synthetic_pose_dataset import (SyntheticPoseDatasetConfig, default_dataset_config,
+                                                write_jhmdb_dataset)
 
 DEFAULT_CACHE = Path.home() / '.cache' / 'mmeff' / 'checkpoints'
 

@@ -74,9 +74,10 @@ def git_commit() -> Optional[str]:
     try:
         commit = subprocess.run(['git', 'rev-parse', '--short', 'HEAD'], cwd=REPO, check=True,
                                 capture_output=True, text=True).stdout.strip()
-        dirty = subprocess.run(['git', 'status', '--porcelain', '--untracked-files=no', '--',
-                                'mmeff', 'tools', 'configs', 'setup.py'],
-                               cwd=REPO, check=True, capture_output=True, text=True).stdout
+        dirty = subprocess.run([
+            'git', 'status', '--porcelain', '--untracked-files=no', '--', 'mmeff', 'tools',
+            'configs', 'setup.py'
+        ], cwd=REPO, check=True, capture_output=True, text=True).stdout
     except (OSError, subprocess.CalledProcessError):
         return None
     return commit + ('+changes' if dirty.strip() else '')
@@ -114,10 +115,10 @@ def make_record(benchmark: str, title: str, description: str, columns: Sequence[
                 rows: Sequence[Dict[str, Any]], settings: Dict[str, Any], threads: int,
                 command: Optional[str] = None) -> Dict[str, Any]:
     """A validated record of this process's run (command and environment filled in)."""
-    record = dict(schema=SCHEMA_VERSION, benchmark=benchmark, title=title,
-                  description=description, commands=[command or script_command()],
-                  environment=bench_environment(threads), settings=dict(settings),
-                  columns=[asdict(c) for c in columns], rows=[dict(r) for r in rows])
+    record = dict(schema=SCHEMA_VERSION, benchmark=benchmark, title=title, description=description,
+                  commands=[command or script_command()], environment=bench_environment(threads),
+                  settings=dict(settings), columns=[asdict(c)
+                                                    for c in columns], rows=[dict(r) for r in rows])
     validate_record(record)
     return record
 

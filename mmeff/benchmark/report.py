@@ -29,8 +29,9 @@ which are taken within one run.
 def markdown_table(record: dict) -> str:
     rows = record_rows_as_text(record)
     lines = ['| ' + ' | '.join(rows[0]) + ' |', '|' + '---|' * len(rows[0])]
-    lines += ['| ' + ' | '.join(cell.replace('|', '\\|') for cell in row) + ' |'
-              for row in rows[1:]]
+    lines += [
+        '| ' + ' | '.join(cell.replace('|', '\\|') for cell in row) + ' |' for row in rows[1:]
+    ]
     return '\n'.join(lines)
 
 
@@ -70,8 +71,8 @@ def plot_movinet_stream(record: dict, path: Path) -> None:
     rows = sorted(record['rows'], key=lambda r: r['window'])
     windows = [r['window'] for r in rows]
     for key, label in (('window_ms', 'sliding window of T frames'),
-                       ('layers_ms', 'streaming, layer by layer'),
-                       ('stream_ms', 'streaming, per-frame ops')):
+                       ('layers_ms', 'streaming, layer by layer'), ('stream_ms',
+                                                                    'streaming, per-frame ops')):
         ax.plot(windows, [r[key] for r in rows], marker='o', label=label)
     ax.set_xlabel('window length T (frames)')
     ax.set_ylabel('ms per new frame')
@@ -84,8 +85,8 @@ def plot_movinet_stream(record: dict, path: Path) -> None:
     plt.close(fig)
 
 
-PLOTS: Dict[str, Callable[[dict, Path], None]] = dict(
-    skipconv_video=plot_skipconv_video, movinet_stream=plot_movinet_stream)
+PLOTS: Dict[str, Callable[[dict, Path], None]] = dict(skipconv_video=plot_skipconv_video,
+                                                      movinet_stream=plot_movinet_stream)
 
 
 def environment_line(record: dict) -> str:
@@ -96,9 +97,11 @@ def environment_line(record: dict) -> str:
 
 
 def render_section(record: dict, plot: Optional[str]) -> str:
-    parts = [f'## {record["benchmark"]}', f'**{record["title"]}.** {record["description"]}',
-             environment_line(record),
-             '```bash\n' + '\n'.join(record['commands']) + '\n```', markdown_table(record)]
+    parts = [
+        f'## {record["benchmark"]}', f'**{record["title"]}.** {record["description"]}',
+        environment_line(record), '```bash\n' + '\n'.join(record['commands']) + '\n```',
+        markdown_table(record)
+    ]
     if plot:
         parts.append(f'![{record["title"]}]({plot})')
     return '\n\n'.join(parts)
@@ -112,8 +115,9 @@ def render_page(records: Dict[str, dict], plots: Dict[str, str], names: List[str
         if name in records:
             sections.append(render_section(records[name], plots.get(name)))
     if missing:
-        sections.append('## Not measured yet\n\n' + '\n'.join(
-            f'- `{n}`: `bash tools/run.sh bench --only {n}`' for n in missing))
+        sections.append('## Not measured yet\n\n' +
+                        '\n'.join(f'- `{n}`: `bash tools/run.sh bench --only {n}`'
+                                  for n in missing))
     return '\n\n'.join(sections) + '\n'
 
 

@@ -65,43 +65,42 @@ VALUE_GATE = ('--gate', 'ValueGate', '--channels-last', '--dense-above', '1')
 
 BENCHMARKS: Tuple[Benchmark, ...] = (
     Benchmark(
-        'sparse_conv2d',
-        full=_runs('tools/benchmark_sparse_conv.py', ['--repeats', '25']),
-        quick=_runs('tools/benchmark_sparse_conv.py',
-                    ['--repeats', '3', '--warmup', '1', '--densities', '0.1', '0.5', '--layers',
-                     '3x3 32->32', '1x1 256->64']),
-        checkpoint=dict(full=None, quick=None)),
+        'sparse_conv2d', full=_runs('tools/benchmark_sparse_conv.py', ['--repeats', '25']),
+        quick=_runs('tools/benchmark_sparse_conv.py', [
+            '--repeats', '3', '--warmup', '1', '--densities', '0.1', '0.5', '--layers',
+            '3x3 32->32', '1x1 256->64'
+        ]), checkpoint=dict(full=None, quick=None)),
     Benchmark(
-        'delta_conv2d_frame',
-        full=_runs('tools/benchmark_delta_conv.py',
-                   ['--layouts', 'NHWC', '--shares', '0.01', '0.1', '0.25']),
+        'delta_conv2d_frame', full=_runs('tools/benchmark_delta_conv.py',
+                                         ['--layouts', 'NHWC', '--shares', '0.01', '0.1', '0.25']),
         quick=_runs('tools/benchmark_delta_conv.py',
                     ['--repeats', '3', '--warmup', '1', '--layouts', 'NHWC', '--shares', '0.1']),
         checkpoint=dict(full=None, quick=None)),
     Benchmark(
-        'movinet_stream',
-        full=_runs('tools/benchmark_movinet_stream.py',
-                   ['--arch', 'a0', '--windows', '4', '8', '16', '32', '--size', '172',
-                    '--repeats', '9']),
-        quick=_runs('tools/benchmark_movinet_stream.py',
-                    ['--arch', 'a0', '--windows', '4', '8', '16', '--size', '96', '--repeats',
-                     '3', '--frames', '4']),
-        checkpoint=dict(full=None, quick=None)),
+        'movinet_stream', full=_runs(
+            'tools/benchmark_movinet_stream.py',
+            ['--arch', 'a0', '--windows', '4', '8', '16', '32', '--size', '172', '--repeats', '9']),
+        quick=_runs('tools/benchmark_movinet_stream.py', [
+            '--arch', 'a0', '--windows', '4', '8', '16', '--size', '96', '--repeats', '3',
+            '--frames', '4'
+        ]), checkpoint=dict(full=None, quick=None)),
     Benchmark(
-        'skipconv_video',
-        full=_runs('tools/benchmark_skipconv_video.py',
-                   ['--config', POSE_W32, '--checkpoint', '{checkpoint}', '--frames', '60',
-                    '--flicker', '0'],
-                   ['--block', '8', '--relative', '0.02'], ['--block', '8', '--relative', '0.05'],
-                   ['--block', '8', '--relative', '0.1'], ['--block', '8', '--relative', '0.2'],
-                   ['--block', '2', '--relative', '0.05'], ['--block', '2', '--relative', '0.1'],
-                   [*VALUE_GATE, '--relative', '0.02'], [*VALUE_GATE, '--relative', '0.04'],
-                   [*VALUE_GATE, '--relative', '0.05'], [*VALUE_GATE, '--relative', '0.1'],
-                   [*VALUE_GATE, '--relative', '0.05', '--fold-dense']),
-        quick=_runs('tools/benchmark_skipconv_video.py',
-                    ['--config', POSE_TINY, '--checkpoint', '{checkpoint}', '--frames', '16',
-                     '--flicker', '0'],
-                    ['--block', '4', '--relative', '0.05'], ['--block', '4', '--relative', '0.1'],
+        'skipconv_video', full=_runs('tools/benchmark_skipconv_video.py', [
+            '--config', POSE_W32, '--checkpoint', '{checkpoint}', '--frames', '60', '--flicker', '0'
+        ], ['--block', '8', '--relative', '0.02'], ['--block', '8', '--relative', '0.05'],
+                                     ['--block', '8', '--relative', '0.1'],
+                                     ['--block', '8', '--relative', '0.2'],
+                                     ['--block', '2', '--relative', '0.05'],
+                                     ['--block', '2', '--relative', '0.1'],
+                                     [*VALUE_GATE, '--relative', '0.02'],
+                                     [*VALUE_GATE, '--relative', '0.04'],
+                                     [*VALUE_GATE, '--relative', '0.05'],
+                                     [*VALUE_GATE, '--relative', '0.1'],
+                                     [*VALUE_GATE, '--relative', '0.05', '--fold-dense']),
+        quick=_runs('tools/benchmark_skipconv_video.py', [
+            '--config', POSE_TINY, '--checkpoint', '{checkpoint}', '--frames', '16', '--flicker',
+            '0'
+        ], ['--block', '4', '--relative', '0.05'], ['--block', '4', '--relative', '0.1'],
                     [*VALUE_GATE, '--relative', '0.05']),
         checkpoint=dict(full=Checkpoint('pose', POSE_W32, ('--height', '240', '--width', '320')),
                         quick=Checkpoint('pose', POSE_TINY))),
@@ -134,13 +133,15 @@ def run_benchmark(benchmark: Benchmark, mode: str, out_dir: Path) -> Path:
     with tempfile.TemporaryDirectory() as tmp:
         for index, run in enumerate(runs):
             args = [path if a == '{checkpoint}' else a for a in run.args]
-            shown = [checkpoint.shown() if a == '{checkpoint}' else shlex.quote(a)
-                     for a in run.args]
+            shown = [
+                checkpoint.shown() if a == '{checkpoint}' else shlex.quote(a) for a in run.args
+            ]
             part = Path(tmp) / f'{index}.json'
-            print(f'[bench] {benchmark.name} {index + 1}/{len(runs)}: python {run.script} '
-                  + ' '.join(shown), flush=True)
-            subprocess.run([sys.executable, run.script, *args, '--json', str(part)], cwd=REPO,
-                           check=True)
+            print(
+                f'[bench] {benchmark.name} {index + 1}/{len(runs)}: python {run.script} ' +
+                ' '.join(shown), flush=True)
+            subprocess.run([sys.executable, run.script, *args, '--json',
+                            str(part)], cwd=REPO, check=True)
             record = load_record(part)
             record['commands'] = [' '.join(['python', run.script, *shown])]
             records.append(record)
@@ -153,14 +154,16 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     parser.add_argument('mode', nargs='?', choices=['full', 'quick'], default='full')
     parser.add_argument('--only', nargs='+', choices=NAMES, help='run only these benchmarks')
-    parser.add_argument('--out', type=Path, help='folder of the JSON records (default: '
-                        'docs/benchmarks for full, work_dirs/bench-quick for quick)')
-    parser.add_argument('--page', type=Path, help='the rendered page (default: docs/'
-                        'benchmarks.md for full, <out>/benchmarks.md for quick)')
+    parser.add_argument(
+        '--out', type=Path, help='folder of the JSON records (default: '
+        'docs/benchmarks for full, work_dirs/bench-quick for quick)')
+    parser.add_argument(
+        '--page', type=Path, help='the rendered page (default: docs/'
+        'benchmarks.md for full, <out>/benchmarks.md for quick)')
     args = parser.parse_args(argv)
     out = args.out or DEFAULT_OUT[args.mode]
-    page = args.page or (REPO / 'docs' / 'benchmarks.md' if args.out is None and args.mode ==
-                         'full' else out / 'benchmarks.md')
+    page = args.page or (REPO / 'docs' / 'benchmarks.md'
+                         if args.out is None and args.mode == 'full' else out / 'benchmarks.md')
     out.mkdir(parents=True, exist_ok=True)
     failed = []
     for benchmark in BENCHMARKS:

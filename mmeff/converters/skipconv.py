@@ -28,11 +28,8 @@ def _skipconv_from(conv: nn.Conv2d, gate: dict, reference: str) -> SkipConv2d:
     return layer
 
 
-def convert_to_skipconv(model: nn.Module,
-                        gate: Optional[dict] = None,
-                        skip: Iterable[str] = (),
-                        fuse_bn: bool = True,
-                        reference: str = 'accumulated') -> nn.Module:
+def convert_to_skipconv(model: nn.Module, gate: Optional[dict] = None, skip: Iterable[str] = (),
+                        fuse_bn: bool = True, reference: str = 'accumulated') -> nn.Module:
     """Replace every ``nn.Conv2d`` of ``model`` by a ``SkipConv2d`` with the same weights.
 
     Args:
@@ -49,8 +46,8 @@ def convert_to_skipconv(model: nn.Module,
     for name, module in list(model.named_modules()):
         for child_name, child in list(module._modules.items()):
             qualified = f'{name}.{child_name}' if name else child_name
-            if type(child) is not nn.Conv2d or any(
-                    qualified == s or qualified.startswith(s + '.') for s in skip):
+            if type(child) is not nn.Conv2d or any(qualified == s or qualified.startswith(s + '.')
+                                                   for s in skip):
                 continue
             if child.padding_mode != 'zeros' or isinstance(child.padding, str):
                 continue  # SkipConv2d needs explicit zero padding; leave such convs dense

@@ -27,13 +27,16 @@ THRESHOLD_GATES = (InputNormGate, OutputNormGate, ValueGate)
 def norm_gate_layers(model: nn.Module) -> Dict[str, SkipConv2d]:
     """The SkipConv2d layers of ``model`` whose gate is a threshold on a norm of the change
     (the norm gates and the value gate), by qualified name."""
-    return {name: m for name, m in model.named_modules()
-            if isinstance(m, SkipConv2d) and isinstance(m.gate, THRESHOLD_GATES)}
+    return {
+        name: m
+        for name, m in model.named_modules()
+        if isinstance(m, SkipConv2d) and isinstance(m.gate, THRESHOLD_GATES)
+    }
 
 
 def run_with_pre_hooks(model: nn.Module, frames: Iterable[Any],
-                       forward: Optional[Callable[[Any], Any]],
-                       hooks: Dict[nn.Module, Callable]) -> None:
+                       forward: Optional[Callable[[Any], Any]], hooks: Dict[nn.Module,
+                                                                            Callable]) -> None:
     """Run ``frames`` (each ``forward(frame)``, default ``model(frame)``) with forward
     pre-hooks on the given layers, in eval mode and a private stream, so no stream state of
     the caller is touched; the hooks are removed and the train/eval mode restored after."""
@@ -71,12 +74,14 @@ def measure_window_norms(model: nn.Module, frames: Iterable[Any],
     counts = {name: 0 for name in layers}
 
     def hook(name):
+
         def record(layer, args):
             if isinstance(layer.gate, ValueGate):
                 sums[name] += args[0].abs().mean().item()
             else:
                 sums[name] += layer.block_windows(args[0]).abs().sum(dim=(3, 4, 5)).mean().item()
             counts[name] += 1
+
         return record
 
     run_with_pre_hooks(model, frames, forward, {layers[name]: hook(name) for name in layers})

@@ -67,16 +67,16 @@ def speedups_of(layer: SkipConv2d, x_like: Tensor, shares: Sequence[float], repe
         if pattern == 'values':
             fired = torch.rand(base.shape, generator=generator) < share
         else:
-            fired = (torch.rand(1, 1, *base.shape[2:], generator=generator) < share).expand(
-                base.shape)
-        x = torch.empty_like(base).copy_(base + fired * (1 + torch.rand(base.shape,
-                                                                          generator=generator)))
+            fired = (torch.rand(1, 1, *base.shape[2:], generator=generator)
+                     < share).expand(base.shape)
+        x = torch.empty_like(base).copy_(base + fired *
+                                         (1 + torch.rand(base.shape, generator=generator)))
         reference = base.clone()
 
         def frame(dense_above):  # the layer's frame update, sparse (1) or through the dense
             reference.copy_(base)  # path (any share fired: the delta's conv, added)
-            delta_conv2d_frame(x, reference, output, weight, packed, 0.5,
-                               dense_above=dense_above, **conv)
+            delta_conv2d_frame(x, reference, output, weight, packed, 0.5, dense_above=dense_above,
+                               **conv)
 
         def sparse():
             frame(1.0)
@@ -100,8 +100,8 @@ def layer_geometry(layer: SkipConv2d, x: Tensor) -> Hashable:
 
 
 @torch.no_grad()
-def measure_dense_crossovers(model: nn.Module, frame: Any,
-                             forward: Optional[Callable[[Any], Any]] = None,
+def measure_dense_crossovers(model: nn.Module, frame: Any, forward: Optional[Callable[[Any],
+                                                                                      Any]] = None,
                              shares: Sequence[float] = SHARES, repeats: int = 5,
                              pattern: str = 'pixels', seed: int = 0) -> Dict[str, float]:
     """Set every value-gated layer's ``dense_above`` to its measured crossover (module doc).
@@ -119,8 +119,11 @@ def measure_dense_crossovers(model: nn.Module, frame: Any,
 
     Returns the crossover set, by layer name. Layers of one geometry share a measurement.
     """
-    layers = {name: m for name, m in model.named_modules()
-              if isinstance(m, SkipConv2d) and isinstance(m.gate, ValueGate)}
+    layers = {
+        name: m
+        for name, m in model.named_modules()
+        if isinstance(m, SkipConv2d) and isinstance(m.gate, ValueGate)
+    }
     if not layers:
         raise ValueError('measure_dense_crossovers: the model has no SkipConv2d with a ValueGate')
     if pattern not in ('values', 'pixels'):
@@ -132,8 +135,10 @@ def measure_dense_crossovers(model: nn.Module, frame: Any,
     inputs: Dict[str, Tensor] = {}
 
     def hook(name):
+
         def record(layer, args):
             inputs.setdefault(name, torch.empty_like(args[0]))
+
         return record
 
     run_with_pre_hooks(model, [frame], forward, {layers[name]: hook(name) for name in layers})

@@ -18,9 +18,7 @@ from torch import nn
 from .skipconv import convert_to_skipconv
 
 
-def build_skipconv_model(model: dict,
-                         gate: Optional[dict] = None,
-                         skip: Iterable[str] = (),
+def build_skipconv_model(model: dict, gate: Optional[dict] = None, skip: Iterable[str] = (),
                          reference: str = 'accumulated') -> nn.Module:
     """Build ``model`` (a config dict of any registered model) and convert its convs."""
     built = MODELS.build(model)

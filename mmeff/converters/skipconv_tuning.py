@@ -84,12 +84,16 @@ def layer_input_sizes(model: nn.Module, frame: Any,
     sizes = {}
 
     def hook(name):
+
         def record(layer, args):
             sizes.setdefault(name, tuple(args[0].shape[-2:]))
+
         return record
 
-    handles = [layer.register_forward_pre_hook(hook(name))
-               for name, layer in norm_gate_layers(model).items()]
+    handles = [
+        layer.register_forward_pre_hook(hook(name))
+        for name, layer in norm_gate_layers(model).items()
+    ]
     try:
         with stream(StreamState()):
             forward(frame)
@@ -115,8 +119,7 @@ def run_frames(model: nn.Module, frames: Sequence[Any],
 def tune_norm_gates(model: nn.Module, frames: Iterable[Any], max_share: float,
                     forward: Optional[Callable[[Any], Any]] = None,
                     group_of: GroupOf = by_resolution, error: OutputError = relative_l2_error,
-                    start: float = 0.01, factor: float = 2.0,
-                    max_steps: int = 40) -> TuningResult:
+                    start: float = 0.01, factor: float = 2.0, max_steps: int = 40) -> TuningResult:
     """Set every norm gate's threshold so the model fits ``max_share`` of its dense MACs.
 
     Args:
@@ -178,13 +181,15 @@ def tune_norm_gates(model: nn.Module, frames: Iterable[Any], max_share: float,
         raise
     finally:
         model.train(was_training)
-    return TuningResult({name: layer.gate.threshold for name, layer in layers.items()},
-                        groups, steps)
+    return TuningResult({
+        name: layer.gate.threshold
+        for name, layer in layers.items()
+    }, groups, steps)
 
 
 def best_step(current: TuningStep, groups: Iterable[Hashable], factor: float,
-              evaluate: Callable[[Dict[Hashable, float]], TuningStep],
-              plateau_steps: int = 4) -> Optional[TuningStep]:
+              evaluate: Callable[[Dict[Hashable, float]],
+                                 TuningStep], plateau_steps: int = 4) -> Optional[TuningStep]:
     """The next state: of the candidates raising one group's threshold, the one saving the
     most MACs per unit of added error (an error that does not grow counts as a tiny one).
 
@@ -195,8 +200,7 @@ def best_step(current: TuningStep, groups: Iterable[Hashable], factor: float,
     best, best_gain = None, 0.0
     for group in groups:
         for k in range(1, plateau_steps + 1):
-            candidate = evaluate({**current.relative,
-                                  group: current.relative[group] * factor ** k})
+            candidate = evaluate({**current.relative, group: current.relative[group] * factor**k})
             saved = current.mac_share - candidate.mac_share
             if saved > 0:
                 break

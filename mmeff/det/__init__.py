@@ -10,7 +10,6 @@ from .compound_scaling import EFFICIENTDET_SCALING, EfficientDetScaling, efficie
 from .efficientdet_head import EfficientDetHead
 
 __all__ = [
-    'EfficientDetBiFPN', 'EfficientDetHead', 'CocoVideoFrameDataset',
-    'ClipSingleStageDetector', 'EFFICIENTDET_SCALING', 'EfficientDetScaling',
-    'efficientdet_model'
+    'EfficientDetBiFPN', 'EfficientDetHead', 'CocoVideoFrameDataset', 'ClipSingleStageDetector',
+    'EFFICIENTDET_SCALING', 'EfficientDetScaling', 'efficientdet_model'
 ]

@@ -51,9 +51,9 @@ class BiFPNNode(nn.Module):
         super().__init__()
         self.fusion = FastNormalizedFusion(num_inputs)
         self.act = build_activation_layer(act_cfg)
-        self.conv = DepthwiseSeparableConvModule(
-            channels, channels, 3, padding=1, bias=False, norm_cfg=norm_cfg, act_cfg=None,
-            dw_norm_cfg=None, dw_act_cfg=None)
+        self.conv = DepthwiseSeparableConvModule(channels, channels, 3, padding=1, bias=False,
+                                                 norm_cfg=norm_cfg, act_cfg=None, dw_norm_cfg=None,
+                                                 dw_act_cfg=None)
 
     def forward(self, inputs: Sequence[Tensor]) -> Tensor:
         return self.conv(self.act(self.fusion(inputs)))
@@ -93,7 +93,8 @@ class BiFPNLayer(nn.Module):
         outs = [td[0]]
         for i, level in enumerate(range(1, NUM_LEVELS)):
             down = downsample(outs[-1])
-            inputs = [feats[level], td[level], down] if level < NUM_LEVELS - 1 else [feats[level], down]
+            inputs = [feats[level], td[level], down
+                      ] if level < NUM_LEVELS - 1 else [feats[level], down]
             outs.append(self.bottom_up[i](inputs))
         return outs
 
@@ -114,12 +115,8 @@ class EfficientDetBiFPN(BaseModule):
     maps (N, out_channels, ceil(H/2^l), ceil(W/2^l)), l = 3..7.
     """
 
-    def __init__(self,
-                 in_channels: Sequence[int],
-                 out_channels: int,
-                 num_repeats: int,
-                 norm_cfg: dict = EFFICIENTDET_NORM,
-                 act_cfg: dict = dict(type='Swish'),
+    def __init__(self, in_channels: Sequence[int], out_channels: int, num_repeats: int,
+                 norm_cfg: dict = EFFICIENTDET_NORM, act_cfg: dict = dict(type='Swish'),
                  init_cfg=None):
         super().__init__(init_cfg)
         if len(in_channels) != 3:

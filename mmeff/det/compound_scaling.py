@@ -42,27 +42,24 @@ def efficientdet_model(arch: str, num_classes: int = 80) -> dict:
     s = EFFICIENTDET_SCALING[arch]
     return dict(
         type='SingleStageDetector',
-        data_preprocessor=dict(
-            type='DetDataPreprocessor', mean=[123.675, 116.28, 103.53], std=[58.395, 57.12, 57.375],
-            bgr_to_rgb=True, pad_size_divisor=128),
-        backbone=dict(
-            type='EfficientNet', arch=s.backbone, out_indices=(3, 4, 5), drop_path_rate=0.2,
-            conv_cfg=dict(type='Conv2d'), norm_cfg=EFFICIENTDET_NORM, init_cfg=None),
-        neck=dict(
-            type='EfficientDetBiFPN', in_channels=list(s.backbone_channels), out_channels=s.width,
-            num_repeats=s.bifpn_repeats, norm_cfg=EFFICIENTDET_NORM),
-        bbox_head=dict(
-            type='EfficientDetHead', num_classes=num_classes, in_channels=s.width,
-            feat_channels=s.width, stacked_convs=s.head_depth, norm_cfg=EFFICIENTDET_NORM),
-        train_cfg=EFFICIENTDET_TRAIN_CFG,
+        data_preprocessor=dict(type='DetDataPreprocessor', mean=[123.675, 116.28, 103.53],
+                               std=[58.395, 57.12, 57.375], bgr_to_rgb=True, pad_size_divisor=128),
+        backbone=dict(type='EfficientNet', arch=s.backbone, out_indices=(3, 4, 5),
+                      drop_path_rate=0.2, conv_cfg=dict(type='Conv2d'), norm_cfg=EFFICIENTDET_NORM,
+                      init_cfg=None),
+        neck=dict(type='EfficientDetBiFPN', in_channels=list(s.backbone_channels),
+                  out_channels=s.width, num_repeats=s.bifpn_repeats, norm_cfg=EFFICIENTDET_NORM),
+        bbox_head=dict(type='EfficientDetHead', num_classes=num_classes, in_channels=s.width,
+                       feat_channels=s.width, stacked_convs=s.head_depth,
+                       norm_cfg=EFFICIENTDET_NORM), train_cfg=EFFICIENTDET_TRAIN_CFG,
         test_cfg=EFFICIENTDET_TEST_CFG)
 
 
 #: Anchor matching of the recipe: IoU >= 0.5 positive, < 0.5 negative.
 EFFICIENTDET_TRAIN_CFG = dict(
     assigner=dict(type='MaxIoUAssigner', pos_iou_thr=0.5, neg_iou_thr=0.5, min_pos_iou=0,
-                  ignore_iof_thr=-1),
-    sampler=dict(type='PseudoSampler'), allowed_border=-1, pos_weight=-1, debug=False)
+                  ignore_iof_thr=-1), sampler=dict(type='PseudoSampler'), allowed_border=-1,
+    pos_weight=-1, debug=False)
 
 EFFICIENTDET_TEST_CFG = dict(nms_pre=1000, min_bbox_size=0, score_thr=0.05,
                              nms=dict(type='nms', iou_threshold=0.5), max_per_img=100)

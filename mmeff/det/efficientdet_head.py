@@ -27,8 +27,7 @@ EFFICIENTDET_BOX_LOSS = dict(type='SmoothL1Loss', beta=0.1, loss_weight=50 * 0.1
 EFFICIENTDET_CLS_LOSS = dict(type='FocalLoss', use_sigmoid=True, gamma=1.5, alpha=0.25,
                              loss_weight=1.0)
 EFFICIENTDET_ANCHORS = dict(type='AnchorGenerator', octave_base_scale=4, scales_per_octave=3,
-                            ratios=[0.5, 1.0, 2.0], strides=[8, 16, 32, 64, 128],
-                            center_offset=0.5)
+                            ratios=[0.5, 1.0, 2.0], strides=[8, 16, 32, 64, 128], center_offset=0.5)
 #: Box deltas are regressed unscaled (target_stds 1), as in the recipe.
 EFFICIENTDET_BOX_CODER = dict(type='DeltaXYWHBBoxCoder', target_means=[0.0] * 4,
                               target_stds=[1.0] * 4)
@@ -50,8 +49,8 @@ class SeparableConv2d(nn.Module):
 class SharedTower(nn.Module):
     """``depth`` separable convs shared by all levels, each with a per-level BatchNorm + act."""
 
-    def __init__(self, in_channels: int, channels: int, depth: int, num_levels: int,
-                 norm_cfg: dict, act_cfg: dict):
+    def __init__(self, in_channels: int, channels: int, depth: int, num_levels: int, norm_cfg: dict,
+                 act_cfg: dict):
         super().__init__()
         self.convs = nn.ModuleList(
             SeparableConv2d(in_channels if i == 0 else channels, channels, bias=False)
@@ -86,21 +85,12 @@ class EfficientDetHead(AnchorHead):
     A = 9 anchors per position.
     """
 
-    def __init__(self,
-                 num_classes: int,
-                 in_channels: int,
-                 feat_channels: int,
-                 stacked_convs: int = 3,
-                 num_levels: int = 5,
-                 norm_cfg: dict = EFFICIENTDET_NORM,
-                 act_cfg: dict = dict(type='Swish'),
-                 prior_prob: float = 0.01,
+    def __init__(self, num_classes: int, in_channels: int, feat_channels: int,
+                 stacked_convs: int = 3, num_levels: int = 5, norm_cfg: dict = EFFICIENTDET_NORM,
+                 act_cfg: dict = dict(type='Swish'), prior_prob: float = 0.01,
                  anchor_generator: dict = EFFICIENTDET_ANCHORS,
-                 bbox_coder: dict = EFFICIENTDET_BOX_CODER,
-                 loss_cls: dict = EFFICIENTDET_CLS_LOSS,
-                 loss_bbox: dict = EFFICIENTDET_BOX_LOSS,
-                 init_cfg=None,
-                 **kwargs):
+                 bbox_coder: dict = EFFICIENTDET_BOX_CODER, loss_cls: dict = EFFICIENTDET_CLS_LOSS,
+                 loss_bbox: dict = EFFICIENTDET_BOX_LOSS, init_cfg=None, **kwargs):
         if stacked_convs < 1:
             raise ValueError(f'EfficientDetHead: stacked_convs must be >= 1, got {stacked_convs}')
         self.stacked_convs = stacked_convs
@@ -117,8 +107,8 @@ class EfficientDetHead(AnchorHead):
 
     def _init_layers(self) -> None:
         tower = dict(in_channels=self.in_channels, channels=self.feat_channels,
-                     depth=self.stacked_convs, num_levels=self.num_levels,
-                     norm_cfg=self.norm_cfg, act_cfg=self.act_cfg)
+                     depth=self.stacked_convs, num_levels=self.num_levels, norm_cfg=self.norm_cfg,
+                     act_cfg=self.act_cfg)
         self.cls_tower = SharedTower(**tower)
         self.reg_tower = SharedTower(**tower)
         self.cls_out = SeparableConv2d(self.feat_channels,
@@ -139,8 +129,8 @@ class EfficientDetHead(AnchorHead):
                         nn.init.zeros_(conv.bias)
         nn.init.normal_(self.cls_out.pointwise.weight, std=0.01)
         nn.init.normal_(self.reg_out.pointwise.weight, std=0.01)
-        nn.init.constant_(self.cls_out.pointwise.bias,
-                          -math.log((1 - self.prior_prob) / self.prior_prob))
+        nn.init.constant_(self.cls_out.pointwise.bias, -math.log(
+            (1 - self.prior_prob) / self.prior_prob))
 
     def forward_single(self, x: Tensor, level: int) -> Tuple[Tensor, Tensor]:
         """Scores (N, A * num_classes, H, W) and deltas (N, A * 4, H, W) of one level."""

@@ -13,8 +13,7 @@ from .video_samplers import VideoClipSampler, VideoSampler
 
 __all__ = [
     'allow_mmengine_checkpoint_globals', 'mmengine_checkpoint_globals', 'ClipTrainingMixin',
-    'FrameMacsMetric', 'GumbelTemperatureHook', 'annealed_temperature',
-    'NormGateCalibrationHook', 'skipconv_gate_loss', 'PeakMemory', 'live_heap_bytes',
-    'VideoClipSampler', 'VideoSampler', 'VideoStreams', 'VideoTestLoop', 'VideoValLoop',
-    'run_video_frames', 'split_frames'
+    'FrameMacsMetric', 'GumbelTemperatureHook', 'annealed_temperature', 'NormGateCalibrationHook',
+    'skipconv_gate_loss', 'PeakMemory', 'live_heap_bytes', 'VideoClipSampler', 'VideoSampler',
+    'VideoStreams', 'VideoTestLoop', 'VideoValLoop', 'run_video_frames', 'split_frames'
 ]

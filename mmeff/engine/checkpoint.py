@@ -16,7 +16,6 @@ from typing import Any, List
 import numpy as np
 import torch
 
-
 #: HistoryBuffer's own statistics methods (mmengine 0.10.7).
 BUILTIN_STATISTICS = ('min', 'max', 'current', 'mean')
 
@@ -47,8 +46,11 @@ def mmengine_checkpoint_globals() -> List[object]:
         np_core.multiarray.scalar,
         np.ndarray,
         np.dtype,
-        *{type(np.dtype(t)) for t in (np.float64, np.float32, np.float16, np.int64, np.int32,
-                                      np.int16, np.int8, np.uint8, np.bool_)},
+        *{
+            type(np.dtype(t))
+            for t in (np.float64, np.float32, np.float16, np.int64, np.int32, np.int16, np.int8,
+                      np.uint8, np.bool_)
+        },
     ]
 
 

@@ -22,8 +22,10 @@ def skipconv_gate_loss(model: nn.Module, beta: float = 1.0) -> Tensor:
     total = sum(layer.dense_macs for layer in layers)
     if total == 0:
         raise RuntimeError('skipconv_gate_loss: run a training forward pass first')
-    terms = [layer.dense_macs / total * (layer.gate_usage if layer.gate_usage is not None else 1.0)
-             for layer in layers]
+    terms = [
+        layer.dense_macs / total * (layer.gate_usage if layer.gate_usage is not None else 1.0)
+        for layer in layers
+    ]
     loss = sum(terms)
     if not torch.is_tensor(loss):
         loss = torch.tensor(float(loss), device=layers[0].weight.device)

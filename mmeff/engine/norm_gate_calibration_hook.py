@@ -40,9 +40,9 @@ class NormGateCalibrationHook(Hook):
 
         thresholds = calibrate_norm_gates(model, samples, self.relative, forward)
         values = sorted(thresholds.values())
-        print_log(f'NormGateCalibrationHook: {len(values)} norm gates at relative '
-                  f'{self.relative}: thresholds {values[0]:.3g} .. {values[-1]:.3g}',
-                  logger='current')
+        print_log(
+            f'NormGateCalibrationHook: {len(values)} norm gates at relative '
+            f'{self.relative}: thresholds {values[0]:.3g} .. {values[-1]:.3g}', logger='current')
 
     def before_val(self, runner) -> None:
         self._calibrate(runner, runner.val_loop.dataloader)

@@ -12,9 +12,9 @@ _CLEAR_REFS = Path('/proc/self/clear_refs')
 
 
 class _MallInfo2(ctypes.Structure):
-    _fields_ = [(name, ctypes.c_size_t) for name in (
-        'arena', 'ordblks', 'smblks', 'hblks', 'hblkhd', 'usmblks', 'fsmblks', 'uordblks',
-        'fordblks', 'keepcost')]
+    _fields_ = [(name, ctypes.c_size_t)
+                for name in ('arena', 'ordblks', 'smblks', 'hblks', 'hblkhd', 'usmblks', 'fsmblks',
+                             'uordblks', 'fordblks', 'keepcost')]
 
 
 def live_heap_bytes() -> Optional[int]:

@@ -45,8 +45,8 @@ class VideoStreams:
         return self.state
 
 
-def run_video_frames(model: torch.nn.Module, step: str, data_batch: dict,
-                     streams: VideoStreams, counter: MacCounter, fp16: bool = False) -> list:
+def run_video_frames(model: torch.nn.Module, step: str, data_batch: dict, streams: VideoStreams,
+                     counter: MacCounter, fp16: bool = False) -> list:
     """``model.<step>`` (``val_step`` / ``test_step``) frame by frame in each frame's stream;
     ``counter`` counts ``model``'s MACs, and each frame's go into its samples' metainfo."""
     outputs = []
@@ -98,5 +98,4 @@ class VideoTestLoop(_VideoLoopMixin, TestLoop):
     _step, _losses_attr = 'test_step', 'test_loss'
 
 
-__all__ = ['VideoValLoop', 'VideoTestLoop', 'VideoStreams', 'run_video_frames',
-                 'split_frames']
+__all__ = ['VideoValLoop', 'VideoTestLoop', 'VideoStreams', 'run_video_frames', 'split_frames']

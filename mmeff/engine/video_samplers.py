@@ -74,8 +74,8 @@ class VideoClipSampler(Sampler):
         seed: shuffling seed (synchronised across ranks when None).
     """
 
-    def __init__(self, dataset, clip_len: int, stride: Optional[int] = None,
-                 shuffle: bool = True, seed: Optional[int] = None):
+    def __init__(self, dataset, clip_len: int, stride: Optional[int] = None, shuffle: bool = True,
+                 seed: Optional[int] = None):
         if clip_len < 1:
             raise ValueError(f'VideoClipSampler: clip_len must be >= 1, got {clip_len}')
         self.rank, self.world_size = get_dist_info()

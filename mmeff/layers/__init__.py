@@ -11,8 +11,7 @@ from .stream_state import (StreamState, StreamStateful, call_site, reset_streams
 
 __all__ = [
     'OutputSparseConv2d', 'SkipConv2d', 'GumbelGate', 'InputNormGate', 'OutputNormGate',
-    'ValueGate',
-    'StreamState', 'call_site', 'reset_streams', 'stream', 'training_clip',
+    'ValueGate', 'StreamState', 'call_site', 'reset_streams', 'stream', 'training_clip',
     'CausalSqueezeExcitation', 'CumulativeAvgPool3d', 'FramewiseConv3d', 'StreamBufferConv3d',
     'StreamStateful', 'stream_transaction'
 ]

@@ -50,12 +50,8 @@ class CausalSqueezeExcitation(nn.Module):
     Shapes: (N, C, T, H, W) -> same. The causal state lives in ``self.pool`` (per stream).
     """
 
-    def __init__(self,
-                 channels: int,
-                 hidden_channels: int,
-                 causal: bool = True,
-                 position_encoding: bool = False,
-                 act_cfg: Optional[dict] = None,
+    def __init__(self, channels: int, hidden_channels: int, causal: bool = True,
+                 position_encoding: bool = False, act_cfg: Optional[dict] = None,
                  gate_cfg: Optional[dict] = None):
         super().__init__()
         if position_encoding and not causal:

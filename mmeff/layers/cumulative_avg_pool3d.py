@@ -49,9 +49,9 @@ class CumulativeAvgPool3d(StreamStateful, nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         entry: Optional[RunningSum] = self.load_entry()
-        check_stream_input(type(self).__name__, x, self.channels,
-                           None if entry is None else entry.total, spatial=False,
-                           finite=self.check_finite)
+        check_stream_input(
+            type(self).__name__, x, self.channels, None if entry is None else entry.total,
+            spatial=False, finite=self.check_finite)
         frame_means = x.mean(dim=(3, 4), keepdim=True)
         if entry is not None and x.shape[2] == 1:  # streaming: one addition, no cumsum
             total = entry.total.to(x.dtype) + frame_means

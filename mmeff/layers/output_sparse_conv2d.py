@@ -19,12 +19,16 @@ class OutputSparseConv2d(nn.Conv2d):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         if self.padding_mode != 'zeros':
-            raise ValueError(f'OutputSparseConv2d supports padding_mode="zeros" only, got {self.padding_mode!r}')
+            raise ValueError(
+                f'OutputSparseConv2d supports padding_mode="zeros" only, got {self.padding_mode!r}')
         if isinstance(self.padding, str):
-            raise ValueError(f'OutputSparseConv2d needs explicit integer padding, got {self.padding!r}')
+            raise ValueError(
+                f'OutputSparseConv2d needs explicit integer padding, got {self.padding!r}')
 
-    def forward(self, x: Tensor, mask: Optional[Tensor] = None, out: Optional[Tensor] = None) -> Tensor:
+    def forward(self, x: Tensor, mask: Optional[Tensor] = None,
+                out: Optional[Tensor] = None) -> Tensor:
         if mask is None and out is None:
             return super().forward(x)
-        return sparse_conv2d(x, self.weight, self.bias, mask, stride=self.stride, padding=self.padding,
-                             dilation=self.dilation, groups=self.groups, out=out)
+        return sparse_conv2d(x, self.weight, self.bias, mask, stride=self.stride,
+                             padding=self.padding, dilation=self.dilation, groups=self.groups,
+                             out=out)

@@ -106,13 +106,15 @@ class SkipConv2d(StreamStateful, nn.Conv2d):
     trainable gate, where it runs the gate's clip recurrence (``BlockGate.forward_clip``).
     """
 
-    def __init__(self, *args, gate: Optional[dict] = None, reference: str = 'accumulated', **kwargs):
+    def __init__(self, *args, gate: Optional[dict] = None, reference: str = 'accumulated',
+                 **kwargs):
         super().__init__(*args, **kwargs)
         if self.padding_mode != 'zeros' or isinstance(self.padding, str):
             raise ValueError('SkipConv2d needs zero padding given as integers, got '
                              f'padding={self.padding!r}, padding_mode={self.padding_mode!r}')
         if reference not in REFERENCES:
-            raise ValueError(f'SkipConv2d: reference must be one of {REFERENCES}, got {reference!r}')
+            raise ValueError(
+                f'SkipConv2d: reference must be one of {REFERENCES}, got {reference!r}')
         self.reference = reference
         gate = MODELS.build(gate if gate is not None else dict(type='InputNormGate'))
         if not isinstance(gate, SkipGate):
@@ -230,8 +232,8 @@ class SkipConv2d(StreamStateful, nn.Conv2d):
             raise non_finite_frame(self)
         if previous is not None and previous.weights_key[0] == self._generation:
             why = (f"frame {tuple(x.shape)} {x.dtype} on {x.device} differs from the stream's "
-                   f'{previous.frame_key}' if previous.frame_key != frame_key else
-                   'the weights changed')
+                   f'{previous.frame_key}'
+                   if previous.frame_key != frame_key else 'the weights changed')
             print_log(f'SkipConv2d: {why}; the stream is reset', logger='current')
         entry = SkipConvEntry(frame_key, weights_key, self.gate.key_reference(self, x),
                               self.dense(x))

@@ -66,7 +66,8 @@ def check_threshold(gate: str, name: str, value: float) -> float:
 def check_block_size(gate: str, block_size: int) -> int:
     if isinstance(block_size, bool) or not isinstance(block_size, int) or \
             block_size not in BLOCK_SIZES:
-        raise ValueError(f'{gate}: block_size must be one of {BLOCK_SIZES} (an int), got {block_size!r}')
+        raise ValueError(
+            f'{gate}: block_size must be one of {BLOCK_SIZES} (an int), got {block_size!r}')
     return block_size
 
 

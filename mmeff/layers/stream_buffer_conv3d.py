@@ -72,8 +72,9 @@ class StreamBufferConv3d(StreamStateful, nn.Conv3d):
 
     def forward(self, x: Tensor) -> Tensor:
         entry: Optional[StreamBuffer] = self.load_entry() if self.buffer_size else None
-        check_stream_input(type(self).__name__, x, self.in_channels,
-                           None if entry is None else entry.frames[0], finite=self.check_finite)
+        check_stream_input(
+            type(self).__name__, x, self.in_channels, None if entry is None else entry.frames[0],
+            finite=self.check_finite)
         if not self.buffer_size:
             return self._conv(x, x.shape[2])
         if entry is None:
@@ -92,8 +93,8 @@ class StreamBufferConv3d(StreamStateful, nn.Conv3d):
         """'valid' in time: (N, C_in, b + frames, H, W) -> (N, C_out, frames, H_out, W_out)."""
         if self.temporal_depthwise:
             return self._temporal_depthwise(lambda i: x[:, :, i:i + frames])
-        return F.conv3d(x, self.weight, self.bias, self.stride, self.spatial_padding,
-                        self.dilation, self.groups)
+        return F.conv3d(x, self.weight, self.bias, self.stride, self.spatial_padding, self.dilation,
+                        self.groups)
 
     def _temporal_depthwise(self, frames_from: Callable[[int], Tensor]) -> Tensor:
         """sum_i w[:, i] * frames_from(i d_t) (+ bias), where ``frames_from(j)`` is the input

@@ -229,16 +229,16 @@ def check_stream_input(layer: str, x: Tensor, channels: int, state: Optional[Ten
         raise ValueError(f'{layer}: the clip has no frames (shape {tuple(x.shape)})')
     if finite and not torch.isfinite(x.sum()):  # one reduction: NaN/Inf make the sum non-finite
         raise NonFiniteError(f"{layer}: the input contains NaN or Inf; it was rejected and the "
-                         "stream's state is unchanged")
+                             "stream's state is unchanged")
     if state is None:
         return
     if state.shape[0] != x.shape[0] or (spatial and state.shape[-2:] != x.shape[-2:]):
         raise ValueError(
-            f'{layer}: the stream was started with batch {state.shape[0]}'
-            + (f' and frame size {tuple(state.shape[-2:])}' if spatial else '')
-            + f', got batch {x.shape[0]}'
-            + (f' and frame size {tuple(x.shape[-2:])}' if spatial else '')
-            + "; the input was rejected and the stream's state is unchanged (reset the stream "
+            f'{layer}: the stream was started with batch {state.shape[0]}' +
+            (f' and frame size {tuple(state.shape[-2:])}' if spatial else '') +
+            f', got batch {x.shape[0]}' +
+            (f' and frame size {tuple(x.shape[-2:])}' if spatial else '') +
+            "; the input was rejected and the stream's state is unchanged (reset the stream "
             'to start a new video)')
     if state.device != x.device:
         raise ValueError(f"{layer}: the stream's state is on {state.device}, the input on "

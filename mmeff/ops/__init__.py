@@ -1,8 +1,8 @@
 """Compiled ops (``torch.ops.mmeff``) with their pure-PyTorch references."""
 from .commit_changed_windows import (block_input_windows, block_window_shape, blocks_to_positions,
                                      commit_changed_windows, commit_changed_windows_reference)
-from .delta_conv2d_frame import (delta_conv2d_frame, delta_conv2d_frame_reference,
-                                 fired_value_macs, pack_delta_conv2d_weight)
+from .delta_conv2d_frame import (delta_conv2d_frame, delta_conv2d_frame_reference, fired_value_macs,
+                                 pack_delta_conv2d_weight)
 from .depthwise_conv2d import depthwise_conv2d, depthwise_conv2d_reference
 from .extension import has_extension
 from .macs import conv_macs_per_position, dense_conv_macs, executed_conv_macs
@@ -10,9 +10,9 @@ from .movinet_block_frame import (BlockFrameWeights, movinet_block_frame,
                                   movinet_block_frame_reference)
 from .movinet_head_frame import movinet_head_frame, movinet_head_frame_reference
 from .skip_conv2d_frame import skip_conv2d_frame, skip_conv2d_frame_reference
-from .stem_conv2d import STEM_MAX_IN_CHANNELS, stem_conv2d, stem_conv2d_reference
 from .sparse_conv2d import (DENSE_CROSSOVER_DENSITY, conv2d_output_size, sparse_conv2d,
                             sparse_conv2d_reference)
+from .stem_conv2d import STEM_MAX_IN_CHANNELS, stem_conv2d, stem_conv2d_reference
 
 __all__ = [
     'has_extension', 'sparse_conv2d', 'sparse_conv2d_reference', 'conv2d_output_size',

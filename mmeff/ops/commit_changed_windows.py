@@ -22,9 +22,9 @@ from .sparse_conv2d import conv2d_output_size
 IntPair = Union[int, Tuple[int, int]]
 
 
-def block_window_shape(in_hw: Tuple[int, int], block_size: int, kernel_size: IntPair,
-                       stride: IntPair, padding: IntPair,
-                       dilation: IntPair) -> Tuple[int, int, int, int]:
+def block_window_shape(in_hw: Tuple[int,
+                                    int], block_size: int, kernel_size: IntPair, stride: IntPair,
+                       padding: IntPair, dilation: IntPair) -> Tuple[int, int, int, int]:
     """(blocks_h, blocks_w, win_h, win_w) of a conv's b x b output blocks and their windows."""
     kernel_size, stride, padding, dilation = map(_pair, (kernel_size, stride, padding, dilation))
     out_h, out_w = conv2d_output_size(in_hw, kernel_size, stride, padding, dilation)
@@ -61,8 +61,8 @@ def blocks_to_positions(blocks: Tensor, block_size: int, out_hw: Tuple[int, int]
     return full[:, :out_hw[0], :out_hw[1]].contiguous()
 
 
-def commit_changed_windows_reference(x: Tensor, snapshots: Tensor, limit: float, *,
-                                     block_size: int, kernel_size: IntPair, stride: IntPair = 1,
+def commit_changed_windows_reference(x: Tensor, snapshots: Tensor, limit: float, *, block_size: int,
+                                     kernel_size: IntPair, stride: IntPair = 1,
                                      padding: IntPair = 0, dilation: IntPair = 1,
                                      commit_all_above: float = 1.0) -> Tensor:
     """Pure-PyTorch :func:`commit_changed_windows`: the oracle and the fallback."""

@@ -24,8 +24,9 @@ def pack_delta_conv2d_weight(weight: Tensor, groups: int) -> Tensor:
     for every input channel and tap, the weights of the output channels it feeds (a channel's
     taps side by side, as the kernel reads them for one fired value)."""
     c_out, c_in_g, kh, kw = weight.shape
-    return (weight.reshape(groups, c_out // groups, c_in_g, kh, kw).permute(0, 2, 3, 4, 1)
-            .reshape(groups * c_in_g, kh, kw, c_out // groups).contiguous())
+    return (weight.reshape(groups, c_out // groups, c_in_g, kh,
+                           kw).permute(0, 2, 3, 4, 1).reshape(groups * c_in_g, kh, kw,
+                                                              c_out // groups).contiguous())
 
 
 def fired_value_macs(fired: Tensor, weight: Tensor, *, stride: Tuple[int, int],
@@ -40,9 +41,9 @@ def fired_value_macs(fired: Tensor, weight: Tensor, *, stride: Tuple[int, int],
 
 
 def delta_conv2d_frame_reference(x: Tensor, reference: Tensor, output: Tensor, weight: Tensor,
-                                 threshold: float, *, stride: Tuple[int, int],
-                                 padding: Tuple[int, int], dilation: Tuple[int, int],
-                                 groups: int) -> int:
+                                 threshold: float, *, stride: Tuple[int, int], padding: Tuple[int,
+                                                                                              int],
+                                 dilation: Tuple[int, int], groups: int) -> int:
     """Pure-PyTorch :func:`delta_conv2d_frame`: the oracle and the fallback."""
     if not torch.isfinite(x).all():
         raise NonFiniteError('delta_conv2d_frame: x contains NaN or Inf')
@@ -84,12 +85,12 @@ def delta_conv2d_frame(x: Tensor, reference: Tensor, output: Tensor, weight: Ten
     check_share('delta_conv2d_frame', 'dense_above', dense_above)
     kernel = select_kernel('delta_conv2d_frame', x, (x, weight))
     if kernel is None:
-        return delta_conv2d_frame_reference(x, reference, output, weight, threshold,
-                                            stride=stride, padding=padding, dilation=dilation,
-                                            groups=groups)
+        return delta_conv2d_frame_reference(x, reference, output, weight, threshold, stride=stride,
+                                            padding=padding, dilation=dilation, groups=groups)
     with non_finite_errors(x, 'delta_conv2d_frame: x contains NaN or Inf'):
-        return int(kernel(x, reference, output, weight, packed_weight, float(threshold), stride,
-                          padding, dilation, groups, float(dense_above)))
+        return int(
+            kernel(x, reference, output, weight, packed_weight, float(threshold), stride, padding,
+                   dilation, groups, float(dense_above)))
 
 
 @register_fake('delta_conv2d_frame')

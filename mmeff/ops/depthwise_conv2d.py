@@ -9,7 +9,6 @@ autograd, other devices and when the extension is absent.
 """
 from typing import Optional, Tuple, Union
 
-import torch
 import torch.nn.functional as F
 from torch import Tensor
 from torch.nn.modules.utils import _pair
@@ -44,8 +43,8 @@ def depthwise_conv2d(x: Tensor, weight: Tensor, bias: Optional[Tensor] = None, *
         raise ValueError('depthwise_conv2d: expected x (N, C, H, W) and weight (C, 1, kh, kw), '
                          f'got {tuple(x.shape)} and {tuple(weight.shape)}')
     stride, padding, dilation = _pair(stride), _pair(padding), _pair(dilation)
-    kernel = select_kernel('depthwise_conv2d', x, (x, weight, bias),
-                           supported=x.dtype in KERNEL_DTYPES)
+    kernel = select_kernel('depthwise_conv2d', x, (x, weight, bias), supported=x.dtype
+                           in KERNEL_DTYPES)
     if kernel is None:
         return depthwise_conv2d_reference(x, weight, bias, stride=stride, padding=padding,
                                           dilation=dilation)
@@ -55,6 +54,6 @@ def depthwise_conv2d(x: Tensor, weight: Tensor, bias: Optional[Tensor] = None, *
 @register_fake('depthwise_conv2d')
 def _depthwise_conv2d_fake(x, weight, bias, stride, padding, dilation):
     """Meta kernel: the output shape."""
-    out_hw = [(size + 2 * p - d * (k - 1) - 1) // s + 1 for size, k, s, p, d in zip(
-        x.shape[2:], weight.shape[2:], stride, padding, dilation)]
+    out_hw = [(size + 2 * p - d * (k - 1) - 1) // s + 1
+              for size, k, s, p, d in zip(x.shape[2:], weight.shape[2:], stride, padding, dilation)]
     return x.new_empty(x.shape[0], x.shape[1], *out_hw)

@@ -38,8 +38,8 @@ def warn_fallback(op_name: str) -> None:
     print_log(
         f'mmeff.ops.{op_name}: compiled extension unavailable ({extension_error()}); '
         'using the pure-PyTorch reference (correct but not sparse). Build it with '
-        '`bash tools/run.sh setup` or `pip install --no-build-isolation -e .`.',
-        logger="current", level=logging.WARNING)
+        '`bash tools/run.sh setup` or `pip install --no-build-isolation -e .`.', logger="current",
+        level=logging.WARNING)
 
 
 @functools.lru_cache(maxsize=None)
@@ -74,8 +74,7 @@ def select_kernel(op_name: str, x: Tensor, tensors: Iterable = (),
     """
     if not supported:
         return None
-    if torch.is_grad_enabled() and any(
-            isinstance(t, Tensor) and t.requires_grad for t in tensors):
+    if torch.is_grad_enabled() and any(isinstance(t, Tensor) and t.requires_grad for t in tensors):
         return None
     if not has_extension():
         warn_fallback(op_name)

@@ -52,10 +52,12 @@ def movinet_block_frame_reference(x: Tensor, weights: BlockFrameWeights, past: S
     there is no temporal stage)."""
     w = weights
     act = ACTIVATIONS[w.activation]
-    expanded = act(torch.einsum('ec,nchw->nehw', w.expand_weight, x) + (
-        0 if w.expand_bias is None else w.expand_bias.view(1, -1, 1, 1)))
-    spatial = act(F.conv2d(expanded, w.spatial_weight, w.spatial_bias, w.stride, w.padding, 1,
-                           expanded.shape[1]))
+    expanded = act(
+        torch.einsum('ec,nchw->nehw', w.expand_weight, x) +
+        (0 if w.expand_bias is None else w.expand_bias.view(1, -1, 1, 1)))
+    spatial = act(
+        F.conv2d(expanded, w.spatial_weight, w.spatial_bias, w.stride, w.padding, 1,
+                 expanded.shape[1]))
     depthwise = spatial
     if w.temporal_weight is not None:
         frames = [frame.reshape(spatial.shape) for frame in past] + [spatial]
@@ -109,16 +111,17 @@ def movinet_block_frame(x: Tensor, weights: BlockFrameWeights, past: Sequence[Te
                          f'and the gate in {sorted(GATES)}, got {w.activation!r}, '
                          f'{w.se_activation!r}, {w.gate!r}')
     check_stream_count('movinet_block_frame', pooled_sum, frames_seen)
-    kernel = select_kernel('movinet_block_frame', x, (x, pooled_sum, *past, *w),
-                           supported=x.dtype in KERNEL_DTYPES)
+    kernel = select_kernel('movinet_block_frame', x, (x, pooled_sum, *past, *w), supported=x.dtype
+                           in KERNEL_DTYPES)
     if kernel is None:
         return movinet_block_frame_reference(x, w, past, pooled_sum, frames_seen)
-    out, spatial, total = kernel(
-        x, w.expand_weight, w.expand_bias, w.spatial_weight, w.spatial_bias, w.stride, w.padding,
-        list(past), w.temporal_weight, w.temporal_bias, w.activation, pooled_sum, frames_seen,
-        w.reduce_weight, w.reduce_bias, w.excite_weight, w.excite_bias, w.se_activation, w.gate,
-        w.project_weight, w.project_bias, float(w.rezero), w.shortcut_pool, w.shortcut_weight,
-        w.shortcut_bias)
+    out, spatial, total = kernel(x, w.expand_weight, w.expand_bias, w.spatial_weight,
+                                 w.spatial_bias, w.stride, w.padding, list(past), w.temporal_weight,
+                                 w.temporal_bias, w.activation, pooled_sum, frames_seen,
+                                 w.reduce_weight, w.reduce_bias, w.excite_weight, w.excite_bias,
+                                 w.se_activation, w.gate, w.project_weight, w.project_bias,
+                                 float(w.rezero), w.shortcut_pool, w.shortcut_weight,
+                                 w.shortcut_bias)
     return out, (spatial if w.temporal_weight is not None else None), total
 
 
@@ -132,5 +135,5 @@ def _movinet_block_frame_fake(x, expand_weight, expand_bias, spatial_weight, spa
     channels = expand_weight.shape[0]
     spatial = x.new_empty(x.shape[0], channels, *out_hw) if temporal_weight is not None \
         else x.new_empty(0)
-    return (x.new_empty(x.shape[0], project_weight.shape[0], *out_hw), spatial,
-            x.new_empty(x.shape[0], channels))
+    return (x.new_empty(x.shape[0], project_weight.shape[0],
+                        *out_hw), spatial, x.new_empty(x.shape[0], channels))

@@ -8,7 +8,6 @@ is its oracle and the path for autograd, other devices and when the extension is
 """
 from typing import Optional, Tuple
 
-import torch
 import torch.nn.functional as F
 from torch import Tensor
 
@@ -50,8 +49,7 @@ def movinet_head_frame(x: Tensor, pooled_sum: Optional[Tensor], frames_seen: int
         raise ValueError(f'movinet_head_frame: activation must be one of {sorted(ACTIVATIONS)}, '
                          f'got {activation!r}')
     check_stream_count('movinet_head_frame', pooled_sum, frames_seen)
-    args = (x, pooled_sum, frames_seen, hidden_weight, hidden_bias, activation, fc_weight,
-            fc_bias)
+    args = (x, pooled_sum, frames_seen, hidden_weight, hidden_bias, activation, fc_weight, fc_bias)
     kernel = select_kernel('movinet_head_frame', x, args, supported=x.dtype in KERNEL_DTYPES)
     if kernel is None:
         return movinet_head_frame_reference(*args)

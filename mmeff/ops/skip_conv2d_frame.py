@@ -23,8 +23,7 @@ from .sparse_conv2d import sparse_conv2d_reference
 def skip_conv2d_frame_reference(x: Tensor, snapshots: Tensor, output: Tensor, weight: Tensor,
                                 bias: Optional[Tensor], limit: float, *, block_size: int,
                                 stride: Tuple[int, int], padding: Tuple[int, int],
-                                dilation: Tuple[int, int], groups: int,
-                                dense_above: float) -> int:
+                                dilation: Tuple[int, int], groups: int, dense_above: float) -> int:
     """Pure-PyTorch :func:`skip_conv2d_frame`: the oracle and the fallback."""
     mask = commit_changed_windows_reference(x, snapshots, limit, block_size=block_size,
                                             kernel_size=tuple(weight.shape[-2:]), stride=stride,
@@ -41,8 +40,8 @@ def skip_conv2d_frame_reference(x: Tensor, snapshots: Tensor, output: Tensor, we
 
 def skip_conv2d_frame(x: Tensor, snapshots: Tensor, output: Tensor, weight: Tensor,
                       bias: Optional[Tensor], limit: float, *, block_size: int,
-                      stride: Tuple[int, int], padding: Tuple[int, int],
-                      dilation: Tuple[int, int], groups: int, dense_above: float) -> int:
+                      stride: Tuple[int, int], padding: Tuple[int, int], dilation: Tuple[int, int],
+                      groups: int, dense_above: float) -> int:
     """Update a SkipConv2d's snapshots and cached output for frame ``x``.
 
     Args:
@@ -72,12 +71,13 @@ def skip_conv2d_frame(x: Tensor, snapshots: Tensor, output: Tensor, weight: Tens
                                            dilation=dilation, groups=groups,
                                            dense_above=dense_above)
     with non_finite_errors(x, 'skip_conv2d_frame: x contains NaN or Inf'):
-        return int(kernel(x, snapshots, output, weight, bias, float(limit), block_size, stride,
-                          padding, dilation, groups, float(dense_above)))
+        return int(
+            kernel(x, snapshots, output, weight, bias, float(limit), block_size, stride, padding,
+                   dilation, groups, float(dense_above)))
 
 
 @register_fake('skip_conv2d_frame')
-def _skip_conv2d_frame_fake(x, snapshots, output, weight, bias, limit, block_size, stride,
-                            padding, dilation, groups, dense_above):
+def _skip_conv2d_frame_fake(x, snapshots, output, weight, bias, limit, block_size, stride, padding,
+                            dilation, groups, dense_above):
     """Meta kernel: mutates ``snapshots`` and ``output``; returns the count's scalar."""
     return torch.empty((), dtype=torch.long)

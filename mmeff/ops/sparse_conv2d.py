@@ -27,9 +27,9 @@ IntPair = Union[int, Tuple[int, int]]
 DENSE_CROSSOVER_DENSITY = 0.6
 
 
-def conv2d_output_size(in_size: Tuple[int, int], kernel_size: Tuple[int, int],
-                       stride: Tuple[int, int], padding: Tuple[int, int],
-                       dilation: Tuple[int, int]) -> Tuple[int, int]:
+def conv2d_output_size(in_size: Tuple[int, int], kernel_size: Tuple[int, int], stride: Tuple[int,
+                                                                                             int],
+                       padding: Tuple[int, int], dilation: Tuple[int, int]) -> Tuple[int, int]:
     """(H_out, W_out) of a convolution, as ``torch.nn.Conv2d`` computes it."""
     return tuple((i + 2 * p - d * (k - 1) - 1) // s + 1
                  for i, k, s, p, d in zip(in_size, kernel_size, stride, padding, dilation))
@@ -40,12 +40,13 @@ def _check_args(x: Tensor, weight: Tensor, bias: Optional[Tensor], mask: Optiona
                 dilation: Tuple[int, int], groups: int) -> None:
     """Raise a ValueError/TypeError naming the argument that is wrong."""
     if x.dim() != 4:
-        raise ValueError(f'sparse_conv2d: x must be 4-D (N, C_in, H, W), got shape {tuple(x.shape)}')
+        raise ValueError(
+            f'sparse_conv2d: x must be 4-D (N, C_in, H, W), got shape {tuple(x.shape)}')
     if weight.dim() != 4:
         raise ValueError('sparse_conv2d: weight must be 4-D (C_out, C_in/groups, kh, kw), '
                          f'got shape {tuple(weight.shape)}')
-    for name, values, least in (('stride', stride, 1), ('padding', padding, 0),
-                                ('dilation', dilation, 1)):
+    for name, values, least in (('stride', stride, 1), ('padding', padding, 0), ('dilation',
+                                                                                 dilation, 1)):
         if min(values) < least:
             raise ValueError(f'sparse_conv2d: {name} must be >= {least}, got {values}')
     if groups < 1 or x.shape[1] % groups or weight.shape[0] % groups:
@@ -84,15 +85,9 @@ def _check_args(x: Tensor, weight: Tensor, bias: Optional[Tensor], mask: Optiona
                              f'{expected}, got {tuple(out.shape)}')
 
 
-def sparse_conv2d_reference(x: Tensor,
-                            weight: Tensor,
-                            bias: Optional[Tensor] = None,
-                            mask: Optional[Tensor] = None,
-                            *,
-                            stride: IntPair = 1,
-                            padding: IntPair = 0,
-                            dilation: IntPair = 1,
-                            groups: int = 1,
+def sparse_conv2d_reference(x: Tensor, weight: Tensor, bias: Optional[Tensor] = None,
+                            mask: Optional[Tensor] = None, *, stride: IntPair = 1,
+                            padding: IntPair = 0, dilation: IntPair = 1, groups: int = 1,
                             out: Optional[Tensor] = None) -> Tensor:
     """Pure-PyTorch ``sparse_conv2d``: a dense convolution, then a masked select.
 
@@ -110,16 +105,9 @@ def sparse_conv2d_reference(x: Tensor,
     return out.copy_(result)
 
 
-def sparse_conv2d(x: Tensor,
-                  weight: Tensor,
-                  bias: Optional[Tensor] = None,
-                  mask: Optional[Tensor] = None,
-                  *,
-                  stride: IntPair = 1,
-                  padding: IntPair = 0,
-                  dilation: IntPair = 1,
-                  groups: int = 1,
-                  out: Optional[Tensor] = None) -> Tensor:
+def sparse_conv2d(x: Tensor, weight: Tensor, bias: Optional[Tensor] = None,
+                  mask: Optional[Tensor] = None, *, stride: IntPair = 1, padding: IntPair = 0,
+                  dilation: IntPair = 1, groups: int = 1, out: Optional[Tensor] = None) -> Tensor:
     """Convolution computed only at the output positions selected by ``mask``.
 
     Args:
@@ -145,17 +133,16 @@ def sparse_conv2d(x: Tensor,
     density = 1.0 if mask is None or mask.numel() == 0 else mask.sum().item() / mask.numel()
     if density == 1.0:
         mask = None  # every position selected: the dense conv alone, no masked select
-    kernel = select_kernel('sparse_conv2d', x, (x, weight, bias, out),
-                           supported=mask is not None and density < DENSE_CROSSOVER_DENSITY)
+    kernel = select_kernel('sparse_conv2d', x, (x, weight, bias, out), supported=mask is not None
+                           and density < DENSE_CROSSOVER_DENSITY)
     if kernel is None:
         return sparse_conv2d_reference(x, weight, bias, mask, stride=stride, padding=padding,
                                        dilation=dilation, groups=groups, out=out)
     if out is None:
-        memory_format = (torch.channels_last if not x.is_contiguous()
-                         and x.is_contiguous(memory_format=torch.channels_last) else
-                         torch.contiguous_format)
-        out = x.new_zeros((x.shape[0], weight.shape[0], *mask.shape[1:])).contiguous(
-            memory_format=memory_format)
+        memory_format = (torch.channels_last if not x.is_contiguous() and x.is_contiguous(
+            memory_format=torch.channels_last) else torch.contiguous_format)
+        out = x.new_zeros(
+            (x.shape[0], weight.shape[0], *mask.shape[1:])).contiguous(memory_format=memory_format)
     kernel(x, weight, bias, mask, out, stride, padding, dilation, groups)
     return out
 

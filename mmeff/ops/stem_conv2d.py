@@ -33,8 +33,8 @@ def stem_conv2d_reference(x: Tensor, weight: Tensor, bias: Optional[Tensor] = No
     return ACTIVATIONS[activation](F.conv2d(x, weight, bias, stride, padding))
 
 
-def stem_conv2d(x: Tensor, weight: Tensor, bias: Optional[Tensor] = None, *,
-                stride: IntPair = 1, padding: IntPair = 0, activation: str = 'identity',
+def stem_conv2d(x: Tensor, weight: Tensor, bias: Optional[Tensor] = None, *, stride: IntPair = 1,
+                padding: IntPair = 0, activation: str = 'identity',
                 check_finite: bool = False) -> Tensor:
     """``act(conv2d(x, weight, bias, stride, padding))`` for inputs with few channels.
 
@@ -55,9 +55,9 @@ def stem_conv2d(x: Tensor, weight: Tensor, bias: Optional[Tensor] = None, *,
         raise ValueError(f'stem_conv2d: activation must be one of {sorted(ACTIVATIONS)}, got '
                          f'{activation!r}')
     stride, padding = _pair(stride), _pair(padding)
-    kernel = select_kernel('stem_conv2d', x, (x, weight, bias),
-                           supported=x.dtype in KERNEL_DTYPES and x.dim() == 4
-                           and x.shape[1] <= STEM_MAX_IN_CHANNELS)
+    kernel = select_kernel(
+        'stem_conv2d', x, (x, weight, bias), supported=x.dtype in KERNEL_DTYPES and x.dim() == 4
+        and x.shape[1] <= STEM_MAX_IN_CHANNELS)
     if kernel is None:
         return stem_conv2d_reference(x, weight, bias, stride=stride, padding=padding,
                                      activation=activation, check_finite=check_finite)

@@ -37,7 +37,9 @@ def indices_by_track(dataset: BaseDataset, min_iou: float = 0.3) -> Dict[str, Li
     for video in sorted(frames):
         paths = sorted(frames[video])
         per_frame = [frames[video][p] for p in paths]
-        boxes = [np.concatenate([dataset.get_data_info(i)['bbox'] for i in idx]) for idx in per_frame]
+        boxes = [
+            np.concatenate([dataset.get_data_info(i)['bbox'] for i in idx]) for idx in per_frame
+        ]
         for indices, track_ids in zip(per_frame, assign_tracks(boxes, min_iou)):
             for idx, track in zip(indices, track_ids):
                 streams.setdefault(f'{video}#{track}', []).append(idx)

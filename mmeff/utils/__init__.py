@@ -10,6 +10,6 @@ from .synthetic_video import JOINTS, LIMBS, SyntheticVideoConfig, synthetic_vide
 __all__ = [
     'batchnorm_scale_shift', 'fold_batchnorm', 'fold_batchnorms', 'LayerMacs', 'MacCounter',
     'ACTIONS', 'synthetic_action_video', 'write_action_dataset', 'CLASSES',
-    'SyntheticDetectionConfig', 'synthetic_detection_video', 'write_synthetic_detection',
-    'JOINTS', 'LIMBS', 'SyntheticVideoConfig', 'synthetic_video'
+    'SyntheticDetectionConfig', 'synthetic_detection_video', 'write_synthetic_detection', 'JOINTS',
+    'LIMBS', 'SyntheticVideoConfig', 'synthetic_video'
 ]

@@ -46,26 +46,35 @@ class MacCounter:
     def __init__(self, model: nn.Module):
         convs = {name: m for name, m in model.named_modules() if isinstance(m, nn.Conv2d)}
         self._skipconvs = {name: m for name, m in convs.items() if isinstance(m, SkipConv2d)}
-        gate_convs = {conv for layer in self._skipconvs.values()
-                      for conv in layer.gate.modules() if isinstance(conv, nn.Conv2d)}
+        gate_convs = {
+            conv
+            for layer in self._skipconvs.values()
+            for conv in layer.gate.modules() if isinstance(conv, nn.Conv2d)
+        }
         self.totals: Dict[str, LayerMacs] = {name: LayerMacs() for name in convs}
         self.frames = 0
         self._hooked: Dict[str, LayerMacs] = {}  # the other convs' calls of the frame
-        self._handles = [conv.register_forward_hook(self._hook(name, conv in gate_convs))
-                         for name, conv in convs.items() if name not in self._skipconvs]
+        self._handles = [
+            conv.register_forward_hook(self._hook(name, conv in gate_convs))
+            for name, conv in convs.items() if name not in self._skipconvs
+        ]
 
     def _hook(self, name: str, is_gate_conv: bool):
+
         def count(module: nn.Conv2d, inputs: Tuple, output: Tensor) -> None:
             macs = dense_conv_macs(module.weight, (output.shape[0], *output.shape[-2:]))
             frame = self._hooked.setdefault(name, LayerMacs())
             frame.dense += 0 if is_gate_conv else macs
             frame.executed += macs
+
         return count
 
     def frame_layers(self) -> Dict[str, LayerMacs]:
         """The MACs of the frame in progress, by layer."""
-        frame = {name: LayerMacs(layer.dense_macs, layer.executed_macs)
-                 for name, layer in self._skipconvs.items()}
+        frame = {
+            name: LayerMacs(layer.dense_macs, layer.executed_macs)
+            for name, layer in self._skipconvs.items()
+        }
         frame.update(self._hooked)
         return frame
 
@@ -120,11 +129,13 @@ class MacCounter:
         items = sorted(self.totals.items(), key=lambda kv: -kv[1].executed)
         for name, t in items[:top] if top else items:
             share = t.executed / t.dense if t.dense else 0.0
-            rows.append(f'{name:<60}{t.dense / frames / 1e9:>10.4f}{t.executed / frames / 1e9:>10.4f}'
-                        f'{share:>8.1%}')
+            rows.append(
+                f'{name:<60}{t.dense / frames / 1e9:>10.4f}{t.executed / frames / 1e9:>10.4f}'
+                f'{share:>8.1%}')
         total = self.gmacs_per_frame()
         share = total['executed'] / total['dense'] if total['dense'] else 0.0
         header = f'{"layer":<60}{"dense":>10}{"executed":>10}{"share":>8}   (GMACs/frame)'
-        return '\n'.join([header, f'{"total over " + str(self.frames) + " frames":<60}'
-                          f'{total["dense"]:>10.4f}{total["executed"]:>10.4f}{share:>8.1%}'] + rows)
-
+        return '\n'.join([
+            header, f'{"total over " + str(self.frames) + " frames":<60}'
+            f'{total["dense"]:>10.4f}{total["executed"]:>10.4f}{share:>8.1%}'
+        ] + rows)

@@ -61,13 +61,16 @@ def synthetic_detection_video(cfg: SyntheticDetectionConfig) -> Tuple[Tensor, Te
     side = min(h, w)
     radius = (cfg.min_size + (cfg.max_size - cfg.min_size) * torch.rand(cfg.objects, generator=g))
     radius = radius * side / 2
-    center = torch.stack([radius + torch.rand(cfg.objects, generator=g) * (w - 2 * radius),
-                          radius + torch.rand(cfg.objects, generator=g) * (h - 2 * radius)], 1)
+    center = torch.stack([
+        radius + torch.rand(cfg.objects, generator=g) *
+        (w - 2 * radius), radius + torch.rand(cfg.objects, generator=g) * (h - 2 * radius)
+    ], 1)
     velocity = (torch.rand(cfg.objects, 2, generator=g) * 2 - 1) * cfg.max_speed
     labels = torch.randint(len(CLASSES), (cfg.objects, ), generator=g)
     colors = 0.15 + 0.85 * torch.rand(cfg.objects, 3, generator=g)
-    ys, xs = torch.meshgrid(torch.arange(h, dtype=torch.float32) + 0.5,
-                            torch.arange(w, dtype=torch.float32) + 0.5, indexing='ij')
+    ys, xs = torch.meshgrid(
+        torch.arange(h, dtype=torch.float32) + 0.5,
+        torch.arange(w, dtype=torch.float32) + 0.5, indexing='ij')
     frames = torch.empty(cfg.frames, 3, h, w)
     boxes = torch.empty(cfg.frames, cfg.objects, 4)
     low, high = radius[:, None], torch.tensor([w, h]) - radius[:, None]
@@ -99,21 +102,24 @@ def write_synthetic_detection(root: str, split: str, videos: int, cfg: Synthetic
         video_id = v + 1
         seed = first_seed + v
         frames, boxes, labels = synthetic_detection_video(
-            SyntheticDetectionConfig(**{**cfg.__dict__, 'seed': seed}))
+            SyntheticDetectionConfig(**{
+                **cfg.__dict__, 'seed': seed
+            }))
         coco['videos'].append(dict(id=video_id, name=f'video_{seed:04d}'))
         pixels = (frames * 255).round().to(torch.uint8).permute(0, 2, 3, 1).flip(-1).numpy()
         for t in range(cfg.frames):
             image_id = len(coco['images']) + 1
             file_name = f'{split}/video_{seed:04d}/{t:04d}.png'
             mmcv.imwrite(pixels[t], osp.join(root, file_name))  # BGR
-            coco['images'].append(dict(id=image_id, file_name=file_name, height=cfg.height,
-                                       width=cfg.width, video_id=video_id, frame_id=t))
+            coco['images'].append(
+                dict(id=image_id, file_name=file_name, height=cfg.height, width=cfg.width,
+                     video_id=video_id, frame_id=t))
             for k in range(cfg.objects):
                 x1, y1, x2, y2 = boxes[t, k].tolist()
-                coco['annotations'].append(dict(
-                    id=len(coco['annotations']) + 1, image_id=image_id,
-                    category_id=int(labels[k]) + 1, bbox=[x1, y1, x2 - x1, y2 - y1],
-                    area=(x2 - x1) * (y2 - y1), iscrowd=0, instance_id=video_id * 100 + k))
+                coco['annotations'].append(
+                    dict(id=len(coco['annotations']) + 1, image_id=image_id,
+                         category_id=int(labels[k]) + 1, bbox=[x1, y1, x2 - x1, y2 - y1],
+                         area=(x2 - x1) * (y2 - y1), iscrowd=0, instance_id=video_id * 100 + k))
     path = osp.join(root, 'annotations', f'{split}.json')
     os.makedirs(osp.dirname(path), exist_ok=True)
     with open(path, 'w') as f:

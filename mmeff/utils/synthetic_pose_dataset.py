@@ -51,8 +51,8 @@ def _annotation(keypoints: np.ndarray, height: int, width: int, thickness: float
     flat[~inside, :2] = 0
     return dict(keypoints=[round(float(v), 2) for v in flat.reshape(-1)],
                 num_keypoints=int(inside.sum()),
-                bbox=[round(float(v), 2) for v in (x1 + 1, y1 + 1, x2 - x1, y2 - y1)],
-                area=float((x2 - x1) * (y2 - y1)), iscrowd=0, category_id=1)
+                bbox=[round(float(v), 2) for v in (x1 + 1, y1 + 1, x2 - x1, y2 - y1)], area=float(
+                    (x2 - x1) * (y2 - y1)), iscrowd=0, category_id=1)
 
 
 def write_jhmdb_dataset(root: str, cfg: SyntheticPoseDatasetConfig) -> Dict[str, Path]:
@@ -69,7 +69,8 @@ def write_jhmdb_dataset(root: str, cfg: SyntheticPoseDatasetConfig) -> Dict[str,
             video_cfg = SyntheticVideoConfig(
                 frames=cfg.frames, height=cfg.height, width=cfg.width, figures=1,
                 noise_std=cfg.noise_std, flicker=cfg.flicker, shake=cfg.shake,
-                max_speed=cfg.max_speed, figure_scale=lo + (hi - lo) * float(torch.rand(1, generator=g)),
+                max_speed=cfg.max_speed,
+                figure_scale=lo + (hi - lo) * float(torch.rand(1, generator=g)),
                 seed=int(torch.randint(0, 2**31 - 1, (1, ), generator=g)))
             frames, keypoints = synthetic_video(video_cfg)
             video = f'{split}_{v:03d}'
@@ -78,18 +79,21 @@ def write_jhmdb_dataset(root: str, cfg: SyntheticPoseDatasetConfig) -> Dict[str,
                 file_name = f'Frames/{video}/{t + 1:05d}.png'
                 rgb = (frames[t].permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
                 cv2.imwrite(str(root_path / file_name), rgb[..., ::-1])
-                images.append(dict(id=image_id, file_name=file_name, height=cfg.height,
-                                   width=cfg.width))
+                images.append(
+                    dict(id=image_id, file_name=file_name, height=cfg.height, width=cfg.width))
                 joints = keypoints[t, 0].numpy()[list(JHMDB_FROM_SYNTHETIC)].astype(np.float64)
                 ann = _annotation(joints, cfg.height, cfg.width, 0.03 * cfg.height)
                 annotations.append(dict(ann, id=ann_id, image_id=image_id))
                 image_id += 1
                 ann_id += 1
         files[split] = root_path / 'annotations' / f'Sub1_{split}.json'
-        files[split].write_text(json.dumps(dict(
-            images=images, annotations=annotations,
-            categories=[dict(id=1, name='person', supercategory='person',
-                             keypoints=list(JHMDB_JOINTS))])))
+        files[split].write_text(
+            json.dumps(
+                dict(
+                    images=images, annotations=annotations, categories=[
+                        dict(id=1, name='person', supercategory='person',
+                             keypoints=list(JHMDB_JOINTS))
+                    ])))
     return files
 
 

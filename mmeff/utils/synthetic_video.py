@@ -39,8 +39,8 @@ def _texture(height: int, width: int, g: torch.Generator) -> Tensor:
     texture = torch.zeros(3, height, width)
     for cells, weight in ((4, 0.5), (16, 0.3), (64, 0.2)):
         coarse = torch.rand(1, 3, cells, max(cells * width // height, 1), generator=g)
-        texture += weight * torch.nn.functional.interpolate(
-            coarse, size=(height, width), mode='bilinear', align_corners=False)[0]
+        texture += weight * torch.nn.functional.interpolate(coarse, size=(height, width),
+                                                            mode='bilinear', align_corners=False)[0]
     return texture
 
 
@@ -103,8 +103,10 @@ def synthetic_video(cfg: SyntheticVideoConfig = SyntheticVideoConfig()) -> Tuple
     starts = [(float(torch.rand(1, generator=g)) * cfg.width * 0.6 + 0.2 * cfg.width,
                cfg.height * (0.55 + 0.1 * float(torch.rand(1, generator=g))))
               for _ in range(cfg.figures)]
-    speeds = [float(torch.empty(1).uniform_(-cfg.max_speed, cfg.max_speed, generator=g))
-              for _ in range(cfg.figures)]
+    speeds = [
+        float(torch.empty(1).uniform_(-cfg.max_speed, cfg.max_speed, generator=g))
+        for _ in range(cfg.figures)
+    ]
     colors = [torch.rand(3, generator=g) for _ in range(cfg.figures)]
     frames = torch.empty(cfg.frames, 3, cfg.height, cfg.width)
     keypoints = torch.empty(cfg.frames, cfg.figures, len(JOINTS), 2)

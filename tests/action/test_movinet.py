@@ -9,22 +9,24 @@ from tests.helpers import (clip_pieces, requires_cuda, requires_memory_measures,
                            stream_in_pieces)
 
 PROJECT = {'a0': 480, 'a1': 600, 'a2': 640}
-TINY = dict(stem=4,
-            stages=[(4, [(8, (1, 3, 3), 2)]), (8, [(16, (3, 3, 3), 2), (16, (5, 3, 3), 1)])],
-            project=16, head=32)
+TINY = dict(stem=4, stages=[(4, [(8, (1, 3, 3), 2)]),
+                            (8, [(16, (3, 3, 3), 2), (16, (5, 3, 3), 1)])], project=16, head=32)
 
 
 def build(arch='a0', causal=True, num_classes=5, fold=False, **backbone):
     """A randomised eval-mode recognizer; ``fold``: BatchNorm folded into the convs (the
     blocks' fused single-frame path then applies)."""
     from mmaction.registry import MODELS
+
     from mmeff.utils import fold_batchnorms
     project = PROJECT[arch] if isinstance(arch, str) else arch['project']
-    model = MODELS.build(dict(
-        type='MoViNetRecognizer',
-        backbone=dict(type='MoViNet', arch=arch, causal=causal, **backbone),
-        cls_head=dict(type='MoViNetHead', num_classes=num_classes, in_channels=project,
-                      hidden_channels=64, causal=causal, dropout_ratio=0.0, average_clips='prob')))
+    model = MODELS.build(
+        dict(
+            type='MoViNetRecognizer', backbone=dict(type='MoViNet', arch=arch, causal=causal,
+                                                    **backbone),
+            cls_head=dict(type='MoViNetHead', num_classes=num_classes, in_channels=project,
+                          hidden_channels=64, causal=causal, dropout_ratio=0.0,
+                          average_clips='prob')))
     model = randomise(model).eval()
     if fold:
         fold_batchnorms(model, include_3d=True)
@@ -33,8 +35,7 @@ def build(arch='a0', causal=True, num_classes=5, fold=False, **backbone):
 
 def frame_by_frame(model, x, state):
     """predict_stream on each frame of x in turn: (N, K, T) scores."""
-    return torch.cat([model.predict_stream(x[:, :, t:t + 1], state)
-                      for t in range(x.shape[2])], 1)
+    return torch.cat([model.predict_stream(x[:, :, t:t + 1], state) for t in range(x.shape[2])], 1)
 
 
 def randomise(model):
@@ -82,8 +83,9 @@ def test_the_causal_model_ignores_the_future_and_the_base_model_does_not():
     future[:, :, 3:] = torch.randn(1, 3, 2, 32, 32)
     with torch.no_grad():
         causal = build('a0')
-        torch.testing.assert_close(causal.predict_stream(future, StreamState())[:, :3],
-                                   causal.predict_stream(x, StreamState())[:, :3])
+        torch.testing.assert_close(
+            causal.predict_stream(future, StreamState())[:, :3],
+            causal.predict_stream(x, StreamState())[:, :3])
         base = build('a0', causal=False)
         assert not torch.allclose(base.backbone(future)[:, :, :3], base.backbone(x)[:, :, :3])
 
@@ -132,7 +134,7 @@ def test_streams_are_isolated_and_reset(fold):
     (torch.randn(2, 3, 1, 16, 16), 'batch'),
     (torch.full((1, 3, 1, 16, 16), float('nan')), 'NaN'),
     (torch.randn(1, 3, 1, 16, 16, dtype=torch.float64), 'the input is torch.float64, the model '
-                                                         r'torch.float32; convert the input'),
+     r'torch.float32; convert the input'),
     (torch.randn(1, 3, 1, 16, 16).half(), 'the input is torch.float16'),
 ])
 @pytest.mark.parametrize('fold', [False, True], ids=['layers', 'fused'])
@@ -159,8 +161,8 @@ def test_a_failure_deep_inside_the_network_leaves_the_stream_unchanged(monkeypat
         model.predict_stream(x[:, :, :1], state)
         entries = {id(e) for e in state.entries()}
         last_block = model.backbone.stages[-1][-1]
-        monkeypatch.setattr(last_block, 'forward', lambda _: (_ for _ in ()).throw(
-            RuntimeError('simulated failure')))
+        monkeypatch.setattr(last_block, 'forward', lambda _:
+                            (_ for _ in ()).throw(RuntimeError('simulated failure')))
         with pytest.raises(RuntimeError, match='simulated'):
             model.predict_stream(x[:, :, 1:2], state)  # earlier layers ran and staged entries
     assert {id(e) for e in state.entries()} == entries
@@ -196,7 +198,10 @@ def test_memory_is_constant_over_a_long_stream():
 
 
 PUBLISHED = {  # arch: (params M at 600 classes, GFLOPs per 50-frame clip, resolution)
-    'a0': (3.1, 2.7, 172), 'a1': (4.6, 6.0, 172), 'a2': (4.8, 10.0, 224)}
+    'a0': (3.1, 2.7, 172),
+    'a1': (4.6, 6.0, 172),
+    'a2': (4.8, 10.0, 224)
+}
 #: stream-state sizes derived from the TF model's state shapes (reference note, 2plus1d)
 STATE_MIB = {'a0': 2.56, 'a1': 4.63, 'a2': 10.30}
 
@@ -213,10 +218,9 @@ def test_sizes_against_the_published_figures(arch):
     from mmengine.analysis import FlopAnalyzer
 
     params_m, gflops, size = PUBLISHED[arch]
-    base = MODELS.build(dict(type='MoViNetRecognizer',
-                             backbone=dict(type='MoViNet', arch=arch),
-                             cls_head=dict(type='MoViNetHead', num_classes=600,
-                                           in_channels=PROJECT[arch]))).eval()
+    base = MODELS.build(
+        dict(type='MoViNetRecognizer', backbone=dict(type='MoViNet', arch=arch),
+             cls_head=dict(type='MoViNetHead', num_classes=600, in_channels=PROJECT[arch]))).eval()
     ours_params = sum(p.numel() for p in base.parameters()) / 1e6
     analyzer = FlopAnalyzer(base.backbone, (torch.randn(1, 3, 1, size, size), ))
     analyzer.unsupported_ops_warnings(False)
@@ -258,15 +262,15 @@ def test_the_fused_frame_path_equals_the_layers(arch, batch, fold, monkeypatch):
     plans = [block.frame_plan() for block in blocks]
     assert all(plan is not None for plan in plans)
     assert {plan.temporal is None for plan in plans} == {True, False}
-    assert {(plan.activation, plan.se_activation, plan.gate) for plan in plans} == {
-        ('hswish', 'hswish', 'hardsigmoid')}
+    assert {(plan.activation, plan.se_activation, plan.gate)
+            for plan in plans} == {('hswish', 'hswish', 'hardsigmoid')}
     from mmeff.action import movinet_frame, movinet_head
     calls = []
-    for module, name in ((movinet_frame, 'movinet_block_frame'),
-                         (movinet_head, 'movinet_head_frame')):
+    for module, name in ((movinet_frame, 'movinet_block_frame'), (movinet_head,
+                                                                  'movinet_head_frame')):
         op = getattr(module, name)
-        monkeypatch.setattr(module, name, lambda *args, op=op, name=name: calls.append(name) or
-                            op(*args))
+        monkeypatch.setattr(module, name,
+                            lambda *args, op=op, name=name: calls.append(name) or op(*args))
     x = torch.randn(batch, 3, 5, 64, 48, dtype=torch.float64)
     with torch.no_grad():
         clip = model.predict_stream(x, StreamState())
@@ -287,8 +291,9 @@ def test_blocks_with_position_encoding_3d_convs_or_clip_se_take_the_layers():
 
     def plans(model):  # block -> has a plan, for blocks with / without a temporal kernel
         blocks = [m for m in model.modules() if isinstance(m, MoViNetBlock)]
-        return {(len(m.depthwise) == 2 or m.depthwise[0].conv.kernel_size[0] > 1,
-                 m.frame_plan() is not None) for m in blocks}
+        return {(len(m.depthwise) == 2 or m.depthwise[0].conv.kernel_size[0] > 1, m.frame_plan()
+                 is not None)
+                for m in blocks}
 
     assert plans(build(TINY)) == {(False, True), (True, True)}  # BatchNorm folded per call
     assert plans(build(TINY, position_encoding=True)) == {(False, False), (True, False)}

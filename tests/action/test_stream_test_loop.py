@@ -17,10 +17,10 @@ def test_piece_lengths_cover_the_clip():
 def test_stream_cost_metric_summarises_and_requires_the_streaming_loop():
     from mmeff.action import StreamCostMetric
     metric = StreamCostMetric()
-    metric.process(None, [dict(stream_ms_per_frame=2.0, stream_peak_memory_mb=10.0,
-                               stream_state_mb=1.0),
-                          dict(stream_ms_per_frame=4.0, stream_peak_memory_mb=30.0,
-                               stream_state_mb=1.0)])
+    metric.process(None, [
+        dict(stream_ms_per_frame=2.0, stream_peak_memory_mb=10.0, stream_state_mb=1.0),
+        dict(stream_ms_per_frame=4.0, stream_peak_memory_mb=30.0, stream_state_mb=1.0)
+    ])
     assert metric.compute_metrics(metric.results) == dict(ms_per_frame=3.0, peak_memory_mb=30.0,
                                                           state_mb=1.0)
     with pytest.raises(KeyError, match='StreamingTestLoop'):

@@ -8,10 +8,10 @@ from tests.action.test_movinet import TINY, randomise
 
 def build():
     from mmaction.registry import MODELS
-    member = dict(type='MoViNetRecognizer',
-                  backbone=dict(type='MoViNet', arch=TINY, causal=True),
-                  cls_head=dict(type='MoViNetHead', num_classes=3, in_channels=16,
-                                hidden_channels=32, causal=True, average_clips='prob'))
+    member = dict(
+        type='MoViNetRecognizer', backbone=dict(type='MoViNet', arch=TINY, causal=True),
+        cls_head=dict(type='MoViNetHead', num_classes=3, in_channels=16, hidden_channels=32,
+                      causal=True, average_clips='prob'))
     return randomise(MODELS.build(dict(type='TemporalEnsemble', models=[member, member]))).eval()
 
 
@@ -21,8 +21,9 @@ def test_members_see_alternate_frames_and_logits_are_averaged():
     clips = torch.randn(2, 1, 3, 6, 16, 16)
     with torch.no_grad():
         logits = model(clips)
-        expected = sum(member.predict_stream(clips[:, 0, :, k::2], StreamState())[:, -1]
-                       for k, member in enumerate(model.members)) / 2
+        expected = sum(
+            member.predict_stream(clips[:, 0, :, k::2], StreamState())[:, -1]
+            for k, member in enumerate(model.members)) / 2
         torch.testing.assert_close(logits, expected)
         samples = model(clips, [ActionDataSample().set_gt_label(0) for _ in range(2)], 'predict')
         torch.testing.assert_close(samples[1].pred_score, expected[1].softmax(-1))
@@ -46,5 +47,5 @@ def test_streaming_matches_the_whole_clip_after_every_frame(lengths):
         for t in range(1, 7):  # after frame t both members have seen their frames of 0..t
             clip = video[:, None, :, :t + 1]
             torch.testing.assert_close(streamed[:, t], model(clip))
-        torch.testing.assert_close(streamed[:, 0], model.members[0].predict_stream(
-            video[:, :, :1], StreamState())[:, 0])
+        torch.testing.assert_close(
+            streamed[:, 0], model.members[0].predict_stream(video[:, :, :1], StreamState())[:, 0])

@@ -30,9 +30,11 @@ def test_a_cached_checkpoint_is_reused_without_training(tmp_path):
     path.parent.mkdir(parents=True)
     path.write_bytes(b'weights')
     assert trained_checkpoint(TINY, default_dataset_config(), tmp_path) == path
-    done = subprocess.run([sys.executable, '-m', 'mmeff.benchmark.checkpoints', 'pose', str(TINY),
-                           '--cache-dir', str(tmp_path)], cwd=REPO, check=True,
-                          capture_output=True, text=True)
+    done = subprocess.run([
+        sys.executable, '-m', 'mmeff.benchmark.checkpoints', 'pose',
+        str(TINY), '--cache-dir',
+        str(tmp_path)
+    ], cwd=REPO, check=True, capture_output=True, text=True)
     assert done.stdout == f'{path}\n'  # the path alone on stdout: usable as $(...)
     assert 'using the cached checkpoint' in done.stderr
 

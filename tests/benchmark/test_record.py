@@ -8,14 +8,17 @@ from mmeff.benchmark import (SCHEMA_VERSION, Column, load_record, make_record, m
                              script_command, validate_record, write_record)
 from mmeff.benchmark.record import REPO, format_value, record_rows_as_text
 
-COLUMNS = [Column('layer', 'layer'), Column('ms', 'time ms', '.2f'),
-           Column('share', 'share', '.1%')]
+COLUMNS = [
+    Column('layer', 'layer'),
+    Column('ms', 'time ms', '.2f'),
+    Column('share', 'share', '.1%')
+]
 
 
 def sample(rows=None, **overrides):
-    record = make_record('sample_bench', 'A sample', 'What it measures.', COLUMNS,
-                         rows or [dict(layer='3x3', ms=1.234, share=0.25)], dict(repeats=3),
-                         threads=2, command='python tools/x.py --repeats 3')
+    record = make_record('sample_bench', 'A sample', 'What it measures.', COLUMNS, rows
+                         or [dict(layer='3x3', ms=1.234, share=0.25)], dict(repeats=3), threads=2,
+                         command='python tools/x.py --repeats 3')
     record.update(overrides)
     return record
 
@@ -23,8 +26,10 @@ def sample(rows=None, **overrides):
 def test_a_record_names_its_environment_and_command():
     record = sample()
     validate_record(record)
-    assert record['schema'] == SCHEMA_VERSION and record['commands'] == ['python tools/x.py '
-                                                                         '--repeats 3']
+    assert record['schema'] == SCHEMA_VERSION and record['commands'] == [
+        'python tools/x.py '
+        '--repeats 3'
+    ]
     env = record['environment']
     assert env['threads'] == 2 and env['torch'] and env['cpu'] and env['date'][:2] == '20'
     assert env['isa'] in ('AVX-512', 'AVX2', 'baseline')
@@ -88,8 +93,10 @@ def test_cells_are_formatted_by_their_column():
 
 
 def test_the_command_is_shown_from_the_repository_without_the_output():
-    argv = [str(REPO / 'tools' / 'benchmark_sparse_conv.py'), '--layers', '3x3 32->32',
-            '--json', '/tmp/out.json', '--repeats', '2']
+    argv = [
+        str(REPO / 'tools' / 'benchmark_sparse_conv.py'), '--layers', '3x3 32->32', '--json',
+        '/tmp/out.json', '--repeats', '2'
+    ]
     command = script_command(argv)
     assert command == "python tools/benchmark_sparse_conv.py --layers '3x3 32->32' --repeats 2"
     assert shlex.split(command)[2:] == ['--layers', '3x3 32->32', '--repeats', '2']

@@ -1,5 +1,4 @@
 """mmeff.benchmark.report: the benchmark page and its plots, from records."""
-from pathlib import Path
 
 from mmeff.benchmark import Column, make_record, write_record
 from mmeff.benchmark.report import markdown_table, render_page_file
@@ -11,21 +10,27 @@ def skipconv_video_record():
     for series, points in (('InputNormGate 8x8', [(0.8, 0.99), (0.3, 0.7)]),
                            ('ValueGate, channels_last', [(0.25, 0.98)])):
         for mac_ratio, within in points:
-            rows.append(dict(series=series, setting='relative 0.1', mac_ratio=mac_ratio,
-                             keypoints_within_2px_all=within,
-                             dense_vs_redrawn_noise_within_2px=0.985))
-    columns = [Column('series', 'gate'), Column('mac_ratio', 'MAC share', '.1%'),
-               Column('keypoints_within_2px_all', 'within 2 px', '.1%')]
+            rows.append(
+                dict(series=series, setting='relative 0.1', mac_ratio=mac_ratio,
+                     keypoints_within_2px_all=within, dense_vs_redrawn_noise_within_2px=0.985))
+    columns = [
+        Column('series', 'gate'),
+        Column('mac_ratio', 'MAC share', '.1%'),
+        Column('keypoints_within_2px_all', 'within 2 px', '.1%')
+    ]
     return make_record('skipconv_video', 'SkipConv video', 'Fidelity | MACs.', columns, rows, {},
                        threads=2, command='python tools/benchmark_skipconv_video.py')
 
 
 def movinet_record():
     rows = [dict(window=t, stream_ms=5.0, layers_ms=10.0, window_ms=5.0 * t) for t in (4, 8)]
-    columns = [Column('window', 'T'), Column('stream_ms', 'stream ms', '.2f'),
-               Column('window_ms', 'window ms', '.2f')]
-    return make_record('movinet_stream', 'MoViNet-A0 streaming', 'Stream vs window.', columns,
-                       rows, {}, threads=2, command='python tools/benchmark_movinet_stream.py')
+    columns = [
+        Column('window', 'T'),
+        Column('stream_ms', 'stream ms', '.2f'),
+        Column('window_ms', 'window ms', '.2f')
+    ]
+    return make_record('movinet_stream', 'MoViNet-A0 streaming', 'Stream vs window.', columns, rows,
+                       {}, threads=2, command='python tools/benchmark_movinet_stream.py')
 
 
 def test_the_page_has_a_section_per_record_plots_and_the_missing_ones(tmp_path):

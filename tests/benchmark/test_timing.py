@@ -9,9 +9,9 @@ from mmeff.benchmark import ConvTimer, median_times
 
 def test_median_times_time_each_function_alternately():
     calls = []
-    times = median_times(dict(fast=lambda: calls.append('fast'),
-                              slow=lambda: (calls.append('slow'), time.sleep(0.002))),
-                         repeats=3, warmup=1, burst=2)
+    times = median_times(
+        dict(fast=lambda: calls.append('fast'), slow=lambda:
+             (calls.append('slow'), time.sleep(0.002))), repeats=3, warmup=1, burst=2)
     assert calls.count('fast') == calls.count('slow') == 1 + 3 * 2
     assert times['slow'] > 0.0015 and times['fast'] < times['slow']
 

@@ -66,7 +66,8 @@ def test_hrnet_w32_exact_at_threshold_zero(tmp_path, gate, memory_format):
             want = model(x, None, mode='tensor')
             got = converted(x, None, mode='tensor')
             torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-5)
-            executed.append(sum(m.executed_macs for m in layers) / sum(m.dense_macs for m in layers))
+            executed.append(
+                sum(m.executed_macs for m in layers) / sum(m.dense_macs for m in layers))
     assert executed[0] == 1.0 and min(executed[1:]) < 1.0
 
 
@@ -101,8 +102,9 @@ def test_gate_config_reaches_every_layer():
     mmeff.convert_to_skipconv(model, gate=dict(type='OutputNormGate', threshold=0.2, block_size=4))
     gates = [m.gate for m in model.modules() if isinstance(m, mmeff.SkipConv2d)]
     assert len(gates) == 2 and gates[0] is not gates[1]
-    assert all(type(g).__name__ == 'OutputNormGate' and g.threshold == 0.2 and g.block_size == 4
-               for g in gates)
+    assert all(
+        type(g).__name__ == 'OutputNormGate' and g.threshold == 0.2 and g.block_size == 4
+        for g in gates)
     x = torch.randn(1, 3, 16, 16)
     model.eval()
     want = F.conv2d(torch.relu(model[0].dense(x)), model[2].weight, model[2].bias, 2, 1, 1, 4)

@@ -15,8 +15,10 @@ def value_gated_model():
     torch.manual_seed(0)
     gate = dict(type='ValueGate', threshold=0.1)
     return nn.Sequential(
-        SkipConv2d(4, 8, 3, padding=1, gate=gate), nn.ReLU(),
-        SkipConv2d(8, 8, 3, padding=1, gate=gate), nn.ReLU(),
+        SkipConv2d(4, 8, 3, padding=1, gate=gate),
+        nn.ReLU(),
+        SkipConv2d(8, 8, 3, padding=1, gate=gate),
+        nn.ReLU(),
         SkipConv2d(8, 8, 3, padding=1, gate=gate),  # the geometry of the one before
         SkipConv2d(8, 4, 1, gate=dict(type='InputNormGate', block_size=2)),  # left alone
     )
@@ -49,9 +51,9 @@ def test_each_geometry_is_timed_once_and_its_crossover_set(monkeypatch):
 
 @pytest.mark.skipif(not has_extension(), reason='the compiled extension is not built')
 def test_measured_crossovers_lie_in_the_timed_range_and_keep_the_stream():
-    model = mmeff.convert_to_skipconv(nn.Sequential(nn.Conv2d(4, 32, 3, padding=1), nn.ReLU(),
-                                                    nn.Conv2d(32, 32, 3, padding=1)),
-                                      gate=dict(type='ValueGate', threshold=0.05)).eval()
+    model = mmeff.convert_to_skipconv(
+        nn.Sequential(nn.Conv2d(4, 32, 3, padding=1), nn.ReLU(), nn.Conv2d(32, 32, 3, padding=1)),
+        gate=dict(type='ValueGate', threshold=0.05)).eval()
     untouched = copy.deepcopy(model)
     frames = [torch.randn(1, 4, 24, 20) for _ in range(2)]
     state, other = mmeff.StreamState(), mmeff.StreamState()

@@ -8,8 +8,9 @@ from mmengine.registry import init_default_scope
 
 import mmeff
 
-CONFIG = str(Path(__file__).resolve().parents[2] / 'configs' / 'skipconv' /
-             'td-hm_hrnet-w32-skipconv-inorm_8xb64-210e_coco-256x192.py')
+CONFIG = str(
+    Path(__file__).resolve().parents[2] / 'configs' / 'skipconv' /
+    'td-hm_hrnet-w32-skipconv-inorm_8xb64-210e_coco-256x192.py')
 
 
 @pytest.mark.slow

@@ -13,9 +13,8 @@ from mmeff.layers import SkipConv2d
 
 def dense_model():
     torch.manual_seed(0)
-    return nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(),
-                         nn.Conv2d(8, 8, 3, padding=1), nn.ReLU(),
-                         nn.Conv2d(8, 16, 3, stride=2, padding=1), nn.ReLU(),
+    return nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.Conv2d(8, 8, 3, padding=1),
+                         nn.ReLU(), nn.Conv2d(8, 16, 3, stride=2, padding=1), nn.ReLU(),
                          nn.Conv2d(16, 4, 1)).eval()
 
 
@@ -33,7 +32,8 @@ def noisy_video(frames=8, size=32, seed=0):
 
 def test_budget_is_met_and_groups_share_one_relative_threshold():
     dense = dense_model()
-    model = mmeff.convert_to_skipconv(copy.deepcopy(dense), gate=dict(type='InputNormGate', block_size=2))
+    model = mmeff.convert_to_skipconv(copy.deepcopy(dense), gate=dict(type='InputNormGate',
+                                                                      block_size=2))
     video = noisy_video()
     result = tune_norm_gates(model, video, max_share=0.5)
     shares = [step.mac_share for step in result.steps]
@@ -60,9 +60,11 @@ def test_tuner_keeps_error_at_or_below_a_uniform_threshold_of_no_fewer_macs():
     same budget (searched by doubling from the same start)."""
     dense = dense_model()
     video = noisy_video(frames=10)
-    tuned = mmeff.convert_to_skipconv(copy.deepcopy(dense), gate=dict(type='InputNormGate', block_size=2))
+    tuned = mmeff.convert_to_skipconv(copy.deepcopy(dense), gate=dict(type='InputNormGate',
+                                                                      block_size=2))
     result = tune_norm_gates(tuned, video, max_share=0.4, group_of=lambda name, hw: name)
-    uniform = mmeff.convert_to_skipconv(copy.deepcopy(dense), gate=dict(type='InputNormGate', block_size=2))
+    uniform = mmeff.convert_to_skipconv(copy.deepcopy(dense),
+                                        gate=dict(type='InputNormGate', block_size=2))
     relative = 0.01
     while True:
         step = tune_norm_gates(uniform, video, max_share=1.0, start=relative).final
@@ -81,8 +83,8 @@ def test_full_budget_keeps_the_start_and_bad_arguments_are_rejected():
     assert len(result.steps) == 1 and set(result.final.relative.values()) == {0.05}
     assert model.training  # mode restored
     for kwargs, match in ((dict(max_share=0.0), 'max_share'), (dict(max_share=1.5), 'max_share'),
-                          (dict(max_share=0.5, start=0.0), 'start'),
-                          (dict(max_share=0.5, factor=1.0), 'factor')):
+                          (dict(max_share=0.5,
+                                start=0.0), 'start'), (dict(max_share=0.5, factor=1.0), 'factor')):
         with pytest.raises(ValueError, match=match):
             tune_norm_gates(model, video, **kwargs)
     with pytest.raises(ValueError, match='no calibration frames'):
@@ -90,8 +92,8 @@ def test_full_budget_keeps_the_start_and_bad_arguments_are_rejected():
 
 
 def test_a_failed_tuning_leaves_the_thresholds_as_they_were():
-    model = mmeff.convert_to_skipconv(dense_model(), gate=dict(type='InputNormGate',
-                                                               threshold=0.3, block_size=2))
+    model = mmeff.convert_to_skipconv(dense_model(), gate=dict(type='InputNormGate', threshold=0.3,
+                                                               block_size=2))
 
     def failing_error(outputs, exact):
         raise RuntimeError('metric failed')

@@ -1,15 +1,16 @@
 """EfficientDetBiFPN: shapes, fast normalised fusion, both directions of the pyramid."""
+import mmdet.models  # noqa: F401  (registers mmeff.det)
 import pytest
 import torch
 
-import mmdet.models  # noqa: F401  (registers mmeff.det)
 from mmeff.det.bifpn import EfficientDetBiFPN, FastNormalizedFusion
 
 
 def backbone_maps(height, width, channels=(40, 112, 320), requires_grad=False):
     sizes = [(-(-height // s), -(-width // s)) for s in (8, 16, 32)]
-    return [torch.randn(1, c, h, w, requires_grad=requires_grad)
-            for c, (h, w) in zip(channels, sizes)]
+    return [
+        torch.randn(1, c, h, w, requires_grad=requires_grad) for c, (h, w) in zip(channels, sizes)
+    ]
 
 
 @pytest.mark.parametrize('height,width', [(128, 128), (96, 160)])

@@ -11,9 +11,7 @@ from tests.helpers import build_model
 def detector_cfg(clip_len=2):
     """A tiny one-level RetinaNet (ResNet stem and one 4-channel stage, stride 8), converted."""
     return dict(
-        type='SkipConvModel',
-        gate=dict(type='GumbelGate', block_size=2),
-        model=dict(
+        type='SkipConvModel', gate=dict(type='GumbelGate', block_size=2), model=dict(
             type='ClipSingleStageDetector', clip_len=clip_len, gate_loss_weight=0.5,
             data_preprocessor=dict(type='DetDataPreprocessor', mean=[0.0] * 3, std=[255.0] * 3),
             backbone=dict(type='ResNet', depth=18, base_channels=4, num_stages=1, strides=(2, ),
@@ -24,12 +22,12 @@ def detector_cfg(clip_len=2):
                                       scales_per_octave=1, ratios=[1.0], strides=[8]),
                 bbox_coder=dict(type='DeltaXYWHBBoxCoder', target_means=[0.0] * 4,
                                 target_stds=[1.0] * 4),
-                loss_cls=dict(type='FocalLoss', use_sigmoid=True, gamma=2.0, alpha=0.25),
-                loss_bbox=dict(type='L1Loss')),
-            train_cfg=dict(assigner=dict(type='MaxIoUAssigner', pos_iou_thr=0.5, neg_iou_thr=0.4,
-                                         min_pos_iou=0),
-                           sampler=dict(type='PseudoSampler'), allowed_border=-1, pos_weight=-1,
-                           debug=False)))
+                loss_cls=dict(type='FocalLoss', use_sigmoid=True, gamma=2.0,
+                              alpha=0.25), loss_bbox=dict(type='L1Loss')), train_cfg=dict(
+                                  assigner=dict(type='MaxIoUAssigner', pos_iou_thr=0.5,
+                                                neg_iou_thr=0.4, min_pos_iou=0),
+                                  sampler=dict(type='PseudoSampler'), allowed_border=-1,
+                                  pos_weight=-1, debug=False)))
 
 
 def clip_batch(model, frames=4, size=32):

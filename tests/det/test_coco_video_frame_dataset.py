@@ -1,9 +1,9 @@
 """CocoVideoFrameDataset: video_id / frame_id on every item, temporal order."""
 import json
 
+import mmdet.models  # noqa: F401  (registers mmeff.det)
 import pytest
 
-import mmdet.models  # noqa: F401  (registers mmeff.det)
 from mmeff.det import CocoVideoFrameDataset
 from mmeff.engine import VideoClipSampler
 from mmeff.utils import SyntheticDetectionConfig, write_synthetic_detection

@@ -11,7 +11,9 @@ from mmeff.det import EfficientDetHead
 
 
 def pyramid(channels=16, size=64, batch=2):
-    return [torch.randn(batch, channels, -(-size // s), -(-size // s)) for s in (8, 16, 32, 64, 128)]
+    return [
+        torch.randn(batch, channels, -(-size // s), -(-size // s)) for s in (8, 16, 32, 64, 128)
+    ]
 
 
 def make_head(**kwargs):
@@ -43,7 +45,8 @@ def test_convs_shared_batchnorms_per_level():
         before = head(feats)[0]
         tower.norms[2][0].bias.add_(1.0)
         after = head(feats)[0]
-    assert [not torch.equal(b, a) for b, a in zip(before, after)] == [False, False, True, False, False]
+    assert [not torch.equal(b, a)
+            for b, a in zip(before, after)] == [False, False, True, False, False]
 
 
 def test_prior_probability_of_the_class_outputs():
@@ -70,12 +73,12 @@ def test_losses_are_finite_and_reach_every_level():
     torch.manual_seed(0)
     head = make_head(train_cfg=dict(
         assigner=dict(type='MaxIoUAssigner', pos_iou_thr=0.5, neg_iou_thr=0.5, min_pos_iou=0,
-                      ignore_iof_thr=-1),
-        sampler=dict(type='PseudoSampler'), allowed_border=-1, pos_weight=-1, debug=False))
+                      ignore_iof_thr=-1), sampler=dict(
+                          type='PseudoSampler'), allowed_border=-1, pos_weight=-1, debug=False))
     samples = []
     for boxes in ([[4.0, 4.0, 40.0, 36.0]], [[10.0, 20.0, 30.0, 60.0], [0.0, 0.0, 64.0, 64.0]]):
-        sample = DetDataSample(metainfo=dict(img_shape=(64, 64), pad_shape=(64, 64),
-                                             batch_input_shape=(64, 64)))
+        sample = DetDataSample(
+            metainfo=dict(img_shape=(64, 64), pad_shape=(64, 64), batch_input_shape=(64, 64)))
         sample.gt_instances = InstanceData(bboxes=torch.tensor(boxes),
                                            labels=torch.zeros(len(boxes), dtype=torch.long))
         samples.append(sample)

@@ -15,9 +15,12 @@ REPO = Path(__file__).resolve().parents[2]
 @pytest.mark.parametrize('pattern', ['values', 'pixels'])
 def test_runs_and_reports_the_fired_share(tmp_path, pattern):
     out = tmp_path / 'rows.json'
-    subprocess.run([sys.executable, str(REPO / 'tools' / 'benchmark_delta_conv.py'), '--repeats',
-                    '1', '--warmup', '0', '--shares', '0.2', '--layouts', 'NHWC', '--pattern',
-                    pattern, '--json', str(out)], check=True, cwd=REPO, capture_output=True)
+    subprocess.run([
+        sys.executable,
+        str(REPO / 'tools' / 'benchmark_delta_conv.py'), '--repeats', '1', '--warmup', '0',
+        '--shares', '0.2', '--layouts', 'NHWC', '--pattern', pattern, '--json',
+        str(out)
+    ], check=True, cwd=REPO, capture_output=True)
     rows = load_record(out)['rows']
     assert len(rows) == 7
     for row in rows:

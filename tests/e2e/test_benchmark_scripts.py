@@ -14,16 +14,26 @@ from mmeff.ops import has_extension
 REPO = Path(__file__).resolve().parents[2]
 TINY_POSE = 'configs/pose/td-hm_hrnet-tiny_1xb32-10e_synthetic-jhmdb-64x64.py'
 TINY_RUNS = dict(
-    sparse_conv2d=['tools/benchmark_sparse_conv.py', '--repeats', '1', '--warmup', '0',
-                   '--densities', '0.1', '--layers', '3x3 32->32'],
-    delta_conv2d_frame=['tools/benchmark_delta_conv.py', '--repeats', '1', '--warmup', '0',
-                        '--shares', '0.1', '--layouts', 'NHWC'],
-    movinet_stream=['tools/benchmark_movinet_stream.py', '--windows', '2', '3', '--size', '32',
-                    '--repeats', '1', '--frames', '1'],
-    skipconv_video=['tools/benchmark_skipconv_video.py', '--config', TINY_POSE, '--frames', '3',
-                    '--block', '4', '--relative', '0.05'],
-    skipconv_detection=['tools/benchmark_skipconv_detection.py', '--frames', '5', '--warmup',
-                        '1', '--thresholds', '0'],
+    sparse_conv2d=[
+        'tools/benchmark_sparse_conv.py', '--repeats', '1', '--warmup', '0', '--densities', '0.1',
+        '--layers', '3x3 32->32'
+    ],
+    delta_conv2d_frame=[
+        'tools/benchmark_delta_conv.py', '--repeats', '1', '--warmup', '0', '--shares', '0.1',
+        '--layouts', 'NHWC'
+    ],
+    movinet_stream=[
+        'tools/benchmark_movinet_stream.py', '--windows', '2', '3', '--size', '32', '--repeats',
+        '1', '--frames', '1'
+    ],
+    skipconv_video=[
+        'tools/benchmark_skipconv_video.py', '--config', TINY_POSE, '--frames', '3', '--block', '4',
+        '--relative', '0.05'
+    ],
+    skipconv_detection=[
+        'tools/benchmark_skipconv_detection.py', '--frames', '5', '--warmup', '1', '--thresholds',
+        '0'
+    ],
 )
 
 
@@ -44,8 +54,8 @@ needs_extension = pytest.mark.skipif(
 def records(tmp_path_factory):
     out = tmp_path_factory.mktemp('records')
     for name, argv in TINY_RUNS.items():
-        done = subprocess.run([sys.executable, *argv, '--json', str(out / f'{name}.json')],
-                              cwd=REPO, capture_output=True, text=True)
+        done = subprocess.run([sys.executable, *argv, '--json',
+                               str(out / f'{name}.json')], cwd=REPO, capture_output=True, text=True)
         assert done.returncode == 0, f'{name}:\n{done.stdout[-2000:]}\n{done.stderr[-3000:]}'
     return out
 

@@ -33,12 +33,16 @@ def run(args, cwd):
 def test_train_learns_and_streaming_test_reproduces_it(tmp_path):
     train_tool, test_tool = mmaction_tool('train.py'), mmaction_tool('test.py')
     data = tmp_path / 'data'
-    run([REPO / 'tools/generate_synthetic_actions.py', data, '--train', 40, '--val', 8,
-         '--frames', 8, '--size', 32, 32], tmp_path)
+    run([
+        REPO / 'tools/generate_synthetic_actions.py', data, '--train', 40, '--val', 8, '--frames',
+        8, '--size', 32, 32
+    ], tmp_path)
     paths = []
     for loader, split in (('train', 'train'), ('val', 'val'), ('test', 'val')):
-        paths += [f'{loader}_dataloader.dataset.ann_file={data}/{split}_list.txt',
-                  f'{loader}_dataloader.dataset.data_prefix.video={data}/videos']
+        paths += [
+            f'{loader}_dataloader.dataset.ann_file={data}/{split}_list.txt',
+            f'{loader}_dataloader.dataset.data_prefix.video={data}/videos'
+        ]
     work = tmp_path / 'work'
     run([train_tool, CONFIG, '--work-dir', work, '--cfg-options', 'randomness.seed=0', *paths],
         tmp_path)
@@ -47,8 +51,10 @@ def test_train_learns_and_streaming_test_reproduces_it(tmp_path):
     assert val_acc >= 0.75, f'4 classes, chance 0.25: validation top-1 {val_acc}'
 
     for pieces in ('1', 'random'):  # frame by frame, then sub-clips of random lengths
-        log = run([test_tool, CONFIG, work / 'epoch_6.pth', '--work-dir', tmp_path / 'test',
-                   '--cfg-options', f'test_cfg.piece_frames={pieces}', *paths], tmp_path)
+        log = run([
+            test_tool, CONFIG, work / 'epoch_6.pth', '--work-dir', tmp_path / 'test',
+            '--cfg-options', f'test_cfg.piece_frames={pieces}', *paths
+        ], tmp_path)
         metrics = dict(re.findall(r'(acc/top1|stream/ms_per_frame|stream/state_mb): ([0-9.]+)',
                                   log))
         # streaming reproduces the whole-clip validation exactly (the log rounds to 4 decimals)

@@ -46,8 +46,7 @@ env_cfg = dict(dist_cfg=dict(backend='gloo'))
 
 
 def write_config(path, base, root, val_ann='annotations/val.json', evaluator=None, extra=''):
-    text = f"_base_ = '{base}'\n" + DATA_OVERRIDES.format(root=root, val_ann=val_ann,
-                                                          epochs=EPOCHS)
+    text = f"_base_ = '{base}'\n" + DATA_OVERRIDES.format(root=root, val_ann=val_ann, epochs=EPOCHS)
     ann = f'{root}/{val_ann}'
     if evaluator == 'coco':
         text += f"val_evaluator = dict(ann_file='{ann}')\ntest_evaluator = val_evaluator\n"
@@ -61,8 +60,8 @@ def write_config(path, base, root, val_ann='annotations/val.json', evaluator=Non
 def run_tool(script, *args):
     env = dict(os.environ)
     env['PYTHONPATH'] = os.pathsep.join(p for p in (str(REPO), env.get('PYTHONPATH')) if p)
-    proc = subprocess.run([sys.executable, str(TOOLS / script), *map(str, args)], cwd=REPO,
-                          env=env, capture_output=True, text=True, timeout=1800)
+    proc = subprocess.run([sys.executable, str(TOOLS / script), *map(str, args)], cwd=REPO, env=env,
+                          capture_output=True, text=True, timeout=1800)
     assert proc.returncode == 0, (proc.stdout[-4000:], proc.stderr[-4000:])
     return proc
 
@@ -83,8 +82,8 @@ def logged_metrics(work_dir):
 def trained(tmp_path_factory):
     root = tmp_path_factory.mktemp('effdet')
     data = root / 'data'
-    cfg = SyntheticDetectionConfig(frames=8, height=128, width=128, objects=1,
-                                   min_size=0.25, max_size=0.45)
+    cfg = SyntheticDetectionConfig(frames=8, height=128, width=128, objects=1, min_size=0.25,
+                                   max_size=0.45)
     write_synthetic_detection(str(data), 'train', 2, cfg, first_seed=0)
     write_synthetic_detection(str(data), 'val', 2, cfg, first_seed=10000)
     config = write_config(root / 'dense.py', DENSE, data, evaluator='coco')
@@ -145,11 +144,16 @@ def two_videos_sharing_frames(src, dst, swap):
     """Video 1 of ``src``, and video 2 = video 1's frames 2..7 again (new image ids)."""
     coco = json.loads(Path(src).read_text())
     images = [im for im in coco['images'] if im['video_id'] == 1]
-    again = [dict(im, id=100 + im['id'], video_id=2, frame_id=im['frame_id'] - 2)
-             for im in images if im['frame_id'] >= 2]
+    again = [
+        dict(im, id=100 + im['id'], video_id=2, frame_id=im['frame_id'] - 2) for im in images
+        if im['frame_id'] >= 2
+    ]
     anns = [a for a in coco['annotations'] if a['image_id'] in {im['id'] for im in images}]
-    anns += [dict(a, id=1000 + a['id'], image_id=100 + a['image_id']) for a in anns
-             if a['image_id'] in {im['id'] - 100 for im in again}]
+    anns += [
+        dict(a, id=1000 + a['id'], image_id=100 + a['image_id']) for a in anns
+        if a['image_id'] in {im['id'] - 100
+                             for im in again}
+    ]
     coco['images'], coco['annotations'] = images + again, anns
     if swap:  # the same videos, the other way round in the dataset's (video, frame) order
         for image in coco['images']:
@@ -190,14 +194,15 @@ GUMBEL = CONFIGS / 'efficientdet_effb0_bifpn-skipconv-gumbel_1xb2x4-6e_synthvid-
 
 def test_gumbel_gate_fine_tuning_through_tools_train(trained):
     root = trained['root']
-    config = write_config(root / 'gumbel.py', GUMBEL, trained['data'], evaluator='video',
-                          extra=("train_dataloader = dict(batch_size=8, num_workers=0, "
-                                 "persistent_workers=False, dataset=dict(data_root=data_root))\n"
-                                 "train_cfg = dict(max_epochs=1, val_interval=1)\n"
-                                 "param_scheduler = []\n"
-                                 "default_hooks = dict(logger=dict(interval=1), "
-                                 "checkpoint=dict(interval=1))\n"
-                                 f"load_from = '{trained['checkpoint']}'\n"))
+    config = write_config(
+        root / 'gumbel.py', GUMBEL, trained['data'], evaluator='video',
+        extra=("train_dataloader = dict(batch_size=8, num_workers=0, "
+               "persistent_workers=False, dataset=dict(data_root=data_root))\n"
+               "train_cfg = dict(max_epochs=1, val_interval=1)\n"
+               "param_scheduler = []\n"
+               "default_hooks = dict(logger=dict(interval=1), "
+               "checkpoint=dict(interval=1))\n"
+               f"load_from = '{trained['checkpoint']}'\n"))
     run_tool('train.py', config, '--work-dir', root / 'gumbel')
     scalars = last_scalars(root / 'gumbel')
     gate_losses = [r['loss_gate'] for r in scalars if 'loss_gate' in r]

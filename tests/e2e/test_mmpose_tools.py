@@ -8,9 +8,8 @@ import sys
 from pathlib import Path
 
 import cv2
-import pytest
-
 import mmpose
+import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 TOOLS = Path(mmpose.__file__).parent / '.mim' / 'tools'
@@ -23,8 +22,8 @@ GUMBEL = CONFIGS / 'td-hm_hrnet-tiny-skipconv-gumbel_1xb8x4-3e_synthetic-jhmdb-6
 def run(args, cwd):
     env = dict(os.environ, PYTHONPATH=f'{REPO}{os.pathsep}{os.environ.get("PYTHONPATH", "")}',
                OMP_NUM_THREADS='1')  # tiny convs: one thread is faster, and robust to load
-    proc = subprocess.run([sys.executable, *map(str, args)], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=900)
+    proc = subprocess.run([sys.executable, *map(str, args)], cwd=cwd, env=env, capture_output=True,
+                          text=True, timeout=900)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     return proc.stdout + proc.stderr
 
@@ -44,21 +43,27 @@ def trained(tmp_path_factory):
     """Synthetic dataset and a dense tiny HRNet trained on it with mmpose's tools/train.py."""
     tmp = tmp_path_factory.mktemp('pose')
     root = tmp / 'data'
-    run([REPO / 'tools' / 'generate_synthetic_pose_videos.py', root, '--train', '12', '--test',
-         '2', '--frames', '24'], tmp)
+    run([
+        REPO / 'tools' / 'generate_synthetic_pose_videos.py', root, '--train', '12', '--test', '2',
+        '--frames', '24'
+    ], tmp)
     work = tmp / 'dense'
-    run([TOOLS / 'train.py', DENSE, '--work-dir', work, '--cfg-options',
-         *data_roots(root, 'train_dataloader.dataset', 'val_dataloader.dataset.dataset',
-                     'test_dataloader.dataset.dataset'),
-         'train_cfg.max_epochs=8', 'train_cfg.val_interval=100', 'param_scheduler.1.end=8',
-         'param_scheduler.1.milestones=[6,7]'], tmp)
+    run([
+        TOOLS / 'train.py', DENSE, '--work-dir', work, '--cfg-options',
+        *data_roots(root, 'train_dataloader.dataset', 'val_dataloader.dataset.dataset',
+                    'test_dataloader.dataset.dataset'), 'train_cfg.max_epochs=8',
+        'train_cfg.val_interval=100', 'param_scheduler.1.end=8',
+        'param_scheduler.1.milestones=[6,7]'
+    ], tmp)
     return dict(tmp=tmp, root=root, checkpoint=work / 'epoch_8.pth')
 
 
 def evaluate(trained, config, checkpoint, name, *options):
     work = trained['tmp'] / name
-    run([TOOLS / 'test.py', config, checkpoint, '--work-dir', work, '--cfg-options',
-         *data_roots(trained['root'], 'test_dataloader.dataset.dataset'), *options], trained['tmp'])
+    run([
+        TOOLS / 'test.py', config, checkpoint, '--work-dir', work, '--cfg-options',
+        *data_roots(trained['root'], 'test_dataloader.dataset.dataset'), *options
+    ], trained['tmp'])
     return last_metrics(work)
 
 
@@ -77,12 +82,14 @@ def test_skipconv_keeps_pck_at_less_than_half_the_macs(trained):
 
 def test_gumbel_gate_training_cuts_macs(trained):
     work = trained['tmp'] / 'gumbel'
-    log = run([TOOLS / 'train.py', GUMBEL, '--work-dir', work, '--cfg-options',
-               f'load_from={trained["checkpoint"]}',
-               *data_roots(trained['root'], 'train_dataloader.dataset.dataset',
-                           'val_dataloader.dataset.dataset', 'test_dataloader.dataset.dataset'),
-               'train_dataloader.dataset.clip_stride=4', 'train_cfg.max_epochs=1',
-               'train_cfg.val_interval=100'], trained['tmp'])
+    log = run([
+        TOOLS / 'train.py', GUMBEL, '--work-dir', work, '--cfg-options',
+        f'load_from={trained["checkpoint"]}',
+        *data_roots(trained['root'], 'train_dataloader.dataset.dataset',
+                    'val_dataloader.dataset.dataset', 'test_dataloader.dataset.dataset'),
+        'train_dataloader.dataset.clip_stride=4', 'train_cfg.max_epochs=1',
+        'train_cfg.val_interval=100'
+    ], trained['tmp'])
     assert 'gate_temperature' in log and 'loss_gate' in log
     metrics = evaluate(trained, GUMBEL, work / 'epoch_1.pth', 'test_gumbel')
     print(f'Gumbel gates: PCK {metrics["PCK"]:.4f} at {metrics["macs/mac_ratio"]:.1%} of the MACs')
@@ -92,8 +99,10 @@ def test_gumbel_gate_training_cuts_macs(trained):
 
 def test_video_demo_writes_its_outputs(trained):
     out = trained['tmp'] / 'demo'
-    log = run([REPO / 'tools' / 'video_demo.py', '--checkpoint', trained['checkpoint'],
-               '--frames', '6', '--out-dir', out], trained['tmp'])
+    log = run([
+        REPO / 'tools' / 'video_demo.py', '--checkpoint', trained['checkpoint'], '--frames', '6',
+        '--out-dir', out
+    ], trained['tmp'])
     assert 'GMACs/frame' in log and 'SkipConv' in log
     summary = json.loads((out / 'summary.json').read_text())
     assert summary['frames'] == 6 and summary['dense_gmacs'] > 0

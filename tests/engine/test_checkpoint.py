@@ -37,12 +37,12 @@ class ToyDataset(torch.utils.data.Dataset):
 def make_runner(work_dir, **kw):
     return Runner(
         model=ToyModel(), work_dir=str(work_dir),
-        train_dataloader=dict(dataset=ToyDataset(), sampler=dict(type='DefaultSampler', shuffle=False),
-                              batch_size=4, num_workers=0, collate_fn=dict(type='default_collate')),
+        train_dataloader=dict(dataset=ToyDataset(), sampler=dict(type='DefaultSampler',
+                                                                 shuffle=False), batch_size=4,
+                              num_workers=0, collate_fn=dict(type='default_collate')),
         optim_wrapper=dict(optimizer=dict(type='SGD', lr=0.01)),
         train_cfg=dict(by_epoch=True, max_epochs=1),
-        default_hooks=dict(checkpoint=dict(type='CheckpointHook', interval=1)),
-        **kw)
+        default_hooks=dict(checkpoint=dict(type='CheckpointHook', interval=1)), **kw)
 
 
 def test_mmengine_checkpoint_resumes_with_safe_loading(tmp_path):

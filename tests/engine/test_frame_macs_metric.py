@@ -6,7 +6,9 @@ from mmeff.engine import FrameMacsMetric
 
 def test_means_and_ratio():
     metric = FrameMacsMetric()
-    metric.process({}, [dict(dense_macs=2e9, executed_macs=1e9), dict(dense_macs=2e9, executed_macs=0)])
+    metric.process({},
+                   [dict(dense_macs=2e9, executed_macs=1e9),
+                    dict(dense_macs=2e9, executed_macs=0)])
     result = metric.compute_metrics(metric.results)
     assert result == dict(dense_gmacs=2.0, executed_gmacs=0.5, mac_ratio=0.25)
 

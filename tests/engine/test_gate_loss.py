@@ -21,8 +21,8 @@ def test_dense_layers_count_as_always_firing_weighted_by_their_macs():
         model(torch.randn(4, 2, 8, 8))
     gumbel, norm = model
     assert norm.gate_usage is None and 0 < gumbel.gate_usage.item() < 1
-    want = (gumbel.dense_macs * gumbel.gate_usage + norm.dense_macs) / (
-        gumbel.dense_macs + norm.dense_macs)
+    want = (gumbel.dense_macs * gumbel.gate_usage + norm.dense_macs) / (gumbel.dense_macs +
+                                                                        norm.dense_macs)
     loss = skipconv_gate_loss(model, beta=3.0)
     torch.testing.assert_close(loss, 3.0 * want)
     loss.backward()

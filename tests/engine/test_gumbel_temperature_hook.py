@@ -17,8 +17,8 @@ def test_annealed_temperature_end_points_and_midpoint():
 
 
 def test_hook_sets_every_gate():
-    model = nn.Sequential(*[SkipConv2d(2, 2, 3, padding=1, gate=dict(type='GumbelGate'))
-                            for _ in range(2)])
+    model = nn.Sequential(
+        *[SkipConv2d(2, 2, 3, padding=1, gate=dict(type='GumbelGate')) for _ in range(2)])
     hook = GumbelTemperatureHook(start=1.0, end=0.1)
     runner = SimpleNamespace(model=model, iter=10, max_iters=11,
                              message_hub=MessageHub.get_instance('test_gumbel_hook'))
@@ -26,7 +26,8 @@ def test_hook_sets_every_gate():
     assert [m.temperature for m in model.modules() if isinstance(m, GumbelGate)] == \
         pytest.approx([0.1, 0.1])
     with pytest.raises(RuntimeError, match='no GumbelGate'):
-        hook.before_train_iter(SimpleNamespace(model=nn.Conv2d(1, 1, 1), iter=0, max_iters=2,
-                                               message_hub=runner.message_hub), 0)
+        hook.before_train_iter(
+            SimpleNamespace(model=nn.Conv2d(1, 1, 1), iter=0, max_iters=2,
+                            message_hub=runner.message_hub), 0)
     with pytest.raises(ValueError):
         GumbelTemperatureHook(start=0.1, end=1.0)

@@ -38,6 +38,7 @@ def test_arguments_and_models_without_norm_gates_are_rejected():
         NormGateCalibrationHook(num_frames=0)
 
     class Dense(BaseModel):
+
         def __init__(self):
             super().__init__()
             self.conv = SkipConv2d(1, 1, 3, gate=dict(type='GumbelGate', block_size=4))

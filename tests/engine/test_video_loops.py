@@ -30,12 +30,13 @@ def run_test_loop(tmp_path, dataset, loop='VideoTestLoop', hooks=()):
     runner = Runner(
         model=TinyVideoModel(), work_dir=str(tmp_path),
         test_dataloader=dict(dataset=dataset, batch_size=4, collate_fn=dict(type='pseudo_collate'),
-                             sampler=dict(type='DefaultSampler', shuffle=False)),
-        test_cfg=dict(type=loop),
-        test_evaluator=[dict(type='FrameMacsMetric'), dict(type='RecordSamples')],
-        custom_hooks=list(hooks), default_hooks=dict(logger=None, checkpoint=None),
-        env_cfg=dict(dist_cfg=dict(backend='gloo')), log_level='WARNING',
-        experiment_name=f'video_loop_{tmp_path.name}')
+                             sampler=dict(type='DefaultSampler',
+                                          shuffle=False)), test_cfg=dict(type=loop),
+        test_evaluator=[dict(type='FrameMacsMetric'),
+                        dict(type='RecordSamples')], custom_hooks=list(hooks),
+        default_hooks=dict(logger=None,
+                           checkpoint=None), env_cfg=dict(dist_cfg=dict(backend='gloo')),
+        log_level='WARNING', experiment_name=f'video_loop_{tmp_path.name}')
     RECORDED.clear()
     metrics = runner.test()
     return metrics, list(RECORDED), runner.model

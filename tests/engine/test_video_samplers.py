@@ -26,8 +26,9 @@ class FramesDataset:
     """Items of videos 0, 1, ... with the given lengths, stored in reverse frame order."""
 
     def __init__(self, video_lengths, keys=('video_id', 'frame_id')):
-        self.infos = [dict(zip(keys, (v, f))) for v, n in enumerate(video_lengths)
-                      for f in reversed(range(n))]
+        self.infos = [
+            dict(zip(keys, (v, f))) for v, n in enumerate(video_lengths) for f in reversed(range(n))
+        ]
 
     def __len__(self):
         return len(self.infos)

@@ -23,8 +23,8 @@ CONFIG = Path(__file__).resolve().parents[2] / 'configs' / 'pose' / \
 @pytest.fixture(scope='module')
 def setup(tmp_path_factory):
     root = tmp_path_factory.mktemp('jhmdb')
-    write_jhmdb_dataset(str(root), default_dataset_config(
-        videos=dict(test=2), frames=5, height=48, width=64))
+    write_jhmdb_dataset(str(root),
+                        default_dataset_config(videos=dict(test=2), frames=5, height=48, width=64))
     cfg = Config.fromfile(str(CONFIG))
     torch.manual_seed(0)
     model = build_model(cfg.model, 'mmpose')
@@ -43,9 +43,11 @@ def predict(model, frames):
     streams = VideoStreams()
     with MacCounter(model) as counter:
         outputs = run_video_frames(model, 'test_step', pseudo_collate(frames), streams, counter)
-    keypoints = np.stack([np.concatenate([o.pred_instances.keypoints[0],
-                                          o.pred_instances.keypoint_scores[0][:, None]], 1)
-                          for o in outputs])
+    keypoints = np.stack([
+        np.concatenate(
+            [o.pred_instances.keypoints[0], o.pred_instances.keypoint_scores[0][:, None]], 1)
+        for o in outputs
+    ])
     return keypoints, [o.metainfo['executed_macs'] for o in outputs], streams.resets
 
 

@@ -16,8 +16,8 @@ class TinyVideoModel(BaseModel):
 
     def __init__(self):
         super().__init__()
-        self.skip = SkipConv2d(1, 2, 3, padding=1,
-                               gate=dict(type='InputNormGate', threshold=0.0, block_size=4))
+        self.skip = SkipConv2d(1, 2, 3, padding=1, gate=dict(type='InputNormGate', threshold=0.0,
+                                                             block_size=4))
         self.head = nn.Conv2d(2, 1, 1)
 
     def forward(self, inputs: List[torch.Tensor], data_samples: Optional[list] = None,
@@ -34,5 +34,8 @@ def frame_dataset(frames: Sequence[torch.Tensor],
                   stream_keys: Optional[Sequence[Optional[str]]] = None) -> List[dict]:
     """Samples ``dict(inputs=frame, data_samples=...)``, tagged with ``stream_key`` where given."""
     keys = stream_keys or [None] * len(frames)
-    return [dict(inputs=frame, data_samples=BaseDataElement(
-        metainfo={} if key is None else dict(stream_key=key))) for frame, key in zip(frames, keys)]
+    return [
+        dict(inputs=frame,
+             data_samples=BaseDataElement(metainfo={} if key is None else dict(stream_key=key)))
+        for frame, key in zip(frames, keys)
+    ]

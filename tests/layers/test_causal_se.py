@@ -57,8 +57,9 @@ def test_base_se_gates_the_clip_once():
     se = make(False, causal=False)
     x = torch.randn(2, 6, 5, 3, 3)
     squeezed = x.mean(dim=(2, 3, 4))
-    gate = se.gate(se.act(squeezed @ se.reduce.weight.flatten(1).T + se.reduce.bias)
-                   @ se.expand.weight.flatten(1).T + se.expand.bias)
+    gate = se.gate(
+        se.act(squeezed @ se.reduce.weight.flatten(1).T +
+               se.reduce.bias) @ se.expand.weight.flatten(1).T + se.expand.bias)
     torch.testing.assert_close(se(x), x * gate[..., None, None, None])
 
 

@@ -8,14 +8,14 @@ from mmeff.registry import MODELS
 
 
 @pytest.mark.parametrize('batch, bias, channels_last', [(2, True, False), (1, True, False),
-                                                    (1, False, False), (2, False, True)])
-@pytest.mark.parametrize('kernel, stride, padding, groups', [
-    (1, 1, 0, 1), (1, 1, 0, 2), ((1, 3, 3), (1, 2, 2), (0, 1, 1), 1), ((1, 5, 5), 1, (0, 2, 2), 8),
-    ((1, 1, 1), (1, 2, 2), 0, 2)])
+                                                        (1, False, False), (2, False, True)])
+@pytest.mark.parametrize('kernel, stride, padding, groups', [(1, 1, 0, 1), (1, 1, 0, 2),
+                                                             ((1, 3, 3), (1, 2, 2), (0, 1, 1), 1),
+                                                             ((1, 5, 5), 1, (0, 2, 2), 8),
+                                                             ((1, 1, 1), (1, 2, 2), 0, 2)])
 def test_equals_conv3d(kernel, stride, padding, groups, batch, bias, channels_last):
     torch.manual_seed(0)
-    conv = FramewiseConv3d(8, 8, kernel, stride=stride, padding=padding, groups=groups,
-                           bias=bias)
+    conv = FramewiseConv3d(8, 8, kernel, stride=stride, padding=padding, groups=groups, bias=bias)
     x = torch.randn(batch, 8, 5, 9, 7)
     if channels_last:
         x = x.contiguous(memory_format=torch.channels_last_3d)
@@ -39,8 +39,10 @@ def test_single_depthwise_frame_equals_conv3d(kernel, stride, padding):
     conv = FramewiseConv3d(6, 6, kernel, stride=stride, padding=padding, groups=6)
     x = torch.randn(1, 6, 1, 11, 10)
     with torch.no_grad():
-        torch.testing.assert_close(conv(x), F.conv3d(x, conv.weight, conv.bias, conv.stride,
-                                                     conv.padding, conv.dilation, conv.groups))
+        torch.testing.assert_close(
+            conv(x),
+            F.conv3d(x, conv.weight, conv.bias, conv.stride, conv.padding, conv.dilation,
+                     conv.groups))
 
 
 def test_rejects_temporal_kernels_and_bad_input():

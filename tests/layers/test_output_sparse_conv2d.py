@@ -8,8 +8,9 @@ from mmeff.registry import MODELS
 
 
 def test_registered_and_dense_without_mask():
-    conv = MODELS.build(dict(type='OutputSparseConv2d', in_channels=4, out_channels=6, kernel_size=3,
-                             padding=1, groups=2))
+    conv = MODELS.build(
+        dict(type='OutputSparseConv2d', in_channels=4, out_channels=6, kernel_size=3, padding=1,
+             groups=2))
     assert isinstance(conv, OutputSparseConv2d) and isinstance(conv, torch.nn.Conv2d)
     x = torch.randn(2, 4, 9, 7)
     torch.testing.assert_close(conv(x), F.conv2d(x, conv.weight, conv.bias, 1, 1, 1, 2))

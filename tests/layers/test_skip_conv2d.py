@@ -8,7 +8,8 @@ from mmeff.layers import SkipConv2d, StreamState, reset_streams, stream
 
 
 def dense(conv, x):
-    return F.conv2d(x, conv.weight, conv.bias, conv.stride, conv.padding, conv.dilation, conv.groups)
+    return F.conv2d(x, conv.weight, conv.bias, conv.stride, conv.padding, conv.dilation,
+                    conv.groups)
 
 
 def make_video(n_frames, shape, seed=0, dtype=torch.float32):
@@ -98,9 +99,12 @@ def test_no_drift_over_1000_frames_while_previous_frame_mode_drifts(gate):
     g = torch.Generator().manual_seed(1)
     base = torch.rand(1, 3, 24, 24, generator=g)
     threshold = 2.0 if gate == 'InputNormGate' else 0.5
-    layers = {ref: SkipConv2d(3, 8, 3, padding=1, reference=ref,
-                              gate=dict(type=gate, threshold=threshold, block_size=8)).eval()
-              for ref in ('accumulated', 'previous')}
+    layers = {
+        ref:
+        SkipConv2d(3, 8, 3, padding=1, reference=ref, gate=dict(type=gate, threshold=threshold,
+                                                                block_size=8)).eval()
+        for ref in ('accumulated', 'previous')
+    }
     layers['previous'].load_state_dict(layers['accumulated'].state_dict())
     bound = layers['accumulated'].gate.error_bound(layers['accumulated'].weight)
     errors = {ref: [] for ref in layers}
@@ -118,8 +122,10 @@ def test_no_drift_over_1000_frames_while_previous_frame_mode_drifts(gate):
     assert prev[-1] > bound and prev[-1] > 5 * prev[100]  # the published mode drifts
 
 
-@pytest.mark.parametrize('gate', [dict(type='InputNormGate', threshold=0.5, block_size=4),
-                                  dict(type='ValueGate', threshold=0.1)])
+@pytest.mark.parametrize('gate', [
+    dict(type='InputNormGate', threshold=0.5, block_size=4),
+    dict(type='ValueGate', threshold=0.1)
+])
 def test_streams_are_isolated(gate):
     torch.manual_seed(0)
     conv = SkipConv2d(4, 6, 3, padding=1, gate=gate).eval()
@@ -139,8 +145,9 @@ def test_streams_are_isolated(gate):
     assert len(state_a) == 1 and len(state_b) == 1
 
 
-@pytest.mark.parametrize('gate', [dict(type='InputNormGate', threshold=0.3),
-                                  dict(type='ValueGate', threshold=0.1)])
+@pytest.mark.parametrize(
+    'gate', [dict(type='InputNormGate', threshold=0.3),
+             dict(type='ValueGate', threshold=0.1)])
 def test_nan_frame_is_rejected_and_the_stream_is_kept(gate):
     torch.manual_seed(0)
     conv = SkipConv2d(3, 4, 3, padding=1, gate=gate).eval()
@@ -225,10 +232,10 @@ def test_training_mode_is_a_dense_conv():
     (dict(gate=dict(type='OutputNormGate', block_size=3)), 'block_size must be one of'),
     (dict(reference='paper'), 'reference must be one of'),
     (dict(gate=dict(type='ValueGate', threshold=-0.1)), 'threshold must be a number >= 0'),
-        (dict(gate=dict(type='InputNormGate', threshold=float('nan'))), 'threshold must be a number'),
-        (dict(gate=dict(type='ValueGate', threshold=True)), 'threshold must be a number'),
-        (dict(gate=dict(type='InputNormGate', block_size=8.0)), 'block_size must be one of'),
-        (dict(gate=dict(type='GumbelGate', block_size=True)), 'block_size must be one of'),
+    (dict(gate=dict(type='InputNormGate', threshold=float('nan'))), 'threshold must be a number'),
+    (dict(gate=dict(type='ValueGate', threshold=True)), 'threshold must be a number'),
+    (dict(gate=dict(type='InputNormGate', block_size=8.0)), 'block_size must be one of'),
+    (dict(gate=dict(type='GumbelGate', block_size=True)), 'block_size must be one of'),
     (dict(gate=dict(type='ValueGate', dense_above=0)), 'dense_above must be in'),
     (dict(gate=dict(type='ValueGate'), reference='previous'), "needs reference='accumulated'"),
     (dict(padding='same'), 'zero padding given as integers'),
@@ -240,8 +247,9 @@ def test_bad_configuration_is_rejected(kwargs, msg):
 
 def test_public_api_and_registry():
     from mmeff.registry import MODELS
-    conv = MODELS.build(dict(type='SkipConv2d', in_channels=3, out_channels=4, kernel_size=3,
-                             gate=dict(type='OutputNormGate', threshold=0.1, block_size=4)))
+    conv = MODELS.build(
+        dict(type='SkipConv2d', in_channels=3, out_channels=4, kernel_size=3,
+             gate=dict(type='OutputNormGate', threshold=0.1, block_size=4)))
     assert isinstance(conv, mmeff.SkipConv2d)
     assert conv.gate.error_bound(conv.weight) == 0.1
 
@@ -249,7 +257,7 @@ def test_public_api_and_registry():
 @pytest.mark.parametrize('keep', ['tensor', 'view'])
 def test_outputs_kept_by_the_caller_stay_as_they_were(keep):
     conv = SkipConv2d(4, 6, 3, padding=1, gate=dict(type='InputNormGate', threshold=0.0,
-                                                     block_size=4)).eval()
+                                                    block_size=4)).eval()
     video = make_video(10, (1, 4, 16, 16))
     kept = []
     for x in video:
@@ -257,7 +265,8 @@ def test_outputs_kept_by_the_caller_stay_as_they_were(keep):
         kept.append(y if keep == 'tensor' else y[0])
         del y
     for x, y in zip(video, kept):
-        torch.testing.assert_close(y, dense(conv, x)[0] if keep == 'view' else dense(conv, x),
+        torch.testing.assert_close(y,
+                                   dense(conv, x)[0] if keep == 'view' else dense(conv, x),
                                    rtol=1e-5, atol=1e-5)
 
 
@@ -266,7 +275,7 @@ def test_a_caller_writing_into_the_output_does_not_corrupt_the_stream(write):
     """An in-place ReLU or a residual ``+=`` on the output (as in ResNet/HRNet blocks): the
     caller gets a copy every frame, so the cache stays valid and later frames stay sparse."""
     conv = SkipConv2d(4, 6, 3, padding=1, gate=dict(type='InputNormGate', threshold=0.0,
-                                                     block_size=4)).eval()
+                                                    block_size=4)).eval()
     executed = []
     for x in make_video(12, (1, 4, 16, 16)):
         y = conv(x)
@@ -284,7 +293,7 @@ def test_a_gate_that_is_not_a_skip_gate_is_a_type_error():
 @pytest.mark.parametrize('change', ['load_state_dict', 'in_place', 'bias'])
 def test_changed_weights_restart_the_stream_with_a_log_line(change, monkeypatch):
     conv = SkipConv2d(4, 6, 3, padding=1, gate=dict(type='InputNormGate', threshold=0.0,
-                                                     block_size=4)).eval()
+                                                    block_size=4)).eval()
     video = make_video(6, (1, 4, 16, 16))
     with torch.no_grad():
         for x in video[:3]:
@@ -313,7 +322,7 @@ def test_a_frame_of_another_dtype_is_refused_before_anything_is_logged_or_reset(
         monkeypatch.setattr('mmeff.layers.skip_conv2d.print_log',
                             lambda message, **kwargs: logged.append(message))
         with pytest.raises(ValueError, match='the frame is torch.float64 on cpu, the weight '
-                                             'torch.float32'):
+                           'torch.float32'):
             conv(video[1].double())
         assert not logged
         conv(video[1])

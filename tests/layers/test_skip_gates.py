@@ -95,7 +95,8 @@ def test_gate_loss_weights_layers_by_their_dense_macs():
     with mmeff.training_clip(4):
         model(video_clip(batch=1, length=4))
     a, b = model[0], model[2]
-    want = (a.dense_macs * a.gate_usage + b.dense_macs * b.gate_usage) / (a.dense_macs + b.dense_macs)
+    want = (a.dense_macs * a.gate_usage + b.dense_macs * b.gate_usage) / (a.dense_macs +
+                                                                          b.dense_macs)
     torch.testing.assert_close(skipconv_gate_loss(model, beta=2.0), 2.0 * want)
 
 

@@ -122,8 +122,8 @@ def test_rejects_what_cannot_stream():
 
 
 def test_registered_and_usable_as_conv_cfg():
-    conv = MODELS.build(dict(type='StreamBufferConv3d', in_channels=3, out_channels=4,
-                             kernel_size=3, padding=1))
+    conv = MODELS.build(
+        dict(type='StreamBufferConv3d', in_channels=3, out_channels=4, kernel_size=3, padding=1))
     assert isinstance(conv, StreamBufferConv3d) and conv.buffer_size == 2
     conv = build_conv_layer(dict(type='StreamBufferConv3d'), 3, 4, 3, padding=1)
     assert isinstance(conv, StreamBufferConv3d)

@@ -68,8 +68,11 @@ def video(frames, seed):
     return out
 
 
-GATES = [dict(type='InputNormGate', threshold=0.5, block_size=4),
-         dict(type='ValueGate', threshold=0.05), dict(type='GumbelGate', block_size=2)]
+GATES = [
+    dict(type='InputNormGate', threshold=0.5, block_size=4),
+    dict(type='ValueGate', threshold=0.05),
+    dict(type='GumbelGate', block_size=2)
+]
 
 
 @pytest.mark.parametrize('gate', GATES, ids=lambda g: g['type'])

@@ -2,14 +2,12 @@
 
 import pytest
 import torch
-
-from mmeff.ops.errors import NonFiniteError
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mmeff.ops import extension
 from mmeff.ops import (block_input_windows, commit_changed_windows,
-                       commit_changed_windows_reference, has_extension)
+                       commit_changed_windows_reference, extension, has_extension)
+from mmeff.ops.errors import NonFiniteError
 from tests.helpers import requires_cuda
 
 
@@ -42,9 +40,10 @@ def run_both(current, snapshots, limit, geometry, commit_all_above=1.0):
     ours, ref = snapshots.clone(), snapshots.clone()
     mask = kernel(current, ours, float(limit), block, list(kernel_size), list(stride),
                   list(padding), list(dilation), commit_all_above)
-    expected = commit_changed_windows_reference(
-        current, ref, limit, block_size=block, kernel_size=kernel_size, stride=stride,
-        padding=padding, dilation=dilation, commit_all_above=commit_all_above)
+    expected = commit_changed_windows_reference(current, ref, limit, block_size=block,
+                                                kernel_size=kernel_size, stride=stride,
+                                                padding=padding, dilation=dilation,
+                                                commit_all_above=commit_all_above)
     return mask, ours, expected, ref
 
 
@@ -52,14 +51,17 @@ pytestmark = pytest.mark.skipif(not has_extension(), reason='the compiled extens
 
 
 @settings(max_examples=60, deadline=None)
-@given(seed=st.integers(0, 10**6), n=st.integers(1, 2), c=st.integers(1, 5),
-       h=st.integers(3, 21), w=st.integers(3, 21), block=st.sampled_from([1, 2, 4, 8]),
-       k=st.sampled_from([(1, 1), (3, 3), (1, 3), (5, 5)]), stride=st.sampled_from([(1, 1), (2, 2), (1, 2)]),
-       pad=st.integers(0, 4), dilation=st.sampled_from([(1, 1), (2, 2)]),
+@given(seed=st.integers(0, 10**6), n=st.integers(1, 2), c=st.integers(1, 5), h=st.integers(3, 21),
+       w=st.integers(3, 21), block=st.sampled_from([1, 2, 4, 8]), k=st.sampled_from([(1, 1), (3, 3),
+                                                                                     (1, 3),
+                                                                                     (5, 5)]),
+       stride=st.sampled_from([(1, 1), (2, 2),
+                               (1, 2)]), pad=st.integers(0, 4), dilation=st.sampled_from([(1, 1),
+                                                                                          (2, 2)]),
        dtype=st.sampled_from([torch.float32, torch.float64]), channels_last=st.booleans(),
        limit=st.sampled_from([0, 1, 5, 20, 60]), share=st.sampled_from([0.0, 0.05, 0.3, 1.0]))
-def test_matches_reference(seed, n, c, h, w, block, k, stride, pad, dilation, dtype,
-                           channels_last, limit, share):
+def test_matches_reference(seed, n, c, h, w, block, k, stride, pad, dilation, dtype, channels_last,
+                           limit, share):
     span = [(k[i] - 1) * dilation[i] + 1 for i in range(2)]
     if h + 2 * pad < span[0] or w + 2 * pad < span[1]:
         return
@@ -140,13 +142,13 @@ def test_non_contiguous_snapshots_are_rejected():
 @requires_cuda
 @pytest.mark.parametrize('block', [1, 4, 8])
 def test_cuda_matches_cpu(block):
-    current, snapshots, geometry = make_case(5, 2, 6, 33, 27, block, (3, 3), (2, 2), (1, 1),
-                                             (1, 1), torch.float32, changed_share=0.1)
+    current, snapshots, geometry = make_case(5, 2, 6, 33, 27, block, (3, 3), (2, 2), (1, 1), (1, 1),
+                                             torch.float32, changed_share=0.1)
     mask, ours, _, _ = run_both(current, snapshots, 4, geometry)
     cuda_snapshots = snapshots.cuda()
     block, kernel_size, stride, padding, dilation = geometry
-    cuda_mask = kernel(current.cuda(), cuda_snapshots, 4.0, block, list(kernel_size),
-                       list(stride), list(padding), list(dilation), 1.0)
+    cuda_mask = kernel(current.cuda(), cuda_snapshots, 4.0, block, list(kernel_size), list(stride),
+                       list(padding), list(dilation), 1.0)
     assert torch.equal(cuda_mask.cpu(), mask)
     assert torch.equal(cuda_snapshots.cpu(), ours)
 
@@ -160,8 +162,8 @@ def test_fallback_without_extension_matches_the_kernel(monkeypatch):
     block, kernel_size, stride, padding, dilation = geometry
     fallback = snapshots.clone()
     fallback_mask = commit_changed_windows(current, fallback, 3, block_size=block,
-                                           kernel_size=kernel_size, stride=stride,
-                                           padding=padding, dilation=dilation)
+                                           kernel_size=kernel_size, stride=stride, padding=padding,
+                                           dilation=dilation)
     assert torch.equal(fallback_mask, mask) and torch.equal(fallback, ours)
 
 
@@ -176,8 +178,8 @@ def test_non_finite_input_is_rejected_and_snapshots_are_kept(bad_value, where):
         before = snapshots.clone()  # the raw op raises ValueError, the Python ones NonFiniteError
         with pytest.raises(ValueError if run is kernel else NonFiniteError, match='NaN or Inf'):
             if run is kernel:
-                run(current, snapshots, 0.0, block, list(kernel_size), list(stride),
-                    list(padding), list(dilation), 1.0)
+                run(current, snapshots, 0.0, block, list(kernel_size), list(stride), list(padding),
+                    list(dilation), 1.0)
             else:
                 run(current, snapshots, 0.0, block_size=block, kernel_size=kernel_size,
                     stride=stride, padding=padding, dilation=dilation)
@@ -195,7 +197,7 @@ def test_a_zero_height_input_with_padding_matches_the_reference_without_crashing
     done = subprocess.run([sys.executable, str(probe), op], capture_output=True, text=True,
                           cwd=Path(__file__).parents[2], timeout=300)
     assert done.returncode == 0 and done.stdout.strip() == 'ok', (done.returncode,
-                                                                 done.stderr[-2000:])
+                                                                  done.stderr[-2000:])
 
 
 def test_snapshots_sharing_memory_with_the_input_are_refused():
@@ -203,6 +205,6 @@ def test_snapshots_sharing_memory_with_the_input_are_refused():
     x = snapshots.view(-1)[:2 * 8 * 8].view(1, 2, 8, 8)  # the input is part of the state
     before = snapshots.clone()
     with pytest.raises(RuntimeError, match='snapshots shares memory with x'):
-        commit_changed_windows(x, snapshots, 0.0, block_size=4, kernel_size=3, stride=1,
-                               padding=1, dilation=1)
+        commit_changed_windows(x, snapshots, 0.0, block_size=4, kernel_size=3, stride=1, padding=1,
+                               dilation=1)
     assert torch.equal(snapshots, before)

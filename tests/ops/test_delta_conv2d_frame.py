@@ -3,14 +3,13 @@ import importlib
 
 import pytest
 import torch
-
-from mmeff.ops.errors import NonFiniteError
 import torch.nn.functional as F
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mmeff.ops import (delta_conv2d_frame, delta_conv2d_frame_reference, fired_value_macs,
                        has_extension, pack_delta_conv2d_weight)
+from mmeff.ops.errors import NonFiniteError
 from tests.helpers import assert_fallback_warns_once, requires_cuda
 
 pytestmark = pytest.mark.skipif(not has_extension(), reason='the compiled extension is not built')
@@ -58,7 +57,8 @@ def assert_same_update(got, want, dtype, case, threshold, dense_above):
     current, reference, _, _, _ = case
     fired_share = ((current - reference).abs() > threshold).float().mean().item()
     # executed MACs: the sparse count, or the dense count where the dense path ran
-    assert got[0] in (want[0], dense_macs(case)) if fired_share >= dense_above else got[0] == want[0]
+    assert got[0] in (want[0],
+                      dense_macs(case)) if fired_share >= dense_above else got[0] == want[0]
     assert torch.equal(got[1], want[1])
     tol = dict(rtol=1e-5, atol=1e-4) if dtype == torch.float32 else dict(rtol=1e-12, atol=1e-10)
     torch.testing.assert_close(got[2], want[2], **tol)
@@ -66,14 +66,16 @@ def assert_same_update(got, want, dtype, case, threshold, dense_above):
 
 @settings(max_examples=150, deadline=None)
 @given(seed=st.integers(0, 10**6), n=st.integers(1, 2), c_in=st.sampled_from([1, 2, 4, 6]),
-       c_out=st.sampled_from([1, 4, 24, 32, 48, 64, 112]), h=st.integers(3, 19), w=st.integers(3, 19),
-       k=st.sampled_from([(1, 1), (3, 3), (1, 3), (5, 5)]),
-       stride=st.sampled_from([(1, 1), (2, 2), (1, 2)]), pad=st.integers(0, 2),
-       dilation=st.sampled_from([(1, 1), (2, 2)]), groups=st.sampled_from(['one', 'two', 'dw']),
-       dtype=st.sampled_from([torch.float32, torch.float64]),
+       c_out=st.sampled_from([1, 4, 24, 32, 48, 64, 112]), h=st.integers(3, 19),
+       w=st.integers(3, 19), k=st.sampled_from([(1, 1), (3, 3), (1, 3),
+                                                (5, 5)]), stride=st.sampled_from([(1, 1), (2, 2),
+                                                                                  (1, 2)]),
+       pad=st.integers(0, 2), dilation=st.sampled_from([
+           (1, 1), (2, 2)
+       ]), groups=st.sampled_from(['one', 'two',
+                                   'dw']), dtype=st.sampled_from([torch.float32, torch.float64]),
        threshold=st.sampled_from([0, 0.5, 2]), share=st.sampled_from([0.0, 0.05, 0.3, 1.0]),
-       dense_above=st.sampled_from([0.3, 1.0]),
-       layout=st.sampled_from(['NCHW', 'NHWC', 'mixed']))
+       dense_above=st.sampled_from([0.3, 1.0]), layout=st.sampled_from(['NCHW', 'NHWC', 'mixed']))
 def test_matches_reference(seed, n, c_in, c_out, h, w, k, stride, pad, dilation, groups, dtype,
                            threshold, share, dense_above, layout):
     span = [(k[i] - 1) * dilation[i] + 1 for i in range(2)]
@@ -85,8 +87,8 @@ def test_matches_reference(seed, n, c_in, c_out, h, w, k, stride, pad, dilation,
     case = conv_case(seed, n, c_in, c_out, h, w, k, stride, (pad, pad), dilation, groups, dtype,
                      share, layout)
     assert_same_update(run(delta_conv2d_frame, case, threshold, dense_above),
-                       run(delta_conv2d_frame_reference, case, threshold, dense_above), dtype,
-                       case, threshold, dense_above)
+                       run(delta_conv2d_frame_reference, case, threshold, dense_above), dtype, case,
+                       threshold, dense_above)
 
 
 @pytest.mark.parametrize('dtype', [torch.float32, torch.float64])
@@ -102,7 +104,7 @@ def test_stride_one_3x3_convs_on_tall_frames_match_the_reference(dtype, pad, dil
                      'NHWC')
     current = case[0].clone()
     current[:, :, 10:20] += 1.0
-    case = (current.contiguous(memory_format=torch.channels_last),) + case[1:]
+    case = (current.contiguous(memory_format=torch.channels_last), ) + case[1:]
     assert_same_update(run(delta_conv2d_frame, case, 0.5, 1.0),
                        run(delta_conv2d_frame_reference, case, 0.5, 1.0), dtype, case, 0.5, 1.0)
 
@@ -111,14 +113,14 @@ def test_stride_one_3x3_convs_on_tall_frames_match_the_reference(dtype, pad, dil
 def test_layers_of_different_sizes_in_turn_match_the_reference(layout):
     """The fired lists live in scratch reused from call to call: a large layer (many pixel
     chunks, two images), a small one, then the large one again, each as the reference."""
-    large = conv_case(3, 2, 24, 32, 41, 30, (3, 3), (1, 1), (1, 1), (1, 1), 1, torch.float32,
-                      0.3, layout)
+    large = conv_case(3, 2, 24, 32, 41, 30, (3, 3), (1, 1), (1, 1), (1, 1), 1, torch.float32, 0.3,
+                      layout)
     small = conv_case(4, 1, 4, 16, 5, 7, (1, 1), (1, 1), (0, 0), (1, 1), 1, torch.float32, 0.6,
                       layout)
     for case in (large, small, large):
         assert_same_update(run(delta_conv2d_frame, case, 0.5, 1.0),
-                           run(delta_conv2d_frame_reference, case, 0.5, 1.0), torch.float32,
-                           case, 0.5, 1.0)
+                           run(delta_conv2d_frame_reference, case, 0.5, 1.0), torch.float32, case,
+                           0.5, 1.0)
 
 
 @pytest.mark.parametrize('k, stride, pad, groups', [((3, 3), (1, 1), (1, 1), 1),
@@ -132,8 +134,8 @@ def test_threshold_zero_gives_the_dense_conv_of_the_frame(k, stride, pad, groups
     c = 16
     g = torch.Generator().manual_seed(0)
     previous = torch.randn(1, c, 40, 36, generator=g)
-    current = previous + torch.randn(previous.shape, generator=g) * (
-        torch.rand(previous.shape, generator=g) < share)
+    current = previous + torch.randn(previous.shape, generator=g) * (torch.rand(
+        previous.shape, generator=g) < share)
     weight = torch.randn(c, c // groups, *k, generator=g)
     bias = torch.randn(c, generator=g)
     conv = dict(stride=stride, padding=pad, dilation=(1, 1), groups=groups)
@@ -182,8 +184,8 @@ def test_executed_macs_count_fired_values_per_output_position():
 
 @pytest.mark.parametrize('bad_value', [float('nan'), float('inf')])
 def test_non_finite_input_is_rejected_and_nothing_changes(bad_value):
-    current, reference, output, weight, conv = conv_case(1, 1, 4, 4, 16, 16, (3, 3), (1, 1),
-                                                         (1, 1), (1, 1), 1, torch.float32, 0.5)
+    current, reference, output, weight, conv = conv_case(1, 1, 4, 4, 16, 16, (3, 3), (1, 1), (1, 1),
+                                                         (1, 1), 1, torch.float32, 0.5)
     current[0, 3, 15, 15] = bad_value
     for fn in (delta_conv2d_frame, delta_conv2d_frame_reference):
         before = reference.clone(), output.clone()
@@ -205,8 +207,8 @@ def test_non_finite_input_is_rejected_and_nothing_changes(bad_value):
     (dict(reference=torch.zeros(1, 4, 16, 15)), "reference must have x's shape"),
 ])
 def test_bad_arguments_are_named_and_nothing_changes(bad, message):
-    current, reference, output, weight, conv = conv_case(2, 1, 4, 4, 16, 16, (3, 3), (1, 1),
-                                                         (1, 1), (1, 1), 1, torch.float32, 1.0)
+    current, reference, output, weight, conv = conv_case(2, 1, 4, 4, 16, 16, (3, 3), (1, 1), (1, 1),
+                                                         (1, 1), 1, torch.float32, 1.0)
     args = dict(reference=reference, output=output, weight=weight,
                 packed=pack_delta_conv2d_weight(weight, 1), threshold=0.0, dense_above=0.6)
     args.update(bad)
@@ -224,8 +226,8 @@ def test_bad_arguments_are_named_and_nothing_changes(bad, message):
     (dict(dense_above=1.5), r'delta_conv2d_frame: dense_above must be in \(0, 1\]'),
 ])
 def test_the_wrapper_checks_the_scalars_and_nothing_changes(bad, message):
-    current, reference, output, weight, conv = conv_case(2, 1, 4, 4, 16, 16, (3, 3), (1, 1),
-                                                         (1, 1), (1, 1), 1, torch.float32, 1.0)
+    current, reference, output, weight, conv = conv_case(2, 1, 4, 4, 16, 16, (3, 3), (1, 1), (1, 1),
+                                                         (1, 1), 1, torch.float32, 1.0)
     before = reference.clone(), output.clone()
     with pytest.raises(ValueError, match=message):
         delta_conv2d_frame(current, reference, output, weight, pack_delta_conv2d_weight(weight, 1),
@@ -236,12 +238,12 @@ def test_the_wrapper_checks_the_scalars_and_nothing_changes(bad, message):
 
 @pytest.mark.parametrize('share', [0.0, 0.1, 1.0])
 def test_opcheck(share):
-    current, reference, output, weight, conv = conv_case(3, 2, 4, 8, 20, 18, (3, 3), (1, 1),
-                                                         (1, 1), (1, 1), 1, torch.float32, share)
-    torch.library.opcheck(torch.ops.mmeff.delta_conv2d_frame.default,
-                          (current, reference, output, weight, pack_delta_conv2d_weight(weight, 1),
-                           0.5, (1, 1), (1, 1), (1, 1), 1, 0.6),
-                          test_utils=('test_schema', 'test_faketensor'))
+    current, reference, output, weight, conv = conv_case(3, 2, 4, 8, 20, 18, (3, 3), (1, 1), (1, 1),
+                                                         (1, 1), 1, torch.float32, share)
+    torch.library.opcheck(
+        torch.ops.mmeff.delta_conv2d_frame.default,
+        (current, reference, output, weight, pack_delta_conv2d_weight(weight, 1), 0.5, (1, 1),
+         (1, 1), (1, 1), 1, 0.6), test_utils=('test_schema', 'test_faketensor'))
 
 
 def test_fallback_warns_once_and_matches(monkeypatch):
@@ -258,8 +260,7 @@ def test_fallback_warns_once_and_matches(monkeypatch):
         assert executed == want[0]
         return reference, output
 
-    assert_fallback_warns_once(monkeypatch, 'delta_conv2d_frame', call,
-                               lambda: (want[1], want[2]))
+    assert_fallback_warns_once(monkeypatch, 'delta_conv2d_frame', call, lambda: (want[1], want[2]))
 
 
 @requires_cuda
@@ -281,6 +282,6 @@ def test_state_sharing_memory_with_the_input_is_refused(alias):
     before = x.clone()
     with pytest.raises(RuntimeError, match=f'{alias} shares memory with x'):
         torch.ops.mmeff.delta_conv2d_frame(x, reference, output, weight,
-                                           pack_delta_conv2d_weight(weight, 1), 0.0, [1, 1],
-                                           [1, 1], [1, 1], 1, 1.0)
+                                           pack_delta_conv2d_weight(weight, 1), 0.0, [1, 1], [1, 1],
+                                           [1, 1], 1, 1.0)
     assert torch.equal(x, before)

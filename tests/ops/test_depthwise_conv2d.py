@@ -9,14 +9,12 @@ from hypothesis import strategies as st
 from mmeff.ops import depthwise_conv2d, depthwise_conv2d_reference, has_extension
 from tests.helpers import assert_fallback_warns_once
 
-
-requires_extension = pytest.mark.skipif(not has_extension(),
-                                        reason='mmeff.ops._ext is not built')
+requires_extension = pytest.mark.skipif(not has_extension(), reason='mmeff.ops._ext is not built')
 
 
 def expected(x, weight, bias, stride, padding, dilation):
-    return F.conv2d(x.double(), weight.double(), None if bias is None else bias.double(),
-                    stride, padding, dilation, x.shape[1])
+    return F.conv2d(x.double(), weight.double(), None if bias is None else bias.double(), stride,
+                    padding, dilation, x.shape[1])
 
 
 @requires_extension
@@ -49,8 +47,8 @@ def test_kernel_matches_conv2d(n, c, h, w, kh, kw, sh, sw, ph, pw, dh, dw_, with
 def test_kernel_on_movinet_a0_layers(c, k, s, size):
     x, weight, bias = torch.randn(1, c, size, size), torch.randn(c, 1, k, k), torch.randn(c)
     got = depthwise_conv2d(x, weight, bias, stride=s, padding=k // 2)
-    torch.testing.assert_close(got.double(), expected(x, weight, bias, s, k // 2, 1),
-                               rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(got.double(), expected(x, weight, bias, s, k // 2, 1), rtol=1e-5,
+                               atol=1e-5)
 
 
 @requires_extension
@@ -59,15 +57,14 @@ def test_rejects_bad_arguments():
     with pytest.raises(RuntimeError, match='weight must have shape'):
         torch.ops.mmeff.depthwise_conv2d(x, torch.randn(4, 2, 3, 3), None, [1, 1], [0, 0], [1, 1])
     with pytest.raises(RuntimeError, match='bias dtype'):
-        torch.ops.mmeff.depthwise_conv2d(x, torch.randn(4, 1, 3, 3), torch.randn(4).double(),
-                                         [1, 1], [0, 0], [1, 1])
+        torch.ops.mmeff.depthwise_conv2d(x, torch.randn(4, 1, 3, 3),
+                                         torch.randn(4).double(), [1, 1], [0, 0], [1, 1])
     for kernel, stride in ((7, 1), (6, 2)):  # (6, 2): one short of a window, stride 2
         with pytest.raises(RuntimeError, match='smaller than the'):
             torch.ops.mmeff.depthwise_conv2d(x, torch.randn(4, 1, kernel, kernel), None,
                                              [stride, stride], [0, 0], [1, 1])
     with pytest.raises(RuntimeError, match='stride must be >= 1'):
-        torch.ops.mmeff.depthwise_conv2d(x, torch.randn(4, 1, 3, 3), None, [0, 1], [0, 0],
-                                         [1, 1])
+        torch.ops.mmeff.depthwise_conv2d(x, torch.randn(4, 1, 3, 3), None, [0, 1], [0, 0], [1, 1])
     with pytest.raises(ValueError, match=r'weight \(C, 1, kh, kw\)'):
         depthwise_conv2d(x, torch.randn(2, 1, 3, 3))
 

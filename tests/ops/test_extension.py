@@ -109,22 +109,22 @@ def test_meta_tensors_reach_the_fake_kernels():
 @requires_extension
 def test_fake_kernels_name_the_schema_arguments():
     x, weight = torch.randn(1, 4, 8, 8), torch.randn(4, 4, 3, 3)
-    with pytest.raises(ValueError, match=r'delta_conv2d_frame: all tensors must be on one '
-                       r'device, got x on cpu, reference on cpu, output on cpu, weight on meta'):
-        torch.ops.mmeff.delta_conv2d_frame(x, x.clone(), torch.zeros(1, 4, 8, 8),
-                                           weight.to('meta'), pack_delta_conv2d_weight(weight, 1),
-                                           0.0, [1, 1], [1, 1], [1, 1], 1, 1.0)
+    with pytest.raises(
+            ValueError, match=r'delta_conv2d_frame: all tensors must be on one '
+            r'device, got x on cpu, reference on cpu, output on cpu, weight on meta'):
+        torch.ops.mmeff.delta_conv2d_frame(x, x.clone(), torch.zeros(1, 4, 8, 8), weight.to('meta'),
+                                           pack_delta_conv2d_weight(weight, 1), 0.0, [1, 1], [1, 1],
+                                           [1, 1], 1, 1.0)
 
 
 def test_register_fake_checks_devices_by_name(monkeypatch):
     """The decorator wraps the fake with the device check; list items are named name[i]."""
     registered = {}
-    schema = types.SimpleNamespace(arguments=[types.SimpleNamespace(name=n)
-                                              for n in ('x', 'past', 'scale')])
+    schema = types.SimpleNamespace(
+        arguments=[types.SimpleNamespace(name=n) for n in ('x', 'past', 'scale')])
     fake_op = types.SimpleNamespace(default=types.SimpleNamespace(_schema=schema))
     monkeypatch.setattr(extension, 'has_extension', lambda: True)
-    monkeypatch.setattr(torch.ops, 'mmeff', types.SimpleNamespace(probe=fake_op),
-                        raising=False)
+    monkeypatch.setattr(torch.ops, 'mmeff', types.SimpleNamespace(probe=fake_op), raising=False)
     monkeypatch.setattr(torch.library, 'register_fake',
                         lambda name: lambda fn: registered.setdefault(name, fn))
 

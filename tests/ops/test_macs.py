@@ -13,8 +13,8 @@ def test_dense_macs_of_a_3x3_conv():
 
 
 def test_grouped_and_depthwise_macs_follow_the_weight_shape():
-    assert conv_macs_per_position(torch.empty(32, 1, 3, 3)) == 32 * 9        # depthwise
-    assert conv_macs_per_position(torch.empty(32, 8, 3, 3)) == 32 * 8 * 9    # groups=4 of 32
+    assert conv_macs_per_position(torch.empty(32, 1, 3, 3)) == 32 * 9  # depthwise
+    assert conv_macs_per_position(torch.empty(32, 8, 3, 3)) == 32 * 8 * 9  # groups=4 of 32
 
 
 def test_executed_macs_count_the_mask():
@@ -23,8 +23,9 @@ def test_executed_macs_count_the_mask():
     mask[0, :2, :3] = True
     mask[1, 4, 4] = True
     assert executed_conv_macs(weight, mask) == 7 * 8 * 4 * 9
-    assert executed_conv_macs(weight, torch.ones(2, 5, 5, dtype=torch.bool)) == dense_conv_macs(
-        weight, (2, 5, 5))
+    assert executed_conv_macs(weight,
+                              torch.ones(2, 5, 5,
+                                         dtype=torch.bool)) == dense_conv_macs(weight, (2, 5, 5))
 
 
 def test_executed_macs_reject_non_bool_masks():

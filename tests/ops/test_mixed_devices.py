@@ -12,8 +12,9 @@ META = dict(device='meta')
 
 def test_check_one_device_names_the_tensors():
     check_one_device('op', x=torch.zeros(1), weight=torch.zeros(1), bias=None)
-    with pytest.raises(ValueError, match='op: all tensors must be on one device, got x on cpu, '
-                       'weight on meta'):
+    with pytest.raises(
+            ValueError, match='op: all tensors must be on one device, got x on cpu, '
+            'weight on meta'):
         check_one_device('op', x=torch.zeros(1), weight=torch.zeros(1, **META))
 
 
@@ -23,8 +24,9 @@ def test_check_one_device_names_the_tensors():
     lambda x: movinet_head_frame(x, None, 0, torch.randn(8, 3), None, 'relu',
                                  torch.randn(5, 8, **META), None),
 ], ids=['depthwise_conv2d', 'stem_conv2d', 'movinet_head_frame'])
-@pytest.mark.skipif(not has_extension(), reason='the compiled extension is not built (without '
-                    'it the wrappers run the reference, which needs no fake kernel)')
+@pytest.mark.skipif(
+    not has_extension(), reason='the compiled extension is not built (without '
+    'it the wrappers run the reference, which needs no fake kernel)')
 def test_wrappers_refuse_a_meta_weight_with_a_cpu_input(call):
     with pytest.raises(ValueError, match='weight on meta'):
         with torch.no_grad():
@@ -36,10 +38,10 @@ def test_raw_frame_ops_refuse_mixed_devices_instead_of_a_garbage_count():
     x = torch.randn(1, 4, 8, 8)
     weight = torch.randn(4, 4, 3, 3)
     with pytest.raises(ValueError, match='weight on meta'):
-        torch.ops.mmeff.delta_conv2d_frame(x, x.clone(), torch.zeros(1, 4, 8, 8),
-                                           weight.to('meta'), pack_delta_conv2d_weight(weight, 1),
-                                           0.0, [1, 1], [1, 1], [1, 1], 1, 1.0)
+        torch.ops.mmeff.delta_conv2d_frame(x, x.clone(), torch.zeros(1, 4, 8, 8), weight.to('meta'),
+                                           pack_delta_conv2d_weight(weight, 1), 0.0, [1, 1], [1, 1],
+                                           [1, 1], 1, 1.0)
     with pytest.raises(ValueError, match='mask on meta'):
-        torch.ops.mmeff.sparse_conv2d(x, weight, None, torch.ones(1, 8, 8, dtype=torch.bool,
-                                                                  **META),
+        torch.ops.mmeff.sparse_conv2d(x, weight, None, torch.ones(1, 8, 8,
+                                                                  dtype=torch.bool, **META),
                                       torch.zeros(1, 4, 8, 8), [1, 1], [1, 1], [1, 1], 1)

@@ -9,9 +9,7 @@ from mmeff.ops import (BlockFrameWeights, has_extension, movinet_block_frame,
                        movinet_block_frame_reference)
 from tests.helpers import assert_fallback_warns_once
 
-
-requires_extension = pytest.mark.skipif(not has_extension(),
-                                        reason='mmeff.ops._ext is not built')
+requires_extension = pytest.mark.skipif(not has_extension(), reason='mmeff.ops._ext is not built')
 
 
 def random_case(seed, n=1, in_channels=4, channels=6, out_channels=5, hidden=3, size=(7, 6),
@@ -29,16 +27,16 @@ def random_case(seed, n=1, in_channels=4, channels=6, out_channels=5, hidden=3, 
 
     out_size = [(length + 2 * (kernel // 2) - kernel) // stride + 1 for length in size]
     frame_shape = (n, channels, 1, *out_size) if five_d else (n, channels, *out_size)
-    weights = BlockFrameWeights(
-        rand(channels, in_channels, scale=0.7), bias(channels), rand(channels, 1, kernel, kernel,
-                                                                      scale=0.5),
-        bias(channels), (stride, stride), (kernel // 2, kernel // 2),
-        rand(channels, temporal_taps) if temporal_taps else None,
-        bias(channels) if temporal_taps else None, activation, rand(hidden, 2 * channels),
-        bias(hidden), rand(channels, hidden), bias(channels), se_activation, gate,
-        rand(out_channels, channels), bias(out_channels), 0.75, stride == 2,
-        rand(out_channels, in_channels) if shortcut_conv else None,
-        bias(out_channels) if shortcut_conv else None)
+    weights = BlockFrameWeights(rand(channels, in_channels, scale=0.7), bias(channels),
+                                rand(channels, 1, kernel, kernel, scale=0.5), bias(channels),
+                                (stride, stride), (kernel // 2, kernel // 2),
+                                rand(channels, temporal_taps) if temporal_taps else None,
+                                bias(channels) if temporal_taps else None, activation,
+                                rand(hidden, 2 * channels), bias(hidden), rand(channels, hidden),
+                                bias(channels), se_activation, gate, rand(out_channels, channels),
+                                bias(out_channels), 0.75, stride == 2,
+                                rand(out_channels, in_channels) if shortcut_conv else None,
+                                bias(out_channels) if shortcut_conv else None)
     past = [rand(*frame_shape) for _ in range(max(temporal_taps - 1, 0))]
     pooled_sum = None if first_frame else rand(n, channels)
     return rand(n, in_channels, *size, scale=2.0), weights, past, pooled_sum, \
@@ -47,8 +45,8 @@ def random_case(seed, n=1, in_channels=4, channels=6, out_channels=5, hidden=3, 
 
 def as_double(case):
     x, weights, past, pooled_sum, frames_seen = case
-    weights = BlockFrameWeights(*[t.double() if isinstance(t, torch.Tensor) else t
-                                  for t in weights])
+    weights = BlockFrameWeights(
+        *[t.double() if isinstance(t, torch.Tensor) else t for t in weights])
     return (x.double(), weights, [f.double() for f in past],
             None if pooled_sum is None else pooled_sum.double(), frames_seen)
 
@@ -67,31 +65,33 @@ def assert_matches_reference(case, tol):
 @settings(max_examples=120, deadline=None)
 @given(n=st.integers(1, 2), in_channels=st.integers(1, 6), channels=st.integers(1, 12),
        hidden=st.integers(1, 5), h=st.integers(1, 11), w=st.integers(1, 11),
-       kernel=st.sampled_from([1, 3, 5]), stride=st.integers(1, 2),
-       temporal_taps=st.integers(0, 5),
+       kernel=st.sampled_from([1, 3, 5]), stride=st.integers(1, 2), temporal_taps=st.integers(0, 5),
        activation=st.sampled_from(['identity', 'relu', 'hswish']),
-       se_activation=st.sampled_from(['identity', 'relu', 'hswish']),
-       gate=st.sampled_from(['hardsigmoid', 'sigmoid']), shortcut_conv=st.booleans(),
-       biases=st.booleans(), first_frame=st.booleans(), five_d=st.booleans(),
-       double=st.booleans(), seed=st.integers(0, 2**16))
+       se_activation=st.sampled_from(['identity', 'relu',
+                                      'hswish']), gate=st.sampled_from(['hardsigmoid', 'sigmoid']),
+       shortcut_conv=st.booleans(), biases=st.booleans(), first_frame=st.booleans(),
+       five_d=st.booleans(), double=st.booleans(), seed=st.integers(0, 2**16))
 def test_kernel_matches_the_reference(n, in_channels, channels, hidden, h, w, kernel, stride,
-                                      temporal_taps, activation, se_activation, gate,
-                                      shortcut_conv, biases, first_frame, five_d, double, seed):
+                                      temporal_taps, activation, se_activation, gate, shortcut_conv,
+                                      biases, first_frame, five_d, double, seed):
     if min(h, w) + 2 * (kernel // 2) < kernel:
         return  # no output: covered by test_rejects_bad_arguments
     out_channels = in_channels if not shortcut_conv else in_channels + 1
     dtype = torch.float64 if double else torch.float32
-    case = random_case(seed, n, in_channels, channels, out_channels, hidden, (h, w), kernel,
-                       stride, temporal_taps, activation, se_activation, gate, shortcut_conv,
-                       biases, first_frame, five_d, dtype)
+    case = random_case(seed, n, in_channels, channels, out_channels, hidden, (h, w), kernel, stride,
+                       temporal_taps, activation, se_activation, gate, shortcut_conv, biases,
+                       first_frame, five_d, dtype)
     tol = dict(rtol=1e-5, atol=1e-4) if dtype == torch.float32 else dict(rtol=1e-12, atol=1e-12)
     assert_matches_reference(case, tol)
 
 
 @requires_extension
-@pytest.mark.parametrize('cin, e, cout, k, s, size, taps', [
-    (8, 24, 8, 5, 2, 86, 0), (8, 80, 32, 3, 2, 43, 3), (32, 80, 32, 3, 1, 22, 3),
-    (56, 184, 56, 3, 1, 11, 3), (56, 384, 104, 3, 2, 11, 5), (104, 344, 104, 5, 1, 6, 0)])
+@pytest.mark.parametrize('cin, e, cout, k, s, size, taps', [(8, 24, 8, 5, 2, 86, 0),
+                                                            (8, 80, 32, 3, 2, 43, 3),
+                                                            (32, 80, 32, 3, 1, 22, 3),
+                                                            (56, 184, 56, 3, 1, 11, 3),
+                                                            (56, 384, 104, 3, 2, 11, 5),
+                                                            (104, 344, 104, 5, 1, 6, 0)])
 def test_kernel_on_movinet_a0_blocks(cin, e, cout, k, s, size, taps):
     """Float32 on A0's block shapes (2 threads: the passes split channels)."""
     threads = torch.get_num_threads()
@@ -106,10 +106,10 @@ def test_kernel_on_movinet_a0_blocks(cin, e, cout, k, s, size, taps):
 
 def call(case, **changes):
     x, weights, past, pooled_sum, frames_seen = case
-    return torch.ops.mmeff.movinet_block_frame(*_op_args(
-        changes.get('x', x), weights._replace(**changes.get('weights', {})),
-        changes.get('past', past), changes.get('pooled_sum', pooled_sum),
-        changes.get('frames_seen', frames_seen)))
+    return torch.ops.mmeff.movinet_block_frame(
+        *_op_args(changes.get('x', x), weights._replace(
+            **changes.get('weights', {})), changes.get('past', past),
+                  changes.get('pooled_sum', pooled_sum), changes.get('frames_seen', frames_seen)))
 
 
 def _op_args(x, w, past, pooled_sum, frames_seen):

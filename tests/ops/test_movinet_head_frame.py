@@ -8,9 +8,7 @@ from hypothesis import strategies as st
 from mmeff.ops import has_extension, movinet_head_frame, movinet_head_frame_reference
 from tests.helpers import assert_fallback_warns_once
 
-
-requires_extension = pytest.mark.skipif(not has_extension(),
-                                        reason='mmeff.ops._ext is not built')
+requires_extension = pytest.mark.skipif(not has_extension(), reason='mmeff.ops._ext is not built')
 
 
 def random_case(seed, n=1, channels=5, hidden=7, classes=3, size=(3, 2), activation='hswish',
@@ -21,8 +19,9 @@ def random_case(seed, n=1, channels=5, hidden=7, classes=3, size=(3, 2), activat
         return torch.randn(*shape, generator=g, dtype=dtype)
 
     return (rand(n, channels, *size) * 2, None if first_frame else rand(n, channels),
-            0 if first_frame else 3, rand(hidden, channels), rand(hidden) if biases else None,
-            activation, rand(classes, hidden), rand(classes) if biases else None)
+            0 if first_frame else 3, rand(hidden,
+                                          channels), rand(hidden) if biases else None, activation,
+            rand(classes, hidden), rand(classes) if biases else None)
 
 
 def double(case):
@@ -38,8 +37,8 @@ def double(case):
 def test_kernel_matches_the_reference(n, channels, hidden, classes, h, w, activation, biases,
                                       first_frame, double_precision, seed):
     dtype = torch.float64 if double_precision else torch.float32
-    case = random_case(seed, n, channels, hidden, classes, (h, w), activation, biases,
-                       first_frame, dtype)
+    case = random_case(seed, n, channels, hidden, classes, (h, w), activation, biases, first_frame,
+                       dtype)
     tol = dict(rtol=1e-5, atol=1e-4) if dtype == torch.float32 else dict(rtol=1e-12, atol=1e-12)
     got = movinet_head_frame(*case)
     expected = movinet_head_frame_reference(*double(case))
@@ -102,6 +101,5 @@ def test_gradients_take_the_reference_path():
 
 def test_fallback_without_extension_warns_once_and_is_correct(monkeypatch):
     case = random_case(5)
-    assert_fallback_warns_once(monkeypatch, 'movinet_head_frame',
-                               lambda: movinet_head_frame(*case),
+    assert_fallback_warns_once(monkeypatch, 'movinet_head_frame', lambda: movinet_head_frame(*case),
                                lambda: movinet_head_frame_reference(*case))

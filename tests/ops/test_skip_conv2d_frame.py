@@ -3,22 +3,21 @@ import importlib
 
 import pytest
 import torch
-
-from mmeff.ops.errors import NonFiniteError
 import torch.nn.functional as F
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mmeff.ops import (block_input_windows, has_extension, skip_conv2d_frame,
                        skip_conv2d_frame_reference)
+from mmeff.ops.errors import NonFiniteError
 from tests.helpers import assert_fallback_warns_once, requires_cuda
 from tests.ops.test_commit_changed_windows import make_case
 
 pytestmark = pytest.mark.skipif(not has_extension(), reason='the compiled extension is not built')
 
 
-def conv_case(seed, n, c_in, c_out, h, w, block, k, stride, pad, dilation, groups, dtype,
-              share=0.3, channels_last=False):
+def conv_case(seed, n, c_in, c_out, h, w, block, k, stride, pad, dilation, groups, dtype, share=0.3,
+              channels_last=False):
     """(frame, snapshots, cached output, weight, bias, conv arguments) of a layer whose
     previous frame differs from this one in about ``share`` of the pixels."""
     current, snapshots, _ = make_case(seed, n, c_in, h, w, block, k, stride, pad, dilation, dtype,
@@ -51,13 +50,13 @@ def assert_same_update(got, want, dtype):
 @given(seed=st.integers(0, 10**6), n=st.integers(1, 2), c_in=st.sampled_from([1, 2, 4]),
        c_out=st.sampled_from([1, 4]), h=st.integers(3, 19), w=st.integers(3, 19),
        block=st.sampled_from([1, 2, 4, 8]), k=st.sampled_from([(1, 1), (3, 3), (1, 3)]),
-       stride=st.sampled_from([(1, 1), (2, 2)]), pad=st.integers(0, 2),
-       dilation=st.sampled_from([(1, 1), (2, 2)]), depthwise=st.booleans(),
-       dtype=st.sampled_from([torch.float32, torch.float64]), channels_last=st.booleans(),
-       limit=st.sampled_from([0, 3, 20]), share=st.sampled_from([0.0, 0.05, 0.3, 1.0]),
-       dense_above=st.sampled_from([0.3, 0.6, 1.0]))
-def test_matches_reference(seed, n, c_in, c_out, h, w, block, k, stride, pad, dilation,
-                           depthwise, dtype, channels_last, limit, share, dense_above):
+       stride=st.sampled_from([(1, 1), (2, 2)]), pad=st.integers(0, 2), dilation=st.sampled_from([
+           (1, 1), (2, 2)
+       ]), depthwise=st.booleans(), dtype=st.sampled_from([torch.float32, torch.float64]),
+       channels_last=st.booleans(), limit=st.sampled_from([0, 3, 20]),
+       share=st.sampled_from([0.0, 0.05, 0.3, 1.0]), dense_above=st.sampled_from([0.3, 0.6, 1.0]))
+def test_matches_reference(seed, n, c_in, c_out, h, w, block, k, stride, pad, dilation, depthwise,
+                           dtype, channels_last, limit, share, dense_above):
     span = [(k[i] - 1) * dilation[i] + 1 for i in range(2)]
     if h + 2 * pad < span[0] or w + 2 * pad < span[1]:
         return
@@ -79,8 +78,8 @@ def test_threshold_zero_gives_the_dense_conv_of_the_frame(k, stride, pad, groups
     c = 16
     g = torch.Generator().manual_seed(0)
     previous = torch.randn(1, c, 40, 36, generator=g)
-    current = previous + torch.randn(previous.shape, generator=g) * (
-        torch.rand(1, 1, 40, 36, generator=g) < share)
+    current = previous + torch.randn(previous.shape, generator=g) * (torch.rand(
+        1, 1, 40, 36, generator=g) < share)
     weight = torch.randn(c, c // groups, *k, generator=g)
     bias = torch.randn(c, generator=g)
     conv = dict(stride=stride, padding=pad, dilation=(1, 1), groups=groups)
@@ -117,8 +116,9 @@ def test_non_finite_input_is_rejected_and_nothing_changes(bad_value):
     (dict(snapshots=torch.zeros(1, 4, 4, 4, 6, 6, dtype=torch.float64)), 'snapshots dtype'),
 ])
 def test_bad_arguments_are_named_and_nothing_changes(bad, message):
-    current, snapshots, output, weight, bias, conv = conv_case(
-        2, 1, 4, 4, 16, 16, 4, (3, 3), (1, 1), (1, 1), (1, 1), 1, torch.float32, 1.0)
+    current, snapshots, output, weight, bias, conv = conv_case(2, 1, 4, 4, 16, 16, 4, (3, 3),
+                                                               (1, 1), (1, 1), (1, 1), 1,
+                                                               torch.float32, 1.0)
     args = dict(snapshots=snapshots, output=output, weight=weight, bias=bias, limit=0.0,
                 dense_above=0.6)
     args.update(bad)
@@ -136,8 +136,9 @@ def test_bad_arguments_are_named_and_nothing_changes(bad, message):
     (dict(dense_above=0.0), r'skip_conv2d_frame: dense_above must be in \(0, 1\]'),
 ])
 def test_the_wrapper_checks_the_scalars_and_nothing_changes(bad, message):
-    current, snapshots, output, weight, bias, conv = conv_case(
-        2, 1, 4, 4, 16, 16, 4, (3, 3), (1, 1), (1, 1), (1, 1), 1, torch.float32, 1.0)
+    current, snapshots, output, weight, bias, conv = conv_case(2, 1, 4, 4, 16, 16, 4, (3, 3),
+                                                               (1, 1), (1, 1), (1, 1), 1,
+                                                               torch.float32, 1.0)
     before = snapshots.clone(), output.clone()
     with pytest.raises(ValueError, match=message):
         skip_conv2d_frame(current, snapshots, output, weight, bias, bad.get('limit', 0.0),
@@ -146,19 +147,20 @@ def test_the_wrapper_checks_the_scalars_and_nothing_changes(bad, message):
 
 
 def op_args(share):
-    current, snapshots, output, weight, bias, conv = conv_case(
-        3, 2, 4, 8, 20, 18, 4, (3, 3), (1, 1), (1, 1), (1, 1), 1, torch.float32, share)
+    current, snapshots, output, weight, bias, conv = conv_case(3, 2, 4, 8, 20, 18, 4, (3, 3),
+                                                               (1, 1), (1, 1), (1, 1), 1,
+                                                               torch.float32, share)
     return (current, snapshots, output, weight, bias, 2.0, 4, (1, 1), (1, 1), (1, 1), 1, 0.6)
 
 
 @pytest.mark.parametrize('share', [0.0, 0.1, 1.0])
 def test_opcheck(share):
-    current, snapshots, output, weight, bias, conv = conv_case(
-        3, 2, 4, 8, 20, 18, 4, (3, 3), (1, 1), (1, 1), (1, 1), 1, torch.float32, share)
+    current, snapshots, output, weight, bias, conv = conv_case(3, 2, 4, 8, 20, 18, 4, (3, 3),
+                                                               (1, 1), (1, 1), (1, 1), 1,
+                                                               torch.float32, share)
     torch.library.opcheck(torch.ops.mmeff.skip_conv2d_frame.default,
                           (current, snapshots, output, weight, bias, 2.0, 4, (1, 1), (1, 1),
-                           (1, 1), 1, 0.6),
-                          test_utils=('test_schema', 'test_faketensor'))
+                           (1, 1), 1, 0.6), test_utils=('test_schema', 'test_faketensor'))
 
 
 def test_fallback_warns_once_and_matches(monkeypatch):
@@ -171,15 +173,13 @@ def test_fallback_warns_once_and_matches(monkeypatch):
         assert got[0] == want[0]
         return got[1], got[2]
 
-    assert_fallback_warns_once(monkeypatch, 'skip_conv2d_frame', call,
-                               lambda: (want[1], want[2]))
+    assert_fallback_warns_once(monkeypatch, 'skip_conv2d_frame', call, lambda: (want[1], want[2]))
 
 
 @requires_cuda
 @pytest.mark.parametrize('share', [0.05, 1.0])
 def test_cuda_matches_the_reference(share):
-    case = conv_case(5, 2, 8, 8, 33, 27, 8, (3, 3), (2, 2), (1, 1), (1, 1), 1, torch.float32,
-                     share)
+    case = conv_case(5, 2, 8, 8, 33, 27, 8, (3, 3), (2, 2), (1, 1), (1, 1), 1, torch.float32, share)
     want = run(skip_conv2d_frame_reference, case, 4.0, 8, 0.6)
     cuda_case = tuple(t.cuda() if isinstance(t, torch.Tensor) else t for t in case)
     got = run(skip_conv2d_frame, cuda_case, 4.0, 8, 0.6)
@@ -197,6 +197,5 @@ def test_snapshots_sharing_memory_with_the_weight_are_refused():
     weight = buffer[size - 10:size - 10 + 2 * 2 * 9].view(2, 2, 3, 3)  # the snapshots' tail
     with pytest.raises(RuntimeError, match='snapshots shares memory with weight'):
         skip_conv2d_frame(x, snapshots, torch.zeros(1, 2, 8, 8), weight, None, 0.0, block_size=4,
-                          stride=(1, 1), padding=(1, 1), dilation=(1, 1), groups=1,
-                          dense_above=1.0)
+                          stride=(1, 1), padding=(1, 1), dilation=(1, 1), groups=1, dense_above=1.0)
     assert not buffer.any()

@@ -7,9 +7,8 @@ import torch.nn.functional as F
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mmeff.ops import (conv2d_output_size, has_extension, sparse_conv2d,
+from mmeff.ops import (conv2d_output_size, extension, has_extension, sparse_conv2d,
                        sparse_conv2d_reference)
-from mmeff.ops import extension
 from mmeff.ops.extension import extension_error
 from tests.helpers import block_mask, requires_cuda
 
@@ -19,8 +18,8 @@ sc = importlib.import_module('mmeff.ops.sparse_conv2d')
 
 def expected(x, weight, bias, mask, out, stride, padding, dilation, groups):
     """F.conv2d in float64, selected by mask, over `out` (or zeros)."""
-    dense = F.conv2d(x.double(), weight.double(), None if bias is None else bias.double(),
-                     stride, padding, dilation, groups)
+    dense = F.conv2d(x.double(), weight.double(), None if bias is None else bias.double(), stride,
+                     padding, dilation, groups)
     base = torch.zeros_like(dense) if out is None else out.double()
     return torch.where(mask.unsqueeze(1), dense, base)
 
@@ -68,13 +67,13 @@ CASES = [
     (1, 8, 8, 21, 18, (3, 3), (1, 1), (2, 2), (2, 2), 1),
     (1, 3, 5, 16, 16, (5, 5), (1, 1), (2, 2), (1, 1), 1),
     (1, 4, 4, 14, 17, (3, 5), (1, 2), (0, 3), (1, 1), 1),
-    (2, 12, 12, 16, 15, (3, 3), (1, 1), (1, 1), (1, 1), 12),   # depthwise
-    (1, 6, 12, 13, 11, (3, 3), (2, 2), (1, 1), (1, 1), 6),     # depthwise, multiplier 2
-    (1, 8, 12, 15, 14, (3, 3), (1, 1), (1, 1), (1, 1), 4),     # grouped
-    (1, 8, 4, 16, 16, (3, 3), (3, 2), (2, 1), (2, 1), 2),      # grouped, odd geometry
-    (1, 16, 16, 9, 70, (3, 3), (1, 1), (1, 1), (1, 1), 1),     # runs longer than 64
-    (1, 4, 8, 7, 7, (7, 7), (1, 1), (3, 3), (1, 1), 1),        # kernel as large as input
-    (1, 4, 4, 10, 10, (3, 3), (1, 1), (4, 4), (1, 1), 1),      # padding larger than kernel
+    (2, 12, 12, 16, 15, (3, 3), (1, 1), (1, 1), (1, 1), 12),  # depthwise
+    (1, 6, 12, 13, 11, (3, 3), (2, 2), (1, 1), (1, 1), 6),  # depthwise, multiplier 2
+    (1, 8, 12, 15, 14, (3, 3), (1, 1), (1, 1), (1, 1), 4),  # grouped
+    (1, 8, 4, 16, 16, (3, 3), (3, 2), (2, 1), (2, 1), 2),  # grouped, odd geometry
+    (1, 16, 16, 9, 70, (3, 3), (1, 1), (1, 1), (1, 1), 1),  # runs longer than 64
+    (1, 4, 8, 7, 7, (7, 7), (1, 1), (3, 3), (1, 1), 1),  # kernel as large as input
+    (1, 4, 4, 10, 10, (3, 3), (1, 1), (4, 4), (1, 1), 1),  # padding larger than kernel
 ]
 
 
@@ -92,15 +91,14 @@ def test_kernel_matches_dense_conv_on_mask(case, dtype, channels_last, density):
 
 
 @settings(max_examples=60, deadline=None)
-@given(
-    n=st.integers(1, 3), cin_g=st.integers(1, 5), cout_g=st.integers(1, 5),
-    groups=st.integers(1, 3), h=st.integers(1, 24), w=st.integers(1, 24),
-    kh=st.integers(1, 5), kw=st.integers(1, 5), sh=st.integers(1, 3), sw=st.integers(1, 3),
-    ph=st.integers(0, 3), pw=st.integers(0, 3), dh=st.integers(1, 3), dw=st.integers(1, 3),
-    density=st.floats(0.0, 1.0), block=st.sampled_from([1, 2, 4, 8]),
-    channels_last=st.booleans(), with_bias=st.booleans(), seed=st.integers(0, 2**16))
-def test_kernel_random_geometry_float64(n, cin_g, cout_g, groups, h, w, kh, kw, sh, sw, ph, pw,
-                                        dh, dw, density, block, channels_last, with_bias, seed):
+@given(n=st.integers(1, 3), cin_g=st.integers(1, 5), cout_g=st.integers(1, 5),
+       groups=st.integers(1, 3), h=st.integers(1, 24), w=st.integers(1, 24), kh=st.integers(1, 5),
+       kw=st.integers(1, 5), sh=st.integers(1, 3), sw=st.integers(1, 3), ph=st.integers(0, 3),
+       pw=st.integers(0, 3), dh=st.integers(1, 3), dw=st.integers(1, 3),
+       density=st.floats(0.0, 1.0), block=st.sampled_from([1, 2, 4, 8]),
+       channels_last=st.booleans(), with_bias=st.booleans(), seed=st.integers(0, 2**16))
+def test_kernel_random_geometry_float64(n, cin_g, cout_g, groups, h, w, kh, kw, sh, sw, ph, pw, dh,
+                                        dw, density, block, channels_last, with_bias, seed):
     ho, wo = conv2d_output_size((h, w), (kh, kw), (sh, sw), (ph, pw), (dh, dw))
     if ho < 1 or wo < 1:
         with pytest.raises(ValueError, match='smaller than the'):
@@ -125,8 +123,8 @@ def test_block_structured_masks(block, cin, cout, h, w):
     x, weight, bias, mask, out = make_case(1, cin, cout, h, w, (3, 3), (1, 1), (1, 1), (1, 1), 1,
                                            0.2, torch.float32, block=block)
     want = expected(x, weight, bias, mask, out, (1, 1), (1, 1), (1, 1), 1)
-    torch.testing.assert_close(kernel(x, weight, bias, mask, out, padding=(1, 1)).double(), want,
-                               rtol=1e-4, atol=1e-4)
+    torch.testing.assert_close(
+        kernel(x, weight, bias, mask, out, padding=(1, 1)).double(), want, rtol=1e-4, atol=1e-4)
 
 
 @pytest.mark.parametrize('channels_last', [False, True])
@@ -149,10 +147,12 @@ def test_full_mask_equals_conv2d(dtype):
     dense = F.conv2d(x, weight, bias, (2, 1), (1, 1), 1, 2)
     torch.testing.assert_close(kernel(x, weight, bias, mask, out, (2, 1), (1, 1), (1, 1), 2), dense,
                                **tol(dtype))
-    torch.testing.assert_close(sparse_conv2d(x, weight, bias, mask, stride=(2, 1), padding=1,
-                                             groups=2), dense, **tol(dtype))
-    torch.testing.assert_close(sparse_conv2d(x, weight, bias, None, stride=(2, 1), padding=1,
-                                             groups=2), dense, **tol(dtype))
+    torch.testing.assert_close(
+        sparse_conv2d(x, weight, bias, mask, stride=(2, 1), padding=1, groups=2), dense,
+        **tol(dtype))
+    torch.testing.assert_close(
+        sparse_conv2d(x, weight, bias, None, stride=(2, 1), padding=1, groups=2), dense,
+        **tol(dtype))
 
 
 @pytest.mark.parametrize('with_out', [False, True])
@@ -160,8 +160,7 @@ def test_a_zero_size_batch_with_a_mask_gives_the_empty_conv(with_out):
     x, weight, bias = torch.randn(0, 3, 8, 8), torch.randn(4, 3, 3, 3), torch.randn(4)
     want = F.conv2d(x, weight, bias, padding=1)
     out = torch.empty(0, 4, 8, 8) if with_out else None
-    got = sparse_conv2d(x, weight, bias, torch.zeros(0, 8, 8, dtype=torch.bool), padding=1,
-                        out=out)
+    got = sparse_conv2d(x, weight, bias, torch.zeros(0, 8, 8, dtype=torch.bool), padding=1, out=out)
     assert got.shape == want.shape == (0, 4, 8, 8)
     assert (got is out) if with_out else got.dtype == want.dtype
 
@@ -200,8 +199,8 @@ def test_disjoint_strided_views_of_one_buffer_are_accepted():
 def test_a_conv_without_channels_is_refused_by_the_compiled_op():
     mask = torch.ones(1, 8, 8, dtype=torch.bool)
     with pytest.raises(RuntimeError, match='at least one channel'):
-        torch.ops.mmeff.sparse_conv2d(torch.randn(1, 0, 8, 8), torch.randn(4, 0, 3, 3), None,
-                                      mask, torch.zeros(1, 4, 8, 8), [1, 1], [1, 1], [1, 1], 1)
+        torch.ops.mmeff.sparse_conv2d(torch.randn(1, 0, 8, 8), torch.randn(4, 0, 3, 3), None, mask,
+                                      torch.zeros(1, 4, 8, 8), [1, 1], [1, 1], [1, 1], 1)
 
 
 def test_out_is_written_in_place_and_returned():
@@ -313,8 +312,7 @@ BAD_INPUTS = [
      'mask must have the output shape'),
     ('mask dtype', dict(mask=torch.ones(2, 10, 10)), TypeError, 'mask must be bool'),
     ('out shape', dict(out=torch.zeros(2, 5, 10, 10)), ValueError, 'out must have shape'),
-    ('out dtype', dict(out=torch.zeros(2, 6, 10, 10, dtype=torch.float64)), TypeError,
-     'out dtype'),
+    ('out dtype', dict(out=torch.zeros(2, 6, 10, 10, dtype=torch.float64)), TypeError, 'out dtype'),
     ('weight dtype', dict(weight=torch.randn(6, 4, 3, 3, dtype=torch.float64)), TypeError,
      'weight dtype'),
     ('bias shape', dict(bias=torch.randn(5)), ValueError, 'bias must have shape'),
@@ -327,8 +325,7 @@ BAD_INPUTS = [
      'x must be floating point'),
     ('meta mask', dict(mask=torch.ones(2, 10, 10, dtype=torch.bool, device='meta')), ValueError,
      'mask is on meta'),
-    ('meta out', dict(out=torch.zeros(2, 6, 10, 10, device='meta')), ValueError,
-     'out is on meta'),
+    ('meta out', dict(out=torch.zeros(2, 6, 10, 10, device='meta')), ValueError, 'out is on meta'),
 ]
 
 
@@ -347,8 +344,8 @@ def test_bad_input_is_rejected_with_a_clear_error(name, over, exc, msg):
     (dict(mask=torch.ones(2, 10, 10)), 'mask must be bool'),
     (dict(padding=[-1, 1]), 'padding must be non-negative'),
     (dict(x=torch.randn(4, 10, 10)), 'x must be 4-D'),
-    (dict(out=torch.zeros(2, 6, 10, 10).expand(2, 6, 10, 10)[:, :, :, :].as_strided(
-        (2, 6, 10, 10), (0, 0, 10, 1))), 'out must be dense and non-overlapping'),
+    (dict(out=torch.zeros(2, 6, 10, 10).expand(2, 6, 10, 10)[:, :, :, :].as_strided((
+        2, 6, 10, 10), (0, 0, 10, 1))), 'out must be dense and non-overlapping'),
 ])
 def test_compiled_op_checks_its_arguments(over, msg):
     kw = _args(**over)
@@ -396,7 +393,8 @@ def kernel_level(request):
     """Runs a test at each CPU kernel level this CPU supports, then restores the best one."""
     level = request.param
     if level > SUPPORTED_LEVEL:
-        pytest.skip(reason=f'this CPU has no {LEVEL_NAMES[level]} (best: {LEVEL_NAMES[SUPPORTED_LEVEL]})')
+        pytest.skip(
+            reason=f'this CPU has no {LEVEL_NAMES[level]} (best: {LEVEL_NAMES[SUPPORTED_LEVEL]})')
     assert torch.ops.mmeff._set_cpu_kernel_level(level) == level
     yield level
     torch.ops.mmeff._set_cpu_kernel_level(2)
@@ -411,18 +409,18 @@ def partial_tile_mask(n, ho, wo, seed, keep=0.7):
 
 # (n, cin, cout, h, w, kernel, stride, padding, dilation, groups)
 TILE_CASES = [
-    (1, 32, 32, 48, 64, (3, 3), (1, 1), (1, 1), (1, 1), 1),    # whole tiles only
-    (2, 16, 20, 37, 29, (3, 3), (1, 1), (1, 1), (1, 1), 1),    # border tiles, odd sizes
-    (1, 8, 7, 33, 35, (3, 3), (2, 2), (1, 1), (1, 1), 1),      # stride 2: phase-split tile
-    (1, 6, 9, 30, 31, (3, 3), (1, 3), (0, 2), (1, 1), 1),      # stride 3 across, none down
-    (1, 8, 8, 30, 30, (3, 3), (1, 1), (2, 2), (2, 2), 1),      # dilation
-    (1, 5, 11, 26, 28, (5, 3), (2, 1), (2, 1), (1, 2), 1),     # non-square kernel
-    (1, 70, 13, 20, 21, (1, 1), (1, 1), (0, 0), (1, 1), 1),    # 1x1, several channel chunks
-    (1, 40, 40, 20, 20, (3, 3), (1, 1), (1, 1), (1, 1), 1),    # two channel chunks
-    (1, 16, 16, 30, 30, (3, 3), (1, 1), (1, 1), (1, 1), 16),   # depthwise
-    (1, 8, 16, 30, 30, (3, 3), (2, 2), (1, 1), (1, 1), 8),     # depthwise, multiplier 2
-    (1, 16, 24, 30, 30, (3, 3), (1, 1), (1, 1), (1, 1), 4),    # grouped
-    (3, 4, 5, 9, 10, (3, 3), (1, 1), (1, 1), (1, 1), 1),       # tiles larger than the output
+    (1, 32, 32, 48, 64, (3, 3), (1, 1), (1, 1), (1, 1), 1),  # whole tiles only
+    (2, 16, 20, 37, 29, (3, 3), (1, 1), (1, 1), (1, 1), 1),  # border tiles, odd sizes
+    (1, 8, 7, 33, 35, (3, 3), (2, 2), (1, 1), (1, 1), 1),  # stride 2: phase-split tile
+    (1, 6, 9, 30, 31, (3, 3), (1, 3), (0, 2), (1, 1), 1),  # stride 3 across, none down
+    (1, 8, 8, 30, 30, (3, 3), (1, 1), (2, 2), (2, 2), 1),  # dilation
+    (1, 5, 11, 26, 28, (5, 3), (2, 1), (2, 1), (1, 2), 1),  # non-square kernel
+    (1, 70, 13, 20, 21, (1, 1), (1, 1), (0, 0), (1, 1), 1),  # 1x1, several channel chunks
+    (1, 40, 40, 20, 20, (3, 3), (1, 1), (1, 1), (1, 1), 1),  # two channel chunks
+    (1, 16, 16, 30, 30, (3, 3), (1, 1), (1, 1), (1, 1), 16),  # depthwise
+    (1, 8, 16, 30, 30, (3, 3), (2, 2), (1, 1), (1, 1), 8),  # depthwise, multiplier 2
+    (1, 16, 24, 30, 30, (3, 3), (1, 1), (1, 1), (1, 1), 4),  # grouped
+    (3, 4, 5, 9, 10, (3, 3), (1, 1), (1, 1), (1, 1), 1),  # tiles larger than the output
 ]
 
 
@@ -456,18 +454,17 @@ def test_tile_path_memory_formats(kernel_level, weight_cl, out_cl, with_bias):
     if out_cl:
         out = out.to(memory_format=torch.channels_last)
     want = expected(x, weight, bias, mask, out, 1, 1, 1, 1)
-    torch.testing.assert_close(kernel(x, weight, bias, mask, out, padding=(1, 1)).double(), want,
-                               rtol=1e-4, atol=1e-4)
+    torch.testing.assert_close(
+        kernel(x, weight, bias, mask, out, padding=(1, 1)).double(), want, rtol=1e-4, atol=1e-4)
 
 
 @settings(max_examples=40, deadline=None)
-@given(
-    n=st.integers(1, 2), cin_g=st.integers(1, 20), cout_g=st.integers(1, 20),
-    groups=st.integers(1, 3), h=st.integers(1, 40), w=st.integers(1, 40),
-    kh=st.integers(1, 5), kw=st.integers(1, 5), sh=st.integers(1, 3), sw=st.integers(1, 3),
-    ph=st.integers(0, 3), pw=st.integers(0, 3), dh=st.integers(1, 3), dw=st.integers(1, 3),
-    density=st.floats(0.0, 1.0), block=st.sampled_from([4, 8, 16]),
-    channels_last=st.booleans(), seed=st.integers(0, 2**16))
+@given(n=st.integers(1, 2), cin_g=st.integers(1, 20), cout_g=st.integers(1, 20),
+       groups=st.integers(1, 3), h=st.integers(1, 40), w=st.integers(1, 40), kh=st.integers(1, 5),
+       kw=st.integers(1, 5), sh=st.integers(1, 3), sw=st.integers(1, 3), ph=st.integers(0, 3),
+       pw=st.integers(0, 3), dh=st.integers(1, 3), dw=st.integers(1,
+                                                                  3), density=st.floats(0.0, 1.0),
+       block=st.sampled_from([4, 8, 16]), channels_last=st.booleans(), seed=st.integers(0, 2**16))
 def test_tile_path_random_geometry_float32(n, cin_g, cout_g, groups, h, w, kh, kw, sh, sw, ph, pw,
                                            dh, dw, density, block, channels_last, seed):
     ho, wo = conv2d_output_size((h, w), (kh, kw), (sh, sw), (ph, pw), (dh, dw))

@@ -8,9 +8,7 @@ from hypothesis import strategies as st
 from mmeff.ops import has_extension, stem_conv2d, stem_conv2d_reference
 from tests.helpers import assert_fallback_warns_once
 
-
-requires_extension = pytest.mark.skipif(not has_extension(),
-                                        reason='mmeff.ops._ext is not built')
+requires_extension = pytest.mark.skipif(not has_extension(), reason='mmeff.ops._ext is not built')
 
 
 @requires_extension
@@ -105,6 +103,5 @@ def test_gradients_and_many_channels_take_the_reference_path():
 def test_fallback_without_extension_warns_once_and_is_correct(monkeypatch):
     x, weight = torch.randn(1, 3, 7, 7), torch.randn(4, 3, 3, 3)
     kwargs = dict(stride=2, padding=1, activation='hswish')
-    assert_fallback_warns_once(monkeypatch, 'stem_conv2d',
-                               lambda: stem_conv2d(x, weight, **kwargs),
+    assert_fallback_warns_once(monkeypatch, 'stem_conv2d', lambda: stem_conv2d(x, weight, **kwargs),
                                lambda: stem_conv2d_reference(x, weight, **kwargs))

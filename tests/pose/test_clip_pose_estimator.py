@@ -16,8 +16,8 @@ CONFIG = Path(__file__).resolve().parents[2] / 'configs' / 'pose' / \
 @pytest.fixture(scope='module')
 def model_and_batch(tmp_path_factory):
     root = tmp_path_factory.mktemp('jhmdb')
-    write_jhmdb_dataset(str(root), default_dataset_config(
-        videos=dict(train=1), frames=4, height=48, width=64))
+    write_jhmdb_dataset(str(root),
+                        default_dataset_config(videos=dict(train=1), frames=4, height=48, width=64))
     cfg = Config.fromfile(str(CONFIG))
     cfg.model.model.clip_len = 2
     torch.manual_seed(0)

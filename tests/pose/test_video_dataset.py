@@ -26,8 +26,10 @@ TRAIN_PIPELINE = [
 @pytest.fixture(scope='module')
 def root(tmp_path_factory):
     root = tmp_path_factory.mktemp('jhmdb')
-    write_jhmdb_dataset(str(root), default_dataset_config(
-        videos=dict(train=2, test=2), frames=8, height=48, width=64, max_speed=2.0))
+    write_jhmdb_dataset(
+        str(root),
+        default_dataset_config(videos=dict(train=2, test=2), frames=8, height=48, width=64,
+                               max_speed=2.0))
     return root
 
 
@@ -42,8 +44,9 @@ class BoxesDataset:
     """Data infos with an image path and one person box each, in the given (shuffled) order."""
 
     def __init__(self, items):
-        self.infos = [dict(img_path=path, bbox=np.array([box], dtype=np.float32))
-                      for path, box in items]
+        self.infos = [
+            dict(img_path=path, bbox=np.array([box], dtype=np.float32)) for path, box in items
+        ]
 
     def __len__(self):
         return len(self.infos)
@@ -83,8 +86,8 @@ def test_video_dataset_orders_frames_per_track_with_stable_crops(root):
 
 def test_per_frame_crops_when_stable_crop_is_off(root):
     dataset = VideoPoseDataset(jhmdb(root, 'test', TEST_PIPELINE), stable_crop=False)
-    centers = np.stack([np.reshape(dataset[i]['data_samples'].metainfo['input_center'], 2)
-                        for i in range(8)])
+    centers = np.stack(
+        [np.reshape(dataset[i]['data_samples'].metainfo['input_center'], 2) for i in range(8)])
     assert len(np.unique(centers.round(3), axis=0)) == 8
 
 

@@ -66,7 +66,10 @@ def test_threshold_zero_run_reproduces_the_dense_model(bench, tmp_path, monkeypa
     config = REPO / 'configs' / 'pose' / 'td-hm_hrnet-tiny_1xb32-10e_synthetic-jhmdb-64x64.py'
     monkeypatch.setattr(sys, 'argv', [
         'benchmark_skipconv_video.py', '--frames', '3', '--threshold', '0', '--figures', '1',
-        '--config', str(config), '--json', str(out)])
+        '--config',
+        str(config), '--json',
+        str(out)
+    ])
     bench.main()
     result = load_record(out)['rows'][0]
     assert result['frames'] == 3 and result['dense_gmacs'] > 0
@@ -82,8 +85,10 @@ def test_measured_dense_crossovers_are_set_and_reported(bench, tmp_path, monkeyp
     config = REPO / 'configs' / 'pose' / 'td-hm_hrnet-tiny_1xb32-10e_synthetic-jhmdb-64x64.py'
     monkeypatch.setattr(sys, 'argv', [
         'benchmark_skipconv_video.py', '--frames', '3', '--gate', 'ValueGate', '--threshold', '0',
-        '--dense-above', 'measured', '--channels-last', '--fold-dense', '--config', str(config),
-        '--json', str(out)])
+        '--dense-above', 'measured', '--channels-last', '--fold-dense', '--config',
+        str(config), '--json',
+        str(out)
+    ])
     bench.main()
     result = load_record(out)['rows'][0]
     assert result['dense_above'] == 'measured' and len(result['crossovers']) > 10
@@ -100,7 +105,10 @@ def test_a_larger_input_layer_threshold_skips_the_sensor_noise(bench, tmp_path, 
         out = tmp_path / f'result{len(results)}.json'
         monkeypatch.setattr(sys, 'argv', [
             'benchmark_skipconv_video.py', '--frames', '3', '--gate', 'ValueGate', '--relative',
-            '0', '--noise', '0.02', '--config', str(config), '--json', str(out)] + extra)
+            '0', '--noise', '0.02', '--config',
+            str(config), '--json',
+            str(out)
+        ] + extra)
         bench.main()
         results.append(load_record(out)['rows'][0])
     assert results[0]['input_relative'] is None and results[1]['input_relative'] == 0.5
@@ -155,7 +163,9 @@ def test_a_model_with_other_keypoints_runs_without_pck(bench, tmp_path, monkeypa
     out = tmp_path / 'result.json'
     monkeypatch.setattr(sys, 'argv', [
         'benchmark_skipconv_video.py', '--frames', '2', '--threshold', '0', '--config',
-        str(config), '--json', str(out)])
+        str(config), '--json',
+        str(out)
+    ])
     bench.main()
     result = load_record(out)['rows'][0]
     assert result['pck@0.2_dense'] is None and result['keypoints_within_2px_all'] == 1.0
@@ -163,8 +173,8 @@ def test_a_model_with_other_keypoints_runs_without_pck(bench, tmp_path, monkeypa
 
 
 @pytest.mark.slow
-def test_trained_gumbel_gates_and_their_weights_load_from_the_checkpoint(bench, tmp_path,
-                                                                         monkeypatch):
+def test_trained_gumbel_gates_and_their_weights_load_from_the_checkpoint(
+        bench, tmp_path, monkeypatch):
     """A Gumbel checkpoint (weights and gates): gates held open reproduce the dense model
     loaded from the same checkpoint, gates held shut execute the key frame only."""
     import mmeff
@@ -182,8 +192,12 @@ def test_trained_gumbel_gates_and_their_weights_load_from_the_checkpoint(bench, 
         checkpoint, out = tmp_path / f'gates{bias}.pth', tmp_path / f'result{bias}.json'
         torch.save(dict(state_dict=trained.state_dict()), checkpoint)
         monkeypatch.setattr(sys, 'argv', [
-            'benchmark_skipconv_video.py', '--frames', '4', '--gate', 'GumbelGate', '--block',
-            '4', '--config', str(tiny), '--checkpoint', str(checkpoint), '--json', str(out)])
+            'benchmark_skipconv_video.py', '--frames', '4', '--gate', 'GumbelGate', '--block', '4',
+            '--config',
+            str(tiny), '--checkpoint',
+            str(checkpoint), '--json',
+            str(out)
+        ])
         bench.main()
         results[bias] = load_record(out)['rows'][0]
     assert results[100.0]['keypoints_within_2px_all'] == 1.0 and results[100.0]['threshold'] is None
@@ -197,7 +211,7 @@ def test_trained_gumbel_gates_and_their_weights_load_from_the_checkpoint(bench, 
 
 
 def test_gumbel_gates_refuse_thresholds(bench, monkeypatch):
-    monkeypatch.setattr(sys, 'argv', ['benchmark_skipconv_video.py', '--gate', 'GumbelGate',
-                                      '--relative', '0.05'])
+    monkeypatch.setattr(
+        sys, 'argv', ['benchmark_skipconv_video.py', '--gate', 'GumbelGate', '--relative', '0.05'])
     with pytest.raises(SystemExit):
         bench.main()

@@ -25,10 +25,12 @@ def test_synthetic_clip_boxes_cover_the_keypoints(demo):
 
 
 def test_summary_table(demo):
-    stats = [demo.FrameStats(dense_macs=10**9, executed_macs=10**9, dense_s=0.01, skip_s=0.01,
-                             distances=[0.0, 3.0]),
-             demo.FrameStats(dense_macs=10**9, executed_macs=2 * 10**8, dense_s=0.01,
-                             skip_s=0.005, distances=[1.0, 1.0])]
+    stats = [
+        demo.FrameStats(dense_macs=10**9, executed_macs=10**9, dense_s=0.01, skip_s=0.01,
+                        distances=[0.0, 3.0]),
+        demo.FrameStats(dense_macs=10**9, executed_macs=2 * 10**8, dense_s=0.01, skip_s=0.005,
+                        distances=[1.0, 1.0])
+    ]
     summary = demo.summarize(stats, threads=1)
     assert summary['mac_ratio'] == pytest.approx(0.6)
     assert summary['speedup'] == pytest.approx(2.0)  # frame 0 (key frame) is not timed

@@ -33,9 +33,11 @@ def test_fold_batchnorms_recognises_conv_modules_sequentials_and_3d_pairs():
     torch.manual_seed(0)
     model = nn.Sequential(
         ConvModule(3, 4, 3, padding=1, norm_cfg=dict(type='BN')),
-        nn.Conv2d(4, 4, 1), nn.BatchNorm2d(4),
+        nn.Conv2d(4, 4, 1),
+        nn.BatchNorm2d(4),
         nn.BatchNorm2d(4),  # follows a norm, not a conv: kept
-        nn.Conv2d(4, 6, 1), nn.BatchNorm2d(6, track_running_stats=False))  # no statistics
+        nn.Conv2d(4, 6, 1),
+        nn.BatchNorm2d(6, track_running_stats=False))  # no statistics
     for bn in (model[0].bn, model[2], model[3]):
         random_statistics(bn)
     model.eval()

@@ -56,8 +56,8 @@ def test_a_layer_run_at_several_call_sites_counts_every_call():
 
 def test_gate_convs_count_as_executed_overhead():
     torch.manual_seed(0)
-    layer = SkipConv2d(2, 3, 3, padding=1,
-                       gate=dict(type='GumbelGate', block_size=4, init_bias=-1.0)).eval()
+    layer = SkipConv2d(2, 3, 3, padding=1, gate=dict(type='GumbelGate', block_size=4,
+                                                     init_bias=-1.0)).eval()
     x = torch.randn(1, 2, 8, 8)
     with MacCounter(layer) as counter, stream(StreamState()):
         layer(x)  # key frame: dense

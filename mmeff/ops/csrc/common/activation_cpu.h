@@ -14,8 +14,8 @@ enum class Activation { kIdentity, kRelu, kHardSwish, kHardSigmoid, kSigmoid };
 
 // 'identity', 'relu' or 'hswish' (gate: 'hardsigmoid' or 'sigmoid'); errors start with
 // op and name the argument.
-inline Activation parse_activation(const char* op, const std::string& name,
-                                   const char* argument, bool gate = false) {
+inline Activation parse_activation(const char* op, const std::string& name, const char* argument,
+                                   bool gate = false) {
   if (!gate && name == "identity") return Activation::kIdentity;
   if (!gate && name == "relu") return Activation::kRelu;
   if (!gate && name == "hswish") return Activation::kHardSwish;
@@ -45,11 +45,16 @@ __attribute__((always_inline)) inline scalar_t activate(scalar_t v) {
 template <typename scalar_t>
 inline scalar_t activate(Activation act, scalar_t v) {
   switch (act) {
-    case Activation::kRelu: return activate<Activation::kRelu>(v);
-    case Activation::kHardSwish: return activate<Activation::kHardSwish>(v);
-    case Activation::kHardSigmoid: return activate<Activation::kHardSigmoid>(v);
-    case Activation::kSigmoid: return activate<Activation::kSigmoid>(v);
-    default: return v;
+    case Activation::kRelu:
+      return activate<Activation::kRelu>(v);
+    case Activation::kHardSwish:
+      return activate<Activation::kHardSwish>(v);
+    case Activation::kHardSigmoid:
+      return activate<Activation::kHardSigmoid>(v);
+    case Activation::kSigmoid:
+      return activate<Activation::kSigmoid>(v);
+    default:
+      return v;
   }
 }
 

@@ -13,8 +13,8 @@ void sgemm_(const char* transa, const char* transb, const int* m, const int* n, 
             const float* alpha, const float* a, const int* lda, const float* b, const int* ldb,
             const float* beta, float* c, const int* ldc);
 void dgemm_(const char* transa, const char* transb, const int* m, const int* n, const int* k,
-            const double* alpha, const double* a, const int* lda, const double* b,
-            const int* ldb, const double* beta, double* c, const int* ldc);
+            const double* alpha, const double* a, const int* lda, const double* b, const int* ldb,
+            const double* beta, double* c, const int* ldc);
 }
 
 namespace mmeff {
@@ -36,18 +36,18 @@ inline void gemm<float>(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_
                         const float* a, int64_t lda, const float* b, int64_t ldb, float beta,
                         float* c, int64_t ldc) {
   const char ta = trans_a ? 'T' : 'N', tb = trans_b ? 'T' : 'N';
-  const int im = to_int(m), in = to_int(n), ik = to_int(k), ilda = to_int(lda),
-            ildb = to_int(ldb), ildc = to_int(ldc);
+  const int im = to_int(m), in = to_int(n), ik = to_int(k), ilda = to_int(lda), ildb = to_int(ldb),
+            ildc = to_int(ldc);
   sgemm_(&ta, &tb, &im, &in, &ik, &alpha, a, &ilda, b, &ildb, &beta, c, &ildc);
 }
 
 template <>
-inline void gemm<double>(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k,
-                         double alpha, const double* a, int64_t lda, const double* b,
-                         int64_t ldb, double beta, double* c, int64_t ldc) {
+inline void gemm<double>(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, double alpha,
+                         const double* a, int64_t lda, const double* b, int64_t ldb, double beta,
+                         double* c, int64_t ldc) {
   const char ta = trans_a ? 'T' : 'N', tb = trans_b ? 'T' : 'N';
-  const int im = to_int(m), in = to_int(n), ik = to_int(k), ilda = to_int(lda),
-            ildb = to_int(ldb), ildc = to_int(ldc);
+  const int im = to_int(m), in = to_int(n), ik = to_int(k), ilda = to_int(lda), ildb = to_int(ldb),
+            ildc = to_int(ldc);
   dgemm_(&ta, &tb, &im, &in, &ik, &alpha, a, &ilda, b, &ildb, &beta, c, &ildc);
 }
 

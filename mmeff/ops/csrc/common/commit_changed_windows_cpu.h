@@ -12,8 +12,7 @@ namespace mmeff {
 // The gate and snapshot update of commit_changed_windows on checked arguments: returns the
 // fired flag of every block (N, blocks_h, blocks_w, row-major). Raises a ValueError for an
 // input with NaN or Inf before any snapshot changes.
-std::vector<uint8_t> commit_changed_blocks_cpu(const at::Tensor& input,
-                                               const at::Tensor& snapshots,
+std::vector<uint8_t> commit_changed_blocks_cpu(const at::Tensor& input, const at::Tensor& snapshots,
                                                const BlockWindowGeometry& g, double limit,
                                                double commit_all_above);
 

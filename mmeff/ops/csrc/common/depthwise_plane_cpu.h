@@ -38,8 +38,7 @@ struct PlaneGeometry : Conv2dGeometry {
 // `bias_name` (the Python parameter names).
 inline void check_depthwise_conv_args(const char* op, const at::Tensor& input,
                                       const char* weight_name, const at::Tensor& weight,
-                                      const char* bias_name,
-                                      const std::optional<at::Tensor>& bias,
+                                      const char* bias_name, const std::optional<at::Tensor>& bias,
                                       at::IntArrayRef stride, at::IntArrayRef padding,
                                       at::IntArrayRef dilation) {
   TORCH_CHECK(input.dim() == 4, op, "x must be 4-D (N, C, H, W), got shape ", input.sizes());
@@ -50,8 +49,8 @@ inline void check_depthwise_conv_args(const char* op, const at::Tensor& input,
        {std::tuple{stride, "stride", 1}, std::tuple{padding, "padding", 0},
         std::tuple{dilation, "dilation", 1}}) {
     TORCH_CHECK(values.size() == 2, op, name, " must have 2 values (h, w), got ", values.size());
-    TORCH_CHECK(values[0] >= least && values[1] >= least, op, name, " must be >= ", least,
-                ", got ", values);
+    TORCH_CHECK(values[0] >= least && values[1] >= least, op, name, " must be >= ", least, ", got ",
+                values);
   }
   TORCH_CHECK(input.scalar_type() == at::kFloat || input.scalar_type() == at::kDouble, op,
               "x must be float32 or float64, got ", input.scalar_type());

@@ -6,8 +6,8 @@
 #include <ATen/MemoryOverlap.h>
 
 #include <optional>
-#include <utility>
 #include <string>
+#include <utility>
 
 namespace mmeff {
 
@@ -24,8 +24,8 @@ inline void check_like(const char* op, const char* name, const at::Tensor& t,
 inline void check_matrix(const char* op, const char* name, const at::Tensor& t, int64_t rows,
                          int64_t cols, const at::Tensor& like) {
   TORCH_CHECK(t.dim() == 2 && (rows < 0 || t.size(0) == rows) && t.size(1) == cols, op, name,
-              " must have shape (", rows < 0 ? std::string("outputs") : std::to_string(rows),
-              ", ", cols, "), got ", t.sizes());
+              " must have shape (", rows < 0 ? std::string("outputs") : std::to_string(rows), ", ",
+              cols, "), got ", t.sizes());
   check_like(op, name, t, like);
 }
 
@@ -33,8 +33,8 @@ inline void check_matrix(const char* op, const char* name, const at::Tensor& t, 
 inline void check_vector(const char* op, const char* name, const std::optional<at::Tensor>& t,
                          int64_t size, const at::Tensor& like) {
   if (!t) return;
-  TORCH_CHECK(t->dim() == 1 && t->size(0) == size, op, name, " must have shape (", size,
-              ",), got ", t->sizes());
+  TORCH_CHECK(t->dim() == 1 && t->size(0) == size, op, name, " must have shape (", size, ",), got ",
+              t->sizes());
   check_like(op, name, *t, like);
 }
 

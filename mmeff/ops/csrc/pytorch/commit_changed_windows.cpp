@@ -14,9 +14,10 @@
 // ValueError and changes nothing. This is the gate and the state update of
 // SkipConv2d's norm gates in one pass. Kernels: cpu/commit_changed_windows.cpp,
 // cuda/commit_changed_windows_cuda.cu.
+#include "commit_changed_windows.h"
+
 #include <torch/library.h>
 
-#include "commit_changed_windows.h"
 #include "tensor_checks.h"
 
 namespace mmeff {
@@ -30,8 +31,8 @@ BlockWindowGeometry check_commit_changed_windows_args(
        {std::tuple{kernel_size, "kernel_size", 1}, std::tuple{stride, "stride", 1},
         std::tuple{padding, "padding", 0}, std::tuple{dilation, "dilation", 1}}) {
     TORCH_CHECK(values.size() == 2, op, name, " must have 2 values (h, w), got ", values.size());
-    TORCH_CHECK(values[0] >= least && values[1] >= least, op, name, " must be >= ", least,
-                ", got ", values);
+    TORCH_CHECK(values[0] >= least && values[1] >= least, op, name, " must be >= ", least, ", got ",
+                values);
   }
   TORCH_CHECK(block_size >= 1, op, "block_size must be positive, got ", block_size);
   TORCH_CHECK(at::isFloatingType(input.scalar_type()), op, "x must be floating point, got ",
@@ -51,15 +52,15 @@ BlockWindowGeometry check_commit_changed_windows_args(
   const int64_t span_w = (kernel_size[1] - 1) * dilation[1] + 1;
   g.out_h = (g.in_h + 2 * g.pad_h - span_h) / g.stride_h + 1;
   g.out_w = (g.in_w + 2 * g.pad_w - span_w) / g.stride_w + 1;
-  TORCH_CHECK(g.in_h + 2 * g.pad_h >= span_h && g.in_w + 2 * g.pad_w >= span_w, op,
-              "x of shape ", input.sizes(), " is smaller than the (dilated) kernel");
+  TORCH_CHECK(g.in_h + 2 * g.pad_h >= span_h && g.in_w + 2 * g.pad_w >= span_w, op, "x of shape ",
+              input.sizes(), " is smaller than the (dilated) kernel");
   g.blocks_h = (g.out_h + block_size - 1) / block_size;
   g.blocks_w = (g.out_w + block_size - 1) / block_size;
   g.win_h = (block_size - 1) * g.stride_h + span_h;
   g.win_w = (block_size - 1) * g.stride_w + span_w;
 
-  const std::vector<int64_t> expected{g.batch, g.blocks_h, g.blocks_w, g.channels, g.win_h,
-                                      g.win_w};
+  const std::vector<int64_t> expected{g.batch,    g.blocks_h, g.blocks_w,
+                                      g.channels, g.win_h,    g.win_w};
   TORCH_CHECK(snapshots.sizes() == at::IntArrayRef(expected), op,
               "snapshots must have shape (N, blocks_h, blocks_w, C, win_h, win_w) = ",
               at::IntArrayRef(expected), ", got ", snapshots.sizes());

@@ -15,9 +15,10 @@
 // ValueError and changes nothing. `packed_weight` is `weight` laid
 // out for the sparse kernel (C_in, kh, kw, C_out/groups); kernels: cpu/delta_conv2d_frame.cpp;
 // other devices compose ATen ops (below) and ignore it.
+#include "delta_conv2d_frame.h"
+
 #include <torch/library.h>
 
-#include "delta_conv2d_frame.h"
 #include "tensor_checks.h"
 
 namespace mmeff {
@@ -52,7 +53,8 @@ Conv2dGeometry check_delta_conv2d_frame_args(const at::Tensor& x, const at::Tens
               op, "weight ", weight.sizes(), " and groups ", groups, " do not fit the ", x.size(1),
               " channels of x");
   for (const auto& [name, t] : {std::pair<const char*, const at::Tensor&>{"reference", reference},
-                                {"output", output}, {"weight", weight},
+                                {"output", output},
+                                {"weight", weight},
                                 {"packed_weight", packed_weight}}) {
     TORCH_CHECK(t.scalar_type() == x.scalar_type(), op, name, " must be ", x.scalar_type(),
                 " like x, got ", t.scalar_type());
@@ -62,14 +64,13 @@ Conv2dGeometry check_delta_conv2d_frame_args(const at::Tensor& x, const at::Tens
   TORCH_CHECK(dense_pixels(x), op, "x must be contiguous or channels_last, got strides ",
               x.strides());
   TORCH_CHECK(reference.sizes() == x.sizes() && reference.strides() == x.strides(), op,
-              "reference must have x's shape ", x.sizes(), " and strides ", x.strides(),
-              ", got ", reference.sizes(), " and ", reference.strides());
+              "reference must have x's shape ", x.sizes(), " and strides ", x.strides(), ", got ",
+              reference.sizes(), " and ", reference.strides());
   const Conv2dGeometry g = conv2d_geometry(x, weight, stride, padding, dilation, groups);
   TORCH_CHECK(g.out_h > 0 && g.out_w > 0, op, "x of shape ", x.sizes(),
               " is smaller than the (dilated) kernel");
   TORCH_CHECK(output.dim() == 4 && output.size(0) == g.batch && output.size(1) == g.out_channels &&
-                  output.size(2) == g.out_h && output.size(3) == g.out_w &&
-                  dense_pixels(output),
+                  output.size(2) == g.out_h && output.size(3) == g.out_w && dense_pixels(output),
               op, "output must be contiguous or channels_last (", g.batch, ", ", g.out_channels,
               ", ", g.out_h, ", ", g.out_w, "), got ", output.sizes());
   TORCH_CHECK(packed_weight.dim() == 4 && packed_weight.size(0) == g.in_channels &&
@@ -78,8 +79,8 @@ Conv2dGeometry check_delta_conv2d_frame_args(const at::Tensor& x, const at::Tens
               op, "packed_weight must be contiguous (", g.in_channels, ", ", g.kernel_h, ", ",
               g.kernel_w, ", ", g.out_per_group(), ") (pack_delta_conv2d_weight), got ",
               packed_weight.sizes());
-  for (const auto& [name, t] : {std::pair<const char*, const at::Tensor&>{"reference", reference},
-                                {"output", output}}) {
+  for (const auto& [name, t] :
+       {std::pair<const char*, const at::Tensor&>{"reference", reference}, {"output", output}}) {
     check_no_overlap(op, name, t, "x", x);
     check_no_overlap(op, name, t, "weight", weight);
     check_no_overlap(op, name, t, "packed_weight", packed_weight);
@@ -96,9 +97,8 @@ at::Tensor delta_conv2d_frame_composite(const at::Tensor& input, const at::Tenso
                                         at::IntArrayRef stride, at::IntArrayRef padding,
                                         at::IntArrayRef dilation, int64_t groups,
                                         double /*dense_above: always dense here*/) {
-  const Conv2dGeometry g = check_delta_conv2d_frame_args(input, reference, output, weight,
-                                                         packed_weight, stride, padding,
-                                                         dilation, groups);
+  const Conv2dGeometry g = check_delta_conv2d_frame_args(
+      input, reference, output, weight, packed_weight, stride, padding, dilation, groups);
   TORCH_CHECK_VALUE(at::isfinite(input).all().item<bool>(),
                     "delta_conv2d_frame: the input contains NaN or Inf");
   at::Tensor delta = input - reference;
@@ -107,13 +107,12 @@ at::Tensor delta_conv2d_frame_composite(const at::Tensor& input, const at::Tenso
   reference.copy_(at::where(fired, input, reference));
   output.add_(at::conv2d(delta, weight, {}, stride, padding, dilation, groups));
   // executed MACs: per output position, the fired values of its window times C_out/groups
-  const at::Tensor per_group =
-      fired.to(input.scalar_type())
-          .view({g.batch, g.groups, g.in_per_group(), g.in_h, g.in_w})
-          .sum(2);
-  const at::Tensor window = at::conv2d(
-      per_group, at::ones({g.groups, 1, g.kernel_h, g.kernel_w}, per_group.options()), {},
-      stride, padding, dilation, g.groups);
+  const at::Tensor per_group = fired.to(input.scalar_type())
+                                   .view({g.batch, g.groups, g.in_per_group(), g.in_h, g.in_w})
+                                   .sum(2);
+  const at::Tensor window =
+      at::conv2d(per_group, at::ones({g.groups, 1, g.kernel_h, g.kernel_w}, per_group.options()),
+                 {}, stride, padding, dilation, g.groups);
   const int64_t fired_taps = window.sum().item<double>();
   return at::scalar_tensor(fired_taps * g.out_per_group(), at::kLong);
 }

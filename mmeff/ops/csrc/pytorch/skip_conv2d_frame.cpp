@@ -11,12 +11,13 @@
 // the geometry are checked here before any state changes (limit and dense_above by the Python
 // wrapper); an input with NaN or Inf raises a ValueError and changes nothing. Kernels:
 // cpu/skip_conv2d_frame.cpp; on CUDA the two ops are composed (below).
+#include "skip_conv2d_frame.h"
+
 #include <ATen/core/dispatch/Dispatcher.h>
 #include <torch/library.h>
 
-#include "skip_conv2d_frame.h"
-#include "tensor_checks.h"
 #include "sparse_conv2d.h"
+#include "tensor_checks.h"
 
 namespace mmeff {
 
@@ -29,10 +30,9 @@ SkipFramePlan check_skip_conv2d_frame_args(const at::Tensor& input, const at::Te
   const char* op = "skip_conv2d_frame: ";
   TORCH_CHECK(weight.dim() == 4, op, "weight must be 4-D (C_out, C_in/groups, kh, kw), got shape ",
               weight.sizes());
-  const BlockWindowGeometry g =
-      check_commit_changed_windows_args(op, input, snapshots, block_size,
-                                        {weight.size(2), weight.size(3)}, stride, padding,
-                                        dilation);
+  const BlockWindowGeometry g = check_commit_changed_windows_args(op, input, snapshots, block_size,
+                                                                  {weight.size(2), weight.size(3)},
+                                                                  stride, padding, dilation);
   at::Tensor mask = at::empty({g.batch, g.out_h, g.out_w}, input.options().dtype(at::kBool));
   check_sparse_conv2d_args(op, "output", input, weight, bias, mask, output, stride, padding,
                            dilation, groups);
@@ -65,30 +65,29 @@ void dense_conv2d_into(const at::Tensor& input, const at::Tensor& weight,
 namespace {
 
 at::Tensor skip_conv2d_frame_composite(const at::Tensor& input, const at::Tensor& snapshots,
-                                    const at::Tensor& output, const at::Tensor& weight,
-                                    const std::optional<at::Tensor>& bias, double limit,
-                                    int64_t block_size, at::IntArrayRef stride,
-                                    at::IntArrayRef padding, at::IntArrayRef dilation,
-                                    int64_t groups, double dense_above) {
+                                       const at::Tensor& output, const at::Tensor& weight,
+                                       const std::optional<at::Tensor>& bias, double limit,
+                                       int64_t block_size, at::IntArrayRef stride,
+                                       at::IntArrayRef padding, at::IntArrayRef dilation,
+                                       int64_t groups, double dense_above) {
   // Checked up front so that a bad output or weight is reported before the commit changes the
   // snapshots (the plan's mask goes unused: commit_changed_windows returns its own).
-  check_skip_conv2d_frame_args(input, snapshots, output, weight, bias, block_size, stride,
-                               padding, dilation, groups);
+  check_skip_conv2d_frame_args(input, snapshots, output, weight, bias, block_size, stride, padding,
+                               dilation, groups);
   static const auto commit =
       c10::Dispatcher::singleton()
           .findSchemaOrThrow("mmeff::commit_changed_windows", "")
-          .typed<at::Tensor(const at::Tensor&, const at::Tensor&, double, int64_t,
-                            at::IntArrayRef, at::IntArrayRef, at::IntArrayRef, at::IntArrayRef,
-                            double)>();
+          .typed<at::Tensor(const at::Tensor&, const at::Tensor&, double, int64_t, at::IntArrayRef,
+                            at::IntArrayRef, at::IntArrayRef, at::IntArrayRef, double)>();
   static const auto sparse =
       c10::Dispatcher::singleton()
           .findSchemaOrThrow("mmeff::sparse_conv2d", "")
           .typed<void(const at::Tensor&, const at::Tensor&, const std::optional<at::Tensor>&,
                       const at::Tensor&, const at::Tensor&, at::IntArrayRef, at::IntArrayRef,
                       at::IntArrayRef, int64_t)>();
-  const at::Tensor mask = commit.call(input, snapshots, limit, block_size,
-                                      {weight.size(2), weight.size(3)}, stride, padding,
-                                      dilation, dense_above);
+  const at::Tensor mask =
+      commit.call(input, snapshots, limit, block_size, {weight.size(2), weight.size(3)}, stride,
+                  padding, dilation, dense_above);
   const int64_t positions = mask.sum().item<int64_t>();
   if (positions == mask.numel()) {
     dense_conv2d_into(input, weight, bias, output, stride, padding, dilation, groups);

@@ -142,7 +142,7 @@ struct Windows {
   bool changed(int64_t block, T limit) const {
     const WindowBox b = box(block);
     if (b.empty()) return false;
-    const WindowLayout layout{g.channels, g.in_h * g.in_w, b.r1 - b.r0, g.in_w,
+    const WindowLayout layout{g.channels,  g.in_h * g.in_w,   b.r1 - b.r0, g.in_w,
                               b.c1 - b.c0, g.win_h * g.win_w, g.win_w};
     return window_changed_for<T>(b.c1 - b.c0)(input_at(b), snapshot_at(block, b), layout, limit);
   }
@@ -194,8 +194,7 @@ void check_finite(const T* x, const BlockWindowGeometry& g) {
 
 }  // namespace
 
-std::vector<uint8_t> commit_changed_blocks_cpu(const at::Tensor& input,
-                                               const at::Tensor& snapshots,
+std::vector<uint8_t> commit_changed_blocks_cpu(const at::Tensor& input, const at::Tensor& snapshots,
                                                const BlockWindowGeometry& g, double limit,
                                                double commit_all_above) {
   const int64_t blocks = g.blocks();
@@ -244,13 +243,12 @@ int64_t write_block_mask(const std::vector<uint8_t>& fired, const BlockWindowGeo
 namespace {
 
 at::Tensor commit_changed_windows_cpu(const at::Tensor& input, const at::Tensor& snapshots,
-                                      double limit, int64_t block_size,
-                                      at::IntArrayRef kernel_size, at::IntArrayRef stride,
-                                      at::IntArrayRef padding, at::IntArrayRef dilation,
-                                      double commit_all_above) {
+                                      double limit, int64_t block_size, at::IntArrayRef kernel_size,
+                                      at::IntArrayRef stride, at::IntArrayRef padding,
+                                      at::IntArrayRef dilation, double commit_all_above) {
   const BlockWindowGeometry g =
-      check_commit_changed_windows_args("commit_changed_windows: ", input, snapshots,
-                                        block_size, kernel_size, stride, padding, dilation);
+      check_commit_changed_windows_args("commit_changed_windows: ", input, snapshots, block_size,
+                                        kernel_size, stride, padding, dilation);
   const std::vector<uint8_t> fired =
       commit_changed_blocks_cpu(input, snapshots, g, limit, commit_all_above);
   at::Tensor mask = at::empty({g.batch, g.out_h, g.out_w}, input.options().dtype(at::kBool));

@@ -15,6 +15,8 @@
 // NCHW or channels_last (NHWC), each read with its own strides; channels_last is the fast
 // layout (a pixel's channels, and an output position's, are contiguous). Compiled for
 // AVX-512, AVX2 and baseline x86-64 and picked at load time (GCC target_clones).
+#include "delta_conv2d_frame.h"
+
 #include <ATen/ATen.h>
 #include <ATen/Dispatch.h>
 #include <ATen/Parallel.h>
@@ -26,7 +28,6 @@
 #include <cstdint>
 
 #include "cpu_clones.h"
-#include "delta_conv2d_frame.h"
 #include "scratch_buffer.h"
 
 namespace mmeff {
@@ -49,8 +50,7 @@ PixelLayout pixel_layout(const at::Tensor& t) {
 // step is 1, 64 flags at a time become one bit mask whose set bits are visited in order: the
 // branches follow the masks, not each flag (scattered flags would mispredict about once each).
 template <typename Visit>
-inline void for_flagged(const uint8_t* flags, int64_t step, int64_t k0, int64_t k1,
-                        Visit&& visit) {
+inline void for_flagged(const uint8_t* flags, int64_t step, int64_t k0, int64_t k1, Visit&& visit) {
   if (step != 1) {
     for (int64_t k = k0; k < k1; ++k) {
       if (flags[k * step]) visit(k);
@@ -93,11 +93,10 @@ struct FiredLists {
 template <typename T>
 __attribute__((always_inline)) inline bool list_impl(const T* x, const T* ref, int64_t channels,
                                                      PixelLayout l, int64_t p0, int64_t p1,
-                                                     T threshold, uint8_t* flags,
-                                                     int64_t region, int64_t* first,
-                                                     int32_t* count, int32_t* channel,
-                                                     T* value) {
-  T poison = 0;  // x * 0 summed: NaN exactly when some x is NaN or Inf
+                                                     T threshold, uint8_t* flags, int64_t region,
+                                                     int64_t* first, int32_t* count,
+                                                     int32_t* channel, T* value) {
+  T poison = 0;          // x * 0 summed: NaN exactly when some x is NaN or Inf
   if (l.channel == 1) {  // NHWC: channels contiguous
     for (int64_t p = p0; p < p1; ++p) {
       const T* xp = x + p * l.pixel;
@@ -152,10 +151,10 @@ __attribute__((always_inline)) inline bool list_impl(const T* x, const T* ref, i
   return poison == poison;
 }
 
-MMEFF_CPU_CLONES bool list_fired(const float* x, const float* ref, int64_t channels,
-                                 PixelLayout l, int64_t p0, int64_t p1, float threshold,
-                                 uint8_t* flags, int64_t region, int64_t* first, int32_t* count,
-                                 int32_t* channel, float* value) {
+MMEFF_CPU_CLONES bool list_fired(const float* x, const float* ref, int64_t channels, PixelLayout l,
+                                 int64_t p0, int64_t p1, float threshold, uint8_t* flags,
+                                 int64_t region, int64_t* first, int32_t* count, int32_t* channel,
+                                 float* value) {
   return list_impl(x, ref, channels, l, p0, p1, threshold, flags, region, first, count, channel,
                    value);
 }
@@ -185,9 +184,16 @@ struct GatherArgs {
 // whichever the clone is compiled for.
 typedef float f32x16 __attribute__((vector_size(64)));
 typedef double f64x8 __attribute__((vector_size(64)));
-template <typename T> struct Vector;
-template <> struct Vector<float> { using type = f32x16; };
-template <> struct Vector<double> { using type = f64x8; };
+template <typename T>
+struct Vector;
+template <>
+struct Vector<float> {
+  using type = f32x16;
+};
+template <>
+struct Vector<double> {
+  using type = f64x8;
+};
 
 // The window's pixels (flat indices) of output position (oy, ox); returns their count.
 inline int window_pixels(const Conv2dGeometry& g, int64_t oy, int64_t ox, int64_t* pixels) {
@@ -270,9 +276,15 @@ __attribute__((always_inline)) inline int64_t gather_row_impl(const GatherArgs& 
       }
       // the 1-3 vectors left: one more run over the lists
       switch ((cout_g - co) / kLanes) {
-        case 3: gather_channels<T, 3>(image, value, packed, taps, n_taps, co, o); break;
-        case 2: gather_channels<T, 2>(image, value, packed, taps, n_taps, co, o); break;
-        case 1: gather_channels<T, 1>(image, value, packed, taps, n_taps, co, o); break;
+        case 3:
+          gather_channels<T, 3>(image, value, packed, taps, n_taps, co, o);
+          break;
+        case 2:
+          gather_channels<T, 2>(image, value, packed, taps, n_taps, co, o);
+          break;
+        case 1:
+          gather_channels<T, 1>(image, value, packed, taps, n_taps, co, o);
+          break;
       }
       co += (cout_g - co) / kLanes * kLanes;
       if (co == cout_g) continue;
@@ -300,14 +312,13 @@ __attribute__((always_inline)) inline int64_t gather_row_impl(const GatherArgs& 
 }
 
 MMEFF_CPU_CLONES int64_t gather_row(const GatherArgs& a, const float* value, const float* packed,
-                                    float* acc, int64_t* taps, float* out, int64_t n,
-                                    int64_t oy) {
+                                    float* acc, int64_t* taps, float* out, int64_t n, int64_t oy) {
   return gather_row_impl(a, value, packed, acc, taps, out, n, oy);
 }
 
-MMEFF_CPU_CLONES int64_t gather_row(const GatherArgs& a, const double* value,
-                                    const double* packed, double* acc, int64_t* taps,
-                                    double* out, int64_t n, int64_t oy) {
+MMEFF_CPU_CLONES int64_t gather_row(const GatherArgs& a, const double* value, const double* packed,
+                                    double* acc, int64_t* taps, double* out, int64_t n,
+                                    int64_t oy) {
   return gather_row_impl(a, value, packed, acc, taps, out, n, oy);
 }
 
@@ -372,8 +383,7 @@ inline int64_t taps_reaching(int64_t i, int64_t pad, int64_t dil, int64_t size) 
 template <typename T>
 __attribute__((always_inline)) inline int64_t scatter_rows_impl(const ScatterArgs& a,
                                                                 const T* value, const T* packed,
-                                                                T* out, int64_t iy0,
-                                                                int64_t iy1) {
+                                                                T* out, int64_t iy0, int64_t iy1) {
   constexpr int64_t kLanes = sizeof(typename Vector<T>::type) / sizeof(T);
   const Conv2dGeometry& g = a.g;
   int64_t taps = 0;
@@ -394,14 +404,13 @@ __attribute__((always_inline)) inline int64_t scatter_rows_impl(const ScatterArg
   return taps * g.out_channels;
 }
 
-MMEFF_CPU_CLONES int64_t scatter_rows(const ScatterArgs& a, const float* value,
-                                      const float* packed, float* out, int64_t iy0, int64_t iy1) {
+MMEFF_CPU_CLONES int64_t scatter_rows(const ScatterArgs& a, const float* value, const float* packed,
+                                      float* out, int64_t iy0, int64_t iy1) {
   return scatter_rows_impl(a, value, packed, out, iy0, iy1);
 }
 
 MMEFF_CPU_CLONES int64_t scatter_rows(const ScatterArgs& a, const double* value,
-                                      const double* packed, double* out, int64_t iy0,
-                                      int64_t iy1) {
+                                      const double* packed, double* out, int64_t iy0, int64_t iy1) {
   return scatter_rows_impl(a, value, packed, out, iy0, iy1);
 }
 
@@ -410,10 +419,9 @@ MMEFF_CPU_CLONES int64_t scatter_rows(const ScatterArgs& a, const double* value,
 template <typename Body>
 void for_items_dynamically(int64_t items, Body&& body) {
   std::atomic<int64_t> next{0};
-  at::parallel_for(0, std::min<int64_t>(at::get_num_threads(), items), 1,
-                   [&](int64_t, int64_t) {
-                     for (int64_t i = next++; i < items; i = next++) body(i);
-                   });
+  at::parallel_for(0, std::min<int64_t>(at::get_num_threads(), items), 1, [&](int64_t, int64_t) {
+    for (int64_t i = next++; i < items; i = next++) body(i);
+  });
 }
 
 // Runs body(n, p0, p1) for every chunk [p0, p1) of kPixelChunk pixels of every image n,
@@ -462,8 +470,8 @@ FrameLists<T> list_step(const Conv2dGeometry& g, PixelLayout in, const T* x, con
     uint8_t* flags =
         thread_scratch<uint8_t>(ScratchSlot::kFlags, std::max(g.in_channels, kPixelChunk));
     if (!list_fired(x + n * in.image, ref + n * in.image, g.in_channels, in, p0, p1, threshold,
-                    flags, (n * plane + p0) * g.in_channels, first + n * plane,
-                    count + n * plane, channel, value)) {
+                    flags, (n * plane + p0) * g.in_channels, first + n * plane, count + n * plane,
+                    channel, value)) {
       finite = false;
     }
     int64_t fired = 0;
@@ -477,8 +485,7 @@ FrameLists<T> list_step(const Conv2dGeometry& g, PixelLayout in, const T* x, con
 // Calls visit(j, i) for every listed value, in parallel: j its index in the lists, i its
 // index in x.
 template <typename T, typename Visit>
-void for_listed(const Conv2dGeometry& g, PixelLayout in, const FrameLists<T>& f,
-                Visit&& visit) {
+void for_listed(const Conv2dGeometry& g, PixelLayout in, const FrameLists<T>& f, Visit&& visit) {
   const int64_t plane = g.in_h * g.in_w;
   for_pixel_chunks(g, [&](int64_t n, int64_t p0, int64_t p1) {
     for (int64_t p = n * plane + p0; p < n * plane + p1; ++p) {
@@ -565,9 +572,8 @@ template <typename T>
 int64_t delta_conv2d_frame_steps(const Conv2dGeometry& g, const at::Tensor& x,
                                  const at::Tensor& reference, const at::Tensor& output,
                                  const at::Tensor& weight, const at::Tensor& packed_weight,
-                                 double threshold, at::IntArrayRef stride,
-                                 at::IntArrayRef padding, at::IntArrayRef dilation,
-                                 double dense_above) {
+                                 double threshold, at::IntArrayRef stride, at::IntArrayRef padding,
+                                 at::IntArrayRef dilation, double dense_above) {
   const PixelLayout in = pixel_layout(x);
   const T* xp = x.const_data_ptr<T>();
   T* rp = reference.mutable_data_ptr<T>();
@@ -580,8 +586,7 @@ int64_t delta_conv2d_frame_steps(const Conv2dGeometry& g, const at::Tensor& x,
   const T* packed = packed_weight.const_data_ptr<T>();
   T* out = output.mutable_data_ptr<T>();
   const PixelLayout out_layout = pixel_layout(output);
-  const PackedLayout packed_layout{g.out_per_group(),
-                                   g.kernel_h * g.kernel_w * g.out_per_group()};
+  const PackedLayout packed_layout{g.out_per_group(), g.kernel_h * g.kernel_w * g.out_per_group()};
   if (scatter_fits<T>(g, out_layout)) {
     return scatter_step(g, f, packed, packed_layout, out, out_layout);
   }
@@ -593,14 +598,13 @@ at::Tensor delta_conv2d_frame_cpu(const at::Tensor& x, const at::Tensor& referen
                                   const at::Tensor& packed_weight, double threshold,
                                   at::IntArrayRef stride, at::IntArrayRef padding,
                                   at::IntArrayRef dilation, int64_t groups, double dense_above) {
-  const Conv2dGeometry g = check_delta_conv2d_frame_args(x, reference, output, weight,
-                                                         packed_weight, stride, padding,
-                                                         dilation, groups);
+  const Conv2dGeometry g = check_delta_conv2d_frame_args(
+      x, reference, output, weight, packed_weight, stride, padding, dilation, groups);
   int64_t executed = 0;
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "delta_conv2d_frame_cpu", [&] {
-    executed = delta_conv2d_frame_steps<scalar_t>(g, x, reference, output, weight,
-                                                  packed_weight, threshold, stride, padding,
-                                                  dilation, dense_above);
+    executed =
+        delta_conv2d_frame_steps<scalar_t>(g, x, reference, output, weight, packed_weight,
+                                           threshold, stride, padding, dilation, dense_above);
   });
   return at::scalar_tensor(executed, at::kLong);
 }

@@ -35,14 +35,13 @@ MMEFF_CPU_CLONES void plane_f32(const float* in, const float* weight, float bias
   plane_impl(in, weight, bias, out, phases, acc, g);
 }
 
-MMEFF_CPU_CLONES void plane_f64(const double* in, const double* weight, double bias,
-                                double* out, double* phases, double* acc,
-                                const PlaneGeometry& g) {
+MMEFF_CPU_CLONES void plane_f64(const double* in, const double* weight, double bias, double* out,
+                                double* phases, double* acc, const PlaneGeometry& g) {
   plane_impl(in, weight, bias, out, phases, acc, g);
 }
 
-inline void plane(const float* in, const float* w, float b, float* out, float* phases,
-                  float* acc, const PlaneGeometry& g) {
+inline void plane(const float* in, const float* w, float b, float* out, float* phases, float* acc,
+                  const PlaneGeometry& g) {
   plane_f32(in, w, b, out, phases, acc, g);
 }
 

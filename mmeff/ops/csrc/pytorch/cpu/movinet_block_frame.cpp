@@ -45,7 +45,7 @@ struct PlaneTask {
   scalar_t in_bias;
   const scalar_t* spatial_weight;  // kh * kw taps
   scalar_t spatial_bias;
-  const scalar_t* past[8];  // temporal_taps - 1 planes
+  const scalar_t* past[8];          // temporal_taps - 1 planes
   const scalar_t* temporal_weight;  // temporal_taps taps, or nullptr
   scalar_t temporal_bias;
   int64_t temporal_taps;
@@ -143,9 +143,9 @@ at::Tensor contiguous_or_undefined(const std::optional<at::Tensor>& t) {
 // count_include_pad=False): per output row the 2-3 input rows summed into `row` (w elements),
 // then 3-column sums at stride 2.
 template <typename scalar_t>
-__attribute__((always_inline)) inline void pool_plane_impl(const scalar_t* in, int64_t h,
-                                                           int64_t w, scalar_t* out,
-                                                           int64_t out_h, int64_t out_w,
+__attribute__((always_inline)) inline void pool_plane_impl(const scalar_t* in, int64_t h, int64_t w,
+                                                           scalar_t* out, int64_t out_h,
+                                                           int64_t out_w,
                                                            scalar_t* __restrict row) {
   for (int64_t i = 0; i < out_h; ++i) {
     const int64_t y0 = std::max<int64_t>(2 * i - 1, 0), y1 = std::min<int64_t>(2 * i + 2, h);
@@ -175,8 +175,8 @@ MMEFF_CPU_CLONES void pool_plane(const float* in, int64_t h, int64_t w, float* o
   pool_plane_impl(in, h, w, out, oh, ow, row);
 }
 
-MMEFF_CPU_CLONES void pool_plane(const double* in, int64_t h, int64_t w, double* out,
-                                 int64_t oh, int64_t ow, double* row) {
+MMEFF_CPU_CLONES void pool_plane(const double* in, int64_t h, int64_t w, double* out, int64_t oh,
+                                 int64_t ow, double* row) {
   pool_plane_impl(in, h, w, out, oh, ow, row);
 }
 
@@ -221,8 +221,8 @@ int64_t check_temporal_stage(const at::Tensor& input, int64_t n, int64_t channel
     const bool shaped = (frame.dim() == 4 || (frame.dim() == 5 && frame.size(2) == 1)) &&
                         frame.size(0) == n && frame.size(1) == channels &&
                         frame.size(-2) == g.out_h && frame.size(-1) == g.out_w;
-    TORCH_CHECK(shaped, kOp, "past frame ", i, " must have shape (N, E, [1,] H', W') = (", n,
-                ", ", channels, ", [1,] ", g.out_h, ", ", g.out_w, "), got ", frame.sizes());
+    TORCH_CHECK(shaped, kOp, "past frame ", i, " must have shape (N, E, [1,] H', W') = (", n, ", ",
+                channels, ", [1,] ", g.out_h, ", ", g.out_w, "), got ", frame.sizes());
     const std::string name = "past frame " + std::to_string(i);
     check_like(kOp, name.c_str(), frame, input);
   }
@@ -235,8 +235,8 @@ int64_t check_temporal_stage(const at::Tensor& input, int64_t n, int64_t channel
 BlockShape check_block_frame_args(
     const at::Tensor& input, const at::Tensor& expand_weight,
     const std::optional<at::Tensor>& expand_bias, const at::Tensor& spatial_weight,
-    const std::optional<at::Tensor>& spatial_bias, at::IntArrayRef stride,
-    at::IntArrayRef padding, at::TensorList past, const std::optional<at::Tensor>& temporal_weight,
+    const std::optional<at::Tensor>& spatial_bias, at::IntArrayRef stride, at::IntArrayRef padding,
+    at::TensorList past, const std::optional<at::Tensor>& temporal_weight,
     const std::optional<at::Tensor>& temporal_bias, c10::string_view activation,
     const std::optional<at::Tensor>& pooled_sum, const at::Tensor& reduce_weight,
     const std::optional<at::Tensor>& reduce_bias, const at::Tensor& excite_weight,
@@ -245,8 +245,7 @@ BlockShape check_block_frame_args(
     const std::optional<at::Tensor>& project_bias, bool shortcut_pool,
     const std::optional<at::Tensor>& shortcut_weight,
     const std::optional<at::Tensor>& shortcut_bias) {
-  TORCH_CHECK(input.dim() == 4, kOp, "x must be 4-D (N, C_in, H, W), got shape ",
-              input.sizes());
+  TORCH_CHECK(input.dim() == 4, kOp, "x must be 4-D (N, C_in, H, W), got shape ", input.sizes());
   TORCH_CHECK(input.scalar_type() == at::kFloat || input.scalar_type() == at::kDouble, kOp,
               "x must be float32 or float64, got ", input.scalar_type());
   const int64_t n = input.size(0), in_channels = input.size(1);
@@ -303,8 +302,7 @@ BlockShape check_block_frame_args(
     TORCH_CHECK(in_channels == out_channels, kOp, "an identity shortcut needs C_in == C_out, got ",
                 in_channels, " and ", out_channels, " (give a shortcut_weight)");
   }
-  return {n, in_channels, channels, hidden, out_channels, temporal_taps, g, act, se_act,
-          gate_act};
+  return {n, in_channels, channels, hidden, out_channels, temporal_taps, g, act, se_act, gate_act};
 }
 
 // One sample's tensors as the passes read and write them (contiguous; nullptr: absent).
@@ -346,8 +344,7 @@ void expand_depthwise_pass(const BlockShape& b, const BlockData<T>& d, T* means)
     T* phases = thread_scratch<T>(ScratchSlot::kPhases, g.phases_numel());
     T* acc = thread_scratch<T>(ScratchSlot::kAccumulator, g.span);
     blas::gemm<T>(false, false, in_size, end - begin, b.in_channels, T(1), d.frame, in_size,
-                  d.expand_weight + begin * b.in_channels, b.in_channels, T(0), expanded,
-                  in_size);
+                  d.expand_weight + begin * b.in_channels, b.in_channels, T(0), expanded, in_size);
     for (int64_t c = begin; c < end; ++c) {
       PlaneTask<T> task{};
       task.in = expanded + (c - begin) * in_size;
@@ -357,8 +354,7 @@ void expand_depthwise_pass(const BlockShape& b, const BlockData<T>& d, T* means)
       for (int64_t i = 0; i + 1 < b.temporal_taps; ++i) {
         task.past[i] = d.past[i] + c * plane_size;
       }
-      task.temporal_weight = d.temporal_weight ? d.temporal_weight + c * b.temporal_taps
-                                               : nullptr;
+      task.temporal_weight = d.temporal_weight ? d.temporal_weight + c * b.temporal_taps : nullptr;
       task.temporal_bias = d.temporal_bias ? d.temporal_bias[c] : T(0);
       task.temporal_taps = b.temporal_taps;
       task.spatial = d.spatial ? d.spatial + c * plane_size : nullptr;
@@ -400,12 +396,12 @@ void shortcut_pool_pass(const BlockShape& b, const T* frame, T* pooled) {
   const int64_t in_size = g.in_h * g.in_w, plane_size = g.out_h * g.out_w;
   at::parallel_for(0, b.in_channels, chunk_of(b.in_channels, in_size * 2),
                    [&](int64_t begin, int64_t end) {
-    T* row = thread_scratch<T>(ScratchSlot::kPlanes, g.in_w);
-    for (int64_t c = begin; c < end; ++c) {
-      pool_plane(frame + c * in_size, g.in_h, g.in_w, pooled + c * plane_size, g.out_h,
-                 g.out_w, row);
-    }
-  });
+                     T* row = thread_scratch<T>(ScratchSlot::kPlanes, g.in_w);
+                     for (int64_t c = begin; c < end; ++c) {
+                       pool_plane(frame + c * in_size, g.in_h, g.in_w, pooled + c * plane_size,
+                                  g.out_h, g.out_w, row);
+                     }
+                   });
 }
 
 // Pass 4, out = shortcut + rezero * project(gates * depthwise), by chunks of output channels:
@@ -416,39 +412,39 @@ void project_pass(const BlockShape& b, const BlockData<T>& d, double rezero, con
                   const T* shortcut_in) {
   const int64_t channels = b.channels, plane_size = b.g.out_h * b.g.out_w;
   const int64_t work = plane_size * (channels + (d.shortcut_weight ? b.in_channels : 0));
-  at::parallel_for(0, b.out_channels, chunk_of(b.out_channels, work),
-                   [&](int64_t begin, int64_t end) {
-    T* weight = thread_scratch<T>(ScratchSlot::kWeights, (end - begin) * channels);
-    T* dst = d.out + begin * plane_size;
-    for (int64_t o = begin; o < end; ++o) {
-      const T* row = d.project_weight + o * channels;
-      T* scaled = weight + (o - begin) * channels;
-      for (int64_t c = 0; c < channels; ++c) scaled[c] = row[c] * gates[c];
-      const T shift = (d.project_bias ? T(rezero) * d.project_bias[o] : T(0)) +
-                      (d.shortcut_bias ? d.shortcut_bias[o] : T(0));
-      T* plane_out = d.out + o * plane_size;
-      if (d.shortcut_weight) {
-        std::fill(plane_out, plane_out + plane_size, shift);
-      } else {
-        const T* r = shortcut_in + o * plane_size;
-        for (int64_t q = 0; q < plane_size; ++q) plane_out[q] = r[q] + shift;
-      }
-    }
-    if (d.shortcut_weight) {
-      blas::gemm<T>(false, false, plane_size, end - begin, b.in_channels, T(1), shortcut_in,
-                    plane_size, d.shortcut_weight + begin * b.in_channels, b.in_channels, T(1),
-                    dst, plane_size);
-    }
-    blas::gemm<T>(false, false, plane_size, end - begin, channels, T(1), d.depthwise,
-                  plane_size, weight, channels, T(1), dst, plane_size);
-  });
+  at::parallel_for(
+      0, b.out_channels, chunk_of(b.out_channels, work), [&](int64_t begin, int64_t end) {
+        T* weight = thread_scratch<T>(ScratchSlot::kWeights, (end - begin) * channels);
+        T* dst = d.out + begin * plane_size;
+        for (int64_t o = begin; o < end; ++o) {
+          const T* row = d.project_weight + o * channels;
+          T* scaled = weight + (o - begin) * channels;
+          for (int64_t c = 0; c < channels; ++c) scaled[c] = row[c] * gates[c];
+          const T shift = (d.project_bias ? T(rezero) * d.project_bias[o] : T(0)) +
+                          (d.shortcut_bias ? d.shortcut_bias[o] : T(0));
+          T* plane_out = d.out + o * plane_size;
+          if (d.shortcut_weight) {
+            std::fill(plane_out, plane_out + plane_size, shift);
+          } else {
+            const T* r = shortcut_in + o * plane_size;
+            for (int64_t q = 0; q < plane_size; ++q) plane_out[q] = r[q] + shift;
+          }
+        }
+        if (d.shortcut_weight) {
+          blas::gemm<T>(false, false, plane_size, end - begin, b.in_channels, T(1), shortcut_in,
+                        plane_size, d.shortcut_weight + begin * b.in_channels, b.in_channels, T(1),
+                        dst, plane_size);
+        }
+        blas::gemm<T>(false, false, plane_size, end - begin, channels, T(1), d.depthwise,
+                      plane_size, weight, channels, T(1), dst, plane_size);
+      });
 }
 
 std::tuple<at::Tensor, at::Tensor, at::Tensor> movinet_block_frame_cpu(
     const at::Tensor& input, const at::Tensor& expand_weight,
     const std::optional<at::Tensor>& expand_bias, const at::Tensor& spatial_weight,
-    const std::optional<at::Tensor>& spatial_bias, at::IntArrayRef stride,
-    at::IntArrayRef padding, at::TensorList past, const std::optional<at::Tensor>& temporal_weight,
+    const std::optional<at::Tensor>& spatial_bias, at::IntArrayRef stride, at::IntArrayRef padding,
+    at::TensorList past, const std::optional<at::Tensor>& temporal_weight,
     const std::optional<at::Tensor>& temporal_bias, c10::string_view activation,
     const std::optional<at::Tensor>& pooled_sum, int64_t frames_seen,
     const at::Tensor& reduce_weight, const std::optional<at::Tensor>& reduce_bias,
@@ -460,8 +456,8 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> movinet_block_frame_cpu(
   const BlockShape b = check_block_frame_args(
       input, expand_weight, expand_bias, spatial_weight, spatial_bias, stride, padding, past,
       temporal_weight, temporal_bias, activation, pooled_sum, reduce_weight, reduce_bias,
-      excite_weight, excite_bias, se_activation, gate, project_weight, project_bias,
-      shortcut_pool, shortcut_weight, shortcut_bias);
+      excite_weight, excite_bias, se_activation, gate, project_weight, project_bias, shortcut_pool,
+      shortcut_weight, shortcut_bias);
   const int64_t n = b.n, channels = b.channels;
   const int64_t in_size = b.g.in_h * b.g.in_w, plane_size = b.g.out_h * b.g.out_w;
   const at::Tensor x = input.contiguous(), we = expand_weight.contiguous();
@@ -509,13 +505,13 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> movinet_block_frame_cpu(
       d.shortcut_weight = data_or_null<T>(ws);
       d.shortcut_bias = data_or_null<T>(bs);
       d.depthwise = depthwise.mutable_data_ptr<T>() + s * channels * plane_size;
-      d.spatial = temporal_weight ? spatial.mutable_data_ptr<T>() + s * channels * plane_size
-                                  : nullptr;
+      d.spatial =
+          temporal_weight ? spatial.mutable_data_ptr<T>() + s * channels * plane_size : nullptr;
       d.sum = new_sum.mutable_data_ptr<T>() + s * channels;
       d.out = out.mutable_data_ptr<T>() + s * b.out_channels * plane_size;
       expand_depthwise_pass(b, d, means.data());
-      squeeze_excite_pass(b, d, frames_seen, rezero, means.data(), squeezed.data(),
-                          hidden.data(), gates.data());
+      squeeze_excite_pass(b, d, frames_seen, rezero, means.data(), squeezed.data(), hidden.data(),
+                          gates.data());
       if (shortcut_pool) shortcut_pool_pass(b, d.frame, pooled.get());
       project_pass(b, d, rezero, gates.data(), shortcut_pool ? pooled.get() : d.frame);
     }

@@ -26,10 +26,9 @@ constexpr const char* kOp = "movinet_head_frame: ";
 
 // out[n, r] = bias[r] + dot(weight[r], in[n]) for rows r in [begin, end).
 template <typename scalar_t>
-__attribute__((always_inline)) inline void rows_impl(const scalar_t* weight,
-                                                     const scalar_t* bias, const scalar_t* in,
-                                                     scalar_t* out, int64_t n, int64_t inputs,
-                                                     int64_t outputs, int64_t begin,
+__attribute__((always_inline)) inline void rows_impl(const scalar_t* weight, const scalar_t* bias,
+                                                     const scalar_t* in, scalar_t* out, int64_t n,
+                                                     int64_t inputs, int64_t outputs, int64_t begin,
                                                      int64_t end) {
   for (int64_t r = begin; r < end; ++r) {
     const scalar_t* __restrict row = weight + r * inputs;
@@ -49,8 +48,7 @@ MMEFF_CPU_CLONES void rows(const float* w, const float* b, const float* in, floa
 }
 
 MMEFF_CPU_CLONES void rows(const double* w, const double* b, const double* in, double* out,
-                           int64_t n, int64_t inputs, int64_t outputs, int64_t begin,
-                           int64_t end) {
+                           int64_t n, int64_t inputs, int64_t outputs, int64_t begin, int64_t end) {
   rows_impl(w, b, in, out, n, inputs, outputs, begin, end);
 }
 
@@ -59,8 +57,7 @@ template <typename scalar_t>
 void linear(const scalar_t* weight, const scalar_t* bias, const scalar_t* in, scalar_t* out,
             int64_t n, int64_t inputs, int64_t outputs) {
   const int64_t threads = std::max<int64_t>(1, at::get_num_threads());
-  const int64_t chunk = outputs * inputs < (1 << 15) ? outputs
-                                                      : (outputs + threads - 1) / threads;
+  const int64_t chunk = outputs * inputs < (1 << 15) ? outputs : (outputs + threads - 1) / threads;
   at::parallel_for(0, outputs, chunk, [&](int64_t begin, int64_t end) {
     rows(weight, bias, in, out, n, inputs, outputs, begin, end);
   });
@@ -71,8 +68,7 @@ std::tuple<at::Tensor, at::Tensor> movinet_head_frame_cpu(
     const at::Tensor& hidden_weight, const std::optional<at::Tensor>& hidden_bias,
     c10::string_view activation, const at::Tensor& fc_weight,
     const std::optional<at::Tensor>& fc_bias) {
-  TORCH_CHECK(input.dim() == 4, kOp, "x must be 4-D (N, C, H, W), got shape ",
-              input.sizes());
+  TORCH_CHECK(input.dim() == 4, kOp, "x must be 4-D (N, C, H, W), got shape ", input.sizes());
   TORCH_CHECK(input.scalar_type() == at::kFloat || input.scalar_type() == at::kDouble, kOp,
               "x must be float32 or float64, got ", input.scalar_type());
   const int64_t n = input.size(0), channels = input.size(1);
@@ -109,11 +105,11 @@ std::tuple<at::Tensor, at::Tensor> movinet_head_frame_cpu(
       sum[p] = (pooled_sum ? ps.const_data_ptr<T>()[p] : T(0)) + total / T(size);
       pooled[p] = sum[p] / count;
     }
-    linear<T>(w1.const_data_ptr<T>(), b1.defined() ? b1.const_data_ptr<T>() : nullptr,
-              pooled.get(), units.get(), n, channels, hidden);
+    linear<T>(w1.const_data_ptr<T>(), b1.defined() ? b1.const_data_ptr<T>() : nullptr, pooled.get(),
+              units.get(), n, channels, hidden);
     for (int64_t p = 0; p < n * hidden; ++p) units[p] = activate(act, units[p]);
-    linear<T>(w2.const_data_ptr<T>(), b2.defined() ? b2.const_data_ptr<T>() : nullptr,
-              units.get(), logits.mutable_data_ptr<T>(), n, hidden, classes);
+    linear<T>(w2.const_data_ptr<T>(), b2.defined() ? b2.const_data_ptr<T>() : nullptr, units.get(),
+              logits.mutable_data_ptr<T>(), n, hidden, classes);
   });
   return {logits, new_sum};
 }

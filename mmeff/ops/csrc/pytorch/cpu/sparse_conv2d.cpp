@@ -15,6 +15,8 @@
 //   NCHW:          col is (K x M), K = (c, i, j); result (C_out/g x M)
 //   channels_last: col is (M x K), K = (i, j, c); result (M x C_out/g)
 // Depthwise-like convs (one input channel per group) skip the GEMM and accumulate directly.
+#include "sparse_conv2d.h"
+
 #include <ATen/Parallel.h>
 #include <torch/library.h>
 
@@ -24,7 +26,6 @@
 
 #include "blas.h"
 #include "scratch_buffer.h"
-#include "sparse_conv2d.h"
 #include "sparse_conv2d_cpu.h"
 
 namespace mmeff {
@@ -59,7 +60,8 @@ std::vector<Run> mask_runs(const Conv2dGeometry& g, const bool* mask,
   for (int64_t n = 0; n < g.batch; ++n) {
     for (int64_t y = 0; y < h; ++y) {
       const bool* row = mask + (n * h + y) * w;
-      const uint8_t* taken_row = taken.empty() ? nullptr : &taken[(n * tiles_h + y / kTile) * tiles_w];
+      const uint8_t* taken_row =
+          taken.empty() ? nullptr : &taken[(n * tiles_h + y / kTile) * tiles_w];
       auto active = [&](int64_t x) { return row[x] && !(taken_row && taken_row[x / kTile]); };
       int64_t x = 0;
       while (x < w) {
@@ -122,8 +124,8 @@ std::vector<TileTask> plan_tile_tasks(const Conv2dGeometry& g, const bool* mask,
   for (int64_t s = 0; s < n_spans; ++s) {
     for (int64_t c = 0; c < span; c += per_task) {
       for (const TileTask& t : tiles) {
-        tasks.push_back({t.n, t.ty, t.tx, s * span + c, s * span + std::min(span, c + per_task),
-                         t.full});
+        tasks.push_back(
+            {t.n, t.ty, t.tx, s * span + c, s * span + std::min(span, c + per_task), t.full});
       }
     }
   }
@@ -167,8 +169,8 @@ inline void zero_n(T* __restrict dst, int64_t n) {
 
 // Columns t of a run whose input column x_start + t * stride lies inside [0, width).
 // (No integer division at stride 1: this runs once per (channel, kernel tap) of border runs.)
-inline void valid_range(int64_t x_start, int64_t stride, int64_t width, int64_t len,
-                        int64_t& t_lo, int64_t& t_hi) {
+inline void valid_range(int64_t x_start, int64_t stride, int64_t width, int64_t len, int64_t& t_lo,
+                        int64_t& t_hi) {
   if (stride == 1) {
     t_lo = std::max<int64_t>(-x_start, 0);
     t_hi = std::min(len, width - x_start);
@@ -200,8 +202,8 @@ inline void prefetch_receptive_field(const Conv2dArgs<T>& a, const Run& run, int
 }
 
 template <typename T>
-void gather_nchw(const Conv2dArgs<T>& a, const Run* runs, int64_t n_runs, int64_t group,
-                 int64_t M, T* col) {
+void gather_nchw(const Conv2dArgs<T>& a, const Run* runs, int64_t n_runs, int64_t group, int64_t M,
+                 T* col) {
   const auto& g = a.g;
   const int64_t cg = g.in_per_group(), plane = g.in_h * g.in_w;
   const int64_t span_h = (g.kernel_h - 1) * g.dil_h, span_w = (g.kernel_w - 1) * g.dil_w;
@@ -248,8 +250,8 @@ void gather_nchw(const Conv2dArgs<T>& a, const Run* runs, int64_t n_runs, int64_
 }
 
 template <typename T>
-void scatter_nchw(const Conv2dArgs<T>& a, const Run* runs, int64_t n_runs, int64_t group,
-                  int64_t M, const T* res) {
+void scatter_nchw(const Conv2dArgs<T>& a, const Run* runs, int64_t n_runs, int64_t group, int64_t M,
+                  const T* res) {
   const int64_t cog = a.g.out_per_group();
   for (int64_t r = 0; r < n_runs; ++r) {
     const Run& run = runs[r];
@@ -277,8 +279,8 @@ void gemm_chunk_nchw(const Conv2dArgs<T>& a, const Run* runs, int64_t n_runs, in
     gather_nchw(a, runs, n_runs, group, M, col);
     // Row-major res(cog x M) = W_g(cog x K) * col(K x M), i.e. column-major
     // res^T(M x cog) = col^T(M x K) * W_g^T(K x cog).
-    blas::gemm<T>(false, false, M, cog, K, T(1), col, M, a.weight + group * cog * K, K, T(0),
-                  res, M);
+    blas::gemm<T>(false, false, M, cog, K, T(1), col, M, a.weight + group * cog * K, K, T(0), res,
+                  M);
     scatter_nchw(a, runs, n_runs, group, M, res);
   }
 }
@@ -317,8 +319,8 @@ void direct_chunk_nchw(const Conv2dArgs<T>& a, const Run* runs, int64_t n_runs) 
 // ------------------------------------------------------- channels_last: col is (M x K)
 
 template <typename T>
-void gather_nhwc(const Conv2dArgs<T>& a, const Run* runs, int64_t n_runs, int64_t group,
-                 int64_t K, T* col) {
+void gather_nhwc(const Conv2dArgs<T>& a, const Run* runs, int64_t n_runs, int64_t group, int64_t K,
+                 T* col) {
   const auto& g = a.g;
   const int64_t cg = g.in_per_group();
   for (int64_t r = 0; r < n_runs; ++r) {
@@ -369,8 +371,8 @@ void gemm_chunk_nhwc(const Conv2dArgs<T>& a, const Run* runs, int64_t n_runs, in
     gather_nhwc(a, runs, n_runs, group, K, col);
     // Row-major res(M x cog) = col(M x K) * W_g^T(K x cog), i.e. column-major
     // res^T(cog x M) = W_g(cog x K, stored K-major) * col^T(K x M).
-    blas::gemm<T>(true, false, cog, M, K, T(1), a.weight + group * cog * K, K, col, K, T(0),
-                  res, cog);
+    blas::gemm<T>(true, false, cog, M, K, T(1), a.weight + group * cog * K, K, col, K, T(0), res,
+                  cog);
     scatter_nhwc(a, runs, n_runs, group, res);
   }
 }
@@ -449,10 +451,15 @@ void tile_step(const Conv2dGeometry& g, const at::Tensor& x, const at::Tensor& w
   if (tasks.empty()) return;
   const at::Tensor w = weight.is_non_overlapping_and_dense() ? weight : weight.contiguous();
   const int64_t w_strides[4] = {w.stride(0), w.stride(1), w.stride(2), w.stride(3)};
-  const Conv2dArgs<float> a{g, x.const_data_ptr<float>(), w.const_data_ptr<float>(),
+  const Conv2dArgs<float> a{g,
+                            x.const_data_ptr<float>(),
+                            w.const_data_ptr<float>(),
                             b.defined() ? b.const_data_ptr<float>() : nullptr,
-                            out.mutable_data_ptr<float>(), out.stride(0), out.stride(1),
-                            out.stride(2), out.stride(3)};
+                            out.mutable_data_ptr<float>(),
+                            out.stride(0),
+                            out.stride(1),
+                            out.stride(2),
+                            out.stride(3)};
   run_tile_tasks(a, w_strides, mask, channels_last, tasks, cpu_kernel_level());
 }
 
@@ -478,8 +485,8 @@ void gather_step(const Conv2dGeometry& g, const at::Tensor& x, const at::Tensor&
   const int64_t row_bytes = std::max<int64_t>(g.patch_size(), 1) * x.element_size();
   const int64_t max_positions = std::clamp<int64_t>(kChunkBytes / row_bytes, 64, 1024);
   const int64_t threads = std::max<int64_t>(at::get_num_threads(), 1);
-  const int64_t rounds = std::max<int64_t>(
-      1, (total + threads * max_positions - 1) / (threads * max_positions));
+  const int64_t rounds =
+      std::max<int64_t>(1, (total + threads * max_positions - 1) / (threads * max_positions));
   const std::vector<Chunk> chunks = make_chunks(runs, total, threads * rounds);
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "sparse_conv2d_cpu", [&] {
     Conv2dArgs<scalar_t> a{g,
@@ -501,13 +508,12 @@ void sparse_conv2d_cpu(const at::Tensor& input, const at::Tensor& weight,
                        const std::optional<at::Tensor>& bias, const at::Tensor& mask,
                        const at::Tensor& out, at::IntArrayRef stride, at::IntArrayRef padding,
                        at::IntArrayRef dilation, int64_t groups) {
-  const Conv2dGeometry g = check_sparse_conv2d_args("sparse_conv2d: ", "out", input, weight,
-                                                    bias, mask, out, stride, padding, dilation,
-                                                    groups);
+  const Conv2dGeometry g = check_sparse_conv2d_args("sparse_conv2d: ", "out", input, weight, bias,
+                                                    mask, out, stride, padding, dilation, groups);
   const at::Tensor mask_c = mask.contiguous();
   const bool* mask_ptr = mask_c.const_data_ptr<bool>();
-  const bool channels_last = !input.is_contiguous() &&
-                             input.is_contiguous(at::MemoryFormat::ChannelsLast);
+  const bool channels_last =
+      !input.is_contiguous() && input.is_contiguous(at::MemoryFormat::ChannelsLast);
   const at::Tensor x = channels_last ? input : input.contiguous();
   const at::Tensor b = bias.has_value() ? bias->contiguous() : at::Tensor();
   std::vector<uint8_t> taken;

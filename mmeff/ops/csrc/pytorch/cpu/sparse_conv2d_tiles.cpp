@@ -38,8 +38,8 @@ struct TileKernelArgs {
   const int64_t* tile_taps;  // per tap (i, j): offset of row 0's first input in the tile
   const int64_t* w_taps;     // per tap (i, j): offset in the weight of one (co, ci)
   int64_t n_taps;
-  int64_t tile_cs;   // tile elements per input channel
-  int64_t row_step;  // tile elements between output rows (stride_h tile rows)
+  int64_t tile_cs;     // tile elements per input channel
+  int64_t row_step;    // tile elements between output rows (stride_h tile rows)
   int64_t w_ci, w_co;  // weight strides of an input and an output channel
 };
 
@@ -57,8 +57,8 @@ void accumulate(const TileKernelArgs& k, int64_t n_ci, int64_t n_co, int64_t row
   tile_rows_fma<4, 3>(k, n_ci, n_co, rows, tile, w, acc);
 }
 
-void depthwise(const TileKernelArgs& k, int64_t rows, const float* in, const float* w,
-               float bias, float* acc) {
+void depthwise(const TileKernelArgs& k, int64_t rows, const float* in, const float* w, float bias,
+               float* acc) {
   depthwise_rows<8>(k, rows, in, w, bias, acc);
 }
 }  // namespace tile_avx2
@@ -80,7 +80,8 @@ void tile_pairs_fma(const TileKernelArgs& k, int64_t n_ci, const float* tile, co
 #pragma GCC unroll 8
   for (int c = 0; c < COB; ++c) {
 #pragma GCC unroll 4
-    for (int p = 0; p < kPairs; ++p) acc[c][p] = _mm512_loadu_ps(acc_buf + c * kTileArea + p * 2 * kTile);
+    for (int p = 0; p < kPairs; ++p)
+      acc[c][p] = _mm512_loadu_ps(acc_buf + c * kTileArea + p * 2 * kTile);
   }
   for (int64_t ci = 0; ci < n_ci; ++ci) {
     const float* t = tile + ci * k.tile_cs;
@@ -94,9 +95,9 @@ void tile_pairs_fma(const TileKernelArgs& k, int64_t n_ci, const float* tile, co
 #pragma GCC unroll 4
       for (int p = 0; p < kPairs; ++p) {
         const float* row = src + 2 * p * k.row_step;
-        const __m512 v = _mm512_castpd_ps(_mm512_insertf64x4(
-            _mm512_castpd256_pd512(_mm256_castps_pd(_mm256_loadu_ps(row))),
-            _mm256_castps_pd(_mm256_loadu_ps(row + k.row_step)), 1));
+        const __m512 v = _mm512_castpd_ps(
+            _mm512_insertf64x4(_mm512_castpd256_pd512(_mm256_castps_pd(_mm256_loadu_ps(row))),
+                               _mm256_castps_pd(_mm256_loadu_ps(row + k.row_step)), 1));
 #pragma GCC unroll 8
         for (int c = 0; c < COB; ++c) acc[c][p] = _mm512_fmadd_ps(wv[c], v, acc[c][p]);
       }
@@ -105,7 +106,8 @@ void tile_pairs_fma(const TileKernelArgs& k, int64_t n_ci, const float* tile, co
 #pragma GCC unroll 8
   for (int c = 0; c < COB; ++c) {
 #pragma GCC unroll 4
-    for (int p = 0; p < kPairs; ++p) _mm512_storeu_ps(acc_buf + c * kTileArea + p * 2 * kTile, acc[c][p]);
+    for (int p = 0; p < kPairs; ++p)
+      _mm512_storeu_ps(acc_buf + c * kTileArea + p * 2 * kTile, acc[c][p]);
   }
 }
 
@@ -115,8 +117,10 @@ void accumulate(const TileKernelArgs& k, int64_t n_ci, int64_t n_co, int64_t row
                 const float* tile, const float* w, float* acc) {
   if (rows == kTile) {
     int64_t c = 0;
-    for (; c + 6 <= n_co; c += 6) tile_pairs_fma<6>(k, n_ci, tile, w + c * k.w_co, acc + c * kTileArea);
-    for (; c + 2 <= n_co; c += 2) tile_pairs_fma<2>(k, n_ci, tile, w + c * k.w_co, acc + c * kTileArea);
+    for (; c + 6 <= n_co; c += 6)
+      tile_pairs_fma<6>(k, n_ci, tile, w + c * k.w_co, acc + c * kTileArea);
+    for (; c + 2 <= n_co; c += 2)
+      tile_pairs_fma<2>(k, n_ci, tile, w + c * k.w_co, acc + c * kTileArea);
     if (c < n_co) tile_pairs_fma<1>(k, n_ci, tile, w + c * k.w_co, acc + c * kTileArea);
   } else if (rows > 4) {
     tile_rows_fma<8, 3>(k, n_ci, n_co, rows, tile, w, acc);
@@ -125,8 +129,8 @@ void accumulate(const TileKernelArgs& k, int64_t n_ci, int64_t n_co, int64_t row
   }
 }
 
-void depthwise(const TileKernelArgs& k, int64_t rows, const float* in, const float* w,
-               float bias, float* acc) {
+void depthwise(const TileKernelArgs& k, int64_t rows, const float* in, const float* w, float bias,
+               float* acc) {
   depthwise_rows<8>(k, rows, in, w, bias, acc);
 }
 }  // namespace tile_avx512
@@ -162,14 +166,14 @@ int64_t set_cpu_kernel_level(int64_t limit) {
 
 // Shape of the gathered input tile of one output tile.
 struct TileLayout {
-  int64_t rows;         // input rows: (kTile - 1) * stride_h + (kh - 1) * dil_h + 1
-  int64_t width;        // inputs per phase: kTile + (kw - 1) * dil_w / stride_w
-  int64_t phase_len;    // width rounded up to whole vectors
-  int64_t row_len;      // stride_w * phase_len
-  int64_t channel_len;  // rows * row_len
-  std::vector<int64_t> tile_taps;    // per tap (i, j): offset of output row 0's inputs
-  std::vector<int64_t> plane_taps;   // same in an NCHW input plane (stride_w 1, no gather)
-  std::vector<int64_t> w_taps;       // per tap (i, j): offset in the weight of one (co, ci)
+  int64_t rows;                     // input rows: (kTile - 1) * stride_h + (kh - 1) * dil_h + 1
+  int64_t width;                    // inputs per phase: kTile + (kw - 1) * dil_w / stride_w
+  int64_t phase_len;                // width rounded up to whole vectors
+  int64_t row_len;                  // stride_w * phase_len
+  int64_t channel_len;              // rows * row_len
+  std::vector<int64_t> tile_taps;   // per tap (i, j): offset of output row 0's inputs
+  std::vector<int64_t> plane_taps;  // same in an NCHW input plane (stride_w 1, no gather)
+  std::vector<int64_t> w_taps;      // per tap (i, j): offset in the weight of one (co, ci)
 
   TileLayout(const Conv2dGeometry& g, const int64_t w_strides[4]) {
     rows = (kTile - 1) * g.stride_h + (g.kernel_h - 1) * g.dil_h + 1;
@@ -299,8 +303,8 @@ void gather_tile_nhwc(const Conv2dArgs<float>& a, const TileLayout& L, const Til
 }
 
 // Writes the selected positions of the task's accumulated tile into `out`.
-void store_tile(const Conv2dArgs<float>& a, const bool* mask, const TileTask& t,
-                const float* acc, TransposeFn transpose8) {
+void store_tile(const Conv2dArgs<float>& a, const bool* mask, const TileTask& t, const float* acc,
+                TransposeFn transpose8) {
   const auto& g = a.g;
   const int64_t n_co = t.co_end - t.co_begin;
   const int64_t y0 = t.ty * kTile, x0 = t.tx * kTile;
@@ -381,16 +385,19 @@ void run_depthwise_task_nchw(const Conv2dArgs<float>& a, const int64_t w_strides
   const int64_t cog = g.out_per_group(), plane = g.in_h * g.in_w;
   const int64_t y_base = t.ty * kTile * g.stride_h - g.pad_h;
   const int64_t x_base = t.tx * kTile * g.stride_w - g.pad_w;
-  const bool direct = g.stride_w == 1 && y_base >= 0 && y_base + L.rows <= g.in_h &&
-                      x_base >= 0 && x_base + L.width <= g.in_w;
-  const TileKernelArgs k{direct ? L.plane_taps.data() : L.tile_taps.data(), L.w_taps.data(),
-                         static_cast<int64_t>(L.w_taps.size()), direct ? plane : L.channel_len,
-                         g.stride_h * (direct ? g.in_w : L.row_len), w_strides[1], w_strides[0]};
+  const bool direct = g.stride_w == 1 && y_base >= 0 && y_base + L.rows <= g.in_h && x_base >= 0 &&
+                      x_base + L.width <= g.in_w;
+  const TileKernelArgs k{direct ? L.plane_taps.data() : L.tile_taps.data(),
+                         L.w_taps.data(),
+                         static_cast<int64_t>(L.w_taps.size()),
+                         direct ? plane : L.channel_len,
+                         g.stride_h * (direct ? g.in_w : L.row_len),
+                         w_strides[1],
+                         w_strides[0]};
   const int64_t rows = std::min(kTile, g.out_h - t.ty * kTile);
   float* tile =
       direct ? nullptr : thread_scratch<float>(ScratchSlot::kColumns, L.channel_len + kTile);
-  float* acc =
-      thread_scratch<float>(ScratchSlot::kResults, (t.co_end - t.co_begin) * kTileArea);
+  float* acc = thread_scratch<float>(ScratchSlot::kResults, (t.co_end - t.co_begin) * kTileArea);
   constexpr int64_t kPrefetchChannels = 4;
   const int64_t u_lo = std::max<int64_t>(0, -y_base), u_hi = std::min(L.rows, g.in_h - y_base);
   const int64_t x_lo = std::max<int64_t>(x_base, 0);
@@ -413,7 +420,7 @@ void run_depthwise_task_nchw(const Conv2dArgs<float>& a, const int64_t w_strides
       src = tile;
     }
     kernels.depthwise(k, rows, src, a.weight + co * w_strides[0], a.bias_at(co),
-              acc + (co - t.co_begin) * kTileArea);
+                      acc + (co - t.co_begin) * kTileArea);
   }
   store_tile(a, mask, t, acc, kernels.transpose8);
 }
@@ -443,8 +450,10 @@ void run_task(const Conv2dArgs<float>& a, const int64_t w_strides[4], const bool
     std::fill_n(acc + c * kTileArea, kTileArea, a.bias_at(t.co_begin + c));
   }
 
-  const TileKernelArgs k{L.tile_taps.data(), L.w_taps.data(), static_cast<int64_t>(L.w_taps.size()),
-                         L.channel_len, g.stride_h * L.row_len, w_strides[1], w_strides[0]};
+  const TileKernelArgs k{
+      L.tile_taps.data(), L.w_taps.data(),        static_cast<int64_t>(L.w_taps.size()),
+      L.channel_len,      g.stride_h * L.row_len, w_strides[1],
+      w_strides[0]};
   const int64_t rows = std::min(kTile, g.out_h - t.ty * kTile);
   // Input channels in equal chunks of at most kChunkBytes of tile.
   const int64_t max_chunk = std::max<int64_t>(1, kChunkBytes / (L.channel_len * 4));

@@ -37,9 +37,7 @@ __attribute__((always_inline)) inline scalar_t finiteness_impl(const scalar_t* i
 }
 
 MMEFF_CPU_CLONES float finiteness(const float* in, int64_t n) { return finiteness_impl(in, n); }
-MMEFF_CPU_CLONES double finiteness(const double* in, int64_t n) {
-  return finiteness_impl(in, n);
-}
+MMEFF_CPU_CLONES double finiteness(const double* in, int64_t n) { return finiteness_impl(in, n); }
 
 MMEFF_CPU_CLONES void split(const float* in, float* phases, const PlaneGeometry& g) {
   split_phases(in, phases, g, [](float v) { return v; });
@@ -52,9 +50,8 @@ MMEFF_CPU_CLONES void split(const double* in, double* phases, const PlaneGeometr
 template <Activation act, typename scalar_t>
 __attribute__((always_inline)) inline void output_plane_impl(const scalar_t* phases,
                                                              int64_t in_channels,
-                                                             const scalar_t* weight,
-                                                             scalar_t bias, scalar_t* acc,
-                                                             scalar_t* out,
+                                                             const scalar_t* weight, scalar_t bias,
+                                                             scalar_t* acc, scalar_t* out,
                                                              const PlaneGeometry& g) {
   using Vec = typename VectorOf<scalar_t>::type;
   constexpr int64_t lanes = sizeof(Vec) / sizeof(scalar_t);
@@ -106,11 +103,11 @@ __attribute__((always_inline)) inline void output_plane_dispatch(
     case Activation::kRelu:
       return output_plane_impl<Activation::kRelu>(phases, in_channels, weight, bias, acc, out, g);
     case Activation::kHardSwish:
-      return output_plane_impl<Activation::kHardSwish>(phases, in_channels, weight, bias, acc,
-                                                        out, g);
+      return output_plane_impl<Activation::kHardSwish>(phases, in_channels, weight, bias, acc, out,
+                                                       g);
     default:
-      return output_plane_impl<Activation::kIdentity>(phases, in_channels, weight, bias, acc,
-                                                       out, g);
+      return output_plane_impl<Activation::kIdentity>(phases, in_channels, weight, bias, acc, out,
+                                                      g);
   }
 }
 
@@ -130,8 +127,7 @@ at::Tensor stem_conv2d_cpu(const at::Tensor& input, const at::Tensor& weight,
                            const std::optional<at::Tensor>& bias, at::IntArrayRef stride,
                            at::IntArrayRef padding, c10::string_view activation,
                            bool check_finite) {
-  TORCH_CHECK(input.dim() == 4, kOp, "x must be 4-D (N, C, H, W), got shape ",
-              input.sizes());
+  TORCH_CHECK(input.dim() == 4, kOp, "x must be 4-D (N, C, H, W), got shape ", input.sizes());
   TORCH_CHECK(input.scalar_type() == at::kFloat || input.scalar_type() == at::kDouble, kOp,
               "x must be float32 or float64, got ", input.scalar_type());
   const int64_t n = input.size(0), in_channels = input.size(1);
@@ -139,14 +135,14 @@ at::Tensor stem_conv2d_cpu(const at::Tensor& input, const at::Tensor& weight,
               kMaxInChannels, " channels, got ", in_channels);
   TORCH_CHECK(weight.dim() == 4 && weight.size(1) == in_channels, kOp,
               "weight must have shape (C_out, ", in_channels, ", kh, kw), got ", weight.sizes());
-  TORCH_CHECK(weight.scalar_type() == input.scalar_type() && weight.device() == input.device(),
-              kOp, "weight must be ", input.scalar_type(), " on ", input.device());
+  TORCH_CHECK(weight.scalar_type() == input.scalar_type() && weight.device() == input.device(), kOp,
+              "weight must be ", input.scalar_type(), " on ", input.device());
   const int64_t out_channels = weight.size(0);
   if (bias) {
-    TORCH_CHECK(bias->dim() == 1 && bias->size(0) == out_channels, kOp,
-                "bias must have shape (", out_channels, ",), got ", bias->sizes());
-    TORCH_CHECK(bias->scalar_type() == input.scalar_type() && bias->device() == input.device(),
-                kOp, "bias must be ", input.scalar_type(), " on ", input.device());
+    TORCH_CHECK(bias->dim() == 1 && bias->size(0) == out_channels, kOp, "bias must have shape (",
+                out_channels, ",), got ", bias->sizes());
+    TORCH_CHECK(bias->scalar_type() == input.scalar_type() && bias->device() == input.device(), kOp,
+                "bias must be ", input.scalar_type(), " on ", input.device());
   }
   for (auto [values, name, least] :
        {std::tuple{stride, "stride", 1}, std::tuple{padding, "padding", 0}}) {
@@ -175,18 +171,18 @@ at::Tensor stem_conv2d_cpu(const at::Tensor& input, const at::Tensor& weight,
         if (check_finite) bad += finiteness(frame + c * in_size, in_size);
         split(frame + c * in_size, phases.get() + c * g.phases_numel(), g);
       }
-      TORCH_CHECK_VALUE(bad == bad, "the input contains NaN or Inf; it was rejected and the "
+      TORCH_CHECK_VALUE(bad == bad,
+                        "the input contains NaN or Inf; it was rejected and the "
                         "stream's state is unchanged");
       T* o = out.mutable_data_ptr<T>() + s * out_channels * out_size;
-      const int64_t chunk = std::max<int64_t>(
-          1, (out_channels + at::get_num_threads() - 1) / at::get_num_threads());
+      const int64_t chunk =
+          std::max<int64_t>(1, (out_channels + at::get_num_threads() - 1) / at::get_num_threads());
       at::parallel_for(0, out_channels, chunk, [&](int64_t begin, int64_t end) {
         T* acc = thread_scratch<T>(ScratchSlot::kAccumulator, g.span);
         for (int64_t oc = begin; oc < end; ++oc) {
           output_plane(act, phases.get(), in_channels,
                        w.const_data_ptr<T>() + oc * in_channels * g.kernel_h * g.kernel_w,
-                       b.defined() ? b.const_data_ptr<T>()[oc] : T(0), acc,
-                       o + oc * out_size, g);
+                       b.defined() ? b.const_data_ptr<T>()[oc] : T(0), acc, o + oc * out_size, g);
         }
       });
     }

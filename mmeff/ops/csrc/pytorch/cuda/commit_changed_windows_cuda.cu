@@ -34,9 +34,8 @@ __device__ T window_value(const T* __restrict__ x, InputView v, const BlockWindo
 }
 
 template <typename T>
-__global__ void decide_kernel(const T* __restrict__ x, InputView v,
-                              const T* __restrict__ snapshots, BlockWindowGeometry g, T limit,
-                              bool* __restrict__ fired) {
+__global__ void decide_kernel(const T* __restrict__ x, InputView v, const T* __restrict__ snapshots,
+                              BlockWindowGeometry g, T limit, bool* __restrict__ fired) {
   __shared__ T partial[kThreads];
   const int64_t block = blockIdx.x;
   const T* s = snapshots + block * g.window_size();
@@ -71,14 +70,13 @@ at::Tensor commit_changed_windows_cuda(const at::Tensor& input, const at::Tensor
                                        at::IntArrayRef padding, at::IntArrayRef dilation,
                                        double commit_all_above) {
   const BlockWindowGeometry g =
-      check_commit_changed_windows_args("commit_changed_windows: ", input, snapshots,
-                                        block_size, kernel_size, stride, padding, dilation);
+      check_commit_changed_windows_args("commit_changed_windows: ", input, snapshots, block_size,
+                                        kernel_size, stride, padding, dilation);
   const c10::cuda::CUDAGuard guard(input.device());
   TORCH_CHECK_VALUE(at::isfinite(input).all().item<bool>(),
                     "commit_changed_windows: the input contains NaN or Inf");
   cudaStream_t stream = c10::cuda::getCurrentCUDAStream();
-  at::Tensor fired = at::empty({g.batch, g.blocks_h, g.blocks_w},
-                               input.options().dtype(at::kBool));
+  at::Tensor fired = at::empty({g.batch, g.blocks_h, g.blocks_w}, input.options().dtype(at::kBool));
   const InputView v{input.stride(0), input.stride(1), input.stride(2), input.stride(3)};
   if (g.blocks() == 0) return block_positions(fired, g);  // no grid to launch
   AT_DISPATCH_FLOATING_TYPES(input.scalar_type(), "commit_changed_windows_cuda", [&] {
@@ -93,9 +91,9 @@ at::Tensor commit_changed_windows_cuda(const at::Tensor& input, const at::Tensor
     const int64_t total = g.blocks() * g.window_size();
     if (total == 0) return;  // windows without channels: nothing to commit
     const int64_t grid = std::min<int64_t>((total + kThreads - 1) / kThreads, 65535);
-    commit_kernel<scalar_t><<<grid, kThreads, 0, stream>>>(
-        input.const_data_ptr<scalar_t>(), v, snapshots.mutable_data_ptr<scalar_t>(), g,
-        fired.const_data_ptr<bool>());
+    commit_kernel<scalar_t><<<grid, kThreads, 0, stream>>>(input.const_data_ptr<scalar_t>(), v,
+                                                           snapshots.mutable_data_ptr<scalar_t>(),
+                                                           g, fired.const_data_ptr<bool>());
     C10_CUDA_KERNEL_LAUNCH_CHECK();
   });
   return block_positions(fired, g);

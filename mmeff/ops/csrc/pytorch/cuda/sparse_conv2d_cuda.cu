@@ -23,7 +23,9 @@ struct Strides4 {
   int64_t n, c, h, w;
 };
 
-Strides4 strides_of(const at::Tensor& t) { return {t.stride(0), t.stride(1), t.stride(2), t.stride(3)}; }
+Strides4 strides_of(const at::Tensor& t) {
+  return {t.stride(0), t.stride(1), t.stride(2), t.stride(3)};
+}
 
 template <typename T>
 __global__ void sparse_conv2d_kernel(const T* __restrict__ input, Strides4 is,
@@ -60,9 +62,8 @@ void sparse_conv2d_cuda(const at::Tensor& input, const at::Tensor& weight,
                         const std::optional<at::Tensor>& bias, const at::Tensor& mask,
                         const at::Tensor& out, at::IntArrayRef stride, at::IntArrayRef padding,
                         at::IntArrayRef dilation, int64_t groups) {
-  const Conv2dGeometry g = check_sparse_conv2d_args("sparse_conv2d: ", "out", input, weight,
-                                                    bias, mask, out, stride, padding, dilation,
-                                                    groups);
+  const Conv2dGeometry g = check_sparse_conv2d_args("sparse_conv2d: ", "out", input, weight, bias,
+                                                    mask, out, stride, padding, dilation, groups);
   const c10::cuda::CUDAGuard guard(input.device());
   const at::Tensor positions = at::nonzero(mask).contiguous();  // (P, 3): n, y, x
   const int64_t n_positions = positions.size(0);
@@ -70,15 +71,14 @@ void sparse_conv2d_cuda(const at::Tensor& input, const at::Tensor& weight,
   const at::Tensor w = weight.contiguous();
   const at::Tensor b = bias.has_value() ? bias->contiguous() : at::Tensor();
   const int64_t total = n_positions * g.out_channels;
-  const int blocks = static_cast<int>(
-      std::min<int64_t>((total + kThreadsPerBlock - 1) / kThreadsPerBlock, 65535));
+  const int blocks =
+      static_cast<int>(std::min<int64_t>((total + kThreadsPerBlock - 1) / kThreadsPerBlock, 65535));
   cudaStream_t stream = c10::cuda::getCurrentCUDAStream();
   AT_DISPATCH_FLOATING_TYPES(input.scalar_type(), "sparse_conv2d_cuda", [&] {
     sparse_conv2d_kernel<scalar_t><<<blocks, kThreadsPerBlock, 0, stream>>>(
         input.const_data_ptr<scalar_t>(), strides_of(input), w.const_data_ptr<scalar_t>(),
-        b.defined() ? b.const_data_ptr<scalar_t>() : nullptr,
-        positions.const_data_ptr<int64_t>(), n_positions, out.mutable_data_ptr<scalar_t>(),
-        strides_of(out), g);
+        b.defined() ? b.const_data_ptr<scalar_t>() : nullptr, positions.const_data_ptr<int64_t>(),
+        n_positions, out.mutable_data_ptr<scalar_t>(), strides_of(out), g);
   });
   C10_CUDA_KERNEL_LAUNCH_CHECK();
 }
