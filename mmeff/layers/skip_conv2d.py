@@ -48,6 +48,7 @@ from torch import Tensor, nn
 
 from ..ops import (conv2d_output_size, conv_macs_per_position, dense_conv_macs, depthwise_conv2d,
                    pack_delta_conv2d_weight)
+from ..ops.extension import conv_geometry
 from ..registry import MODELS
 from .skip_gates import BlockGate, SkipGate, non_finite_frame
 from .stream_state import StreamStateful, active_call_site, active_clip_length
@@ -112,6 +113,7 @@ class SkipConv2d(StreamStateful, nn.Conv2d):
         if self.padding_mode != 'zeros' or isinstance(self.padding, str):
             raise ValueError('SkipConv2d needs zero padding given as integers, got '
                              f'padding={self.padding!r}, padding_mode={self.padding_mode!r}')
+        conv_geometry('SkipConv2d', self.stride, self.padding, self.dilation)
         if reference not in REFERENCES:
             raise ValueError(
                 f'SkipConv2d: reference must be one of {REFERENCES}, got {reference!r}')

@@ -16,7 +16,8 @@ from torch import Tensor
 from torch.nn.modules.utils import _pair
 
 from .errors import NonFiniteError, non_finite_errors
-from .extension import check_non_negative, check_share, register_fake, select_kernel
+from .extension import (check_non_negative, check_share, conv_geometry, int_pair, register_fake,
+                        select_kernel)
 from .sparse_conv2d import conv2d_output_size
 
 IntPair = Union[int, Tuple[int, int]]
@@ -105,6 +106,8 @@ def commit_changed_windows(x: Tensor, snapshots: Tensor, limit: float, *, block_
         ValueError: ``limit`` is negative or ``commit_all_above`` is outside (0, 1].
     """
     check_non_negative('commit_changed_windows', 'limit', limit)
+    stride, padding, dilation = conv_geometry('commit_changed_windows', stride, padding, dilation)
+    kernel_size = int_pair('commit_changed_windows', 'kernel_size', kernel_size, 1)
     check_share('commit_changed_windows', 'commit_all_above', commit_all_above)
     kernel = select_kernel('commit_changed_windows', x, (x, snapshots))
     if kernel is None:

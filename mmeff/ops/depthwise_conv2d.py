@@ -11,9 +11,8 @@ from typing import Optional, Tuple, Union
 
 import torch.nn.functional as F
 from torch import Tensor
-from torch.nn.modules.utils import _pair
 
-from .extension import KERNEL_DTYPES, register_fake, select_kernel
+from .extension import KERNEL_DTYPES, conv_geometry, register_fake, select_kernel
 
 IntPair = Union[int, Tuple[int, int]]
 
@@ -42,7 +41,7 @@ def depthwise_conv2d(x: Tensor, weight: Tensor, bias: Optional[Tensor] = None, *
     if x.dim() != 4 or weight.dim() != 4 or tuple(weight.shape[:2]) != (x.shape[1], 1):
         raise ValueError('depthwise_conv2d: expected x (N, C, H, W) and weight (C, 1, kh, kw), '
                          f'got {tuple(x.shape)} and {tuple(weight.shape)}')
-    stride, padding, dilation = _pair(stride), _pair(padding), _pair(dilation)
+    stride, padding, dilation = conv_geometry('depthwise_conv2d', stride, padding, dilation)
     kernel = select_kernel('depthwise_conv2d', x, (x, weight, bias), supported=x.dtype
                            in KERNEL_DTYPES)
     if kernel is None:

@@ -7,7 +7,8 @@ fake (meta) kernel behind the device check :func:`check_one_device`.
 import functools
 import importlib
 import logging
-from typing import Callable, Iterable, Optional
+import numbers
+from typing import Callable, Iterable, Optional, Tuple
 
 import torch
 from mmengine.logging import print_log
@@ -80,6 +81,24 @@ def select_kernel(op_name: str, x: Tensor, tensors: Iterable = (),
         warn_fallback(op_name)
         return None
     return kernel_on(op_name, x.device.type)
+
+
+def int_pair(op_name: str, name: str, value, minimum: int) -> Tuple[int, int]:
+    """``value``, an int or a pair of ints (not bools), as a pair; each must be >= ``minimum``."""
+    pair = tuple(value) if isinstance(value, (tuple, list, torch.Size)) else (value, value)
+    if len(pair) != 2 or any(
+            isinstance(v, bool) or not isinstance(v, numbers.Integral) for v in pair):
+        raise ValueError(f'{op_name}: {name} must be an int or a pair of ints, got {value!r}')
+    if min(pair) < minimum:
+        raise ValueError(f'{op_name}: {name} must be >= {minimum}, got {pair}')
+    return int(pair[0]), int(pair[1])
+
+
+def conv_geometry(op_name: str, stride, padding, dilation=1) -> Tuple[Tuple[int, int], ...]:
+    """(stride, padding, dilation) as validated int pairs (stride and dilation >= 1)."""
+    return (int_pair(op_name, 'stride', stride,
+                     1), int_pair(op_name, 'padding', padding,
+                                  0), int_pair(op_name, 'dilation', dilation, 1))
 
 
 def check_non_negative(op_name: str, name: str, value: float) -> None:

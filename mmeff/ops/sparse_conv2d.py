@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch.nn.modules.utils import _pair
 
-from .extension import register_fake, select_kernel
+from .extension import conv_geometry, register_fake, select_kernel
 
 IntPair = Union[int, Tuple[int, int]]
 
@@ -127,7 +127,7 @@ def sparse_conv2d(x: Tensor, weight: Tensor, bias: Optional[Tensor] = None,
     share of selected positions is below :data:`DENSE_CROSSOVER_DENSITY`; otherwise the
     dense reference runs (it is differentiable, and faster at high density).
     """
-    stride, padding, dilation = _pair(stride), _pair(padding), _pair(dilation)
+    stride, padding, dilation = conv_geometry('sparse_conv2d', stride, padding, dilation)
     _check_args(x, weight, bias, mask, out, stride, padding, dilation, groups)
     # an empty mask (a zero-size batch or output) selects nothing to skip: the dense conv
     density = 1.0 if mask is None or mask.numel() == 0 else mask.sum().item() / mask.numel()

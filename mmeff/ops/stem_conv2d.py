@@ -11,10 +11,9 @@ from typing import Optional, Tuple, Union
 import torch
 import torch.nn.functional as F
 from torch import Tensor
-from torch.nn.modules.utils import _pair
 
 from .errors import NonFiniteError, non_finite_errors
-from .extension import KERNEL_DTYPES, register_fake, select_kernel
+from .extension import KERNEL_DTYPES, conv_geometry, register_fake, select_kernel
 from .movinet_block_frame import ACTIVATIONS
 
 IntPair = Union[int, Tuple[int, int]]
@@ -54,7 +53,7 @@ def stem_conv2d(x: Tensor, weight: Tensor, bias: Optional[Tensor] = None, *, str
     if activation not in ACTIVATIONS:
         raise ValueError(f'stem_conv2d: activation must be one of {sorted(ACTIVATIONS)}, got '
                          f'{activation!r}')
-    stride, padding = _pair(stride), _pair(padding)
+    stride, padding, _ = conv_geometry('stem_conv2d', stride, padding)
     kernel = select_kernel(
         'stem_conv2d', x, (x, weight, bias), supported=x.dtype in KERNEL_DTYPES and x.dim() == 4
         and x.shape[1] <= STEM_MAX_IN_CHANNELS)

@@ -231,6 +231,7 @@ def test_training_mode_is_a_dense_conv():
     (dict(gate=dict(type='InputNormGate', threshold=-1.0)), 'threshold must be a number >= 0'),
     (dict(gate=dict(type='OutputNormGate', block_size=3)), 'block_size must be one of'),
     (dict(reference='paper'), 'reference must be one of'),
+    (dict(stride=1.5), 'stride must be an int or a pair of ints'),
     (dict(gate=dict(type='ValueGate', threshold=-0.1)), 'threshold must be a number >= 0'),
     (dict(gate=dict(type='InputNormGate', threshold=float('nan'))), 'threshold must be a number'),
     (dict(gate=dict(type='ValueGate', threshold=True)), 'threshold must be a number'),

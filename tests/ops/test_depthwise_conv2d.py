@@ -67,6 +67,11 @@ def test_rejects_bad_arguments():
         torch.ops.mmeff.depthwise_conv2d(x, torch.randn(4, 1, 3, 3), None, [0, 1], [0, 0], [1, 1])
     with pytest.raises(ValueError, match=r'weight \(C, 1, kh, kw\)'):
         depthwise_conv2d(x, torch.randn(2, 1, 3, 3))
+    for geometry, message in ((dict(stride=0), 'stride must be >= 1'),
+                              (dict(stride=2.0), 'stride must be an int or a pair of ints'),
+                              (dict(padding=(1, True)), 'padding must be an int or a pair')):
+        with pytest.raises(ValueError, match=f'depthwise_conv2d: {message}'):
+            depthwise_conv2d(x, torch.randn(4, 1, 3, 3), **geometry)
 
 
 @requires_extension
