@@ -16,8 +16,8 @@ from torch import Tensor
 from torch.nn.modules.utils import _pair
 
 from .errors import NonFiniteError, non_finite_errors
-from .extension import (check_non_negative, check_share, conv_geometry, int_pair, register_fake,
-                        select_kernel)
+from .extension import (KERNEL_DTYPES, check_non_negative, check_share, conv_geometry, int_pair,
+                        register_fake, select_kernel)
 from .sparse_conv2d import conv2d_output_size
 
 IntPair = Union[int, Tuple[int, int]]
@@ -109,7 +109,8 @@ def commit_changed_windows(x: Tensor, snapshots: Tensor, limit: float, *, block_
     stride, padding, dilation = conv_geometry('commit_changed_windows', stride, padding, dilation)
     kernel_size = int_pair('commit_changed_windows', 'kernel_size', kernel_size, 1)
     check_share('commit_changed_windows', 'commit_all_above', commit_all_above)
-    kernel = select_kernel('commit_changed_windows', x, (x, snapshots))
+    kernel = select_kernel('commit_changed_windows', x, (x, snapshots), supported=x.dtype
+                           in KERNEL_DTYPES)
     if kernel is None:
         return commit_changed_windows_reference(x, snapshots, limit, block_size=block_size,
                                                 kernel_size=kernel_size, stride=stride,

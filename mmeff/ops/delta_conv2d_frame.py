@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from .errors import NonFiniteError, non_finite_errors
-from .extension import check_non_negative, check_share, register_fake, select_kernel
+from .extension import KERNEL_DTYPES, check_non_negative, check_share, register_fake, select_kernel
 
 
 def pack_delta_conv2d_weight(weight: Tensor, groups: int) -> Tensor:
@@ -83,7 +83,7 @@ def delta_conv2d_frame(x: Tensor, reference: Tensor, output: Tensor, weight: Ten
     """
     check_non_negative('delta_conv2d_frame', 'threshold', threshold)
     check_share('delta_conv2d_frame', 'dense_above', dense_above)
-    kernel = select_kernel('delta_conv2d_frame', x, (x, weight))
+    kernel = select_kernel('delta_conv2d_frame', x, (x, weight), supported=x.dtype in KERNEL_DTYPES)
     if kernel is None:
         return delta_conv2d_frame_reference(x, reference, output, weight, threshold, stride=stride,
                                             padding=padding, dilation=dilation, groups=groups)

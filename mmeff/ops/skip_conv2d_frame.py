@@ -16,7 +16,7 @@ from torch import Tensor
 
 from .commit_changed_windows import commit_changed_windows_reference
 from .errors import non_finite_errors
-from .extension import check_non_negative, check_share, register_fake, select_kernel
+from .extension import KERNEL_DTYPES, check_non_negative, check_share, register_fake, select_kernel
 from .sparse_conv2d import sparse_conv2d_reference
 
 
@@ -64,7 +64,8 @@ def skip_conv2d_frame(x: Tensor, snapshots: Tensor, output: Tensor, weight: Tens
     """
     check_non_negative('skip_conv2d_frame', 'limit', limit)
     check_share('skip_conv2d_frame', 'dense_above', dense_above)
-    kernel = select_kernel('skip_conv2d_frame', x, (x, weight, bias))
+    kernel = select_kernel('skip_conv2d_frame', x, (x, weight, bias), supported=x.dtype
+                           in KERNEL_DTYPES)
     if kernel is None:
         return skip_conv2d_frame_reference(x, snapshots, output, weight, bias, limit,
                                            block_size=block_size, stride=stride, padding=padding,

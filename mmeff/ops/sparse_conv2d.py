@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch.nn.modules.utils import _pair
 
-from .extension import conv_geometry, register_fake, select_kernel
+from .extension import KERNEL_DTYPES, conv_geometry, register_fake, select_kernel
 
 IntPair = Union[int, Tuple[int, int]]
 
@@ -133,8 +133,9 @@ def sparse_conv2d(x: Tensor, weight: Tensor, bias: Optional[Tensor] = None,
     density = 1.0 if mask is None or mask.numel() == 0 else mask.sum().item() / mask.numel()
     if density == 1.0:
         mask = None  # every position selected: the dense conv alone, no masked select
-    kernel = select_kernel('sparse_conv2d', x, (x, weight, bias, out), supported=mask is not None
-                           and density < DENSE_CROSSOVER_DENSITY)
+    kernel = select_kernel(
+        'sparse_conv2d', x, (x, weight, bias, out), supported=mask is not None
+        and density < DENSE_CROSSOVER_DENSITY and x.dtype in KERNEL_DTYPES)
     if kernel is None:
         return sparse_conv2d_reference(x, weight, bias, mask, stride=stride, padding=padding,
                                        dilation=dilation, groups=groups, out=out)

@@ -329,3 +329,19 @@ def test_a_frame_of_another_dtype_is_refused_before_anything_is_logged_or_reset(
         conv(video[1])
     assert conv.executed_macs < conv.dense_macs  # the stream went on from the first frame
     assert first.shape == (1, 6, 16, 16)
+
+
+@pytest.mark.parametrize('dtype', [torch.float16, torch.bfloat16])
+@pytest.mark.parametrize('gate', [
+    dict(type='InputNormGate', threshold=0.0, block_size=4),
+    dict(type='ValueGate', threshold=0.0)
+], ids=['norm', 'value'])
+def test_half_and_bfloat16_run_every_frame_through_the_references(dtype, gate):
+    """One behaviour per dtype: the compiled kernels take float32/float64, other floating
+    dtypes take the ops' references on every frame, whatever the mask density."""
+    conv = SkipConv2d(4, 6, 3, padding=1, gate=gate).eval().to(dtype)
+    atol = 0.05 if dtype == torch.bfloat16 else 5e-3
+    with torch.no_grad():
+        for x in make_video(8, (1, 4, 16, 16), dtype=dtype):
+            torch.testing.assert_close(conv(x).float(), dense(conv, x).float(), rtol=0, atol=atol)
+    assert conv.executed_macs < conv.dense_macs

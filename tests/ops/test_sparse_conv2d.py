@@ -488,3 +488,15 @@ def test_cpu_kernel_level_is_checked():
         torch.ops.mmeff._set_cpu_kernel_level(3)
     assert torch.ops.mmeff._set_cpu_kernel_level(0) == 0
     assert torch.ops.mmeff._set_cpu_kernel_level(2) == SUPPORTED_LEVEL
+
+
+@pytest.mark.parametrize('dtype', [torch.float16, torch.bfloat16])
+@pytest.mark.parametrize('density', [0.1, 0.9])
+def test_half_and_bfloat16_take_the_reference_at_any_density(dtype, density):
+    g = torch.Generator().manual_seed(0)
+    x, weight = torch.randn(1, 4, 8, 8, generator=g), torch.randn(6, 4, 3, 3, generator=g)
+    mask = torch.rand(1, 6, 6, generator=g) < density
+    got = sparse_conv2d(x.to(dtype), weight.to(dtype), None, mask)
+    expected = sparse_conv2d_reference(x.to(dtype), weight.to(dtype), None, mask)
+    assert got.dtype == dtype
+    torch.testing.assert_close(got, expected, rtol=0, atol=0)
