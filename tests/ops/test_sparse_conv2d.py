@@ -500,3 +500,27 @@ def test_half_and_bfloat16_take_the_reference_at_any_density(dtype, density):
     expected = sparse_conv2d_reference(x.to(dtype), weight.to(dtype), None, mask)
     assert got.dtype == dtype
     torch.testing.assert_close(got, expected, rtol=0, atol=0)
+
+
+@pytest.mark.parametrize('n, c, h, w, c_out, padding',
+                         [(n, c, h, w, c_out, p) for n in (0, 1, 2) for c in (1, 3)
+                          for h in (0, 1, 5) for w in (0, 1, 4) for c_out in (1, 2)
+                          for p in (0, 1) if h + 2 * p >= 3 and w + 2 * p >= 3 or n == 0])
+def test_zero_and_one_sized_dimensions_agree_with_the_reference_or_both_refuse(
+        n, c, h, w, c_out, padding):
+    """Zero- and one-sized batch, channels and frames: the op returns what the reference
+    returns, or both refuse (the op with a ValueError naming the sizes)."""
+    g = torch.Generator().manual_seed(0)
+    x, weight = torch.randn(n, c, h, w, generator=g), torch.randn(c_out, c, 3, 3, generator=g)
+    bias = torch.randn(c_out, generator=g)
+    out_hw = (max(h + 2 * padding - 2, 0), max(w + 2 * padding - 2, 0))
+    mask = torch.rand(n, *out_hw, generator=g) < 0.3
+    try:
+        expected = sparse_conv2d_reference(x, weight, bias, mask, padding=padding)
+    except RuntimeError:
+        with pytest.raises(ValueError, match='smaller than the'):
+            sparse_conv2d(x, weight, bias, mask, padding=padding)
+        return
+    got = sparse_conv2d(x, weight, bias, mask, padding=padding)
+    assert got.shape == expected.shape
+    torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-5)
