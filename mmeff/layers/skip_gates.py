@@ -139,13 +139,14 @@ class BlockGate(SkipGate):
         fire = self(windows - entry.reference, layer.weight)
         entry.reference[fire] = windows[fire]
         mask = self.positions(fire, entry.output.shape[-2:])
-        if bool(mask.all()):
+        fired = int(mask.sum())
+        if fired == mask.numel():
             entry.output = layer.dense(x)
-        elif bool(mask.any()):
+        elif fired:
             sparse_conv2d(x, layer.weight, layer.bias, mask, stride=layer.stride,
                           padding=layer.padding, dilation=layer.dilation, groups=layer.groups,
                           out=entry.output)
-        return executed_conv_macs(layer.weight, mask)
+        return layer.macs_per_position() * fired
 
     def _update_previous(self, layer: 'SkipConv2d', x: Tensor, entry: 'SkipConvEntry') -> int:
         """The paper's update: ``y += conv(x - x_previous)`` at fired blocks."""

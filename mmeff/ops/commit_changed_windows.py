@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch.nn.modules.utils import _pair
 
-from .errors import NonFiniteError, non_finite_errors
+from .errors import NonFiniteError, reraise_non_finite
 from .extension import (KERNEL_DTYPES, check_non_negative, check_share, conv_geometry, int_pair,
                         register_fake, select_kernel)
 from .sparse_conv2d import conv2d_output_size
@@ -116,9 +116,11 @@ def commit_changed_windows(x: Tensor, snapshots: Tensor, limit: float, *, block_
                                                 kernel_size=kernel_size, stride=stride,
                                                 padding=padding, dilation=dilation,
                                                 commit_all_above=commit_all_above)
-    with non_finite_errors(x, 'commit_changed_windows: x contains NaN or Inf'):
+    try:
         return kernel(x, snapshots, float(limit), block_size, _pair(kernel_size), _pair(stride),
                       _pair(padding), _pair(dilation), float(commit_all_above))
+    except ValueError as error:
+        reraise_non_finite(error, x, 'commit_changed_windows: x contains NaN or Inf')
 
 
 @register_fake('commit_changed_windows')

@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from .errors import NonFiniteError, non_finite_errors
+from .errors import NonFiniteError, reraise_non_finite
 from .extension import KERNEL_DTYPES, check_non_negative, check_share, register_fake, select_kernel
 
 
@@ -87,10 +87,12 @@ def delta_conv2d_frame(x: Tensor, reference: Tensor, output: Tensor, weight: Ten
     if kernel is None:
         return delta_conv2d_frame_reference(x, reference, output, weight, threshold, stride=stride,
                                             padding=padding, dilation=dilation, groups=groups)
-    with non_finite_errors(x, 'delta_conv2d_frame: x contains NaN or Inf'):
+    try:
         return int(
             kernel(x, reference, output, weight, packed_weight, float(threshold), stride, padding,
                    dilation, groups, float(dense_above)))
+    except ValueError as error:
+        reraise_non_finite(error, x, 'delta_conv2d_frame: x contains NaN or Inf')
 
 
 @register_fake('delta_conv2d_frame')

@@ -1,6 +1,5 @@
 """Exception classes of mmeff: callers branch on these, never on a message's text."""
-import contextlib
-from typing import Iterator
+from typing import NoReturn
 
 import torch
 from torch import Tensor
@@ -10,15 +9,10 @@ class NonFiniteError(ValueError):
     """NaN or Inf in a frame, or produced inside a network; the stream's state is unchanged."""
 
 
-@contextlib.contextmanager
-def non_finite_errors(x: Tensor, message: str) -> Iterator[None]:
-    """Turn a ValueError raised inside the block while ``x`` holds NaN or Inf (a compiled op's
-    finiteness check) into :class:`NonFiniteError` with ``message``; other errors pass."""
-    try:
-        yield
-    except NonFiniteError:
-        raise
-    except ValueError as error:
-        if not bool(torch.isfinite(x.sum())):
-            raise NonFiniteError(message) from error
-        raise
+def reraise_non_finite(error: ValueError, x: Tensor, message: str) -> NoReturn:
+    """Re-raise ``error``, a compiled op's ValueError, as :class:`NonFiniteError` with
+    ``message`` if ``x`` holds NaN or Inf (the op's finiteness check), else as it is. Called
+    from an ``except`` clause, so the op's successful calls pay nothing."""
+    if not bool(torch.isfinite(x.sum())):
+        raise NonFiniteError(message) from error
+    raise error

@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from .commit_changed_windows import commit_changed_windows_reference
-from .errors import non_finite_errors
+from .errors import reraise_non_finite
 from .extension import KERNEL_DTYPES, check_non_negative, check_share, register_fake, select_kernel
 from .sparse_conv2d import sparse_conv2d_reference
 
@@ -71,10 +71,12 @@ def skip_conv2d_frame(x: Tensor, snapshots: Tensor, output: Tensor, weight: Tens
                                            block_size=block_size, stride=stride, padding=padding,
                                            dilation=dilation, groups=groups,
                                            dense_above=dense_above)
-    with non_finite_errors(x, 'skip_conv2d_frame: x contains NaN or Inf'):
+    try:
         return int(
             kernel(x, snapshots, output, weight, bias, float(limit), block_size, stride, padding,
                    dilation, groups, float(dense_above)))
+    except ValueError as error:
+        reraise_non_finite(error, x, 'skip_conv2d_frame: x contains NaN or Inf')
 
 
 @register_fake('skip_conv2d_frame')

@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from .errors import NonFiniteError, non_finite_errors
+from .errors import NonFiniteError, reraise_non_finite
 from .extension import KERNEL_DTYPES, conv_geometry, register_fake, select_kernel
 from .movinet_block_frame import ACTIVATIONS
 
@@ -60,8 +60,10 @@ def stem_conv2d(x: Tensor, weight: Tensor, bias: Optional[Tensor] = None, *, str
     if kernel is None:
         return stem_conv2d_reference(x, weight, bias, stride=stride, padding=padding,
                                      activation=activation, check_finite=check_finite)
-    with non_finite_errors(x, NON_FINITE_INPUT):
+    try:
         return kernel(x, weight, bias, stride, padding, activation, check_finite)
+    except ValueError as error:
+        reraise_non_finite(error, x, NON_FINITE_INPUT)
 
 
 @register_fake('stem_conv2d')

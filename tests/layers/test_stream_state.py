@@ -128,3 +128,15 @@ def test_a_stream_cannot_be_reset_inside_a_transaction_on_it():
     with stream_transaction(StreamState()) as staged:
         with pytest.raises(RuntimeError, match='cannot be reset inside a transaction'):
             staged.reset()
+
+
+def test_a_fork_taken_inside_a_transaction_holds_the_staged_and_the_committed_entries():
+    staged_layer, committed_layer, state = Counter(), Counter(), StreamState()
+    with stream_transaction(state):
+        committed_layer()
+    with stream_transaction(state) as staged:
+        staged_layer()
+        fork = staged.fork()
+        staged_layer()
+    assert fork.get(staged_layer) == 1 and fork.get(committed_layer) == 1
+    assert state.get(staged_layer) == 2
