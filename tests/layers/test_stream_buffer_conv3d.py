@@ -133,11 +133,13 @@ def test_registered_and_usable_as_conv_cfg():
 @requires_memory_measures
 def test_memory_is_constant_over_10000_frames():
     """A conv + causal SE stack streamed frame by frame: the state's bytes stay the same, the C
-    heap's live bytes do not grow, and the process's peak RSS over 10,000 frames is that over
-    100 (storing the frames, 4 KiB each, would add 40 MiB). Measured in a fresh process."""
+    heap's live bytes do not grow, and the process's peak RSS over 10,000 frames stays within 8 MiB
+    of that over 100 (storing the frames, 4 KiB each, would add 40 MiB). Measured in a fresh
+    process."""
     got = run_probe(Path(__file__).parent / 'probes' / 'stream_buffer_memory.py')
     assert got['state_bytes_after'] == got['state_bytes_before']
     assert got['frames'] == 10200
     assert got['heap_growth'] < 1 * 2**20
-    # the process's RSS grows in 2 MiB transparent huge pages: one page of growth is allowed
-    assert got['peak_growth'] <= 2 * 2**20
+    # RSS moves in 2 MiB transparent huge pages and with the interpreter's arenas; a leak of a
+    # fifth of a frame per frame (8 MiB over 10,000 frames) is the smallest this bound catches
+    assert got['peak_growth'] <= 8 * 2**20
