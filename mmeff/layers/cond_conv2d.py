@@ -7,7 +7,7 @@ from typing import Optional, Tuple, Union
 import torch
 from torch import Tensor, nn
 
-from ..ops import cond_conv2d
+from ..ops.cond_conv2d import cond_conv2d_checked_geometry
 from ..ops.extension import conv_geometry
 from ..registry import MODELS
 from .cond_conv_router import CondConvRouter
@@ -79,6 +79,7 @@ class CondConv2d(nn.Module):
                                                                  dilation)
         self.in_channels, self.out_channels = in_channels, out_channels
         self.groups, self.num_experts = groups, num_experts
+        self.experts_shape = (num_experts, *self.expert_shape)
         self.weight = nn.Parameter(torch.empty(num_experts, math.prod(self.expert_shape)))
         self.bias = nn.Parameter(torch.empty(num_experts, out_channels)) if bias else None
         self.router = None if routing == 'external' else CondConvRouter(
@@ -108,7 +109,7 @@ class CondConv2d(nn.Module):
 
     def experts(self) -> Tensor:
         """The weight as (E, C_out, C_in/groups, kh, kw), a view."""
-        return self.weight.view(self.num_experts, *self.expert_shape)
+        return self.weight.view(self.experts_shape)
 
     def forward(self, x: Tensor, routing: Optional[Tensor] = None) -> Tensor:
         if routing is None:
@@ -116,8 +117,8 @@ class CondConv2d(nn.Module):
                 raise ValueError("CondConv2d: routing='external' needs the routing weights: "
                                  'call forward(x, routing) with routing of shape (B, E)')
             routing = self.router(x)
-        return cond_conv2d(x, self.experts(), self.bias, routing, stride=self.stride,
-                           padding=self.padding, dilation=self.dilation, groups=self.groups)
+        return cond_conv2d_checked_geometry(x, self.experts(), self.bias, routing, self.stride,
+                                            self.padding, self.dilation, self.groups)
 
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
         weight = state_dict.get(prefix + 'weight')

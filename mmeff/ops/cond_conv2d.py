@@ -3,7 +3,8 @@
 ``y[b] = conv2d(x[b], Σ_e routing[b, e]·weight[e]) + Σ_e routing[b, e]·bias[e]``
 (Yang et al., "CondConv", NeurIPS 2019). ``torch.ops.mmeff.cond_conv2d`` mixes the B kernels
 in one pass over the expert weights, then convolves with ATen's conv, per sample or as one
-grouped conv over the batch (see its C++ source). ``cond_conv2d_reference`` folds the batch
+grouped conv over the batch, or multiplies pointwise convs as one batched GEMM (see its C++
+source). ``cond_conv2d_reference`` folds the batch
 into the conv's groups; it is the oracle and the path for autograd (training), other devices
 and when the extension is absent.
 """
@@ -18,9 +19,10 @@ from .sparse_conv2d import conv2d_output_size
 IntPair = Union[int, Tuple[int, int]]
 
 #: How the compiled kernel convolves once the kernels are mixed: ``'auto'`` (its measured
-#: choice), ``'per_sample'`` (one conv per sample) or ``'grouped'`` (one grouped conv over the
-#: batch folded into the channels).
-STRATEGIES = ('auto', 'per_sample', 'grouped')
+#: choice), ``'per_sample'`` (one conv per sample), ``'grouped'`` (one grouped conv over the
+#: batch folded into the channels) or ``'matmul'`` (pointwise convs only: 1x1 kernel, stride 1,
+#: no padding, groups 1; one batched matrix product).
+STRATEGIES = ('auto', 'per_sample', 'grouped', 'matmul')
 
 
 def check_cond_conv2d_args(x: Tensor, weight: Tensor, bias: Optional[Tensor], routing: Tensor,
@@ -89,10 +91,23 @@ def cond_conv2d(x: Tensor, weight: Tensor, bias: Optional[Tensor], routing: Tens
         (B, C_out, H_out, W_out). The compiled kernel runs by the device policy
         (:func:`~mmeff.ops.extension.select_kernel`); otherwise the reference.
     """
-    check_cond_conv2d_args(x, weight, bias, routing, groups)
     if strategy not in STRATEGIES:
         raise ValueError(f'cond_conv2d: strategy must be one of {STRATEGIES}, got {strategy!r}')
     stride, padding, dilation = conv_geometry('cond_conv2d', stride, padding, dilation)
+    return cond_conv2d_checked_geometry(x, weight, bias, routing, stride, padding, dilation, groups,
+                                        strategy)
+
+
+def cond_conv2d_checked_geometry(x: Tensor, weight: Tensor, bias: Optional[Tensor], routing: Tensor,
+                                 stride: Tuple[int, int], padding: Tuple[int,
+                                                                         int], dilation: Tuple[int,
+                                                                                               int],
+                                 groups: int, strategy: str = 'auto') -> Tensor:
+    """:func:`cond_conv2d` for a caller that has validated the geometry once (int pairs,
+    stride and dilation >= 1, padding >= 0) and the strategy, such as a layer: it skips those
+    checks, which cost more per call than a small conv's own overhead; the tensors are still
+    checked."""
+    check_cond_conv2d_args(x, weight, bias, routing, groups)
     kernel = select_kernel('cond_conv2d', x, (x, weight, bias, routing), supported=x.dtype
                            in KERNEL_DTYPES)
     if kernel is None:

@@ -42,12 +42,14 @@ conv_cases = dict(batch=st.integers(1, 4), experts=st.integers(1, 5), group_size
 
 @requires_extension
 @settings(max_examples=120, deadline=None)
-@given(**conv_cases, strategy=st.sampled_from(['auto', 'per_sample', 'grouped']),
+@given(**conv_cases, strategy=st.sampled_from(['auto', 'per_sample', 'grouped', 'matmul']),
        double=st.booleans(), channels_last=st.booleans())
 def test_kernel_matches_definition(batch, experts, group_size, groups, out_per_group, kh, kw,
                                    stride, padding, dilation, with_bias, seed, strategy, double,
                                    channels_last):
     dtype = torch.float64 if double else torch.float32
+    if strategy == 'matmul':  # pointwise convs only
+        kh, kw, stride, padding, groups = 1, 1, 1, 0, 1
     g = torch.Generator().manual_seed(seed)
     x, weight, bias, routing = random_case(g, batch, experts, group_size * groups,
                                            out_per_group * groups, (kh, kw), groups, with_bias,
@@ -108,6 +110,11 @@ def test_kernel_strategies_agree_at_batch_zero_and_one():
                                               strategy)
             assert got.shape == (batch, 6, 9, 8)
             torch.testing.assert_close(got, want, rtol=1e-12, atol=1e-12)
+        pointwise = weight[:, :, :1, :1, :1].repeat(1, 1, 4, 1, 1)
+        want = cond_conv2d_reference(x, pointwise, bias, routing)
+        got = torch.ops.mmeff.cond_conv2d(x, pointwise, bias, routing, [1, 1], [0, 0], [1, 1], 1,
+                                          'matmul')
+        torch.testing.assert_close(got, want, rtol=1e-12, atol=1e-12)
 
 
 @requires_extension
@@ -117,6 +124,9 @@ def test_opcheck():
     for strategy in ('per_sample', 'grouped'):
         torch.library.opcheck(torch.ops.mmeff.cond_conv2d.default,
                               (x, weight, bias, routing, [2, 1], [1, 0], [1, 2], 2, strategy))
+    pointwise = torch.randn(4, 4, 6, 1, 1, generator=g)
+    torch.library.opcheck(torch.ops.mmeff.cond_conv2d.default,
+                          (x, pointwise, bias, routing, [1, 1], [0, 0], [1, 1], 1, 'matmul'))
     torch.library.opcheck(torch.ops.mmeff.cond_conv2d.default,
                           (x[:1], weight, None, routing[:1], [1, 1], [0, 0], [1, 1], 2, 'auto'))
 
@@ -175,6 +185,7 @@ def test_kernel_rejects_bad_arguments():
         ((x, weight, bias, routing), ([0, 1], [1, 1], [1, 1], 1), 'auto', 'stride must be >= 1'),
         ((x, weight, bias, routing), ([1, 1], [0, 0], [4, 4], 1), 'auto', 'smaller than the'),
         ((x, weight, bias, routing), geometry, 'loop', "strategy must be 'auto'"),
+        ((x, weight, bias, routing), geometry, 'matmul', "'matmul' needs a pointwise conv"),
     ]
     for tensors, (stride, padding, dilation, groups), strategy, message in cases:
         with pytest.raises(RuntimeError, match=message):
@@ -198,6 +209,17 @@ def test_cuda_kernel_matches_cpu_kernel(strategy):
     g = torch.Generator().manual_seed(7)
     x, weight, bias, routing = random_case(g, 3, 4, 6, 6, (3, 3), 3, True)
     args = ([2, 1], [1, 1], [1, 1], 3, strategy)
+    want = torch.ops.mmeff.cond_conv2d(x, weight, bias, routing, *args)
+    got = torch.ops.mmeff.cond_conv2d(x.cuda(), weight.cuda(), bias.cuda(), routing.cuda(), *args)
+    torch.testing.assert_close(got.cpu(), want, rtol=1e-10, atol=1e-10)
+
+
+@requires_extension
+@requires_cuda
+def test_cuda_matmul_strategy_matches_cpu_kernel():
+    g = torch.Generator().manual_seed(8)
+    x, weight, bias, routing = random_case(g, 3, 4, 6, 5, (1, 1), 1, True)
+    args = ([1, 1], [0, 0], [1, 1], 1, 'matmul')
     want = torch.ops.mmeff.cond_conv2d(x, weight, bias, routing, *args)
     got = torch.ops.mmeff.cond_conv2d(x.cuda(), weight.cuda(), bias.cuda(), routing.cuda(), *args)
     torch.testing.assert_close(got.cpu(), want, rtol=1e-10, atol=1e-10)

@@ -13,12 +13,15 @@ namespace mmeff {
 enum class CondConvStrategy {
   kPerSample,  // one conv per sample (batch 1 each), written into the output's slice
   kGrouped,    // one conv over the batch folded into the channels, groups * B groups
+  kMatmul,     // pointwise convs only: one batched GEMM (B, C_out, C_in) x (B, C_in, H*W)
 };
 
 // Sizes of a cond_conv2d call: B samples, E experts, P = C_out * C_in/groups * kh * kw
-// elements per kernel, the output's (H_out, W_out).
+// elements per kernel, the output's (H_out, W_out), and whether the conv is pointwise (1x1
+// kernel, stride 1, no padding, groups 1: a matrix product per sample).
 struct CondConvSizes {
   int64_t batch, experts, out_channels, kernel_numel, out_h, out_w;
+  bool pointwise;
 };
 
 // The device kernel's mix: (B, columns) = routing (B, E) x experts (E, columns), both

@@ -70,51 +70,73 @@ CondConvSizes check_args(const at::Tensor& x, const at::Tensor& weight,
   const Conv2dGeometry g = conv2d_geometry(x, weight[0], stride, padding, dilation, groups);
   TORCH_CHECK(g.out_h > 0 && g.out_w > 0, kOp, "x of shape ", x.sizes(),
               " is smaller than the (dilated) kernel: output would be ", g.out_h, "x", g.out_w);
-  return {x.size(0), experts, out_channels, weight[0].numel(), g.out_h, g.out_w};
+  const bool pointwise = g.kernel_h == 1 && g.kernel_w == 1 && g.stride_h == 1 && g.stride_w == 1 &&
+                         g.pad_h == 0 && g.pad_w == 0 && groups == 1;
+  return {x.size(0), experts, out_channels, weight[0].numel(), g.out_h, g.out_w, pointwise};
 }
 
-CondConvStrategy parse_strategy(std::string_view strategy, CondConvStrategy automatic) {
+CondConvStrategy parse_strategy(std::string_view strategy, CondConvStrategy automatic,
+                                const CondConvSizes& sizes) {
   if (strategy == "auto") return automatic;
   if (strategy == "per_sample") return CondConvStrategy::kPerSample;
   if (strategy == "grouped") return CondConvStrategy::kGrouped;
-  TORCH_CHECK(false, kOp, "strategy must be 'auto', 'per_sample' or 'grouped', got '", strategy,
-              "'");
+  if (strategy == "matmul") {
+    TORCH_CHECK(sizes.pointwise, kOp,
+                "strategy 'matmul' needs a pointwise conv (1x1 kernel, stride 1, no padding, "
+                "groups 1)");
+    return CondConvStrategy::kMatmul;
+  }
+  TORCH_CHECK(false, kOp, "strategy must be 'auto', 'per_sample', 'grouped' or 'matmul', got '",
+              strategy, "'");
 }
 
-// conv2d of each sample x[b] with its mixed kernel mixed_weight[b] (B, P), viewed as
-// (C_out, C_in/groups, kh, kw) like weight[0], and its bias mixed_bias[b] ((B, C_out) or
-// undefined): the (B, C_out, H_out, W_out) output.
-at::Tensor convolve_mixed(const CondConvSizes& sizes, const at::Tensor& x, const at::Tensor& weight,
-                          const at::Tensor& mixed_weight, const at::Tensor& mixed_bias,
-                          at::IntArrayRef stride, at::IntArrayRef padding, at::IntArrayRef dilation,
-                          int64_t groups, CondConvStrategy strategy) {
-  const int64_t batch = sizes.batch, out_channels = sizes.out_channels;
-  if (batch == 0) return x.new_empty({0, out_channels, sizes.out_h, sizes.out_w});
-  const at::IntArrayRef expert_shape = weight.sizes().slice(1);
-  const auto sample_bias = [&](int64_t b) {
+// The arguments of the convolution step: each sample b's mixed kernel mixed_weight[b] (a row
+// of (B, P), viewed as weight[0]'s (C_out, C_in/groups, kh, kw)) and bias mixed_bias[b]
+// ((B, C_out) or undefined).
+struct MixedConv {
+  const CondConvSizes& sizes;
+  at::IntArrayRef expert_shape, stride, padding, dilation;
+  int64_t groups;
+  at::Tensor mixed_weight, mixed_bias;
+
+  std::optional<at::Tensor> sample_bias(int64_t b) const {
     return mixed_bias.defined() ? std::optional<at::Tensor>(mixed_bias[b]) : std::nullopt;
-  };
-  if (batch == 1) {  // both strategies are this one conv
-    return at::conv2d(x, mixed_weight[0].view(expert_shape), sample_bias(0), stride, padding,
-                      dilation, groups);
   }
-  if (strategy == CondConvStrategy::kPerSample) {
-    std::vector<at::Tensor> outputs;
-    outputs.reserve(batch);
-    for (int64_t b = 0; b < batch; ++b) {
-      outputs.push_back(at::conv2d(x.narrow(0, b, 1), mixed_weight[b].view(expert_shape),
-                                   sample_bias(b), stride, padding, dilation, groups));
-    }
-    return at::cat(outputs);
+};
+
+// One conv per sample, concatenated.
+at::Tensor convolve_per_sample(const at::Tensor& x, const MixedConv& c) {
+  std::vector<at::Tensor> outputs;
+  outputs.reserve(c.sizes.batch);
+  for (int64_t b = 0; b < c.sizes.batch; ++b) {
+    outputs.push_back(at::conv2d(x.narrow(0, b, 1), c.mixed_weight[b].view(c.expert_shape),
+                                 c.sample_bias(b), c.stride, c.padding, c.dilation, c.groups));
   }
-  std::vector<int64_t> folded_shape(expert_shape.begin(), expert_shape.end());
-  folded_shape[0] = batch * out_channels;
-  const at::Tensor folded_x = x.reshape({1, batch * x.size(1), x.size(2), x.size(3)});
+  return c.sizes.batch == 1 ? outputs[0] : at::cat(outputs);
+}
+
+// One conv of (1, B*C_in, H, W) with the B kernels stacked and groups * B groups.
+at::Tensor convolve_grouped(const at::Tensor& x, const MixedConv& c) {
+  const int64_t batch = c.sizes.batch;
+  std::vector<int64_t> folded_shape(c.expert_shape.begin(), c.expert_shape.end());
+  folded_shape[0] = batch * c.sizes.out_channels;
   const std::optional<at::Tensor> folded_bias =
-      mixed_bias.defined() ? std::optional<at::Tensor>(mixed_bias.view({-1})) : std::nullopt;
-  const at::Tensor y = at::conv2d(folded_x, mixed_weight.view(folded_shape), folded_bias, stride,
-                                  padding, dilation, groups * batch);
-  return y.view({batch, out_channels, sizes.out_h, sizes.out_w});
+      c.mixed_bias.defined() ? std::optional<at::Tensor>(c.mixed_bias.view({-1})) : std::nullopt;
+  const at::Tensor y = at::conv2d(x.reshape({1, batch * x.size(1), x.size(2), x.size(3)}),
+                                  c.mixed_weight.view(folded_shape), folded_bias, c.stride,
+                                  c.padding, c.dilation, c.groups * batch);
+  return y.view({batch, c.sizes.out_channels, c.sizes.out_h, c.sizes.out_w});
+}
+
+// A pointwise conv as one batched GEMM: y[b] (C_out, H*W) = W_b (C_out, C_in) x[b] (C_in, H*W).
+at::Tensor multiply_pointwise(const at::Tensor& x, const MixedConv& c) {
+  const int64_t batch = c.sizes.batch, out_channels = c.sizes.out_channels;
+  const at::Tensor kernels = c.mixed_weight.view({batch, out_channels, x.size(1)});
+  const at::Tensor columns = x.reshape({batch, x.size(1), x.size(2) * x.size(3)});
+  const at::Tensor y = c.mixed_bias.defined()
+                           ? at::baddbmm(c.mixed_bias.unsqueeze(2), kernels, columns)
+                           : at::bmm(kernels, columns);
+  return y.view({batch, out_channels, c.sizes.out_h, c.sizes.out_w});
 }
 
 }  // namespace
@@ -127,13 +149,26 @@ at::Tensor cond_conv2d_forward(const at::Tensor& x, const at::Tensor& weight,
   const CondConvSizes sizes =
       check_args(x, weight, bias, routing, stride, padding, dilation, groups);
   const CondConvStrategy chosen =
-      parse_strategy(std::string_view(strategy.data(), strategy.size()), automatic(sizes));
+      parse_strategy(std::string_view(strategy.data(), strategy.size()), automatic(sizes), sizes);
+  if (sizes.batch == 0) return x.new_empty({0, sizes.out_channels, sizes.out_h, sizes.out_w});
   const at::Tensor r = routing.contiguous();
-  const at::Tensor mixed_weight = mix(r, weight.contiguous(), sizes.kernel_numel);
-  const at::Tensor mixed_bias =
-      bias ? mix(r, bias->contiguous(), sizes.out_channels) : at::Tensor();
-  return convolve_mixed(sizes, x, weight, mixed_weight, mixed_bias, stride, padding, dilation,
-                        groups, chosen);
+  const MixedConv conv{sizes,
+                       weight.sizes().slice(1),
+                       stride,
+                       padding,
+                       dilation,
+                       groups,
+                       mix(r, weight.contiguous(), sizes.kernel_numel),
+                       bias ? mix(r, bias->contiguous(), sizes.out_channels) : at::Tensor()};
+  switch (chosen) {
+    case CondConvStrategy::kPerSample:
+      return convolve_per_sample(x, conv);
+    case CondConvStrategy::kGrouped:
+      return convolve_grouped(x, conv);
+    case CondConvStrategy::kMatmul:
+      return multiply_pointwise(x, conv);
+  }
+  TORCH_CHECK(false, kOp, "unknown strategy");
 }
 
 TORCH_LIBRARY_FRAGMENT(mmeff, m) {

@@ -5,9 +5,9 @@
 //    columns are cut into chunks that stay in L1/L2 while all B rows are formed from them:
 //    each expert value is read from memory once per call, whatever the batch. Chunks run in
 //    parallel (at::parallel_for); the inner loops vectorise (MMEFF_CPU_CLONES).
-// 2. Convolve: ATen's conv (oneDNN for float32) per sample, or one grouped conv over the
-//    batch folded into the channels (cond_conv2d_forward in ../cond_conv2d.cpp). With
-//    strategy "auto" the choice is automatic_strategy below.
+// 2. Convolve (cond_conv2d_forward in ../cond_conv2d.cpp): ATen's conv (oneDNN for float32)
+//    per sample, one grouped conv over the batch folded into the channels, or for pointwise
+//    convs one batched GEMM. With strategy "auto" the choice is automatic_strategy below.
 #include "cond_conv2d.h"
 
 #include <ATen/ATen.h>
@@ -17,54 +17,13 @@
 
 #include <algorithm>
 
-#include "cpu_clones.h"
+#include "blas.h"
 
 namespace mmeff {
 namespace {
 
-// Columns of the expert matrix mixed per task: E * 1024 values (32 KiB at E = 8, float32).
-constexpr int64_t kMixChunk = 1024;
-
-template <typename T>
-__attribute__((always_inline)) inline void mix_columns_impl(const T* routing, const T* experts,
-                                                            T* mixed, int64_t batch,
-                                                            int64_t num_experts, int64_t columns,
-                                                            int64_t begin, int64_t end) {
-  for (int64_t b = 0; b < batch; ++b) {
-    const T* r = routing + b * num_experts;
-    T* out = mixed + b * columns;
-    const T* w0 = experts;
-    const T r0 = r[0];
-    for (int64_t p = begin; p < end; ++p) out[p] = r0 * w0[p];
-    for (int64_t e = 1; e < num_experts; ++e) {
-      const T* w = experts + e * columns;
-      const T re = r[e];
-      for (int64_t p = begin; p < end; ++p) out[p] += re * w[p];
-    }
-  }
-}
-
-MMEFF_CPU_CLONES void mix_columns_f32(const float* routing, const float* experts, float* mixed,
-                                      int64_t batch, int64_t num_experts, int64_t columns,
-                                      int64_t begin, int64_t end) {
-  mix_columns_impl(routing, experts, mixed, batch, num_experts, columns, begin, end);
-}
-
-MMEFF_CPU_CLONES void mix_columns_f64(const double* routing, const double* experts, double* mixed,
-                                      int64_t batch, int64_t num_experts, int64_t columns,
-                                      int64_t begin, int64_t end) {
-  mix_columns_impl(routing, experts, mixed, batch, num_experts, columns, begin, end);
-}
-
-inline void mix_columns(const float* r, const float* w, float* out, int64_t batch, int64_t e,
-                        int64_t columns, int64_t begin, int64_t end) {
-  mix_columns_f32(r, w, out, batch, e, columns, begin, end);
-}
-
-inline void mix_columns(const double* r, const double* w, double* out, int64_t batch, int64_t e,
-                        int64_t columns, int64_t begin, int64_t end) {
-  mix_columns_f64(r, w, out, batch, e, columns, begin, end);
-}
+// Columns of the expert matrix mixed per task: E * 4096 values (128 KiB at E = 8, float32).
+constexpr int64_t kMixChunk = 4096;
 
 // (B, columns) = routing (B, E) x experts (E, columns); experts is contiguous.
 at::Tensor mix(const at::Tensor& routing, const at::Tensor& experts, int64_t columns) {
@@ -77,19 +36,21 @@ at::Tensor mix(const at::Tensor& routing, const at::Tensor& experts, int64_t col
     const scalar_t* w = experts.const_data_ptr<scalar_t>();
     scalar_t* out = mixed.mutable_data_ptr<scalar_t>();
     at::parallel_for(0, chunks, 1, [&](int64_t first, int64_t last) {
-      mix_columns(r, w, out, batch, num_experts, columns, first * kMixChunk,
-                  std::min(columns, last * kMixChunk));
+      const int64_t begin = first * kMixChunk, end = std::min(columns, last * kMixChunk);
+      // column-major: mixed^T (columns x B) = experts^T (columns x E) * routing^T (E x B)
+      blas::gemm<scalar_t>(false, false, end - begin, batch, num_experts, scalar_t(1), w + begin,
+                           columns, r, num_experts, scalar_t(0), out + begin, columns);
     });
   });
   return mixed;
 }
 
-// The "auto" strategy: one grouped conv over the batch at batch >= kGroupedFrom, per-sample
-// convs below it (see docs/condconv.md for the measurement).
-constexpr int64_t kGroupedFrom = 2;
-
+// The "auto" strategy (tools/benchmark_cond_conv2d.py, docs/condconv.md): at batch 1 the
+// one conv; at batch > 1 a batched GEMM for pointwise convs and one grouped conv otherwise,
+// both never slower than per-sample convs there.
 CondConvStrategy automatic_strategy(const CondConvSizes& sizes) {
-  return sizes.batch >= kGroupedFrom ? CondConvStrategy::kGrouped : CondConvStrategy::kPerSample;
+  if (sizes.batch == 1) return CondConvStrategy::kPerSample;
+  return sizes.pointwise ? CondConvStrategy::kMatmul : CondConvStrategy::kGrouped;
 }
 
 at::Tensor cond_conv2d_cpu(const at::Tensor& x, const at::Tensor& weight,
