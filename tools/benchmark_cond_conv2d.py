@@ -64,11 +64,12 @@ def bench_layer(layer, batch, experts, repeats, warmup):
                                                             strategy=s, **geometry))
     with torch.no_grad():
         t = {key: value * 1e3 for key, value in median_times(fns, repeats, warmup).items()}
-    return dict(layer=name, batch=batch, static_ms=t['static'], mix_ms=t['mix'],
-                mmeff_ms=t['mmeff'], per_sample_ms=t.get('per_sample'), grouped_ms=t.get('grouped'),
-                timm_ms=t['timm'], vs_static=t['mmeff'] / t['static'],
-                vs_static_mix=t['mmeff'] / (t['static'] + t['mix']),
-                timm_vs_mmeff=t['timm'] / t['mmeff'])
+    row = dict(layer=name, batch=batch)
+    row.update({f'{key}_ms': t.get(key) for key, _ in TIMES})
+    row.update(vs_static=t['mmeff'] / t['static'],
+               vs_static_mix=t['mmeff'] / (t['static'] + t['mix']),
+               timm_vs_mmeff=t['timm'] / t['mmeff'])
+    return row
 
 
 # the record's timed columns (ms) and ratios: key, header
