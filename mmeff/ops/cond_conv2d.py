@@ -91,6 +91,7 @@ def cond_conv2d(x: Tensor, weight: Tensor, bias: Optional[Tensor], routing: Tens
         (B, C_out, H_out, W_out). The compiled kernel runs by the device policy
         (:func:`~mmeff.ops.extension.select_kernel`); otherwise the reference.
     """
+    check_cond_conv2d_args(x, weight, bias, routing, groups)
     if strategy not in STRATEGIES:
         raise ValueError(f'cond_conv2d: strategy must be one of {STRATEGIES}, got {strategy!r}')
     stride, padding, dilation = conv_geometry('cond_conv2d', stride, padding, dilation)
@@ -104,13 +105,13 @@ def cond_conv2d_checked_geometry(x: Tensor, weight: Tensor, bias: Optional[Tenso
                                                                                                int],
                                  groups: int, strategy: str = 'auto') -> Tensor:
     """:func:`cond_conv2d` for a caller that has validated the geometry once (int pairs,
-    stride and dilation >= 1, padding >= 0) and the strategy, such as a layer: it skips those
-    checks, which cost more per call than a small conv's own overhead; the tensors are still
-    checked."""
-    check_cond_conv2d_args(x, weight, bias, routing, groups)
+    stride and dilation >= 1, padding >= 0) and the strategy, such as a layer: per call it
+    only picks the kernel. The compiled op checks the tensors itself (``RuntimeError``); the
+    reference path checks them here (``ValueError``)."""
     kernel = select_kernel('cond_conv2d', x, (x, weight, bias, routing), supported=x.dtype
                            in KERNEL_DTYPES)
     if kernel is None:
+        check_cond_conv2d_args(x, weight, bias, routing, groups)
         return cond_conv2d_reference(x, weight, bias, routing, stride=stride, padding=padding,
                                      dilation=dilation, groups=groups)
     return kernel(x, weight, bias, routing, stride, padding, dilation, groups, strategy)

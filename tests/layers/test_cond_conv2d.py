@@ -123,8 +123,12 @@ def test_bad_arguments():
     layer = CondConv2d(4, 4, 3, num_experts=3, routing='external')
     with pytest.raises(ValueError, match="routing='external' needs the routing weights"):
         layer(torch.randn(1, 4, 5, 5))
+    x, routing = torch.randn(2, 4, 5, 5), torch.rand(2, 4)
     with pytest.raises(ValueError, match=r'routing must have shape \(B, E\) = \(2, 3\)'):
-        layer(torch.randn(2, 4, 5, 5), torch.rand(2, 4))
+        layer(x, routing)  # the reference path (autograd): checked in Python
+    with torch.no_grad(), pytest.raises(RuntimeError,
+                                        match=r'routing must have shape \(B, E\) = \(2, 3\)'):
+        layer(x, routing)  # the compiled op: checked in C++
 
 
 def test_builds_as_conv_cfg():

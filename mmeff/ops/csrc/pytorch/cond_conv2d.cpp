@@ -106,13 +106,17 @@ struct MixedConv {
 
 // One conv per sample, concatenated.
 at::Tensor convolve_per_sample(const at::Tensor& x, const MixedConv& c) {
+  if (c.sizes.batch == 1) {  // the static conv of the one mixed kernel, no copies
+    return at::conv2d(x, c.mixed_weight.view(c.expert_shape), c.sample_bias(0), c.stride, c.padding,
+                      c.dilation, c.groups);
+  }
   std::vector<at::Tensor> outputs;
   outputs.reserve(c.sizes.batch);
   for (int64_t b = 0; b < c.sizes.batch; ++b) {
     outputs.push_back(at::conv2d(x.narrow(0, b, 1), c.mixed_weight[b].view(c.expert_shape),
                                  c.sample_bias(b), c.stride, c.padding, c.dilation, c.groups));
   }
-  return c.sizes.batch == 1 ? outputs[0] : at::cat(outputs);
+  return at::cat(outputs);
 }
 
 // One conv of (1, B*C_in, H, W) with the B kernels stacked and groups * B groups.

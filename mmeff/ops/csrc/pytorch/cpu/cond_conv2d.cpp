@@ -2,9 +2,10 @@
 //
 // 1. Mix: mixed[b, p] = sum_e routing[b, e] * weight[e, p] for all B samples at once, the
 //    (B, E) x (E, P) product. It reads E * P expert values and is bound by memory, so the P
-//    columns are cut into chunks that stay in L1/L2 while all B rows are formed from them:
-//    each expert value is read from memory once per call, whatever the batch. Chunks run in
-//    parallel (at::parallel_for); the inner loops vectorise (MMEFF_CPU_CLONES).
+//    columns are cut into chunks of kMixChunk, each one single-threaded BLAS GEMM that forms
+//    all B rows while the chunk is in cache: each expert value is read from memory once per
+//    call, whatever the batch. Chunks run in parallel (at::parallel_for) when there are
+//    enough of them (kMixChunksPerTask).
 // 2. Convolve (cond_conv2d_forward in ../cond_conv2d.cpp): ATen's conv (oneDNN for float32)
 //    per sample, one grouped conv over the batch folded into the channels, or for pointwise
 //    convs one batched GEMM. With strategy "auto" the choice is automatic_strategy below.
@@ -22,8 +23,11 @@
 namespace mmeff {
 namespace {
 
-// Columns of the expert matrix mixed per task: E * 4096 values (128 KiB at E = 8, float32).
+// Columns of the expert matrix mixed per GEMM: E * 4096 values (128 KiB at E = 8, float32).
 constexpr int64_t kMixChunk = 4096;
+// Chunks per thread at least: a mix of fewer columns (a depthwise kernel's E x 10k values)
+// runs on the calling thread, where waking a second one would cost more than it saves.
+constexpr int64_t kMixChunksPerTask = 16;
 
 // (B, columns) = routing (B, E) x experts (E, columns); experts is contiguous.
 at::Tensor mix(const at::Tensor& routing, const at::Tensor& experts, int64_t columns) {
@@ -35,7 +39,7 @@ at::Tensor mix(const at::Tensor& routing, const at::Tensor& experts, int64_t col
     const scalar_t* r = routing.const_data_ptr<scalar_t>();
     const scalar_t* w = experts.const_data_ptr<scalar_t>();
     scalar_t* out = mixed.mutable_data_ptr<scalar_t>();
-    at::parallel_for(0, chunks, 1, [&](int64_t first, int64_t last) {
+    at::parallel_for(0, chunks, kMixChunksPerTask, [&](int64_t first, int64_t last) {
       const int64_t begin = first * kMixChunk, end = std::min(columns, last * kMixChunk);
       // column-major: mixed^T (columns x B) = experts^T (columns x E) * routing^T (E x B)
       blas::gemm<scalar_t>(false, false, end - begin, batch, num_experts, scalar_t(1), w + begin,
