@@ -77,7 +77,7 @@ BENCHMARKS: Tuple[Benchmark, ...] = (
                     ['--repeats', '3', '--warmup', '1', '--layouts', 'NHWC', '--shares', '0.1']),
         checkpoint=dict(full=None, quick=None)),
     Benchmark(
-        'cond_conv2d', full=_runs('tools/benchmark_cond_conv2d.py', ['--repeats', '15']),
+        'cond_conv2d', full=_runs('tools/benchmark_cond_conv2d.py', ['--repeats', '25']),
         quick=_runs('tools/benchmark_cond_conv2d.py', [
             '--repeats', '3', '--warmup', '1', '--layers', 'dw 5x5 672 @14',
             'project 1x1 1152->320 @7'
