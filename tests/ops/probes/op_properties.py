@@ -29,12 +29,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from mmeff.ops import (BlockFrameWeights, commit_changed_windows, commit_changed_windows_reference,
-                       delta_conv2d_frame, delta_conv2d_frame_reference, depthwise_conv2d,
-                       depthwise_conv2d_reference, movinet_block_frame,
-                       movinet_block_frame_reference, movinet_head_frame,
+                       cond_conv2d, cond_conv2d_reference, delta_conv2d_frame,
+                       delta_conv2d_frame_reference, depthwise_conv2d, depthwise_conv2d_reference,
+                       movinet_block_frame, movinet_block_frame_reference, movinet_head_frame,
                        movinet_head_frame_reference, skip_conv2d_frame, skip_conv2d_frame_reference,
                        sparse_conv2d, sparse_conv2d_reference, stem_conv2d, stem_conv2d_reference)
 from mmeff.ops.commit_changed_windows import block_input_windows
+from mmeff.ops.cond_conv2d import STRATEGIES
 from mmeff.ops.delta_conv2d_frame import pack_delta_conv2d_weight
 
 REFUSALS = (ValueError, TypeError, RuntimeError)
@@ -411,6 +412,25 @@ def movinet_block_frame_case(draw) -> Case:
     return perturb(draw, case, ('x', 'expand_weight', 'spatial_weight', 'project_weight'))
 
 
+@st.composite
+def cond_conv2d_case(draw) -> Case:
+    n, c_in, h, w, kernel, groups, c_out, stride, padding, dilation, dtype = draw_grouped_conv(draw)
+    experts = draw(st.integers(1, 3))
+    args = dict(x=make(draw, (n, c_in, h, w), dtype, draw_layout(draw, 4)),
+                weight=make(draw, (experts, c_out, c_in // groups, kernel, kernel), dtype),
+                bias=make(draw, (experts, c_out), dtype) if draw(st.booleans()) else None,
+                routing=make(draw, (n, experts), dtype))
+    pointwise = kernel == 1 and stride == (1, 1) and padding == (0, 0) and groups == 1
+    strategy = draw(st.sampled_from([s for s in STRATEGIES if pointwise or s != 'matmul']))
+
+    def call(op, **options):
+        geometry = dict(stride=stride, padding=padding, dilation=dilation, groups=groups)
+        return lambda a: op(a['x'], a['weight'], a['bias'], a['routing'], **geometry, **options)
+
+    case = Case(args, call(cond_conv2d, strategy=strategy), call(cond_conv2d_reference))
+    return perturb(draw, case, ('x', 'weight', 'bias', 'routing'))
+
+
 def describe(case: Case) -> str:
     """The arguments' shapes, dtypes, devices and layouts, and the case's faults."""
     parts = []
@@ -434,6 +454,7 @@ CASES = {
     'delta_conv2d_frame': delta_conv2d_frame_case,
     'movinet_head_frame': movinet_head_frame_case,
     'movinet_block_frame': movinet_block_frame_case,
+    'cond_conv2d': cond_conv2d_case,
 }
 
 
