@@ -2,6 +2,7 @@
 from .causal_se import CausalSqueezeExcitation
 from .cumulative_avg_pool3d import CumulativeAvgPool3d
 from .framewise_conv3d import FramewiseConv3d
+from .kgs_conv3d import KGSConv3d
 from .output_sparse_conv2d import OutputSparseConv2d
 from .skip_conv2d import SkipConv2d
 from .skip_gates import GumbelGate, InputNormGate, OutputNormGate, ValueGate
@@ -13,5 +14,5 @@ __all__ = [
     'OutputSparseConv2d', 'SkipConv2d', 'GumbelGate', 'InputNormGate', 'OutputNormGate',
     'ValueGate', 'StreamState', 'call_site', 'reset_streams', 'stream', 'training_clip',
     'CausalSqueezeExcitation', 'CumulativeAvgPool3d', 'FramewiseConv3d', 'StreamBufferConv3d',
-    'StreamStateful', 'stream_transaction'
+    'StreamStateful', 'stream_transaction', 'KGSConv3d'
 ]

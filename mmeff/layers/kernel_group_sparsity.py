@@ -18,7 +18,7 @@ state dict), and ``weight_mask_group_size`` (int64 (2,): g_M, g_N).
 """
 import math
 import numbers
-from typing import Iterator, Sequence, Tuple
+from typing import Dict, Iterator, Sequence, Tuple, Union
 
 import torch
 from torch import Tensor, nn
@@ -176,3 +176,30 @@ def attach_empty_masks(model: nn.Module, state_dict: dict) -> None:
             conv = check_prunable(modules[name])
             conv.register_buffer(MASK, torch.ones_like(conv.weight, dtype=torch.bool))
             conv.register_buffer(MASK_GROUP_SIZE, torch.zeros(2, dtype=torch.int64))
+
+
+def prune_model(model: nn.Module, scheme: str, ratios: Union[float, Dict[str, float]],
+                group_size: Sequence[int] = (8, 8), pad: bool = False) -> Dict[str, Tensor]:
+    """Prune convs of ``model`` in place; returns their masks by module name.
+
+    Args:
+        scheme: one of :data:`SCHEMES`.
+        ratios: one ratio for every ``nn.Conv3d`` of the model, or {module name: ratio}
+            (each named module must be a prunable conv).
+        group_size, pad: as for :func:`kernel_group_mask`.
+    """
+    modules = dict(model.named_modules())
+    if isinstance(ratios, dict):
+        unknown = sorted(set(ratios) - set(modules))
+        if unknown:
+            raise ValueError(f'ratios name modules the model does not have: {unknown}')
+        targets = {name: (modules[name], ratio) for name, ratio in ratios.items()}
+    else:
+        targets = {
+            name: (module, ratios)
+            for name, module in modules.items() if isinstance(module, nn.Conv3d)
+        }
+    return {
+        name: prune_conv(module, scheme, ratio, group_size, pad)
+        for name, (module, ratio) in targets.items()
+    }
