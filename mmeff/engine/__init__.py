@@ -6,6 +6,8 @@ from .clip_training import ClipTrainingMixin
 from .frame_macs_metric import FrameMacsMetric
 from .gate_loss import skipconv_gate_loss
 from .gumbel_temperature_hook import GumbelTemperatureHook, annealed_temperature
+from .kernel_group_pruning import (GroupLassoOptimWrapper, KernelGroupPruningHook,
+                                   group_lasso_penalty, ratio_for_flop_reduction, reweighted_alphas)
 from .norm_gate_calibration_hook import NormGateCalibrationHook
 from .peak_memory import PeakMemory, live_heap_bytes
 from .video_loops import VideoStreams, VideoTestLoop, VideoValLoop, run_video_frames, split_frames
@@ -15,5 +17,7 @@ __all__ = [
     'allow_mmengine_checkpoint_globals', 'mmengine_checkpoint_globals', 'ClipTrainingMixin',
     'FrameMacsMetric', 'GumbelTemperatureHook', 'annealed_temperature', 'NormGateCalibrationHook',
     'skipconv_gate_loss', 'PeakMemory', 'live_heap_bytes', 'VideoClipSampler', 'VideoSampler',
-    'VideoStreams', 'VideoTestLoop', 'VideoValLoop', 'run_video_frames', 'split_frames'
+    'VideoStreams', 'VideoTestLoop', 'VideoValLoop', 'run_video_frames', 'split_frames',
+    'GroupLassoOptimWrapper', 'KernelGroupPruningHook', 'group_lasso_penalty',
+    'ratio_for_flop_reduction', 'reweighted_alphas'
 ]

@@ -18,7 +18,7 @@ state dict), and ``weight_mask_group_size`` (int64 (2,): g_M, g_N).
 """
 import math
 import numbers
-from typing import Dict, Iterator, Sequence, Tuple, Union
+from typing import Dict, Iterator, List, Sequence, Tuple, Union
 
 import torch
 from torch import Tensor, nn
@@ -164,18 +164,20 @@ def masked_convs(model: nn.Module) -> Iterator[Tuple[str, nn.Conv3d]]:
             yield name, module
 
 
-def attach_empty_masks(model: nn.Module, state_dict: dict) -> None:
-    """Give the convs whose masks ``state_dict`` holds placeholder mask buffers, so that
-    ``model.load_state_dict(state_dict)`` restores them (a pruned checkpoint into a fresh
-    model)."""
+def restore_masks(model: nn.Module, state_dict: dict) -> List[str]:
+    """Attach the masks that ``state_dict`` (a pruned model's) holds to ``model``'s convs and
+    zero the weights they remove; returns the module names. Restores a pruned checkpoint into a
+    fresh model, whose convs have no mask buffers for ``load_state_dict`` to fill."""
     modules = dict(model.named_modules())
     suffix = '.' + MASK
-    for key in state_dict:
+    restored = []
+    for key, mask in state_dict.items():
         name = key[:-len(suffix)] if key.endswith(suffix) else None
-        if name is not None and name in modules:
-            conv = check_prunable(modules[name])
-            conv.register_buffer(MASK, torch.ones_like(conv.weight, dtype=torch.bool))
-            conv.register_buffer(MASK_GROUP_SIZE, torch.zeros(2, dtype=torch.int64))
+        if name in modules:
+            group_size = state_dict.get(f'{name}.{MASK_GROUP_SIZE}', torch.tensor([8, 8]))
+            attach_mask(modules[name], mask.bool(), tuple(group_size.tolist()))
+            restored.append(name)
+    return restored
 
 
 def prune_model(model: nn.Module, scheme: str, ratios: Union[float, Dict[str, float]],

@@ -8,8 +8,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch import nn
 
-from mmeff.layers.kernel_group_sparsity import (attach_empty_masks, kernel_group_mask, masked_convs,
-                                                prune_conv, unit_norms)
+from mmeff.layers.kernel_group_sparsity import (kernel_group_mask, masked_convs, prune_conv,
+                                                restore_masks, unit_norms)
 
 
 def units_of(mask, scheme, group_size):
@@ -92,7 +92,7 @@ def test_masks_are_buffers_that_survive_save_and_load():
     buffer.seek(0)
     loaded = torch.load(buffer, weights_only=True)
     fresh = nn.Sequential(nn.Conv3d(8, 16, 3), nn.ReLU(), nn.Conv3d(16, 8, (1, 3, 3)))
-    attach_empty_masks(fresh, loaded)
+    assert restore_masks(fresh, loaded) == ['0', '2']
     fresh.load_state_dict(loaded)
     assert torch.equal(fresh[0].weight_mask, masks[0]) and torch.equal(
         fresh[2].weight_mask, masks[1])
