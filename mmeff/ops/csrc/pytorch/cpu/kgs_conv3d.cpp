@@ -2,7 +2,8 @@
 //
 // Output positions (t, h, w of one clip) are cut into tiles, tiles of all clips in parallel.
 // Per tile:
-//   1. gather: the im2col rows of the tile (one row of tile positions per input channel and
+//   1. gather: the im2col rows of the tile, copied in runs along output rows (one row of tile
+//   positions per input channel and
 //      kernel position j = n·K + p), only for the columns some block keeps. Each row is
 //      gathered once and shared by every block that keeps it: for KGS, by the g_M filters of
 //      a group and by all groups that keep that position;
@@ -95,41 +96,72 @@ __attribute__((always_inline)) inline void block_rows(const T* w, int64_t w_stri
   }
 }
 
-// Step 1: the used im2col rows of the positions [l0, l0 + count), zero past count.
+// Step 1: the used im2col rows of the positions [l0, l0 + count), zero past count, stored per
+// sub-tile: panel s holds row j's positions of sub-tile s at col[(s · N·K + j) · width], so a
+// block's walk over its sorted columns reads its panel forwards. The tile is
+// cut into segments along output rows (fixed t, h; consecutive w): per segment and kernel
+// position, one bounds test for t and h and one valid range of w, copied in one run.
 template <typename T>
 __attribute__((always_inline)) inline void gather_rows(const TileArgs<T>& k, int64_t clip,
                                                        int64_t l0, int64_t count, T* col,
-                                                       int64_t* origin) {
+                                                       int64_t* segments, T* line) {
   const KgsConv3dGeometry& g = k.g;
-  for (int64_t l = 0; l < count; ++l) {
+  int64_t n_segments = 0;
+  for (int64_t l = 0; l < count;) {  // segment: first l, t0, h0, w0 of its first position, length
     const int64_t pos = l0 + l, ow = pos % g.out_w, oh = (pos / g.out_w) % g.out_h,
                   ot = pos / (g.out_w * g.out_h);
-    origin[3 * l] = ot * g.stride[0] - g.padding[0];
-    origin[3 * l + 1] = oh * g.stride[1] - g.padding[1];
-    origin[3 * l + 2] = ow * g.stride[2] - g.padding[2];
+    const int64_t length = std::min(count - l, g.out_w - ow);
+    int64_t* seg = segments + 5 * n_segments++;
+    seg[0] = l;
+    seg[1] = ot * g.stride[0] - g.padding[0];
+    seg[2] = oh * g.stride[1] - g.padding[1];
+    seg[3] = ow * g.stride[2] - g.padding[2];
+    seg[4] = length;
+    l += length;
   }
-  const int64_t taps = g.taps(), khw = g.kernel[1] * g.kernel[2];
+  const int64_t taps = g.taps(), khw = g.kernel[1] * g.kernel[2], sw = g.stride[2];
   for (int64_t u = 0; u < k.used_count; ++u) {
     const int64_t j = k.used_rows[u], n = j / taps, p = j % taps;
-    const int64_t dt = (p / khw) * g.dilation[0],
-                  dh = (p / g.kernel[2] % g.kernel[1]) * g.dilation[1],
-                  dw = (p % g.kernel[2]) * g.dilation[2];
+    const int64_t dt = (p / khw) * g.dilation[0];
+    const int64_t dh = (p / g.kernel[2] % g.kernel[1]) * g.dilation[1];
+    const int64_t dw = (p % g.kernel[2]) * g.dilation[2];
     const T* plane = k.x + (clip * g.in_c + n) * g.in_plane();
-    T* row = col + j * k.tile_width;
-    for (int64_t l = 0; l < count; ++l) {
-      const int64_t t = origin[3 * l] + dt, h = origin[3 * l + 1] + dh, w = origin[3 * l + 2] + dw;
-      const bool inside = t >= 0 && t < g.in_t && h >= 0 && h < g.in_h && w >= 0 && w < g.in_w;
-      row[l] = inside ? plane[(t * g.in_h + h) * g.in_w + w] : T(0);
+    T* row = line;
+    for (int64_t s = 0; s < n_segments; ++s) {
+      const int64_t* seg = segments + 5 * s;
+      T* dst = row + seg[0];
+      const int64_t t = seg[1] + dt, h = seg[2] + dh, w0 = seg[3] + dw, length = seg[4];
+      if (t < 0 || t >= g.in_t || h < 0 || h >= g.in_h) {
+        std::fill(dst, dst + length, T(0));
+        continue;
+      }
+      // positions i of the segment with 0 <= w0 + i * sw < in_w
+      const int64_t first = std::min(length, w0 >= 0 ? 0 : (-w0 + sw - 1) / sw);
+      const int64_t last =
+          std::clamp<int64_t>(g.in_w - w0 > 0 ? (g.in_w - w0 + sw - 1) / sw : 0, first, length);
+      const T* src = plane + (t * g.in_h + h) * g.in_w + w0;
+      std::fill(dst, dst + first, T(0));
+      if (sw == 1) {
+        std::copy(src + first, src + last, dst + first);
+      } else {
+        for (int64_t i = first; i < last; ++i) dst[i] = src[i * sw];
+      }
+      std::fill(dst + last, dst + length, T(0));
     }
     std::fill(row + count, row + k.tile_width, T(0));
+    const int64_t width = subtile_width<T>(), panel = g.in_c * taps * width;
+    for (int64_t s = 0; s * width < k.tile_width; ++s) {
+      std::copy(row + s * width, row + (s + 1) * width, col + s * panel + j * width);
+    }
   }
 }
 
 // Step 2: every row block over the gathered rows of one tile.
 template <typename T>
 __attribute__((always_inline)) inline void tile_impl(const TileArgs<T>& k, int64_t clip, int64_t l0,
-                                                     int64_t count, T* col, int64_t* origin) {
-  gather_rows(k, clip, l0, count, col, origin);
+                                                     int64_t count, T* col, int64_t* segments,
+                                                     T* line) {
+  gather_rows(k, clip, l0, count, col, segments, line);
   const KgsConv3dGeometry& g = k.g;
   const int64_t sw = subtile_width<T>(), plane = g.out_plane();
   for (int64_t a = 0; a < g.blocks; ++a) {
@@ -142,23 +174,23 @@ __attribute__((always_inline)) inline void tile_impl(const TileArgs<T>& k, int64
         const int64_t m = a * g.group_rows + r0;
         const T* bias = k.bias ? k.bias + m : nullptr;
         T* out = k.out + (clip * g.out_c + m) * plane + l0 + s * sw;
-        const T* src = col + s * sw;
+        const T* src = col + s * g.in_c * g.taps() * sw;
         switch (std::min<int64_t>(kRowsPerPass, rows - r0)) {
           case 4:
-            block_rows<T, 4>(w + r0, g.group_rows, k.columns + first, n_columns, src, k.tile_width,
-                             bias, out, plane, n);
+            block_rows<T, 4>(w + r0, g.group_rows, k.columns + first, n_columns, src, sw, bias, out,
+                             plane, n);
             break;
           case 3:
-            block_rows<T, 3>(w + r0, g.group_rows, k.columns + first, n_columns, src, k.tile_width,
-                             bias, out, plane, n);
+            block_rows<T, 3>(w + r0, g.group_rows, k.columns + first, n_columns, src, sw, bias, out,
+                             plane, n);
             break;
           case 2:
-            block_rows<T, 2>(w + r0, g.group_rows, k.columns + first, n_columns, src, k.tile_width,
-                             bias, out, plane, n);
+            block_rows<T, 2>(w + r0, g.group_rows, k.columns + first, n_columns, src, sw, bias, out,
+                             plane, n);
             break;
           default:
-            block_rows<T, 1>(w + r0, g.group_rows, k.columns + first, n_columns, src, k.tile_width,
-                             bias, out, plane, n);
+            block_rows<T, 1>(w + r0, g.group_rows, k.columns + first, n_columns, src, sw, bias, out,
+                             plane, n);
         }
       }
     }
@@ -169,30 +201,30 @@ __attribute__((always_inline)) inline void tile_impl(const TileArgs<T>& k, int64
 #define MMEFF_KGS_AVX2 1
 __attribute__((target("avx2,fma"))) void tile_avx2(const TileArgs<float>& k, int64_t clip,
                                                    int64_t l0, int64_t count, float* col,
-                                                   int64_t* origin) {
-  tile_impl(k, clip, l0, count, col, origin);
+                                                   int64_t* segments, float* line) {
+  tile_impl(k, clip, l0, count, col, segments, line);
 }
 __attribute__((target("avx2,fma"))) void tile_avx2(const TileArgs<double>& k, int64_t clip,
                                                    int64_t l0, int64_t count, double* col,
-                                                   int64_t* origin) {
-  tile_impl(k, clip, l0, count, col, origin);
+                                                   int64_t* segments, double* line) {
+  tile_impl(k, clip, l0, count, col, segments, line);
 }
 #endif
 
 template <typename T>
 void tile_portable(const TileArgs<T>& k, int64_t clip, int64_t l0, int64_t count, T* col,
-                   int64_t* origin) {
-  tile_impl(k, clip, l0, count, col, origin);
+                   int64_t* segments, T* line) {
+  tile_impl(k, clip, l0, count, col, segments, line);
 }
 
 template <typename T>
 void run_tile(const TileArgs<T>& k, int64_t clip, int64_t l0, int64_t count, T* col,
-              int64_t* origin) {
+              int64_t* segments, T* line) {
 #ifdef MMEFF_KGS_AVX2
   static const bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-  if (avx2) return tile_avx2(k, clip, l0, count, col, origin);
+  if (avx2) return tile_avx2(k, clip, l0, count, col, segments, line);
 #endif
-  tile_portable(k, clip, l0, count, col, origin);
+  tile_portable(k, clip, l0, count, col, segments, line);
 }
 
 // The sorted distinct columns of all blocks: the im2col rows a tile gathers.
@@ -240,10 +272,11 @@ at::Tensor kgs_conv3d_cpu(const at::Tensor& x, const at::Tensor& values,
     at::parallel_for(0, g.batch * tiles_per_clip, 1, [&](int64_t begin, int64_t end) {
       scalar_t* col =
           thread_scratch<scalar_t>(ScratchSlot::kColumns, g.in_c * g.taps() * k.tile_width);
-      int64_t* origin = thread_scratch<int64_t>(ScratchSlot::kTaps, 3 * k.tile_width);
+      int64_t* segments = thread_scratch<int64_t>(ScratchSlot::kTaps, 5 * k.tile_width);
+      scalar_t* line = thread_scratch<scalar_t>(ScratchSlot::kPlanes, k.tile_width);
       for (int64_t i = begin; i < end; ++i) {
         const int64_t clip = i / tiles_per_clip, l0 = (i % tiles_per_clip) * k.tile_width;
-        run_tile(k, clip, l0, std::min(k.tile_width, g.out_plane() - l0), col, origin);
+        run_tile(k, clip, l0, std::min(k.tile_width, g.out_plane() - l0), col, segments, line);
       }
     });
   });
