@@ -1,6 +1,6 @@
 """Engine pieces: checkpoint safety, the SkipConv gate loss and clip training, video loops,
 samplers, metrics and hooks (registered in mmengine's root LOOPS / DATA_SAMPLERS / METRICS /
-HOOKS), peak memory."""
+HOOKS), the RT3D pruning hook and optim wrapper (OPTIM_WRAPPERS), peak memory."""
 from .checkpoint import allow_mmengine_checkpoint_globals, mmengine_checkpoint_globals
 from .clip_training import ClipTrainingMixin
 from .frame_macs_metric import FrameMacsMetric

@@ -136,3 +136,12 @@ def test_bad_configs_get_clear_errors(tmp_path):
     with pytest.raises(ValueError, match='does not divide'):
         make_runner(tmp_path / 'pad', unpadded, epochs=1, model=model).train()
     assert GroupLassoOptimWrapper.penalty is None
+
+
+def test_mmaction_configs_reach_the_hook_and_the_wrapper():
+    registry = pytest.importorskip('mmaction.registry')
+    from mmengine.registry import DefaultScope
+    with DefaultScope.overwrite_default_scope('mmaction'):
+        hook = registry.HOOKS.build(dict(type='KernelGroupPruningHook', scheme='vanilla'))
+        wrapper = registry.OPTIM_WRAPPERS.get('GroupLassoOptimWrapper')
+    assert isinstance(hook, KernelGroupPruningHook) and wrapper is GroupLassoOptimWrapper

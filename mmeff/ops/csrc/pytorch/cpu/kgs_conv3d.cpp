@@ -2,17 +2,16 @@
 //
 // Output positions (t, h, w of one clip) are cut into tiles, tiles of all clips in parallel.
 // Per tile:
-//   1. gather: the im2col rows of the tile, copied in runs along output rows (one row of tile
-//   positions per input channel and
-//      kernel position j = n·K + p), only for the columns some block keeps. Each row is
-//      gathered once and shared by every block that keeps it: for KGS, by the g_M filters of
-//      a group and by all groups that keep that position;
-//   2. per row block, per sub-tile of 3 vectors of positions, per 4 filters: a register-held
-//      4 x (3 vectors) accumulator runs over the block's kept columns (one broadcast weight and
-//      three row loads per column, 12 FMAs), a dense GEMM of g_M x |kept columns| without a
-//      copy of the gathered rows. Blocks without columns write the bias; nothing is skipped
-//      that is kept, nothing computed that is not.
-// The loops run as AVX2+FMA code where the CPU has it, portable code elsewhere.
+//   1. gather: the im2col rows (one per input channel and kernel position j = n·K + p) of the
+//      columns some block keeps, copied in runs along output rows. Each row is gathered once
+//      and shared by every block that keeps it: for KGS, by the g_M filters of a group and by
+//      all groups that keep that position;
+//   2. per row block, per sub-tile of 3 vectors of positions, per 8 (AVX-512) or 4 filters: a
+//      register-held accumulator walks the block's kept columns (one broadcast weight per
+//      filter and three loads per column), a dense GEMM of g_M x |kept columns| without a copy
+//      of the gathered rows. Blocks without columns write the bias; nothing is skipped that is
+//      kept, nothing computed that is not.
+// The loops run as AVX-512 or AVX2+FMA code where the CPU has it, portable code elsewhere.
 #include "kgs_conv3d.h"
 
 #include <ATen/ATen.h>
@@ -29,25 +28,28 @@
 namespace mmeff {
 namespace {
 
-template <typename T>
-struct Vector32;
-template <>
-struct Vector32<float> {
-  typedef float type __attribute__((vector_size(32)));
+// GCC vector of `Bytes` bytes: 32 (AVX2 and portable code), 64 (AVX-512).
+template <typename T, int Bytes>
+struct Vector {
+  typedef T type __attribute__((vector_size(Bytes)));
 };
-template <>
-struct Vector32<double> {
-  typedef double type __attribute__((vector_size(32)));
+
+// A kernel variant: the vector size and the filters of one register-held accumulator.
+template <typename T, int Bytes, int Rows>
+struct Variant {
+  typedef typename Vector<T, Bytes>::type V;
+  static constexpr int kRows = Rows;
+  static constexpr int64_t kWidth = 3 * static_cast<int64_t>(Bytes / sizeof(T));  // sub-tile
 };
 
 constexpr int kVectorsPerSubtile = 3;
-constexpr int kRowsPerPass = 4;
 constexpr int64_t kTileBytes = 512 * 1024;  // gathered rows of one tile, at most
 constexpr int64_t kMaxSubtiles = 8;
 
+// Tile widths are multiples of the widest sub-tile (AVX-512's), so every variant fits.
 template <typename T>
 constexpr int64_t subtile_width() {
-  return kVectorsPerSubtile * static_cast<int64_t>(32 / sizeof(T));
+  return kVectorsPerSubtile * static_cast<int64_t>(64 / sizeof(T));
 }
 
 template <typename T>
@@ -65,15 +67,14 @@ struct TileArgs {
 };
 
 // R filters x one sub-tile: out[r][l] = bias[r] + sum_c w[c][r] * col[columns[c]][l].
-template <typename T, int R>
+template <typename T, typename V, int R>
 __attribute__((always_inline)) inline void block_rows(const T* w, int64_t w_stride,
                                                       const int64_t* columns, int64_t n_columns,
                                                       const T* col, int64_t col_stride,
                                                       const T* bias, T* out, int64_t out_stride,
                                                       int64_t count) {
-  typedef typename Vector32<T>::type V;
   V acc[R][kVectorsPerSubtile];
-#pragma GCC unroll 4
+#pragma GCC unroll 8
   for (int r = 0; r < R; ++r) {
     const T b = bias ? bias[r] : T(0);
     for (int v = 0; v < kVectorsPerSubtile; ++v) acc[r][v] = V{} + b;
@@ -82,7 +83,7 @@ __attribute__((always_inline)) inline void block_rows(const T* w, int64_t w_stri
     const V* src = reinterpret_cast<const V*>(col + columns[c] * col_stride);
     const V x0 = src[0], x1 = src[1], x2 = src[2];
     const T* wc = w + c * w_stride;
-#pragma GCC unroll 4
+#pragma GCC unroll 8
     for (int r = 0; r < R; ++r) {
       const T s = wc[r];
       acc[r][0] += s * x0;
@@ -90,9 +91,23 @@ __attribute__((always_inline)) inline void block_rows(const T* w, int64_t w_stri
       acc[r][2] += s * x2;
     }
   }
-#pragma GCC unroll 4
+#pragma GCC unroll 8
   for (int r = 0; r < R; ++r) {
     std::memcpy(out + r * out_stride, &acc[r][0], static_cast<size_t>(count) * sizeof(T));
+  }
+}
+
+// block_rows with R = rows (1 <= rows <= Max).
+template <typename T, typename V, int Max>
+__attribute__((always_inline)) inline void block_rows_upto(
+    int64_t rows, const T* w, int64_t w_stride, const int64_t* columns, int64_t n_columns,
+    const T* col, int64_t col_stride, const T* bias, T* out, int64_t out_stride, int64_t count) {
+  if (rows == Max) {
+    block_rows<T, V, Max>(w, w_stride, columns, n_columns, col, col_stride, bias, out, out_stride,
+                          count);
+  } else if constexpr (Max > 1) {
+    block_rows_upto<T, V, Max - 1>(rows, w, w_stride, columns, n_columns, col, col_stride, bias,
+                                   out, out_stride, count);
   }
 }
 
@@ -101,7 +116,7 @@ __attribute__((always_inline)) inline void block_rows(const T* w, int64_t w_stri
 // block's walk over its sorted columns reads its panel forwards. The tile is
 // cut into segments along output rows (fixed t, h; consecutive w): per segment and kernel
 // position, one bounds test for t and h and one valid range of w, copied in one run.
-template <typename T>
+template <int64_t Width, typename T>
 __attribute__((always_inline)) inline void gather_rows(const TileArgs<T>& k, int64_t clip,
                                                        int64_t l0, int64_t count, T* col,
                                                        int64_t* segments, T* line) {
@@ -149,79 +164,83 @@ __attribute__((always_inline)) inline void gather_rows(const TileArgs<T>& k, int
       std::fill(dst + last, dst + length, T(0));
     }
     std::fill(row + count, row + k.tile_width, T(0));
-    const int64_t width = subtile_width<T>(), panel = g.in_c * taps * width;
+    const int64_t width = Width, panel = g.in_c * taps * width;
     for (int64_t s = 0; s * width < k.tile_width; ++s) {
       std::copy(row + s * width, row + (s + 1) * width, col + s * panel + j * width);
     }
   }
 }
 
-// Step 2: every row block over the gathered rows of one tile.
-template <typename T>
+// Step 2: every row block over the gathered rows of one tile, with variant K's vectors and
+// accumulators of K::kRows filters.
+template <typename T, typename K>
 __attribute__((always_inline)) inline void tile_impl(const TileArgs<T>& k, int64_t clip, int64_t l0,
                                                      int64_t count, T* col, int64_t* segments,
                                                      T* line) {
-  gather_rows(k, clip, l0, count, col, segments, line);
+  gather_rows<K::kWidth>(k, clip, l0, count, col, segments, line);
   const KgsConv3dGeometry& g = k.g;
-  const int64_t sw = subtile_width<T>(), plane = g.out_plane();
+  const int64_t sw = K::kWidth, plane = g.out_plane(), panel = g.in_c * g.taps() * sw;
   for (int64_t a = 0; a < g.blocks; ++a) {
     const int64_t first = k.block_ptr[a], n_columns = k.block_ptr[a + 1] - first;
     const int64_t rows = std::min(g.group_rows, g.out_c - a * g.group_rows);
     const T* w = k.values + first * g.group_rows;
     for (int64_t s = 0; s * sw < count; ++s) {
       const int64_t n = std::min(sw, count - s * sw);
-      for (int64_t r0 = 0; r0 < rows; r0 += kRowsPerPass) {
+      for (int64_t r0 = 0; r0 < rows; r0 += K::kRows) {
         const int64_t m = a * g.group_rows + r0;
-        const T* bias = k.bias ? k.bias + m : nullptr;
-        T* out = k.out + (clip * g.out_c + m) * plane + l0 + s * sw;
-        const T* src = col + s * g.in_c * g.taps() * sw;
-        switch (std::min<int64_t>(kRowsPerPass, rows - r0)) {
-          case 4:
-            block_rows<T, 4>(w + r0, g.group_rows, k.columns + first, n_columns, src, sw, bias, out,
-                             plane, n);
-            break;
-          case 3:
-            block_rows<T, 3>(w + r0, g.group_rows, k.columns + first, n_columns, src, sw, bias, out,
-                             plane, n);
-            break;
-          case 2:
-            block_rows<T, 2>(w + r0, g.group_rows, k.columns + first, n_columns, src, sw, bias, out,
-                             plane, n);
-            break;
-          default:
-            block_rows<T, 1>(w + r0, g.group_rows, k.columns + first, n_columns, src, sw, bias, out,
-                             plane, n);
-        }
+        block_rows_upto<T, typename K::V, K::kRows>(
+            std::min<int64_t>(K::kRows, rows - r0), w + r0, g.group_rows, k.columns + first,
+            n_columns, col + s * panel, sw, k.bias ? k.bias + m : nullptr,
+            k.out + (clip * g.out_c + m) * plane + l0 + s * sw, plane, n);
       }
     }
   }
 }
 
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
-#define MMEFF_KGS_AVX2 1
+#define MMEFF_KGS_X86 1
+// AVX-512: 64-byte vectors, 8 filters x 3 vectors = 24 of the 32 vector registers.
+__attribute__((target("avx512f,avx512vl,avx2,fma"))) void tile_avx512(const TileArgs<float>& k,
+                                                                      int64_t clip, int64_t l0,
+                                                                      int64_t count, float* col,
+                                                                      int64_t* segments,
+                                                                      float* line) {
+  tile_impl<float, Variant<float, 64, 8>>(k, clip, l0, count, col, segments, line);
+}
+__attribute__((target("avx512f,avx512vl,avx2,fma"))) void tile_avx512(const TileArgs<double>& k,
+                                                                      int64_t clip, int64_t l0,
+                                                                      int64_t count, double* col,
+                                                                      int64_t* segments,
+                                                                      double* line) {
+  tile_impl<double, Variant<double, 64, 8>>(k, clip, l0, count, col, segments, line);
+}
+// AVX2: 32-byte vectors, 4 filters x 3 vectors = 12 of the 16 vector registers.
 __attribute__((target("avx2,fma"))) void tile_avx2(const TileArgs<float>& k, int64_t clip,
                                                    int64_t l0, int64_t count, float* col,
                                                    int64_t* segments, float* line) {
-  tile_impl(k, clip, l0, count, col, segments, line);
+  tile_impl<float, Variant<float, 32, 4>>(k, clip, l0, count, col, segments, line);
 }
 __attribute__((target("avx2,fma"))) void tile_avx2(const TileArgs<double>& k, int64_t clip,
                                                    int64_t l0, int64_t count, double* col,
                                                    int64_t* segments, double* line) {
-  tile_impl(k, clip, l0, count, col, segments, line);
+  tile_impl<double, Variant<double, 32, 4>>(k, clip, l0, count, col, segments, line);
 }
 #endif
 
 template <typename T>
 void tile_portable(const TileArgs<T>& k, int64_t clip, int64_t l0, int64_t count, T* col,
                    int64_t* segments, T* line) {
-  tile_impl(k, clip, l0, count, col, segments, line);
+  tile_impl<T, Variant<T, 32, 4>>(k, clip, l0, count, col, segments, line);
 }
 
 template <typename T>
 void run_tile(const TileArgs<T>& k, int64_t clip, int64_t l0, int64_t count, T* col,
               int64_t* segments, T* line) {
-#ifdef MMEFF_KGS_AVX2
+#ifdef MMEFF_KGS_X86
   static const bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  static const bool avx512 =
+      avx2 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl");
+  if (avx512) return tile_avx512(k, clip, l0, count, col, segments, line);
   if (avx2) return tile_avx2(k, clip, l0, count, col, segments, line);
 #endif
   tile_portable(k, clip, l0, count, col, segments, line);
