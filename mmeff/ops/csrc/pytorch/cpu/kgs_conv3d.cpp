@@ -111,15 +111,39 @@ __attribute__((always_inline)) inline void block_rows_upto(
   }
 }
 
+// Writes positions [l, l + length) of one gathered row into its panels (panel s holds the
+// row's positions [s·width, (s + 1)·width) at row0 + s·panel): src[i·step] for position l + i,
+// or zeros when src is null.
+template <typename T>
+__attribute__((always_inline)) inline void panel_run(T* row0, int64_t panel, int64_t width,
+                                                     int64_t l, int64_t length, const T* src,
+                                                     int64_t step) {
+  while (length > 0) {
+    const int64_t offset = l % width, piece = std::min(length, width - offset);
+    T* dst = row0 + (l / width) * panel + offset;
+    if (src == nullptr) {
+      std::fill(dst, dst + piece, T(0));
+    } else if (step == 1) {
+      std::copy(src, src + piece, dst);
+      src += piece;
+    } else {
+      for (int64_t i = 0; i < piece; ++i) dst[i] = src[i * step];
+      src += piece * step;
+    }
+    l += piece;
+    length -= piece;
+  }
+}
+
 // Step 1: the used im2col rows of the positions [l0, l0 + count), zero past count, stored per
 // sub-tile: panel s holds row j's positions of sub-tile s at col[(s · N·K + j) · width], so a
-// block's walk over its sorted columns reads its panel forwards. The tile is
-// cut into segments along output rows (fixed t, h; consecutive w): per segment and kernel
-// position, one bounds test for t and h and one valid range of w, copied in one run.
+// block's walk over its sorted columns reads its panel forwards. The tile is cut into segments
+// along output rows (fixed t, h; consecutive w): per segment and kernel position, one bounds
+// test for t and h and one valid range of w, copied in one run.
 template <int64_t Width, typename T>
 __attribute__((always_inline)) inline void gather_rows(const TileArgs<T>& k, int64_t clip,
                                                        int64_t l0, int64_t count, T* col,
-                                                       int64_t* segments, T* line) {
+                                                       int64_t* segments) {
   const KgsConv3dGeometry& g = k.g;
   int64_t n_segments = 0;
   for (int64_t l = 0; l < count;) {  // segment: first l, t0, h0, w0 of its first position, length
@@ -135,19 +159,20 @@ __attribute__((always_inline)) inline void gather_rows(const TileArgs<T>& k, int
     l += length;
   }
   const int64_t taps = g.taps(), khw = g.kernel[1] * g.kernel[2], sw = g.stride[2];
+  const int64_t panel = g.in_c * taps * Width;
   for (int64_t u = 0; u < k.used_count; ++u) {
     const int64_t j = k.used_rows[u], n = j / taps, p = j % taps;
     const int64_t dt = (p / khw) * g.dilation[0];
     const int64_t dh = (p / g.kernel[2] % g.kernel[1]) * g.dilation[1];
     const int64_t dw = (p % g.kernel[2]) * g.dilation[2];
     const T* plane = k.x + (clip * g.in_c + n) * g.in_plane();
-    T* row = line;
+    T* row0 = col + j * Width;
     for (int64_t s = 0; s < n_segments; ++s) {
       const int64_t* seg = segments + 5 * s;
-      T* dst = row + seg[0];
-      const int64_t t = seg[1] + dt, h = seg[2] + dh, w0 = seg[3] + dw, length = seg[4];
+      const int64_t l = seg[0], t = seg[1] + dt, h = seg[2] + dh, w0 = seg[3] + dw;
+      const int64_t length = seg[4];
       if (t < 0 || t >= g.in_t || h < 0 || h >= g.in_h) {
-        std::fill(dst, dst + length, T(0));
+        panel_run<T>(row0, panel, Width, l, length, nullptr, 0);
         continue;
       }
       // positions i of the segment with 0 <= w0 + i * sw < in_w
@@ -155,19 +180,11 @@ __attribute__((always_inline)) inline void gather_rows(const TileArgs<T>& k, int
       const int64_t last =
           std::clamp<int64_t>(g.in_w - w0 > 0 ? (g.in_w - w0 + sw - 1) / sw : 0, first, length);
       const T* src = plane + (t * g.in_h + h) * g.in_w + w0;
-      std::fill(dst, dst + first, T(0));
-      if (sw == 1) {
-        std::copy(src + first, src + last, dst + first);
-      } else {
-        for (int64_t i = first; i < last; ++i) dst[i] = src[i * sw];
-      }
-      std::fill(dst + last, dst + length, T(0));
+      panel_run<T>(row0, panel, Width, l, first, nullptr, 0);
+      panel_run<T>(row0, panel, Width, l + first, last - first, src + first * sw, sw);
+      panel_run<T>(row0, panel, Width, l + last, length - last, nullptr, 0);
     }
-    std::fill(row + count, row + k.tile_width, T(0));
-    const int64_t width = Width, panel = g.in_c * taps * width;
-    for (int64_t s = 0; s * width < k.tile_width; ++s) {
-      std::copy(row + s * width, row + (s + 1) * width, col + s * panel + j * width);
-    }
+    panel_run<T>(row0, panel, Width, count, k.tile_width - count, nullptr, 0);
   }
 }
 
@@ -175,9 +192,8 @@ __attribute__((always_inline)) inline void gather_rows(const TileArgs<T>& k, int
 // accumulators of K::kRows filters.
 template <typename T, typename K>
 __attribute__((always_inline)) inline void tile_impl(const TileArgs<T>& k, int64_t clip, int64_t l0,
-                                                     int64_t count, T* col, int64_t* segments,
-                                                     T* line) {
-  gather_rows<K::kWidth>(k, clip, l0, count, col, segments, line);
+                                                     int64_t count, T* col, int64_t* segments) {
+  gather_rows<K::kWidth>(k, clip, l0, count, col, segments);
   const KgsConv3dGeometry& g = k.g;
   const int64_t sw = K::kWidth, plane = g.out_plane(), panel = g.in_c * g.taps() * sw;
   for (int64_t a = 0; a < g.blocks; ++a) {
@@ -203,47 +219,45 @@ __attribute__((always_inline)) inline void tile_impl(const TileArgs<T>& k, int64
 __attribute__((target("avx512f,avx512vl,avx2,fma"))) void tile_avx512(const TileArgs<float>& k,
                                                                       int64_t clip, int64_t l0,
                                                                       int64_t count, float* col,
-                                                                      int64_t* segments,
-                                                                      float* line) {
-  tile_impl<float, Variant<float, 64, 8>>(k, clip, l0, count, col, segments, line);
+                                                                      int64_t* segments) {
+  tile_impl<float, Variant<float, 64, 8>>(k, clip, l0, count, col, segments);
 }
 __attribute__((target("avx512f,avx512vl,avx2,fma"))) void tile_avx512(const TileArgs<double>& k,
                                                                       int64_t clip, int64_t l0,
                                                                       int64_t count, double* col,
-                                                                      int64_t* segments,
-                                                                      double* line) {
-  tile_impl<double, Variant<double, 64, 8>>(k, clip, l0, count, col, segments, line);
+                                                                      int64_t* segments) {
+  tile_impl<double, Variant<double, 64, 8>>(k, clip, l0, count, col, segments);
 }
 // AVX2: 32-byte vectors, 4 filters x 3 vectors = 12 of the 16 vector registers.
 __attribute__((target("avx2,fma"))) void tile_avx2(const TileArgs<float>& k, int64_t clip,
                                                    int64_t l0, int64_t count, float* col,
-                                                   int64_t* segments, float* line) {
-  tile_impl<float, Variant<float, 32, 4>>(k, clip, l0, count, col, segments, line);
+                                                   int64_t* segments) {
+  tile_impl<float, Variant<float, 32, 4>>(k, clip, l0, count, col, segments);
 }
 __attribute__((target("avx2,fma"))) void tile_avx2(const TileArgs<double>& k, int64_t clip,
                                                    int64_t l0, int64_t count, double* col,
-                                                   int64_t* segments, double* line) {
-  tile_impl<double, Variant<double, 32, 4>>(k, clip, l0, count, col, segments, line);
+                                                   int64_t* segments) {
+  tile_impl<double, Variant<double, 32, 4>>(k, clip, l0, count, col, segments);
 }
 #endif
 
 template <typename T>
 void tile_portable(const TileArgs<T>& k, int64_t clip, int64_t l0, int64_t count, T* col,
-                   int64_t* segments, T* line) {
-  tile_impl<T, Variant<T, 32, 4>>(k, clip, l0, count, col, segments, line);
+                   int64_t* segments) {
+  tile_impl<T, Variant<T, 32, 4>>(k, clip, l0, count, col, segments);
 }
 
 template <typename T>
 void run_tile(const TileArgs<T>& k, int64_t clip, int64_t l0, int64_t count, T* col,
-              int64_t* segments, T* line) {
+              int64_t* segments) {
 #ifdef MMEFF_KGS_X86
   static const bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
   static const bool avx512 =
       avx2 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl");
-  if (avx512) return tile_avx512(k, clip, l0, count, col, segments, line);
-  if (avx2) return tile_avx2(k, clip, l0, count, col, segments, line);
+  if (avx512) return tile_avx512(k, clip, l0, count, col, segments);
+  if (avx2) return tile_avx2(k, clip, l0, count, col, segments);
 #endif
-  tile_portable(k, clip, l0, count, col, segments, line);
+  tile_portable(k, clip, l0, count, col, segments);
 }
 
 // The sorted distinct columns of all blocks: the im2col rows a tile gathers.
@@ -292,10 +306,9 @@ at::Tensor kgs_conv3d_cpu(const at::Tensor& x, const at::Tensor& values,
       scalar_t* col =
           thread_scratch<scalar_t>(ScratchSlot::kColumns, g.in_c * g.taps() * k.tile_width);
       int64_t* segments = thread_scratch<int64_t>(ScratchSlot::kTaps, 5 * k.tile_width);
-      scalar_t* line = thread_scratch<scalar_t>(ScratchSlot::kPlanes, k.tile_width);
       for (int64_t i = begin; i < end; ++i) {
         const int64_t clip = i / tiles_per_clip, l0 = (i % tiles_per_clip) * k.tile_width;
-        run_tile(k, clip, l0, std::min(k.tile_width, g.out_plane() - l0), col, segments, line);
+        run_tile(k, clip, l0, std::min(k.tile_width, g.out_plane() - l0), col, segments);
       }
     });
   });
