@@ -20,7 +20,7 @@ TINY_RUNS = dict(
     ],
     kgs_conv3d=[
         'tools/benchmark_kgs_conv3d.py', '--repeats', '1', '--warmup', '0', '--reductions', '2',
-        '--layers', 'conv5b', 'layer4.0.conv2'
+        '--layers', 'conv5a', 'layer4.0.conv2'
     ],
     delta_conv2d_frame=[
         'tools/benchmark_delta_conv.py', '--repeats', '1', '--warmup', '0', '--shares', '0.1',
