@@ -26,7 +26,7 @@ from mmengine.registry import DefaultScope
 from mmengine.utils import ProgressBar
 from torch import nn
 
-from mmeff.benchmark import Column, make_record, median_times, print_table, write_record
+from mmeff.benchmark import Column, add_timing_arguments, make_record, median_times, publish_record
 from mmeff.layers import KGSConv3d
 from mmeff.layers.kernel_group_sparsity import prune_conv
 from mmeff.ops import has_extension
@@ -161,14 +161,11 @@ DESCRIPTION = (
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
-    parser.add_argument('--threads', type=int, default=2)
-    parser.add_argument('--repeats', type=int, default=5)
-    parser.add_argument('--warmup', type=int, default=1)
+    add_timing_arguments(parser, repeats=5, warmup=1)
     parser.add_argument('--reductions', type=float, nargs='+', default=[2.0, 3.0, 5.0])
     parser.add_argument('--models', nargs='+', choices=list(CLIPS), default=list(CLIPS))
     parser.add_argument('--layers', nargs='+', help='substrings selecting layers by name')
     parser.add_argument('--group-size', type=int, nargs=2, default=[8, 8])
-    parser.add_argument('--json', help='write the benchmark record (mmeff.benchmark) here')
     args = parser.parse_args()
 
     if not has_extension():
@@ -191,10 +188,7 @@ def main():
                       models=args.models, layers=args.layers, group_size=args.group_size,
                       clips={m: CLIPS[m]
                              for m in args.models}))
-    print()
-    print_table(record)
-    if args.json:
-        write_record(args.json, record)
+    publish_record(record, args.json)
 
 
 if __name__ == '__main__':

@@ -233,3 +233,12 @@ def print_table(record: Dict[str, Any]) -> None:
         print('  '.join(cell.rjust(width) for cell, width in zip(row, widths)))
         if index == 0:
             print('  '.join('-' * width for width in widths))
+
+
+def publish_record(record: Dict[str, Any], json_path: Optional[str]) -> None:
+    """End of a benchmark script: the table on stdout after a blank line (below a progress
+    bar), and the record written to ``json_path`` when one is given (``--json``)."""
+    print()
+    print_table(record)
+    if json_path:
+        write_record(json_path, record)
