@@ -145,3 +145,33 @@ def test_mmaction_configs_reach_the_hook_and_the_wrapper():
         hook = registry.HOOKS.build(dict(type='KernelGroupPruningHook', scheme='vanilla'))
         wrapper = registry.OPTIM_WRAPPERS.get('GroupLassoOptimWrapper')
     assert isinstance(hook, KernelGroupPruningHook) and wrapper is GroupLassoOptimWrapper
+
+
+@pytest.mark.parametrize('config', [
+    'c3d-kgs-2x_8xb30-16x1x1-45e_ucf101-rgb.py', 'c3d-filter-3x_8xb30-16x1x1-45e_ucf101-rgb.py',
+    'r2plus1d-r34-vanilla-2x_8xb8-8x8x1-180e_kinetics400-rgb.py'
+])
+def test_rt3d_configs_prune_their_model_to_the_flop_target(config):
+    pytest.importorskip('mmaction')
+    from mmengine.config import Config
+
+    from mmeff.engine.kernel_group_pruning import conv_macs
+    from mmeff.layers.kernel_group_sparsity import prune_model
+    from tests.helpers import REPO, build_model
+    cfg = Config.fromfile(str(REPO / 'configs' / 'rt3d' / config))
+    model = build_model(cfg.model, 'mmaction')
+    hook_cfg = dict(cfg.custom_hooks[0])
+    assert hook_cfg.pop('type') == 'KernelGroupPruningHook'
+    hook = KernelGroupPruningHook(**hook_cfg)
+    ratios = hook.layer_ratios(model)
+    dense = sum(conv_macs(model, hook.input_shape).values())
+    prune_model(model, hook.scheme, ratios, hook.group_size, hook.pad)
+    kept = {
+        name: int(conv.weight_mask.float().mean() * conv.weight.numel())
+        for name, conv in masked_convs(model)
+    }
+    macs = conv_macs(model, hook.input_shape)
+    pruned_macs = sum(macs[name] * kept[name] //
+                      model.get_submodule(name).weight.numel() if name in kept else value
+                      for name, value in macs.items())
+    assert dense / pruned_macs == pytest.approx(hook.flop_reduction, rel=0.03)
