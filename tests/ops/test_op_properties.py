@@ -8,7 +8,7 @@ import pytest
 from mmeff.ops import has_extension
 from tests.helpers import run_probe
 
-EXAMPLES_PER_OP = 80
+EXAMPLES_PER_OP = 300
 
 
 @pytest.mark.skipif(not has_extension(), reason='mmeff.ops._ext is not built')

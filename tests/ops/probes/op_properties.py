@@ -31,9 +31,11 @@ from hypothesis import strategies as st
 from mmeff.ops import (BlockFrameWeights, commit_changed_windows, commit_changed_windows_reference,
                        cond_conv2d, cond_conv2d_reference, delta_conv2d_frame,
                        delta_conv2d_frame_reference, depthwise_conv2d, depthwise_conv2d_reference,
-                       movinet_block_frame, movinet_block_frame_reference, movinet_head_frame,
-                       movinet_head_frame_reference, skip_conv2d_frame, skip_conv2d_frame_reference,
-                       sparse_conv2d, sparse_conv2d_reference, stem_conv2d, stem_conv2d_reference)
+                       kgs_conv3d, kgs_conv3d_reference, movinet_block_frame,
+                       movinet_block_frame_reference, movinet_head_frame,
+                       movinet_head_frame_reference, pack_kgs_conv3d_weight, skip_conv2d_frame,
+                       skip_conv2d_frame_reference, sparse_conv2d, sparse_conv2d_reference,
+                       stem_conv2d, stem_conv2d_reference)
 from mmeff.ops.commit_changed_windows import block_input_windows
 from mmeff.ops.cond_conv2d import STRATEGIES
 from mmeff.ops.delta_conv2d_frame import pack_delta_conv2d_weight
@@ -136,21 +138,22 @@ def draw_dtype(draw) -> torch.dtype:
 
 
 def make(draw, shape, dtype, layout='contiguous') -> torch.Tensor:
-    """A random tensor of ``shape`` in ``layout``: contiguous, channels_last (4-D) or a view
-    with a stride of 2 in its last dimension."""
+    """A random tensor of ``shape`` in ``layout``: contiguous, channels_last (4-D) or
+    channels_last_3d (5-D), or a view with a stride of 2 in its last dimension."""
     seed = draw(st.integers(0, 2**16))
     g = torch.Generator().manual_seed(seed)
     if layout == 'strided':
         base = torch.randn(*shape[:-1], 2 * shape[-1], generator=g, dtype=torch.float64)
         return base[..., ::2].to(dtype) if dtype.is_floating_point else base[..., ::2].to(dtype)
     t = torch.randn(*shape, generator=g, dtype=torch.float64).to(dtype)
-    return t.contiguous(memory_format=torch.channels_last) if layout == 'channels_last' else t
+    if layout != 'channels_last':
+        return t
+    return t.contiguous(
+        memory_format=torch.channels_last if t.dim() == 4 else torch.channels_last_3d)
 
 
-def draw_layout(draw, rank: int) -> str:
-    return draw(
-        st.sampled_from(['contiguous', 'channels_last', 'strided'] if rank ==
-                        4 else ['contiguous', 'strided']))
+def draw_layout(draw) -> str:
+    return draw(st.sampled_from(['contiguous', 'channels_last', 'strided']))
 
 
 def perturb(draw, case: Case, names: Tuple[str, ...]) -> Case:
@@ -192,7 +195,7 @@ def draw_grouped_conv(draw):
 @st.composite
 def sparse_conv2d_case(draw) -> Case:
     n, c_in, h, w, kernel, groups, c_out, stride, padding, dilation, dtype = draw_grouped_conv(draw)
-    x = make(draw, (n, c_in, h, w), dtype, draw_layout(draw, 4))
+    x = make(draw, (n, c_in, h, w), dtype, draw_layout(draw))
     weight = make(draw, (c_out, c_in // groups, kernel, kernel), dtype)
     bias = make(draw, (c_out, ), dtype) if draw(st.booleans()) else None
     out_hw = [
@@ -229,7 +232,7 @@ def depthwise_conv2d_case(draw) -> Case:
     stride, padding, dilation = draw_geometry(draw)
     dtype = draw_dtype(draw)
     args = dict(x=make(draw, (n, c, h, w), dtype,
-                       draw_layout(draw, 4)), weight=make(draw, (c, 1, kernel, kernel), dtype),
+                       draw_layout(draw)), weight=make(draw, (c, 1, kernel, kernel), dtype),
                 bias=make(draw, (c, ), dtype) if draw(st.booleans()) else None)
 
     def call(op):
@@ -247,8 +250,8 @@ def stem_conv2d_case(draw) -> Case:
     stride, padding, _ = draw_geometry(draw)
     activation = draw(st.sampled_from(['identity', 'relu', 'hswish']))
     dtype = draw_dtype(draw)
-    args = dict(x=make(draw, (n, c_in, h, w), dtype, draw_layout(draw, 4)),
-                weight=make(draw, (c_out, c_in, kernel, kernel), dtype),
+    args = dict(x=make(draw, (n, c_in, h, w), dtype,
+                       draw_layout(draw)), weight=make(draw, (c_out, c_in, kernel, kernel), dtype),
                 bias=make(draw, (c_out, ), dtype) if draw(st.booleans()) else None)
 
     def call(op):
@@ -292,7 +295,7 @@ def commit_changed_windows_case(draw) -> Case:
                                         dilation).contiguous()
     except REFUSALS:
         snapshots = make(draw, (n, 1, 1, c_in, 1, 1), dtype)
-    args = dict(x=changed_frame(draw, first, draw_layout(draw, 4)), snapshots=snapshots,
+    args = dict(x=changed_frame(draw, first, draw_layout(draw)), snapshots=snapshots,
                 limit=draw(st.sampled_from([0.0, 0.5])))
 
     def call(op):
@@ -318,8 +321,8 @@ def skip_conv2d_frame_case(draw) -> Case:
     except REFUSALS:
         snapshots, output = make(draw, (n, 1, 1, c_in, 1, 1),
                                  dtype), make(draw, (n, c_out, 1, 1), dtype)
-    args = dict(x=changed_frame(draw, first, draw_layout(draw, 4)), snapshots=snapshots,
-                output=output, weight=weight, bias=bias)
+    args = dict(x=changed_frame(draw, first, draw_layout(draw)), snapshots=snapshots, output=output,
+                weight=weight, bias=bias)
     limit, dense_above = draw(st.sampled_from([0.0, 0.5])), draw(st.sampled_from([0.5, 1.0]))
 
     def call(op):
@@ -344,7 +347,7 @@ def delta_conv2d_frame_case(draw) -> Case:
     except REFUSALS:
         output = make(draw, (n, c_out, 1, 1), dtype)
     args = dict(x=changed_frame(draw, first,
-                                draw_layout(draw, 4)), reference=first.clone(), output=output,
+                                draw_layout(draw)), reference=first.clone(), output=output,
                 weight=weight, packed_weight=pack_delta_conv2d_weight(weight, groups))
     threshold, dense_above = draw(st.sampled_from([0.0, 0.5])), draw(st.sampled_from([0.5, 1.0]))
 
@@ -371,8 +374,7 @@ def movinet_head_frame_case(draw) -> Case:
     hidden, classes, dtype = draw(st.integers(1, 4)), draw(st.integers(1, 3)), draw_dtype(draw)
     first = draw(st.booleans())
     args = dict(x=make(draw, (n, c, h, w), dtype,
-                       draw_layout(draw,
-                                   4)), pooled_sum=None if first else make(draw, (n, c), dtype),
+                       draw_layout(draw)), pooled_sum=None if first else make(draw, (n, c), dtype),
                 hidden_weight=make(draw, (hidden, c),
                                    dtype), hidden_bias=make(draw, (hidden, ), dtype),
                 fc_weight=make(draw, (classes, hidden), dtype),
@@ -416,7 +418,7 @@ def movinet_block_frame_case(draw) -> Case:
 def cond_conv2d_case(draw) -> Case:
     n, c_in, h, w, kernel, groups, c_out, stride, padding, dilation, dtype = draw_grouped_conv(draw)
     experts = draw(st.integers(1, 3))
-    args = dict(x=make(draw, (n, c_in, h, w), dtype, draw_layout(draw, 4)),
+    args = dict(x=make(draw, (n, c_in, h, w), dtype, draw_layout(draw)),
                 weight=make(draw, (experts, c_out, c_in // groups, kernel, kernel), dtype),
                 bias=make(draw, (experts, c_out), dtype) if draw(st.booleans()) else None,
                 routing=make(draw, (n, experts), dtype))
@@ -431,14 +433,36 @@ def cond_conv2d_case(draw) -> Case:
     return perturb(draw, case, ('x', 'weight', 'bias', 'routing'))
 
 
+@st.composite
+def kgs_conv3d_case(draw) -> Case:
+    n, c_in, t, h, w = draw(SIZES), draw(st.integers(1, 3)), draw(SIZES), draw(SIZES), draw(SIZES)
+    c_out, kernel = draw(st.integers(1, 5)), (draw(st.sampled_from([1, 3])), 3, 3)
+    dtype, (stride, padding, dilation) = draw_dtype(draw), draw_geometry(draw)
+    weight = make(draw, (c_out, c_in, *kernel), dtype)
+    keep = torch.rand(weight.shape, generator=torch.Generator().manual_seed(c_out)) < draw(
+        st.sampled_from([0.0, 0.4, 1.0]))
+    values, block_ptr, columns = pack_kgs_conv3d_weight(weight, keep, draw(st.integers(1, 4)))
+    args = dict(x=make(draw, (n, c_in, t, h, w), dtype,
+                       draw_layout(draw)), values=values, block_ptr=block_ptr, columns=columns,
+                bias=make(draw, (c_out, ), dtype) if draw(st.booleans()) else None)
+    geometry = dict(stride=stride[0], padding=padding[0], dilation=dilation[0])
+
+    def call(op):
+        return lambda a: op(a['x'], a['values'], a['block_ptr'], a['columns'], a['bias'], c_out,
+                            kernel, **geometry)
+
+    case = Case(args, call(kgs_conv3d), call(kgs_conv3d_reference))
+    return perturb(draw, case, ('x', 'values', 'bias'))
+
+
 def describe(case: Case) -> str:
     """The arguments' shapes, dtypes, devices and layouts, and the case's faults."""
     parts = []
     for name, value in case.args.items():
         if isinstance(value, torch.Tensor):
-            layout = 'contiguous' if value.is_contiguous() else (
-                'channels_last' if value.is_contiguous(
-                    memory_format=torch.channels_last) else 'strided')
+            channels_last = torch.channels_last if value.dim() == 4 else torch.channels_last_3d
+            layout = 'contiguous' if value.is_contiguous() else ('channels_last' if value.dim() in (
+                4, 5) and value.is_contiguous(memory_format=channels_last) else 'strided')
             parts.append(f'{name}={tuple(value.shape)}:{value.dtype}:{value.device}:{layout}')
         else:
             parts.append(f'{name}={value!r}'[:80])
@@ -455,6 +479,7 @@ CASES = {
     'movinet_head_frame': movinet_head_frame_case,
     'movinet_block_frame': movinet_block_frame_case,
     'cond_conv2d': cond_conv2d_case,
+    'kgs_conv3d': kgs_conv3d_case,
 }
 
 
