@@ -61,10 +61,8 @@ def cond_conv2d_reference(x: Tensor, weight: Tensor, bias: Optional[Tensor], rou
     experts, out_channels = weight.shape[:2]
     mixed = (routing @ weight.reshape(experts, -1)).reshape(batch * out_channels, *weight.shape[2:])
     mixed_bias = None if bias is None else (routing @ bias).reshape(-1)
-    if batch == 0:  # no groups to fold: convolve one dummy sample for the output size
-        y = F.conv2d(x.new_zeros(1, in_channels, height, width), weight[0], None, stride, padding,
-                     dilation, groups)
-        return y[:0]
+    if batch == 0:  # no samples to fold into groups: the empty conv of any one expert
+        return F.conv2d(x, weight[0], None, stride, padding, dilation, groups)
     y = F.conv2d(x.reshape(1, batch * in_channels, height, width), mixed, mixed_bias, stride,
                  padding, dilation, groups * batch)
     return y.reshape(batch, out_channels, *y.shape[2:])
