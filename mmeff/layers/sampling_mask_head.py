@@ -60,7 +60,7 @@ class SamplingMaskHead(nn.Module):
         if not self.training:
             return probability, (logit >= 0) | grid
         uniform = torch.rand((2, *logit.shape), dtype=logit.dtype, device=logit.device)
-        gumbel = -torch.log(-torch.log(uniform.clamp_min(1e-20)).clamp_min(1e-20))
+        gumbel = -torch.log((-torch.log(uniform.clamp_min(1e-20))).clamp_min(1e-20))
         soft = torch.sigmoid((logit + gumbel[0] - gumbel[1]) / self.temperature)
         return probability, torch.where(grid, torch.ones_like(soft), soft)
 
