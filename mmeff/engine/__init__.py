@@ -8,6 +8,7 @@ from .gate_loss import skipconv_gate_loss
 from .gumbel_temperature_hook import GumbelTemperatureHook, annealed_temperature
 from .norm_gate_calibration_hook import NormGateCalibrationHook
 from .peak_memory import PeakMemory, live_heap_bytes
+from .sampling_temperature_hook import SamplingTemperatureHook
 from .video_loops import VideoStreams, VideoTestLoop, VideoValLoop, run_video_frames, split_frames
 from .video_samplers import VideoClipSampler, VideoSampler
 
@@ -15,5 +16,6 @@ __all__ = [
     'allow_mmengine_checkpoint_globals', 'mmengine_checkpoint_globals', 'ClipTrainingMixin',
     'FrameMacsMetric', 'GumbelTemperatureHook', 'annealed_temperature', 'NormGateCalibrationHook',
     'skipconv_gate_loss', 'PeakMemory', 'live_heap_bytes', 'VideoClipSampler', 'VideoSampler',
-    'VideoStreams', 'VideoTestLoop', 'VideoValLoop', 'run_video_frames', 'split_frames'
+    'VideoStreams', 'VideoTestLoop', 'VideoValLoop', 'run_video_frames', 'split_frames',
+    'SamplingTemperatureHook'
 ]
