@@ -233,3 +233,12 @@ def print_table(record: Dict[str, Any]) -> None:
         print('  '.join(cell.rjust(width) for cell, width in zip(row, widths)))
         if index == 0:
             print('  '.join('-' * width for width in widths))
+
+
+def publish_record(record: Dict[str, Any], json_path: Optional[str]) -> None:
+    """The end of a benchmark script: print the table, and write the record to ``json_path``
+    (the script's ``--json``) unless it is None."""
+    print()
+    print_table(record)
+    if json_path:
+        write_record(json_path, record)

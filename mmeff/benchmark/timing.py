@@ -1,10 +1,20 @@
 """Timing of a fast path against its baseline in one process."""
+import argparse
 import random
 import statistics
 import time
 from typing import Callable, Dict, List
 
 import torch
+
+
+def add_timing_arguments(parser: argparse.ArgumentParser, repeats: int, warmup: int) -> None:
+    """The options every benchmark script takes: ``--threads`` (2), ``--repeats``,
+    ``--warmup`` and ``--json`` (where to write the record)."""
+    parser.add_argument('--threads', type=int, default=2)
+    parser.add_argument('--repeats', type=int, default=repeats)
+    parser.add_argument('--warmup', type=int, default=warmup)
+    parser.add_argument('--json', help='write the benchmark record (mmeff.benchmark) here')
 
 
 def median_times(fns: Dict[str, Callable[[], object]], repeats: int, warmup: int,
