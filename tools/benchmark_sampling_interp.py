@@ -4,7 +4,9 @@ Block rows: a ``SparseBottleneck`` in evaluation (mask heads, conv1/conv2/conv3 
 sampled positions with ``sparse_conv2d``, interpolation with ``sparse_interp2d``) against
 mmdet's dense ``Bottleneck`` with the same weights, on ResNet-50 blocks of a 512x512 image,
 batch 1. The mask heads get random weights and a bias that keeps the requested share of the
-positions (plus the stride-11 grid prior). Op rows: the compiled ``sparse_interp2d`` against
+positions (plus the stride-11 grid prior). The sparse block takes and returns channels_last
+(as it does inside a ``SparseResNet``); the dense block runs in the faster of NCHW and
+channels_last on this machine (the case names it). Op rows: the compiled ``sparse_interp2d`` against
 the dense normalised convolution of the published code (two depthwise convolutions and a
 division), 7x7 RBF window. Medians of alternating bursts after warm-up
 (``mmeff.benchmark.median_times``), reported with
@@ -85,17 +87,21 @@ def bench_block(name: str, integration: str, densities: List[float], repeats: in
     dense.load_state_dict(block.state_dict(), strict=False)
     dense.eval()
     x = torch.randn(1, *BLOCKS[name], generator=gen)
+    x_last = x.contiguous(memory_format=torch.channels_last)
+    dense_layout = min(('NCHW', x), ('NHWC', x_last),
+                       key=lambda item: median_times(dict(d=lambda: dense(item[1])), 3, 1)['d'])
     rows = []
     for density in densities:
         set_mask_density(block, x, density, gen)
         masks = block.masks(x)[1]
         macs = block_macs(block, x, masks)
-        t = median_times(dict(dense=lambda: dense(x), sparse=lambda: block(x)), repeats, warmup)
+        t = median_times(dict(dense=lambda: dense(dense_layout[1]), sparse=lambda: block(x_last)),
+                         repeats, warmup)
         speedup, share = t['dense'] / t['sparse'], macs['executed'] / macs['dense']
         rows.append(
-            dict(case=f'{name} {integration}', density=macs['density'], dense_ms=t['dense'] * 1e3,
-                 sparse_ms=t['sparse'] * 1e3, speedup=speedup, mac_share=share,
-                 efficiency=speedup * share))
+            dict(case=f'{name} {integration} (dense {dense_layout[0]})', density=macs['density'],
+                 dense_ms=t['dense'] * 1e3, sparse_ms=t['sparse'] * 1e3, speedup=speedup,
+                 mac_share=share, efficiency=speedup * share))
     return rows
 
 
@@ -139,7 +145,8 @@ COLUMNS = [Column(*spec) for spec in COLUMN_SPECS]
 DESCRIPTION = (
     'ResNet-50 bottlenecks of a 512x512 image, batch 1: `SparseBottleneck` inference (mask '
     'heads, convs at the sampled positions, `sparse_interp2d`) against the dense mmdet '
-    '`Bottleneck` with the same weights, at mask densities set through the mask-head bias; and '
+    '`Bottleneck` with the same weights (in the faster of NCHW and channels_last), at mask '
+    'densities set through the mask-head bias, the sparse block in channels_last; and '
     'the compiled `sparse_interp2d` (7x7 RBF window) against the dense normalised convolution '
     'of the published code. Speed-up = dense time / sparse time; MAC share = executed / dense '
     'MACs with mask heads, interpolation and the dense shortcut charged to the sparse block; '

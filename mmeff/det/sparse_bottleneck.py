@@ -10,9 +10,10 @@ from torch import Tensor, nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from ..layers import Interpolant, SamplingMaskHead
-from ..ops import sparse_conv2d
 from ..registry import MODELS as ROOT_MODELS
 from ..utils import batchnorm_scale_shift
+from .pixel_convs import (conv1x1_at, conv3x3_at, images_as_rows, input_indices, pixel_indices,
+                          rows_as_images, scatter_rows)
 
 #: Where the interpolation sits in the block (docs/sampling_interp.md, "Residual integration").
 INTEGRATIONS = ('inner', 'residual', 'block')
@@ -57,8 +58,8 @@ class SparseBottleneck(Bottleneck):
 
     Training and the dense reference (:meth:`forward_dense`) compute every conv densely and
     blend with the (soft) masks. Evaluation (:meth:`forward_sparse`) computes conv1, conv2,
-    conv3 (and the shortcut conv in ``'block'``) only at the sampled positions with
-    :func:`mmeff.ops.sparse_conv2d`, BatchNorm folded in, and interpolates with
+    conv3 (and the shortcut conv in ``'block'``) only at the sampled pixels (gather + GEMM,
+    :mod:`mmeff.det.pixel_convs`), BatchNorm folded in, and interpolates with
     :func:`mmeff.ops.sparse_interp2d`; it equals the dense reference on the same masks.
 
     Args:
@@ -134,38 +135,61 @@ class SparseBottleneck(Bottleneck):
         return out
 
     def forward_sparse(self, x: Tensor, masks: Tuple[Tensor, ...]) -> Tensor:
-        """Inference with bool ``masks``: the convs at the sampled positions only."""
+        """Inference with bool ``masks``: conv1, conv2 and conv3 (BatchNorm folded in) only at
+        the sampled pixels, image by image (:mod:`mmeff.det.pixel_convs`); the interpolation
+        with :func:`mmeff.ops.sparse_interp2d`. Works in channels_last and returns a
+        channels_last tensor (the next sparse block reads whole channel vectors)."""
         mask2 = masks[-1]
         w1, b1 = folded(self.conv1, self.norm1)
         w2, b2 = folded(self.conv2, self.norm2)
         w3, b3 = folded(self.conv3, self.norm3)
-        conv1_size = ((x.shape[2] - 1) // self.conv1_stride + 1,
-                      (x.shape[3] - 1) // self.conv1_stride + 1)
+        size1 = ((x.shape[2] - 1) // self.conv1_stride + 1,
+                 (x.shape[3] - 1) // self.conv1_stride + 1)
         mask1 = masks[0] if self.integration == 'inner' else conv_support(
-            mask2, conv1_size, self.conv2_stride, self.conv2.dilation[0])
-        out = self.relu(sparse_conv2d(x, w1, b1, mask1, stride=self.conv1_stride))
-        if self.integration == 'inner':
-            out = self.interp1(out, mask1)
-        out = self.relu(
-            sparse_conv2d(out, w2, b2, mask2, stride=self.conv2_stride, padding=self.conv2.padding,
-                          dilation=self.conv2.dilation))
-        out = sparse_conv2d(out, w3, b3, mask2)
+            mask2, size1, self.conv2_stride, self.conv2.dilation[0])
+        size2 = tuple(mask2.shape[1:])
+        x = x.contiguous(memory_format=torch.channels_last)
+        x_rows = images_as_rows(x)
+        maps = []
+        for n in range(x.shape[0]):
+            at1 = pixel_indices(mask1[n])
+            out = self.relu(
+                conv1x1_at(x_rows[n], w1, b1,
+                           input_indices(at1, size1[1], x.shape[3], self.conv1_stride)))
+            out = scatter_rows(out, at1, size1)
+            if self.integration == 'inner':
+                out = images_as_rows(self.interp1(rows_as_images(out[None], size1),
+                                                  mask1[n:n + 1]))[0]
+            at2 = pixel_indices(mask2[n])
+            out = self.relu(
+                conv3x3_at(out, size1, w2, b2, at2, size2[1], self.conv2_stride,
+                           self.conv2.dilation[0]))
+            out = torch.addmm(b3, out, w3.flatten(1).t())
+            if self.integration == 'block':
+                out = self.relu(out + self._shortcut_at(x[n:n + 1], x_rows[n], at2, size2[1]))
+            maps.append(scatter_rows(out, at2, size2))
+        out = rows_as_images(maps[0][None] if len(maps) == 1 else torch.stack(maps), size2)
+        if self.integration == 'block':
+            return self.interp2(out, mask2)
         if self.integration == 'inner':  # conv3 + BN is affine: it commutes with the
             out = self.interp2(out, mask2, fill=b3)  # normalised interpolation
-        elif self.integration == 'residual':
+        else:
             out = self.interp2(out, mask2)
-        if self.integration != 'block':
-            return self.relu(out + self._shortcut(x))
-        return self.interp2(self.relu(out + self._sparse_shortcut(x, mask2)), mask2)
+        return self.relu(out + self._shortcut(x))
 
-    def _sparse_shortcut(self, x: Tensor, mask: Tensor) -> Tensor:
-        """The shortcut at ``mask`` (a conv + BN downsample computed there only)."""
+    def _shortcut_at(self, image: Tensor, rows: Tensor, indices: Tensor, out_width: int) -> Tensor:
+        """(P, C_out): the shortcut of one image (1, C, H, W), with rows (H * W, C), at the
+        output pixels ``indices``; a 1x1 conv + BN downsample is computed there only."""
+        if self.downsample is None:
+            return rows.index_select(0, indices)
         layers = list(self.downsample) if isinstance(self.downsample, nn.Sequential) else []
         if len(layers) == 2 and isinstance(layers[0], nn.Conv2d) and isinstance(
                 layers[1], _BatchNorm) and layers[0].kernel_size == (1, 1):
             weight, bias = folded(layers[0], layers[1])
-            return sparse_conv2d(x, weight, bias, mask, stride=layers[0].stride)
-        return self._shortcut(x)
+            return conv1x1_at(
+                rows, weight, bias,
+                input_indices(indices, out_width, image.shape[3], layers[0].stride[0]))
+        return images_as_rows(self.downsample(image))[0].index_select(0, indices)
 
     def sampling_loss(self) -> Tensor:
         """The paper's per-block loss from the last training forward: 0.25 mean(p1) +

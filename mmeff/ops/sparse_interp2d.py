@@ -49,6 +49,15 @@ def _check_args(x: Tensor, mask: Tensor, log_weight: Tensor, fill: Optional[Tens
                         f'reference), got {mask.dtype}')
 
 
+def _output_format(x: Tensor) -> torch.memory_format:
+    """channels_last for a channels_last x on the CPU (the kernel's pixel-major loop), else
+    contiguous."""
+    if x.device.type == 'cpu' and not x.is_contiguous() and x.is_contiguous(
+            memory_format=torch.channels_last):
+        return torch.channels_last
+    return torch.contiguous_format
+
+
 def sparse_interp2d_reference(x: Tensor, mask: Tensor, log_weight: Tensor,
                               fill: Optional[Tensor] = None) -> Tensor:
     """The definition of :func:`sparse_interp2d`, dense, in plain PyTorch.
@@ -112,10 +121,12 @@ def sparse_interp2d(x: Tensor, mask: Tensor, log_weight: Tensor, fill: Optional[
         log_weight: (k, k) shared by the channels, or (C, k, k); k odd, at most
             :data:`MAX_INTERP_WINDOW`.
         fill: (C,) or None: the value of a position whose window holds no sample.
-        out: optional (N, C, H, W) contiguous buffer, fully overwritten and returned.
+        out: optional (N, C, H, W) buffer, contiguous (or channels_last on the CPU), fully
+            overwritten and returned.
 
     Returns:
-        (N, C, H, W), contiguous. The compiled kernel runs by the device policy
+        (N, C, H, W): channels_last for a channels_last x on the CPU, else contiguous. The
+        compiled kernel runs by the device policy
         (:func:`~mmeff.ops.extension.select_kernel`) for a bool mask; otherwise the reference.
     """
     _check_args(x, mask, log_weight, fill)
@@ -125,7 +136,7 @@ def sparse_interp2d(x: Tensor, mask: Tensor, log_weight: Tensor, fill: Optional[
         result = sparse_interp2d_reference(x, mask, log_weight, fill)
         return result if out is None else out.copy_(result)
     if out is None:
-        out = torch.empty(x.shape, dtype=x.dtype, device=x.device)
+        out = torch.empty(x.shape, dtype=x.dtype, device=x.device, memory_format=_output_format(x))
     kernel(x, mask, log_weight.to(x.dtype), None if fill is None else fill.to(x.dtype), out)
     return out
 

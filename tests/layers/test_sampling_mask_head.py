@@ -55,6 +55,15 @@ def test_grid_prior_guarantees_the_minimum_density():
     assert grid_prior(23, 12, 11, torch.device('cpu')).sum() == 3 * 2
 
 
+@pytest.mark.parametrize('stride, size', [(1, (9, 8)), (2, (9, 8)), (2, (10, 7)), (1, (1, 1))])
+def test_logit_equals_the_conv(stride, size):
+    head = SamplingMaskHead(5, stride=stride).double()
+    torch.nn.init.normal_(head.conv.weight)
+    torch.nn.init.normal_(head.conv.bias)
+    x = torch.randn(2, 5, *size, dtype=torch.float64)
+    torch.testing.assert_close(head.logit(x), head.conv(x)[:, 0])
+
+
 def test_stride_and_temperature_in_the_state_dict():
     head = SamplingMaskHead(4, stride=2)
     assert head(torch.randn(1, 4, 9, 8))[1].shape == (1, 5, 4)

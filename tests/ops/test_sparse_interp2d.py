@@ -54,8 +54,10 @@ def random_case(seed, n, c, h, w, k, density, per_channel, dtype=torch.float64):
     return x, mask, log_weight
 
 
-def run_kernel(x, mask, log_weight, fill=None):
+def run_kernel(x, mask, log_weight, fill=None, channels_last=False):
     out = torch.full(x.shape, 7.0, dtype=x.dtype, device=x.device)
+    if channels_last:  # the pixel-major loop
+        out = out.contiguous(memory_format=torch.channels_last)
     torch.ops.mmeff.sparse_interp2d(x, mask, log_weight, fill, out)
     return out
 
@@ -76,15 +78,15 @@ def test_reference_matches_the_contract(seed, n, c, h, w, k, density, per_channe
 @given(seed=st.integers(0, 2**16), n=st.integers(1, 3), c=st.integers(1, 9), h=st.integers(1, 17),
        w=st.integers(1, 17), k=st.sampled_from([1, 3, 5, 7, 9]), density=st.floats(0, 1),
        per_channel=st.booleans(), with_fill=st.booleans(), double=st.booleans(),
-       transposed=st.booleans())
+       transposed=st.booleans(), channels_last=st.booleans())
 def test_kernel_matches_reference(seed, n, c, h, w, k, density, per_channel, with_fill, double,
-                                  transposed):
+                                  transposed, channels_last):
     dtype = torch.float64 if double else torch.float32
     x, mask, log_weight = random_case(seed, n, c, h, w, k, density, per_channel, dtype)
     if transposed:  # a non-contiguous x
         x = x.transpose(2, 3).contiguous().transpose(2, 3)
     fill = torch.randn(c, dtype=dtype) if with_fill else None
-    got = run_kernel(x, mask, log_weight, fill)
+    got = run_kernel(x, mask, log_weight, fill, channels_last)
     expected = sparse_interp2d_reference(x.double(), mask, log_weight.double(),
                                          None if fill is None else fill.double())
     tol = dict(rtol=1e-5, atol=1e-5) if dtype == torch.float32 else dict(rtol=1e-12, atol=1e-12)
@@ -135,6 +137,16 @@ def test_gradients_take_the_reference_path():
     x.grad, log_weight.grad = None, None
     sparse_interp2d_reference(x, mask, log_weight).square().sum().backward()
     torch.testing.assert_close(grads, (x.grad, log_weight.grad))
+
+
+@requires_extension
+def test_channels_last_input_gives_a_channels_last_result():
+    x, mask, _ = random_case(4, 2, 6, 9, 7, 5, 0.3, False, torch.float32)
+    x = x.contiguous(memory_format=torch.channels_last)
+    log_weight, fill = torch.randn(5, 5), torch.randn(6)
+    got = sparse_interp2d(x, mask, log_weight, fill)
+    assert got.is_contiguous(memory_format=torch.channels_last) and not got.is_contiguous()
+    torch.testing.assert_close(got, sparse_interp2d_reference(x, mask, log_weight, fill))
 
 
 @requires_extension

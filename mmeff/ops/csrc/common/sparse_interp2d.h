@@ -13,8 +13,9 @@ namespace mmeff {
 constexpr int64_t kMaxInterpWindow = 31;
 
 // Checks x (N, C, H, W) float, mask bool (N, H, W), log_weight (k, k) or (C, k, k) with k odd
-// and <= kMaxInterpWindow, fill absent or (C,), out (N, C, H, W) contiguous and sharing no
-// memory with an input; all on x's device, floats of x's dtype. Returns k.
+// and <= kMaxInterpWindow, fill absent or (C,), out (N, C, H, W) contiguous (NCHW or
+// channels_last) and sharing no memory with an input; all on x's device, floats of x's dtype.
+// Returns k.
 int64_t check_sparse_interp2d_args(const char* op, const at::Tensor& x, const at::Tensor& mask,
                                    const at::Tensor& log_weight,
                                    const std::optional<at::Tensor>& fill, const at::Tensor& out);

@@ -9,7 +9,8 @@
 // q over the sampled positions inside the map whose log weight lw is above -inf, M the largest
 // of those log weights. Where there is none, out[n, c, p] = fill[c] (0 without fill). The
 // values of x at unsampled positions are never read. log_weight is (k, k) (shared by the
-// channels) or (C, k, k). Kernels: cpu/sparse_interp2d.cpp, cuda/sparse_interp2d_cuda.cu.
+// channels) or (C, k, k). out is contiguous, or channels_last on the CPU. Kernels:
+// cpu/sparse_interp2d.cpp, cuda/sparse_interp2d_cuda.cu.
 #include "sparse_interp2d.h"
 
 #include <torch/library.h>
@@ -50,7 +51,8 @@ int64_t check_sparse_interp2d_args(const char* op, const at::Tensor& x, const at
   TORCH_CHECK(out.sizes() == x.sizes(), op, "out must have x's shape ", x.sizes(), ", got ",
               out.sizes());
   check_like(op, "out", out, x);
-  TORCH_CHECK(out.is_contiguous(), op, "out must be contiguous");
+  TORCH_CHECK(out.is_contiguous() || out.is_contiguous(at::MemoryFormat::ChannelsLast), op,
+              "out must be contiguous (NCHW or channels_last)");
   check_no_overlap(op, "out", out, "x", x);
   check_no_overlap(op, "out", out, "mask", mask);
   check_no_overlap(op, "out", out, "log_weight", log_weight);

@@ -6,7 +6,8 @@
 // channels. A second pass, channel by channel, copies the sampled positions and sums the lists:
 // the work is proportional to the unsampled positions times the samples in their windows,
 // and no dense convolution runs. With a (C, k, k) log_weight the coefficients are formed per
-// channel from the same lists.
+// channel from the same lists. A channels_last `out` (and x) runs the pass pixel by pixel
+// instead, each sample adding a contiguous channel vector.
 #include "sparse_interp2d.h"
 
 #include <ATen/ATen.h>
@@ -126,12 +127,85 @@ inline void channel_row(const double* plane, const double* lw, const double* coe
   channel_row_f64(plane, lw, coef, fill, g, lists, y, out);
 }
 
+// One row of a channels_last image: every output pixel is a C-vector, so a window sample adds
+// a scaled contiguous vector (shared weights) and the channel loop vectorises.
+template <typename T>
+__attribute__((always_inline)) inline void pixel_row_impl(const T* image, const T* lw,
+                                                          const T* coef, const T* fill,
+                                                          const InterpGeometry& g,
+                                                          const RowLists& lists, int64_t y,
+                                                          T* out_image) {
+  const int64_t channels = g.channels, taps = g.window * g.window;
+  const T neg_inf = -std::numeric_limits<T>::infinity();
+  for (int64_t j = 0; j < g.width; ++j) {
+    const int64_t count = lists.count[j], first = lists.start[j];
+    T* out = out_image + (y * g.width + j) * channels;
+    if (count < 0) {
+      std::copy(image + (y * g.width + j) * channels, image + (y * g.width + j + 1) * channels,
+                out);
+      continue;
+    }
+    if (g.shared) {
+      for (int64_t c = 0; c < channels; ++c) out[c] = fill && !count ? fill[c] : T(0);
+      for (int64_t e = first; e < first + count; ++e) {
+        const T* sample = image + lists.index[e] * channels;
+        const T weight = coef[e];
+        for (int64_t c = 0; c < channels; ++c) out[c] += weight * sample[c];
+      }
+      continue;
+    }
+    for (int64_t c = 0; c < channels; ++c) {
+      T top = neg_inf;
+      for (int64_t e = first; e < first + count; ++e) {
+        top = std::max(top, lw[c * taps + lists.tap[e]]);
+      }
+      if (!(top > neg_inf)) {
+        out[c] = fill ? fill[c] : T(0);
+        continue;
+      }
+      T num = 0, den = 0;
+      for (int64_t e = first; e < first + count; ++e) {
+        const T weight = std::exp(lw[c * taps + lists.tap[e]] - top);
+        num += weight * image[lists.index[e] * channels + c];
+        den += weight;
+      }
+      out[c] = num / den;
+    }
+  }
+}
+
+MMEFF_CPU_CLONES void pixel_row_f32(const float* image, const float* lw, const float* coef,
+                                    const float* fill, const InterpGeometry& g,
+                                    const RowLists& lists, int64_t y, float* out) {
+  pixel_row_impl(image, lw, coef, fill, g, lists, y, out);
+}
+
+MMEFF_CPU_CLONES void pixel_row_f64(const double* image, const double* lw, const double* coef,
+                                    const double* fill, const InterpGeometry& g,
+                                    const RowLists& lists, int64_t y, double* out) {
+  pixel_row_impl(image, lw, coef, fill, g, lists, y, out);
+}
+
+inline void pixel_row(const float* image, const float* lw, const float* coef, const float* fill,
+                      const InterpGeometry& g, const RowLists& lists, int64_t y, float* out) {
+  pixel_row_f32(image, lw, coef, fill, g, lists, y, out);
+}
+
+inline void pixel_row(const double* image, const double* lw, const double* coef, const double* fill,
+                      const InterpGeometry& g, const RowLists& lists, int64_t y, double* out) {
+  pixel_row_f64(image, lw, coef, fill, g, lists, y, out);
+}
+
 void sparse_interp2d_cpu(const at::Tensor& input, const at::Tensor& mask_in,
                          const at::Tensor& log_weight, const std::optional<at::Tensor>& fill,
                          at::Tensor out) {
   const char* op = "sparse_interp2d: ";
   const int64_t k = check_sparse_interp2d_args(op, input, mask_in, log_weight, fill, out);
-  const at::Tensor x = input.contiguous(), mask = mask_in.contiguous();
+  // The layout of `out` picks the loop: NCHW channel by channel, channels_last pixel by pixel.
+  const bool pixel_major = !out.is_contiguous();
+  const at::Tensor x =
+      input.contiguous(pixel_major ? at::MemoryFormat::ChannelsLast : at::MemoryFormat::Contiguous);
+  const at::Tensor mask = mask_in.contiguous();
   const at::Tensor lw = log_weight.contiguous();
   const at::Tensor fill_c = fill ? fill->contiguous() : at::Tensor();
   const InterpGeometry g{x.size(1), x.size(2), x.size(3), k, log_weight.dim() == 2};
@@ -153,6 +227,11 @@ void sparse_interp2d_cpu(const at::Tensor& input, const at::Tensor& mask_in,
       for (int64_t row = begin; row < end; ++row) {
         const int64_t n = row / g.height, y = row % g.height;
         list_row(mp + n * plane_size, lwp, g, y, lists, coef);
+        if (pixel_major) {
+          const int64_t image = n * g.channels * plane_size;
+          pixel_row(xp + image, lwp, coef, fp, g, lists, y, op_ + image);
+          continue;
+        }
         for (int64_t c = 0; c < g.channels; ++c) {
           const int64_t plane = n * g.channels + c;
           channel_row(xp + plane * plane_size, g.shared ? lwp : lwp + c * k * k, coef,

@@ -59,6 +59,7 @@ void sparse_interp2d_cuda(const at::Tensor& input, const at::Tensor& mask_in,
                           at::Tensor out) {
   const char* op = "sparse_interp2d: ";
   const int64_t k = check_sparse_interp2d_args(op, input, mask_in, log_weight, fill, out);
+  TORCH_CHECK(out.is_contiguous(), op, "out must be contiguous (NCHW) on CUDA");
   const c10::cuda::CUDAGuard guard(input.device());
   const int64_t total = out.numel();
   if (total == 0) return;
