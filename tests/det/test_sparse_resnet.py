@@ -187,3 +187,20 @@ def test_retinanet_loss_dict_carries_the_sampling_losses():
     assert {'loss_cls', 'loss_bbox', 'loss_sparse', 'loss_budget', 'mac_share'} <= set(losses)
     losses['loss_budget'].backward()
     assert model.backbone.layer2[0].mask2_head.conv.weight.grad.abs().sum() > 0
+
+
+@pytest.mark.parametrize(
+    'name', ['faster-rcnn_sparse-r50_fpn_1x_coco.py', 'retinanet_sparse-r50_fpn_1x_coco.py'])
+def test_coco_configs_build_and_take_stock_resnet50_weights(name):
+    from pathlib import Path
+
+    from mmengine.config import Config
+    cfg = Config.fromfile(
+        str(Path(__file__).resolve().parents[2] / 'configs' / 'sampling_interp' / name))
+    assert cfg.model.backbone.init_cfg.checkpoint == 'torchvision://resnet50'
+    model = build_model(cfg.model, 'mmdet')
+    assert isinstance(model.backbone, SparseResNet) and len(model.backbone.sparse_blocks()) == 16
+    stock = ResNet(50).state_dict()
+    result = model.backbone.load_state_dict(stock, strict=False)
+    assert not result.unexpected_keys and all('_head.' in k or '.interp' in k
+                                              for k in result.missing_keys)
