@@ -6,9 +6,10 @@ mmdet's dense ``Bottleneck`` with the same weights, on ResNet-50 blocks of a 512
 batch 1. The mask heads get random weights and a bias that keeps the requested share of the
 positions (plus the stride-11 grid prior). The sparse block takes and returns channels_last
 (as it does inside a ``SparseResNet``); the dense block runs in the faster of NCHW and
-channels_last on this machine (the case names it). Op rows: the compiled ``sparse_interp2d`` against
-the dense normalised convolution of the published code (two depthwise convolutions and a
-division), 7x7 RBF window. Medians of alternating bursts after warm-up
+channels_last on this machine (the case names it). Op rows: the compiled
+``sparse_interp2d`` against the dense normalised convolution of the published code (two
+depthwise convolutions and a division), 7x7 RBF window, both in NCHW and both in
+channels_last (NHWC). Medians of alternating bursts after warm-up
 (``mmeff.benchmark.median_times``), reported with
 
     speed-up     = dense time / sparse time
@@ -117,22 +118,23 @@ def dense_normalised_conv(x: torch.Tensor, mask: torch.Tensor, weight: torch.Ten
 def bench_interp(shape, densities: List[float], repeats: int, warmup: int,
                  gen: torch.Generator) -> List[Dict]:
     c, h, w = shape
-    x = torch.randn(1, c, h, w, generator=gen)
     offsets = torch.arange(7, dtype=torch.float32) - 3
     log_weight = -4.5 * (offsets.view(-1, 1)**2 + offsets.view(1, -1)**2)  # RBF, s = 3
     weight = torch.exp(log_weight)
-    out = torch.empty_like(x)
     rows = []
-    for density in densities:
-        mask = torch.rand(1, h, w, generator=gen) < density
-        t = median_times(
-            dict(dense=lambda: dense_normalised_conv(x, mask, weight),
-                 sparse=lambda: sparse_interp2d(x, mask, log_weight, out=out)), repeats, warmup)
-        real = mask.float().mean().item()
-        rows.append(
-            dict(case=f'sparse_interp2d {c}x{h}x{w}', density=real, dense_ms=t['dense'] * 1e3,
-                 sparse_ms=t['sparse'] * 1e3, speedup=t['dense'] / t['sparse'], mac_share=None,
-                 efficiency=None))
+    for layout, memory_format in (('NCHW', torch.contiguous_format), ('NHWC', torch.channels_last)):
+        x = torch.randn(1, c, h, w, generator=gen).contiguous(memory_format=memory_format)
+        out = torch.empty_like(x)
+        for density in densities:
+            mask = torch.rand(1, h, w, generator=gen) < density
+            t = median_times(
+                dict(dense=lambda: dense_normalised_conv(x, mask, weight),
+                     sparse=lambda: sparse_interp2d(x, mask, log_weight, out=out)), repeats, warmup)
+            rows.append(
+                dict(case=f'sparse_interp2d {c}x{h}x{w} {layout}',
+                     density=mask.float().mean().item(), dense_ms=t['dense'] * 1e3,
+                     sparse_ms=t['sparse'] * 1e3, speedup=t['dense'] / t['sparse'], mac_share=None,
+                     efficiency=None))
     return rows
 
 
@@ -148,9 +150,10 @@ DESCRIPTION = (
     '`Bottleneck` with the same weights (in the faster of NCHW and channels_last), at mask '
     'densities set through the mask-head bias, the sparse block in channels_last; and '
     'the compiled `sparse_interp2d` (7x7 RBF window) against the dense normalised convolution '
-    'of the published code. Speed-up = dense time / sparse time; MAC share = executed / dense '
-    'MACs with mask heads, interpolation and the dense shortcut charged to the sparse block; '
-    'efficiency = speed-up x MAC share. Medians of alternating bursts after warm-up.')
+    'of the published code, both in the named layout. Speed-up = dense time / sparse time; '
+    'MAC share = executed / dense MACs with mask heads, interpolation and the dense shortcut '
+    'charged to the sparse block; efficiency = speed-up x MAC share. Medians of alternating '
+    'bursts after warm-up.')
 
 
 def main():
