@@ -46,8 +46,10 @@ def conv3x3_at(rows: Tensor, size: tuple, weight: Tensor, bias: Tensor, out_indi
 
 
 def scatter_rows(values: Tensor, indices: Tensor, size: tuple) -> Tensor:
-    """(H * W, C) zeros with the rows ``values`` (P, C) at the flat ``indices``."""
-    out = values.new_zeros(size[0] * size[1], values.shape[1])
+    """(H * W, C) with the rows ``values`` (P, C) at the flat ``indices``; the other rows are
+    left unset (uninitialised memory): the consumers, ``sparse_interp2d`` and a conv at the
+    pixels whose inputs were computed, never read them."""
+    out = values.new_empty(size[0] * size[1], values.shape[1])
     return out.index_copy_(0, indices, values)
 
 
