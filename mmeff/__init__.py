@@ -8,7 +8,7 @@ mmaction2: mmeff's parts for those register when the toolbox loads (see ``mmeff.
 from . import converters, layers, ops, utils
 from .converters import convert_to_skipconv
 from .engine.checkpoint import allow_mmengine_checkpoint_globals
-from .layers import SkipConv2d, StreamState, reset_streams, stream, training_clip
+from .layers import CondConv2d, SkipConv2d, StreamState, reset_streams, stream, training_clip
 from .registry import register_toolbox_parts
 from .version import __version__
 
@@ -17,5 +17,6 @@ register_toolbox_parts()
 
 __all__ = [
     '__version__', 'converters', 'layers', 'ops', 'utils', 'allow_mmengine_checkpoint_globals',
-    'convert_to_skipconv', 'SkipConv2d', 'StreamState', 'reset_streams', 'stream', 'training_clip'
+    'convert_to_skipconv', 'CondConv2d', 'SkipConv2d', 'StreamState', 'reset_streams', 'stream',
+    'training_clip'
 ]

@@ -236,8 +236,8 @@ def print_table(record: Dict[str, Any]) -> None:
 
 
 def publish_record(record: Dict[str, Any], json_path: Optional[str]) -> None:
-    """The end of a benchmark script: print the table, and write the record to ``json_path``
-    (the script's ``--json``) unless it is None."""
+    """End of a benchmark script: the table on stdout after a blank line (below a progress
+    bar), and the record written to ``json_path`` when one is given (``--json``)."""
     print()
     print_table(record)
     if json_path:

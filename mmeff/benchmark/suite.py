@@ -77,6 +77,12 @@ BENCHMARKS: Tuple[Benchmark, ...] = (
                     ['--repeats', '3', '--warmup', '1', '--layouts', 'NHWC', '--shares', '0.1']),
         checkpoint=dict(full=None, quick=None)),
     Benchmark(
+        'cond_conv2d', full=_runs('tools/benchmark_cond_conv2d.py', ['--repeats', '25']),
+        quick=_runs('tools/benchmark_cond_conv2d.py', [
+            '--repeats', '3', '--warmup', '1', '--layers', 'dw 5x5 672 @14',
+            'project 1x1 1152->320 @7'
+        ]), checkpoint=dict(full=None, quick=None)),
+    Benchmark(
         'movinet_stream', full=_runs(
             'tools/benchmark_movinet_stream.py',
             ['--arch', 'a0', '--windows', '4', '8', '16', '32', '--size', '172', '--repeats', '9']),

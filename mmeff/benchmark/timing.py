@@ -9,8 +9,8 @@ import torch
 
 
 def add_timing_arguments(parser: argparse.ArgumentParser, repeats: int, warmup: int) -> None:
-    """The options every benchmark script takes: ``--threads`` (2), ``--repeats``,
-    ``--warmup`` and ``--json`` (where to write the record)."""
+    """The options every benchmark script takes: ``--threads`` (2), ``--repeats`` and
+    ``--warmup`` of :func:`median_times`, and ``--json`` (where to write the record)."""
     parser.add_argument('--threads', type=int, default=2)
     parser.add_argument('--repeats', type=int, default=repeats)
     parser.add_argument('--warmup', type=int, default=warmup)

@@ -8,6 +8,7 @@ from .gate_loss import skipconv_gate_loss
 from .gumbel_temperature_hook import GumbelTemperatureHook, annealed_temperature
 from .norm_gate_calibration_hook import NormGateCalibrationHook
 from .peak_memory import PeakMemory, live_heap_bytes
+from .routing_temperature_hook import RoutingTemperatureHook, linear_temperature
 from .sampling_temperature_hook import SamplingTemperatureHook
 from .video_loops import VideoStreams, VideoTestLoop, VideoValLoop, run_video_frames, split_frames
 from .video_samplers import VideoClipSampler, VideoSampler
@@ -17,5 +18,5 @@ __all__ = [
     'FrameMacsMetric', 'GumbelTemperatureHook', 'annealed_temperature', 'NormGateCalibrationHook',
     'skipconv_gate_loss', 'PeakMemory', 'live_heap_bytes', 'VideoClipSampler', 'VideoSampler',
     'VideoStreams', 'VideoTestLoop', 'VideoValLoop', 'run_video_frames', 'split_frames',
-    'SamplingTemperatureHook'
+    'RoutingTemperatureHook', 'linear_temperature', 'SamplingTemperatureHook'
 ]

@@ -1,6 +1,8 @@
 """Layers built on mmeff ops, registered in mmengine's root MODELS registry."""
 from .avg_pool_interpolant import AvgPoolInterpolant
 from .causal_se import CausalSqueezeExcitation
+from .cond_conv2d import CondConv2d
+from .cond_conv_router import CondConvRouter
 from .conv_interpolant import ConvInterpolant
 from .cumulative_avg_pool3d import CumulativeAvgPool3d
 from .framewise_conv3d import FramewiseConv3d
@@ -20,7 +22,7 @@ __all__ = [
     'OutputSparseConv2d', 'SkipConv2d', 'GumbelGate', 'InputNormGate', 'OutputNormGate',
     'ValueGate', 'StreamState', 'call_site', 'reset_streams', 'stream', 'training_clip',
     'CausalSqueezeExcitation', 'CumulativeAvgPool3d', 'FramewiseConv3d', 'StreamBufferConv3d',
-    'StreamStateful', 'stream_transaction', 'Interpolant', 'RBFInterpolant', 'ConvInterpolant',
-    'AvgPoolInterpolant', 'ZeroFillInterpolant', 'NearestSampleInterpolant', 'SamplingMaskHead',
-    'grid_prior'
+    'StreamStateful', 'stream_transaction', 'CondConv2d', 'CondConvRouter', 'Interpolant',
+    'RBFInterpolant', 'ConvInterpolant', 'AvgPoolInterpolant', 'ZeroFillInterpolant',
+    'NearestSampleInterpolant', 'SamplingMaskHead', 'grid_prior'
 ]

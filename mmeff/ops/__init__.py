@@ -1,6 +1,7 @@
 """Compiled ops (``torch.ops.mmeff``) with their pure-PyTorch references."""
 from .commit_changed_windows import (block_input_windows, block_window_shape, blocks_to_positions,
                                      commit_changed_windows, commit_changed_windows_reference)
+from .cond_conv2d import cond_conv2d, cond_conv2d_reference
 from .delta_conv2d_frame import (delta_conv2d_frame, delta_conv2d_frame_reference, fired_value_macs,
                                  pack_delta_conv2d_weight)
 from .depthwise_conv2d import depthwise_conv2d, depthwise_conv2d_reference
@@ -24,5 +25,6 @@ __all__ = [
     'movinet_head_frame', 'movinet_head_frame_reference', 'STEM_MAX_IN_CHANNELS', 'stem_conv2d',
     'stem_conv2d_reference', 'skip_conv2d_frame', 'skip_conv2d_frame_reference',
     'delta_conv2d_frame', 'delta_conv2d_frame_reference', 'fired_value_macs',
-    'pack_delta_conv2d_weight', 'sparse_interp2d', 'sparse_interp2d_reference', 'MAX_INTERP_WINDOW'
+    'pack_delta_conv2d_weight', 'cond_conv2d', 'cond_conv2d_reference', 'sparse_interp2d',
+    'sparse_interp2d_reference', 'MAX_INTERP_WINDOW'
 ]

@@ -62,18 +62,32 @@ def blocks_to_positions(blocks: Tensor, block_size: int, out_hw: Tuple[int, int]
     return full[:, :out_hw[0], :out_hw[1]].contiguous()
 
 
+def fired_windows(x: Tensor, snapshots: Tensor, limit: float, *, block_size: int,
+                  kernel_size: IntPair, stride: IntPair = 1, padding: IntPair = 0,
+                  dilation: IntPair = 1, commit_all_above: float = 1.0) -> Tuple[Tensor, Tensor]:
+    """``(fired, windows)`` of :func:`commit_changed_windows_reference`, writing nothing: the
+    bool (N, blocks_h, blocks_w) blocks that fire and the frame's block input windows."""
+    if not torch.isfinite(x).all():
+        raise NonFiniteError('commit_changed_windows: x contains NaN or Inf')
+    windows = block_input_windows(x, block_size, kernel_size, stride, padding, dilation)
+    if snapshots.shape != windows.shape:
+        raise ValueError(f'commit_changed_windows: snapshots must have the shape of the block '
+                         f'windows {tuple(windows.shape)}, got {tuple(snapshots.shape)}')
+    fired = (windows - snapshots).abs().sum(dim=(3, 4, 5)) > limit
+    count = int(fired.sum())
+    if count and count >= commit_all_above * fired.numel():
+        fired.fill_(True)
+    return fired, windows
+
+
 def commit_changed_windows_reference(x: Tensor, snapshots: Tensor, limit: float, *, block_size: int,
                                      kernel_size: IntPair, stride: IntPair = 1,
                                      padding: IntPair = 0, dilation: IntPair = 1,
                                      commit_all_above: float = 1.0) -> Tensor:
     """Pure-PyTorch :func:`commit_changed_windows`: the oracle and the fallback."""
-    if not torch.isfinite(x).all():
-        raise NonFiniteError('commit_changed_windows: x contains NaN or Inf')
-    windows = block_input_windows(x, block_size, kernel_size, stride, padding, dilation)
-    fired = (windows - snapshots).abs().sum(dim=(3, 4, 5)) > limit
-    count = int(fired.sum())
-    if count and count >= commit_all_above * fired.numel():
-        fired.fill_(True)
+    fired, windows = fired_windows(x, snapshots, limit, block_size=block_size,
+                                   kernel_size=kernel_size, stride=stride, padding=padding,
+                                   dilation=dilation, commit_all_above=commit_all_above)
     snapshots[fired] = windows[fired]
     out_hw = conv2d_output_size(tuple(x.shape[-2:]), _pair(kernel_size), _pair(stride),
                                 _pair(padding), _pair(dilation))

@@ -44,14 +44,21 @@ def delta_conv2d_frame_reference(x: Tensor, reference: Tensor, output: Tensor, w
                                  threshold: float, *, stride: Tuple[int, int], padding: Tuple[int,
                                                                                               int],
                                  dilation: Tuple[int, int], groups: int) -> int:
-    """Pure-PyTorch :func:`delta_conv2d_frame`: the oracle and the fallback."""
+    """Pure-PyTorch :func:`delta_conv2d_frame`: the oracle and the fallback. Writes
+    ``reference`` and ``output`` only once everything is computed, so a refused call changes
+    neither."""
     if not torch.isfinite(x).all():
         raise NonFiniteError('delta_conv2d_frame: x contains NaN or Inf')
     delta = x - reference
     fired = delta.abs() > threshold
     delta = torch.where(fired, delta, torch.zeros_like(delta))
+    updated = output + F.conv2d(delta, weight, None, stride, padding, dilation, groups)
+    for name, buffer, value in (('reference', reference, x), ('output', output, updated)):
+        if buffer.shape != value.shape:
+            raise ValueError(f'delta_conv2d_frame: {name} must have shape {tuple(value.shape)}, '
+                             f'got {tuple(buffer.shape)}')
     reference.copy_(torch.where(fired, x, reference))
-    output.add_(F.conv2d(delta, weight, None, stride, padding, dilation, groups))
+    output.copy_(updated)
     return fired_value_macs(fired, weight, stride=stride, padding=padding, dilation=dilation,
                             groups=groups)
 
@@ -63,8 +70,10 @@ def delta_conv2d_frame(x: Tensor, reference: Tensor, output: Tensor, weight: Ten
     """Update a value-gated SkipConv2d's reference and cached output for frame ``x``.
 
     Args:
-        x: (N, C_in, H, W) the frame's input of the conv, float32/float64.
-        reference: contiguous (N, C_in, H, W) input the cached output was computed from;
+        x: (N, C_in, H, W) the frame's input of the conv, float32/float64, any layout (a
+            copy in ``reference``'s layout runs where it differs).
+        reference: (N, C_in, H, W) input the cached output was computed from, contiguous or
+            channels_last;
             fired values are replaced by ``x``'s.
         output: contiguous (N, C_out, H_out, W_out) cached output; the fired changes are added.
         weight, stride, padding, dilation, groups: the conv (zero padding; the bias is in
@@ -83,7 +92,12 @@ def delta_conv2d_frame(x: Tensor, reference: Tensor, output: Tensor, weight: Ten
     """
     check_non_negative('delta_conv2d_frame', 'threshold', threshold)
     check_share('delta_conv2d_frame', 'dense_above', dense_above)
-    kernel = select_kernel('delta_conv2d_frame', x, (x, weight), supported=x.dtype in KERNEL_DTYPES)
+    # the kernel reads x in reference's layout: a frame in another one is copied into it
+    x = x.contiguous(
+        memory_format=torch.channels_last if not reference.is_contiguous()
+        and reference.is_contiguous(memory_format=torch.channels_last) else torch.contiguous_format)
+    kernel = select_kernel('delta_conv2d_frame', x, (reference, output, weight, packed_weight),
+                           supported=x.dtype in KERNEL_DTYPES)
     if kernel is None:
         return delta_conv2d_frame_reference(x, reference, output, weight, threshold, stride=stride,
                                             padding=padding, dilation=dilation, groups=groups)

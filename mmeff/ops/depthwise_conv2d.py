@@ -13,6 +13,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from .extension import KERNEL_DTYPES, conv_geometry, register_fake, select_kernel
+from .sparse_conv2d import check_output_size
 
 IntPair = Union[int, Tuple[int, int]]
 
@@ -42,6 +43,7 @@ def depthwise_conv2d(x: Tensor, weight: Tensor, bias: Optional[Tensor] = None, *
         raise ValueError('depthwise_conv2d: expected x (N, C, H, W) and weight (C, 1, kh, kw), '
                          f'got {tuple(x.shape)} and {tuple(weight.shape)}')
     stride, padding, dilation = conv_geometry('depthwise_conv2d', stride, padding, dilation)
+    check_output_size('depthwise_conv2d', x, weight.shape[-2:], stride, padding, dilation)
     kernel = select_kernel('depthwise_conv2d', x, (x, weight, bias), supported=x.dtype
                            in KERNEL_DTYPES)
     if kernel is None:

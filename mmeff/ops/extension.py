@@ -59,6 +59,8 @@ def select_kernel(op_name: str, x: Tensor, tensors: Iterable = (),
 
     The rule of every wrapper (docs/ops.md, "Device policy"), checked in this order:
 
+    0. ``x`` and ``tensors`` are on more than one device: ``ValueError`` (before any dispatch,
+       so a meta tensor among CPU tensors never reaches a fake kernel or the reference);
     1. ``supported`` is False (the op's own limits, e.g. a dtype or a channel count): None;
     2. grad mode is on and one of ``tensors`` requires grad (no compiled op has a backward):
        None;
@@ -69,10 +71,13 @@ def select_kernel(op_name: str, x: Tensor, tensors: Iterable = (),
     Args:
         op_name: the op's name in ``torch.ops.mmeff``.
         x: the op's main input; its device picks the kernel.
-        tensors: the tensor arguments that autograd may track (``None`` and non-tensors are
-            skipped); only read in grad mode.
+        tensors: every tensor argument of the op (``None`` and non-tensors are skipped).
         supported: whether the kernel takes these arguments at all.
     """
+    devices = sorted({str(t.device) for t in (x, *tensors) if isinstance(t, Tensor)})
+    if len(devices) > 1:
+        raise ValueError(
+            f'{op_name}: all tensors must be on one device, got {" and ".join(devices)}')
     if not supported:
         return None
     if torch.is_grad_enabled() and any(isinstance(t, Tensor) and t.requires_grad for t in tensors):

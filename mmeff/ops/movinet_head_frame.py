@@ -20,6 +20,8 @@ def movinet_head_frame_reference(x: Tensor, pooled_sum: Optional[Tensor], frames
                                  activation: str, fc_weight: Tensor,
                                  fc_bias: Optional[Tensor]) -> Tuple[Tensor, Tensor]:
     """Plain PyTorch; see :func:`movinet_head_frame`."""
+    if x.dim() == 4 and x.shape[2] * x.shape[3] == 0:  # the mean of no pixels is undefined
+        raise ValueError(f'movinet_head_frame: x has no pixels: shape {tuple(x.shape)}')
     means = x.mean(dim=(2, 3))
     total = means if pooled_sum is None else pooled_sum + means
     hidden = ACTIVATIONS[activation](F.linear(total / (frames_seen + 1), hidden_weight,

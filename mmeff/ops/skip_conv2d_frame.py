@@ -14,27 +14,38 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from .commit_changed_windows import commit_changed_windows_reference
+from .commit_changed_windows import blocks_to_positions, fired_windows
 from .errors import reraise_non_finite
 from .extension import KERNEL_DTYPES, check_non_negative, check_share, register_fake, select_kernel
-from .sparse_conv2d import sparse_conv2d_reference
+from .sparse_conv2d import conv2d_output_size, sparse_conv2d_reference
 
 
 def skip_conv2d_frame_reference(x: Tensor, snapshots: Tensor, output: Tensor, weight: Tensor,
                                 bias: Optional[Tensor], limit: float, *, block_size: int,
                                 stride: Tuple[int, int], padding: Tuple[int, int],
                                 dilation: Tuple[int, int], groups: int, dense_above: float) -> int:
-    """Pure-PyTorch :func:`skip_conv2d_frame`: the oracle and the fallback."""
-    mask = commit_changed_windows_reference(x, snapshots, limit, block_size=block_size,
-                                            kernel_size=tuple(weight.shape[-2:]), stride=stride,
-                                            padding=padding, dilation=dilation,
-                                            commit_all_above=dense_above)
+    """Pure-PyTorch :func:`skip_conv2d_frame`: the oracle and the fallback. Writes
+    ``snapshots`` and ``output`` only once everything is computed, so a refused call changes
+    neither."""
+    fired, windows = fired_windows(x, snapshots, limit, block_size=block_size,
+                                   kernel_size=tuple(weight.shape[-2:]), stride=stride,
+                                   padding=padding, dilation=dilation, commit_all_above=dense_above)
+    out_hw = conv2d_output_size(tuple(x.shape[-2:]), tuple(weight.shape[-2:]), stride, padding,
+                                dilation)
+    mask = blocks_to_positions(fired, block_size, out_hw)
     positions = int(mask.sum())
+    if positions == 0:
+        return 0
     if positions == mask.numel():
-        output.copy_(F.conv2d(x, weight, bias, stride, padding, dilation, groups))
-    elif positions:
-        sparse_conv2d_reference(x, weight, bias, mask, stride=stride, padding=padding,
-                                dilation=dilation, groups=groups, out=output)
+        updated = F.conv2d(x, weight, bias, stride, padding, dilation, groups)
+    else:
+        updated = sparse_conv2d_reference(x, weight, bias, mask, stride=stride, padding=padding,
+                                          dilation=dilation, groups=groups, out=output.clone())
+    if updated.shape != output.shape:
+        raise ValueError(f'skip_conv2d_frame: output must have the shape of the conv '
+                         f'{tuple(updated.shape)}, got {tuple(output.shape)}')
+    snapshots[fired] = windows[fired]
+    output.copy_(updated)
     return positions
 
 
@@ -64,8 +75,8 @@ def skip_conv2d_frame(x: Tensor, snapshots: Tensor, output: Tensor, weight: Tens
     """
     check_non_negative('skip_conv2d_frame', 'limit', limit)
     check_share('skip_conv2d_frame', 'dense_above', dense_above)
-    kernel = select_kernel('skip_conv2d_frame', x, (x, weight, bias), supported=x.dtype
-                           in KERNEL_DTYPES)
+    kernel = select_kernel('skip_conv2d_frame', x, (snapshots, output, weight, bias),
+                           supported=x.dtype in KERNEL_DTYPES)
     if kernel is None:
         return skip_conv2d_frame_reference(x, snapshots, output, weight, bias, limit,
                                            block_size=block_size, stride=stride, padding=padding,

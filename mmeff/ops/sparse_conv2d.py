@@ -35,6 +35,21 @@ def conv2d_output_size(in_size: Tuple[int, int], kernel_size: Tuple[int, int], s
                  for i, k, s, p, d in zip(in_size, kernel_size, stride, padding, dilation))
 
 
+def check_output_size(op_name: str, x: Tensor, kernel_size: Tuple[int, int], stride: Tuple[int,
+                                                                                           int],
+                      padding: Tuple[int, int], dilation: Tuple[int, int]) -> Tuple[int, int]:
+    """The (H_out, W_out) of a conv of ``x``; a ValueError where ``torch.nn.functional.conv2d``
+    refuses the sizes: an empty output, or an empty frame with images and channels."""
+    if x.shape[0] and x.shape[1] and not min(x.shape[-2:]):
+        raise ValueError(f'{op_name}: x of shape {tuple(x.shape)} has an empty frame; only a '
+                         'zero batch or zero channels may come with one (as in F.conv2d)')
+    out_hw = conv2d_output_size(tuple(x.shape[-2:]), tuple(kernel_size), stride, padding, dilation)
+    if min(out_hw) < 1:
+        raise ValueError(f'{op_name}: x of shape {tuple(x.shape)} is smaller than the '
+                         f'(dilated) kernel; the output would be {out_hw[0]}x{out_hw[1]}')
+    return out_hw
+
+
 def _check_args(x: Tensor, weight: Tensor, bias: Optional[Tensor], mask: Optional[Tensor],
                 out: Optional[Tensor], stride: Tuple[int, int], padding: Tuple[int, int],
                 dilation: Tuple[int, int], groups: int) -> None:
@@ -68,10 +83,7 @@ def _check_args(x: Tensor, weight: Tensor, bias: Optional[Tensor], mask: Optiona
     if bias is not None and tuple(bias.shape) != (weight.shape[0], ):
         raise ValueError(f'sparse_conv2d: bias must have shape ({weight.shape[0]},), '
                          f'got {tuple(bias.shape)}')
-    out_hw = conv2d_output_size(x.shape[-2:], weight.shape[-2:], stride, padding, dilation)
-    if min(out_hw) < 1:
-        raise ValueError(f'sparse_conv2d: x of shape {tuple(x.shape)} is smaller than the '
-                         f'(dilated) kernel; the output would be {out_hw[0]}x{out_hw[1]}')
+    out_hw = check_output_size('sparse_conv2d', x, weight.shape[-2:], stride, padding, dilation)
     if mask is not None:
         if mask.dtype != torch.bool:
             raise TypeError(f'sparse_conv2d: mask must be bool, got {mask.dtype}')
@@ -134,7 +146,7 @@ def sparse_conv2d(x: Tensor, weight: Tensor, bias: Optional[Tensor] = None,
     if density == 1.0:
         mask = None  # every position selected: the dense conv alone, no masked select
     kernel = select_kernel(
-        'sparse_conv2d', x, (x, weight, bias, out), supported=mask is not None
+        'sparse_conv2d', x, (weight, bias, mask, out), supported=mask is not None
         and density < DENSE_CROSSOVER_DENSITY and x.dtype in KERNEL_DTYPES)
     if kernel is None:
         return sparse_conv2d_reference(x, weight, bias, mask, stride=stride, padding=padding,

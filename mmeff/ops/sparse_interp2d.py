@@ -130,7 +130,7 @@ def sparse_interp2d(x: Tensor, mask: Tensor, log_weight: Tensor, fill: Optional[
         (:func:`~mmeff.ops.extension.select_kernel`) for a bool mask; otherwise the reference.
     """
     _check_args(x, mask, log_weight, fill)
-    kernel = select_kernel('sparse_interp2d', x, (x, log_weight, fill, mask),
+    kernel = select_kernel('sparse_interp2d', x, (x, mask, log_weight, fill, out),
                            supported=x.dtype in KERNEL_DTYPES and mask.dtype == torch.bool)
     if kernel is None:
         result = sparse_interp2d_reference(x, mask, log_weight, fill)

@@ -15,6 +15,7 @@ from torch import Tensor
 from .errors import NonFiniteError, reraise_non_finite
 from .extension import KERNEL_DTYPES, conv_geometry, register_fake, select_kernel
 from .movinet_block_frame import ACTIVATIONS
+from .sparse_conv2d import check_output_size
 
 IntPair = Union[int, Tuple[int, int]]
 #: The most input channels the compiled kernel takes.
@@ -53,7 +54,9 @@ def stem_conv2d(x: Tensor, weight: Tensor, bias: Optional[Tensor] = None, *, str
     if activation not in ACTIVATIONS:
         raise ValueError(f'stem_conv2d: activation must be one of {sorted(ACTIVATIONS)}, got '
                          f'{activation!r}')
-    stride, padding, _ = conv_geometry('stem_conv2d', stride, padding)
+    stride, padding, dilation = conv_geometry('stem_conv2d', stride, padding)
+    if x.dim() == 4 and weight.dim() == 4:
+        check_output_size('stem_conv2d', x, weight.shape[-2:], stride, padding, dilation)
     kernel = select_kernel(
         'stem_conv2d', x, (x, weight, bias), supported=x.dtype in KERNEL_DTYPES and x.dim() == 4
         and x.shape[1] <= STEM_MAX_IN_CHANNELS)

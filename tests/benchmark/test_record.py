@@ -5,7 +5,7 @@ import shlex
 import pytest
 
 from mmeff.benchmark import (SCHEMA_VERSION, Column, load_record, make_record, merge_records,
-                             script_command, validate_record, write_record)
+                             publish_record, script_command, validate_record, write_record)
 from mmeff.benchmark.record import REPO, format_value, record_rows_as_text
 
 COLUMNS = [
@@ -101,3 +101,14 @@ def test_the_command_is_shown_from_the_repository_without_the_output():
     assert command == "python tools/benchmark_sparse_conv.py --layers '3x3 32->32' --repeats 2"
     assert shlex.split(command)[2:] == ['--layers', '3x3 32->32', '--repeats', '2']
     assert '--json' not in script_command(['x.py', '--json=/tmp/a.json'])
+
+
+def test_publish_record_prints_the_table_and_writes_only_when_asked(tmp_path, capsys):
+    record = sample()
+    publish_record(record, None)
+    printed = capsys.readouterr().out.splitlines()
+    assert printed[0] == '' and printed[1].split() == ['layer', 'time', 'ms', 'share']
+    assert printed[3].split() == ['3x3', '1.23', '25.0%']
+    assert not list(tmp_path.iterdir())
+    publish_record(record, str(tmp_path / 'sample.json'))
+    assert load_record(tmp_path / 'sample.json') == record

@@ -1,10 +1,11 @@
 """mmeff.benchmark.timing: alternating medians and the conv timer."""
+import argparse
 import time
 
 import torch
 from torch import nn
 
-from mmeff.benchmark import ConvTimer, median_times
+from mmeff.benchmark import ConvTimer, add_timing_arguments, median_times
 
 
 def test_median_times_time_each_function_alternately():
@@ -40,3 +41,12 @@ def test_conv_timer_counts_the_outermost_convs_and_resets():
     with torch.no_grad():
         model(torch.randn(1, 3, 8, 8))
     assert timer.take() == 0.0
+
+
+def test_add_timing_arguments_defaults_and_overrides():
+    parser = argparse.ArgumentParser()
+    add_timing_arguments(parser, repeats=15, warmup=3)
+    args = parser.parse_args([])
+    assert (args.threads, args.repeats, args.warmup, args.json) == (2, 15, 3, None)
+    args = parser.parse_args(['--threads', '1', '--repeats', '4', '--warmup', '0', '--json', 'a'])
+    assert (args.threads, args.repeats, args.warmup, args.json) == (1, 4, 0, 'a')

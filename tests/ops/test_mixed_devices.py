@@ -1,5 +1,7 @@
 """Tensors on different devices get a clear error from every op, never uninitialised memory:
-a meta tensor among CPU tensors dispatches to the op's fake kernel, which checks them."""
+the wrappers check the devices before they pick the kernel or the reference, and a meta tensor
+among CPU tensors given to ``torch.ops.mmeff`` directly reaches the fake kernel, which checks
+them too."""
 import pytest
 import torch
 
@@ -24,13 +26,13 @@ def test_check_one_device_names_the_tensors():
     lambda x: movinet_head_frame(x, None, 0, torch.randn(8, 3), None, 'relu',
                                  torch.randn(5, 8, **META), None),
 ], ids=['depthwise_conv2d', 'stem_conv2d', 'movinet_head_frame'])
-@pytest.mark.skipif(
-    not has_extension(), reason='the compiled extension is not built (without '
-    'it the wrappers run the reference, which needs no fake kernel)')
-def test_wrappers_refuse_a_meta_weight_with_a_cpu_input(call):
-    with pytest.raises(ValueError, match='weight on meta'):
+@pytest.mark.parametrize('dtype', [torch.float32, torch.float16])
+def test_wrappers_refuse_a_meta_weight_with_a_cpu_input(call, dtype):
+    """For the kernels' dtype and for one only the reference takes, with or without the
+    extension."""
+    with pytest.raises(ValueError, match='all tensors must be on one device, got cpu and meta'):
         with torch.no_grad():
-            call(torch.randn(1, 3, 8, 8))
+            call(torch.randn(1, 3, 8, 8, dtype=dtype))
 
 
 @pytest.mark.skipif(not has_extension(), reason='the compiled extension is not built')

@@ -29,6 +29,17 @@ bool dense_pixels(const at::Tensor& t) {
   return t.is_contiguous() || t.is_contiguous(at::MemoryFormat::ChannelsLast);
 }
 
+// b has a's shape and memory layout: equal strides in every dimension of more than one
+// element (the stride of a size-1 dimension, and every stride of an empty tensor, is free).
+bool same_layout(const at::Tensor& a, const at::Tensor& b) {
+  if (a.sizes() != b.sizes()) return false;
+  if (a.numel() == 0) return true;
+  for (int64_t d = 0; d < a.dim(); ++d) {
+    if (a.size(d) > 1 && a.stride(d) != b.stride(d)) return false;
+  }
+  return true;
+}
+
 }  // namespace
 
 Conv2dGeometry check_delta_conv2d_frame_args(const at::Tensor& x, const at::Tensor& reference,
@@ -63,9 +74,9 @@ Conv2dGeometry check_delta_conv2d_frame_args(const at::Tensor& x, const at::Tens
   }
   TORCH_CHECK(dense_pixels(x), op, "x must be contiguous or channels_last, got strides ",
               x.strides());
-  TORCH_CHECK(reference.sizes() == x.sizes() && reference.strides() == x.strides(), op,
-              "reference must have x's shape ", x.sizes(), " and strides ", x.strides(), ", got ",
-              reference.sizes(), " and ", reference.strides());
+  TORCH_CHECK(same_layout(x, reference), op, "reference must have x's shape ", x.sizes(),
+              " and strides ", x.strides(), ", got ", reference.sizes(), " and ",
+              reference.strides());
   const Conv2dGeometry g = conv2d_geometry(x, weight, stride, padding, dilation, groups);
   TORCH_CHECK(g.out_h > 0 && g.out_w > 0, op, "x of shape ", x.sizes(),
               " is smaller than the (dilated) kernel");
