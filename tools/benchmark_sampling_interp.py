@@ -138,12 +138,6 @@ def bench_interp(shape, densities: List[float], repeats: int, warmup: int,
     return rows
 
 
-# key, header, number format
-COLUMN_SPECS = (('case', 'case', ''), ('density', 'density', '.3f'),
-                ('dense_ms', 'dense ms', '.3f'), ('sparse_ms', 'sparse ms', '.3f'),
-                ('speedup', 'speed-up', '.2f'), ('mac_share', 'MAC share',
-                                                 '.3f'), ('efficiency', 'efficiency', '.2f'))
-COLUMNS = [Column(*spec) for spec in COLUMN_SPECS]
 DESCRIPTION = (
     'ResNet-50 bottlenecks of a 512x512 image, batch 1: `SparseBottleneck` inference (mask '
     'heads, convs at the sampled positions, `sparse_interp2d`) against the dense mmdet '
@@ -154,6 +148,13 @@ DESCRIPTION = (
     'MAC share = executed / dense MACs with mask heads, interpolation and the dense shortcut '
     'charged to the sparse block; efficiency = speed-up x MAC share. Medians of alternating '
     'bursts after warm-up.')
+
+# key, header, number format
+COLUMN_SPECS = (('case', 'case', ''), ('density', 'density', '.3f'),
+                ('dense_ms', 'dense ms', '.3f'), ('sparse_ms', 'sparse ms', '.3f'),
+                ('speedup', 'speed-up', '.2f'), ('mac_share', 'MAC share',
+                                                 '.3f'), ('efficiency', 'efficiency', '.2f'))
+COLUMNS = [Column(*spec) for spec in COLUMN_SPECS]
 
 
 def main():
