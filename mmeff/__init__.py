@@ -6,7 +6,7 @@ checkpoints for torch's ``weights_only`` loading. It does not import mmdet, mmpo
 mmaction2: mmeff's parts for those register when the toolbox loads (see ``mmeff.registry``).
 """
 from . import converters, layers, ops, utils
-from .converters import convert_to_skipconv
+from .converters import convert_to_kgs, convert_to_skipconv
 from .engine.checkpoint import allow_mmengine_checkpoint_globals
 from .layers import CondConv2d, SkipConv2d, StreamState, reset_streams, stream, training_clip
 from .registry import register_toolbox_parts
@@ -17,6 +17,6 @@ register_toolbox_parts()
 
 __all__ = [
     '__version__', 'converters', 'layers', 'ops', 'utils', 'allow_mmengine_checkpoint_globals',
-    'convert_to_skipconv', 'CondConv2d', 'SkipConv2d', 'StreamState', 'reset_streams', 'stream',
-    'training_clip'
+    'convert_to_skipconv', 'convert_to_kgs', 'CondConv2d', 'SkipConv2d', 'StreamState',
+    'reset_streams', 'stream', 'training_clip'
 ]

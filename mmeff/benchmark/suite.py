@@ -71,6 +71,12 @@ BENCHMARKS: Tuple[Benchmark, ...] = (
             '3x3 32->32', '1x1 256->64'
         ]), checkpoint=dict(full=None, quick=None)),
     Benchmark(
+        'kgs_conv3d', full=_runs('tools/benchmark_kgs_conv3d.py', ['--repeats', '5']),
+        quick=_runs('tools/benchmark_kgs_conv3d.py', [
+            '--repeats', '2', '--warmup', '1', '--reductions', '2', '--layers', 'conv3a',
+            'layer3.0.conv1'
+        ]), checkpoint=dict(full=None, quick=None)),
+    Benchmark(
         'delta_conv2d_frame', full=_runs('tools/benchmark_delta_conv.py',
                                          ['--layouts', 'NHWC', '--shares', '0.01', '0.1', '0.25']),
         quick=_runs('tools/benchmark_delta_conv.py',

@@ -1,11 +1,13 @@
 """Engine pieces: checkpoint safety, the SkipConv gate loss and clip training, video loops,
 samplers, metrics and hooks (registered in mmengine's root LOOPS / DATA_SAMPLERS / METRICS /
-HOOKS), peak memory."""
+HOOKS), the RT3D pruning hook and optim wrapper (OPTIM_WRAPPERS), peak memory."""
 from .checkpoint import allow_mmengine_checkpoint_globals, mmengine_checkpoint_globals
 from .clip_training import ClipTrainingMixin
 from .frame_macs_metric import FrameMacsMetric
 from .gate_loss import skipconv_gate_loss
 from .gumbel_temperature_hook import GumbelTemperatureHook, annealed_temperature
+from .kernel_group_pruning import (GroupLassoOptimWrapper, KernelGroupPruningHook,
+                                   group_lasso_penalty, ratio_for_flop_reduction, reweighted_alphas)
 from .norm_gate_calibration_hook import NormGateCalibrationHook
 from .peak_memory import PeakMemory, live_heap_bytes
 from .routing_temperature_hook import RoutingTemperatureHook, linear_temperature
@@ -18,5 +20,7 @@ __all__ = [
     'FrameMacsMetric', 'GumbelTemperatureHook', 'annealed_temperature', 'NormGateCalibrationHook',
     'skipconv_gate_loss', 'PeakMemory', 'live_heap_bytes', 'VideoClipSampler', 'VideoSampler',
     'VideoStreams', 'VideoTestLoop', 'VideoValLoop', 'run_video_frames', 'split_frames',
-    'RoutingTemperatureHook', 'linear_temperature', 'SamplingTemperatureHook'
+    'RoutingTemperatureHook', 'linear_temperature', 'GroupLassoOptimWrapper',
+    'KernelGroupPruningHook', 'group_lasso_penalty', 'ratio_for_flop_reduction',
+    'reweighted_alphas', 'SamplingTemperatureHook'
 ]

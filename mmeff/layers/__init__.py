@@ -7,6 +7,7 @@ from .conv_interpolant import ConvInterpolant
 from .cumulative_avg_pool3d import CumulativeAvgPool3d
 from .framewise_conv3d import FramewiseConv3d
 from .interpolant import Interpolant
+from .kgs_conv3d import KGSConv3d
 from .nearest_sample_interpolant import NearestSampleInterpolant
 from .output_sparse_conv2d import OutputSparseConv2d
 from .rbf_interpolant import RBFInterpolant
@@ -22,7 +23,7 @@ __all__ = [
     'OutputSparseConv2d', 'SkipConv2d', 'GumbelGate', 'InputNormGate', 'OutputNormGate',
     'ValueGate', 'StreamState', 'call_site', 'reset_streams', 'stream', 'training_clip',
     'CausalSqueezeExcitation', 'CumulativeAvgPool3d', 'FramewiseConv3d', 'StreamBufferConv3d',
-    'StreamStateful', 'stream_transaction', 'CondConv2d', 'CondConvRouter', 'Interpolant',
-    'RBFInterpolant', 'ConvInterpolant', 'AvgPoolInterpolant', 'ZeroFillInterpolant',
+    'StreamStateful', 'stream_transaction', 'CondConv2d', 'CondConvRouter', 'KGSConv3d',
+    'Interpolant', 'RBFInterpolant', 'ConvInterpolant', 'AvgPoolInterpolant', 'ZeroFillInterpolant',
     'NearestSampleInterpolant', 'SamplingMaskHead', 'grid_prior'
 ]

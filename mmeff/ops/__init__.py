@@ -6,6 +6,8 @@ from .delta_conv2d_frame import (delta_conv2d_frame, delta_conv2d_frame_referenc
                                  pack_delta_conv2d_weight)
 from .depthwise_conv2d import depthwise_conv2d, depthwise_conv2d_reference
 from .extension import has_extension
+from .kgs_conv3d import (kgs_conv3d, kgs_conv3d_reference, pack_kgs_conv3d_weight,
+                         unpack_kgs_conv3d_weight)
 from .macs import conv_macs_per_position, dense_conv_macs, executed_conv_macs
 from .movinet_block_frame import (BlockFrameWeights, movinet_block_frame,
                                   movinet_block_frame_reference)
@@ -25,6 +27,7 @@ __all__ = [
     'movinet_head_frame', 'movinet_head_frame_reference', 'STEM_MAX_IN_CHANNELS', 'stem_conv2d',
     'stem_conv2d_reference', 'skip_conv2d_frame', 'skip_conv2d_frame_reference',
     'delta_conv2d_frame', 'delta_conv2d_frame_reference', 'fired_value_macs',
-    'pack_delta_conv2d_weight', 'cond_conv2d', 'cond_conv2d_reference', 'sparse_interp2d',
+    'pack_delta_conv2d_weight', 'cond_conv2d', 'cond_conv2d_reference', 'kgs_conv3d',
+    'kgs_conv3d_reference', 'pack_kgs_conv3d_weight', 'unpack_kgs_conv3d_weight', 'sparse_interp2d',
     'sparse_interp2d_reference', 'MAX_INTERP_WINDOW'
 ]

@@ -18,6 +18,10 @@ TINY_RUNS = dict(
         'tools/benchmark_sparse_conv.py', '--repeats', '1', '--warmup', '0', '--densities', '0.1',
         '--layers', '3x3 32->32'
     ],
+    kgs_conv3d=[
+        'tools/benchmark_kgs_conv3d.py', '--repeats', '1', '--warmup', '0', '--reductions', '2',
+        '--layers', 'conv5a', 'layer4.0.conv2'
+    ],
     delta_conv2d_frame=[
         'tools/benchmark_delta_conv.py', '--repeats', '1', '--warmup', '0', '--shares', '0.1',
         '--layouts', 'NHWC'

@@ -29,7 +29,7 @@ def test_cuda_kernels_are_built_when_a_toolkit_is_present():
     cuda_home = load_setup_module().find_cuda_home()
     if cuda_home is None:
         pytest.skip(reason='no CUDA toolkit (bin/nvcc and lib64/libcudart.so) on this machine')
-    for op in ('sparse_conv2d', 'commit_changed_windows', 'cond_conv2d'):
+    for op in ('sparse_conv2d', 'commit_changed_windows', 'cond_conv2d', 'kgs_conv3d'):
         assert torch._C._dispatch_has_kernel_for_dispatch_key(f'mmeff::{op}', 'CUDA'), (
             f'a CUDA toolkit is at {cuda_home} but mmeff.ops._ext has no CUDA kernel of {op}: '
             'rebuild with `pip install --no-build-isolation -e .`')
