@@ -123,6 +123,12 @@ BENCHMARKS: Tuple[Benchmark, ...] = (
         quick=_runs('tools/benchmark_skipconv_detection.py',
                     ['--frames', '8', '--warmup', '2', '--thresholds', '0', '16']),
         checkpoint=dict(full=Checkpoint('detection', DET_D0), quick=None)),
+    Benchmark(
+        'sampling_interp',
+        full=_runs('tools/benchmark_sampling_interp.py', ['--repeats', '15']), quick=_runs(
+            'tools/benchmark_sampling_interp.py',
+            ['--repeats', '3', '--warmup', '1', '--blocks', 'layer3.1', '--interp-maps', '1']),
+        checkpoint=dict(full=None, quick=None)),
 )
 NAMES = tuple(b.name for b in BENCHMARKS)
 DEFAULT_OUT = dict(full=REPO / 'docs' / 'benchmarks', quick=REPO / 'work_dirs' / 'bench-quick')

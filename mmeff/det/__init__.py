@@ -1,15 +1,20 @@
 """mmeff's mmdet parts, registered in mmdet's registries when mmdet's models load.
 
 EfficientDet (``EfficientDetBiFPN`` neck, ``EfficientDetHead``, compound scaling D0-D3) and the
-pieces for SkipConv detection on video.
+pieces for SkipConv detection on video; the sampling-interpolation backbone ``SparseResNet``
+and the detectors that train it.
 """
 from .bifpn import EfficientDetBiFPN
 from .clip_single_stage import ClipSingleStageDetector
 from .coco_video_frame_dataset import CocoVideoFrameDataset
 from .compound_scaling import EFFICIENTDET_SCALING, EfficientDetScaling, efficientdet_model
 from .efficientdet_head import EfficientDetHead
+from .sampling_detectors import SamplingFasterRCNN, SamplingRetinaNet
+from .sparse_bottleneck import INTEGRATIONS, SparseBottleneck
+from .sparse_resnet import SparseResNet
 
 __all__ = [
     'EfficientDetBiFPN', 'EfficientDetHead', 'CocoVideoFrameDataset', 'ClipSingleStageDetector',
-    'EFFICIENTDET_SCALING', 'EfficientDetScaling', 'efficientdet_model'
+    'EFFICIENTDET_SCALING', 'EfficientDetScaling', 'efficientdet_model', 'SparseBottleneck',
+    'SparseResNet', 'INTEGRATIONS', 'SamplingFasterRCNN', 'SamplingRetinaNet'
 ]

@@ -11,6 +11,7 @@ from .kernel_group_pruning import (GroupLassoOptimWrapper, KernelGroupPruningHoo
 from .norm_gate_calibration_hook import NormGateCalibrationHook
 from .peak_memory import PeakMemory, live_heap_bytes
 from .routing_temperature_hook import RoutingTemperatureHook, linear_temperature
+from .sampling_temperature_hook import SamplingTemperatureHook
 from .video_loops import VideoStreams, VideoTestLoop, VideoValLoop, run_video_frames, split_frames
 from .video_samplers import VideoClipSampler, VideoSampler
 
@@ -20,5 +21,6 @@ __all__ = [
     'skipconv_gate_loss', 'PeakMemory', 'live_heap_bytes', 'VideoClipSampler', 'VideoSampler',
     'VideoStreams', 'VideoTestLoop', 'VideoValLoop', 'run_video_frames', 'split_frames',
     'RoutingTemperatureHook', 'linear_temperature', 'GroupLassoOptimWrapper',
-    'KernelGroupPruningHook', 'group_lasso_penalty', 'ratio_for_flop_reduction', 'reweighted_alphas'
+    'KernelGroupPruningHook', 'group_lasso_penalty', 'ratio_for_flop_reduction',
+    'reweighted_alphas', 'SamplingTemperatureHook'
 ]

@@ -15,6 +15,7 @@ from .movinet_head_frame import movinet_head_frame, movinet_head_frame_reference
 from .skip_conv2d_frame import skip_conv2d_frame, skip_conv2d_frame_reference
 from .sparse_conv2d import (DENSE_CROSSOVER_DENSITY, conv2d_output_size, sparse_conv2d,
                             sparse_conv2d_reference)
+from .sparse_interp2d import MAX_INTERP_WINDOW, sparse_interp2d, sparse_interp2d_reference
 from .stem_conv2d import STEM_MAX_IN_CHANNELS, stem_conv2d, stem_conv2d_reference
 
 __all__ = [
@@ -27,5 +28,6 @@ __all__ = [
     'stem_conv2d_reference', 'skip_conv2d_frame', 'skip_conv2d_frame_reference',
     'delta_conv2d_frame', 'delta_conv2d_frame_reference', 'fired_value_macs',
     'pack_delta_conv2d_weight', 'cond_conv2d', 'cond_conv2d_reference', 'kgs_conv3d',
-    'kgs_conv3d_reference', 'pack_kgs_conv3d_weight', 'unpack_kgs_conv3d_weight'
+    'kgs_conv3d_reference', 'pack_kgs_conv3d_weight', 'unpack_kgs_conv3d_weight', 'sparse_interp2d',
+    'sparse_interp2d_reference', 'MAX_INTERP_WINDOW'
 ]

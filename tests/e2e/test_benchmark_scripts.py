@@ -42,6 +42,10 @@ TINY_RUNS = dict(
         'tools/benchmark_skipconv_detection.py', '--frames', '5', '--warmup', '1', '--thresholds',
         '0'
     ],
+    sampling_interp=[
+        'tools/benchmark_sampling_interp.py', '--repeats', '1', '--warmup', '0', '--blocks',
+        'layer3.1', '--densities', '0.4', '--interp-maps', '1'
+    ],
 )
 
 

@@ -16,7 +16,8 @@ requires_extension = pytest.mark.skipif(not has_extension(),
 
 # The "CUDA" column of docs/ops.md's device-policy table: whether the op has a kernel there
 # (its own or a composite one). The CUDA kernels exist only in a build with a CUDA toolkit.
-CUDA_KERNELS = ('sparse_conv2d', 'commit_changed_windows', 'cond_conv2d', 'kgs_conv3d')
+CUDA_KERNELS = ('sparse_conv2d', 'commit_changed_windows', 'cond_conv2d', 'kgs_conv3d',
+                'sparse_interp2d')
 CUDA_COMPOSITES = ('skip_conv2d_frame', 'delta_conv2d_frame')
 CPU_ONLY = ('depthwise_conv2d', 'movinet_block_frame', 'movinet_head_frame', 'stem_conv2d')
 OPS = CUDA_KERNELS + CUDA_COMPOSITES + CPU_ONLY

@@ -35,7 +35,8 @@ from mmeff.ops import (BlockFrameWeights, commit_changed_windows, commit_changed
                        movinet_block_frame_reference, movinet_head_frame,
                        movinet_head_frame_reference, pack_kgs_conv3d_weight, skip_conv2d_frame,
                        skip_conv2d_frame_reference, sparse_conv2d, sparse_conv2d_reference,
-                       stem_conv2d, stem_conv2d_reference)
+                       sparse_interp2d, sparse_interp2d_reference, stem_conv2d,
+                       stem_conv2d_reference)
 from mmeff.ops.commit_changed_windows import block_input_windows
 from mmeff.ops.cond_conv2d import STRATEGIES
 from mmeff.ops.delta_conv2d_frame import pack_delta_conv2d_weight
@@ -455,6 +456,35 @@ def kgs_conv3d_case(draw) -> Case:
     return perturb(draw, case, ('x', 'values', 'bias'))
 
 
+@st.composite
+def sparse_interp2d_case(draw) -> Case:
+    n, c, h, w, dtype = draw(SIZES), draw(st.integers(
+        1, 3)), draw(SIZES), draw(SIZES), draw_dtype(draw)
+    k = draw(st.sampled_from([1, 3, 5]))
+    x = make(draw, (n, c, h, w), dtype, draw_layout(draw))
+    mask = torch.rand(n, h, w, generator=torch.Generator().manual_seed(n + h + w)) < draw(
+        st.sampled_from([0.0, 0.3, 1.0]))
+    args = dict(x=x, mask=mask, log_weight=make(draw, (c, k, k) if draw(st.booleans()) else (k, k),
+                                                dtype),
+                fill=make(draw, (c, ), dtype) if draw(st.booleans()) else None, out=None)
+    aliased = []
+    use_out = draw(st.sampled_from(['none', 'out', 'alias']))
+    if use_out == 'out':
+        args['out'] = make(draw, (n, c, h, w), dtype)
+    elif use_out == 'alias':
+        args['out'], aliased = x, [('out', 'x')]
+
+    def run(a):
+        return sparse_interp2d(a['x'], a['mask'], a['log_weight'], a['fill'], out=a['out'])
+
+    def reference(a):
+        result = sparse_interp2d_reference(a['x'], a['mask'], a['log_weight'], a['fill'])
+        return result if a['out'] is None else a['out'].copy_(result)
+
+    case = Case(args, run, reference, ('out', ) if args['out'] is not None else (), aliased)
+    return perturb(draw, case, ('x', 'mask', 'log_weight', 'fill', 'out'))
+
+
 def describe(case: Case) -> str:
     """The arguments' shapes, dtypes, devices and layouts, and the case's faults."""
     parts = []
@@ -480,6 +510,7 @@ CASES = {
     'movinet_block_frame': movinet_block_frame_case,
     'cond_conv2d': cond_conv2d_case,
     'kgs_conv3d': kgs_conv3d_case,
+    'sparse_interp2d': sparse_interp2d_case,
 }
 
 

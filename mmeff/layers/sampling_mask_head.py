@@ -1,0 +1,83 @@
+"""``SamplingMaskHead``: where a sampling-interpolation block computes its features."""
+from typing import Tuple
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from ..registry import MODELS
+
+
+def grid_prior(height: int, width: int, interval: int, device: torch.device) -> Tensor:
+    """(H, W) bool: true at every ``interval``-th row and column, starting at (0, 0)."""
+    grid = torch.zeros(height, width, dtype=torch.bool, device=device)
+    grid[::interval, ::interval] = True
+    return grid
+
+
+@MODELS.register_module()
+class SamplingMaskHead(nn.Module):
+    """A 3x3 conv with one output channel that predicts the keep-probability of every
+    position, and the sampling mask drawn from it.
+
+    - Training: a Gumbel-sigmoid relaxation at temperature ``T`` (the ``temperature`` buffer,
+      saved in checkpoints; an mmengine hook anneals it): the soft mask
+      ``sigmoid((logit + g1 - g2) / T)``, g1, g2 standard Gumbel noise.
+    - Evaluation: deterministic, ``logit >= 0`` (``p >= 0.5``).
+    - Both: the positions of a stride-``grid_interval`` grid are always sampled (soft mask 1),
+      which guarantees a density of at least ``1 / grid_interval**2``.
+
+    The conv is initialised to weight 0, bias 3: ``p = sigmoid(3) = 0.953`` everywhere, so a
+    new network starts almost dense.
+
+    Args:
+        in_channels: channels of the block input.
+        stride: the stride of the mask (the conv's stride), so the mask has the resolution of
+            the layer it gates.
+        grid_interval: the grid prior's stride (0 disables it).
+    """
+
+    def __init__(self, in_channels: int, stride: int = 1, grid_interval: int = 11):
+        super().__init__()
+        if grid_interval < 0:
+            raise ValueError(f'SamplingMaskHead: grid_interval must be >= 0, got {grid_interval}')
+        self.conv = nn.Conv2d(in_channels, 1, 3, stride=stride, padding=1)
+        self.grid_interval = grid_interval
+        self.register_buffer('temperature', torch.tensor(1.0))
+        self.init_weights()
+
+    def init_weights(self) -> None:
+        """Weight 0, bias 3 (also after a parent's initialisation, which calls this)."""
+        nn.init.zeros_(self.conv.weight)
+        nn.init.constant_(self.conv.bias, 3.0)
+
+    def logit(self, x: Tensor) -> Tensor:
+        """(N, H', W'): ``self.conv(x)``, computed as a 1x1 conv to the 9 taps and a sum of
+        their shifted maps (a 3x3 conv with one output channel is slow on CPU)."""
+        stride = self.conv.stride[0]
+        out_h, out_w = (x.shape[2] - 1) // stride + 1, (x.shape[3] - 1) // stride + 1
+        weight = self.conv.weight[0].permute(1, 2, 0).reshape(9, -1, 1, 1).contiguous()
+        taps = F.pad(F.conv2d(x, weight), (1, 1, 1, 1))
+        logit = self.conv.bias.view(1, 1, 1).expand(x.shape[0], out_h, out_w)
+        for i in range(3):
+            for j in range(3):
+                logit = logit + taps[:, 3 * i + j, i:i + stride *
+                                     (out_h - 1) + 1:stride, j:j + stride * (out_w - 1) + 1:stride]
+        return logit
+
+    def forward(self, x: Tensor) -> Tuple[Tensor, Tensor]:
+        """x (N, C, H, W) -> (probability (N, H', W'), mask (N, H', W')): float in (0, 1]
+        in training, bool in evaluation."""
+        logit = self.logit(x)
+        probability = torch.sigmoid(logit)
+        grid = grid_prior(*logit.shape[1:], self.grid_interval, x.device) \
+            if self.grid_interval else torch.zeros_like(logit, dtype=torch.bool)
+        if not self.training:
+            return probability, (logit >= 0) | grid
+        uniform = torch.rand((2, *logit.shape), dtype=logit.dtype, device=logit.device)
+        gumbel = -torch.log((-torch.log(uniform.clamp_min(1e-20))).clamp_min(1e-20))
+        soft = torch.sigmoid((logit + gumbel[0] - gumbel[1]) / self.temperature)
+        return probability, torch.where(grid, torch.ones_like(soft), soft)
+
+    def extra_repr(self) -> str:
+        return f'grid_interval={self.grid_interval}'
