@@ -50,20 +50,20 @@ def build_backbone(model: str) -> nn.Module:
                              temporal_strides=(1, 2, 2, 2), zero_init_residual=False)
 
 
-def distinct_layers(model: str) -> List[Tuple[str, nn.Conv3d, Tuple[int, ...]]]:
-    """(name, conv, input shape) of the model's Conv3d layers on its clip, one per distinct
-    (weight shape, stride, padding, input shape), in network order."""
+def distinct_layers(model: str) -> List[Tuple[str, nn.Conv3d, Tuple[int, ...], int, int]]:
+    """(name, conv, input shape, occurrences, output positions per clip) of the model's Conv3d
+    layers on its clip, one per distinct (weight shape, stride, padding, input shape), in
+    network order."""
     backbone = build_backbone(model)
     backbone.eval()  # mmaction2 backbones' train() returns None
-    seen, layers, handles = set(), [], []
+    layers, handles = {}, []
 
     def record(name):
 
         def hook(conv, args, out):
             key = (tuple(conv.weight.shape), conv.stride, conv.padding, tuple(args[0].shape))
-            if key not in seen:
-                seen.add(key)
-                layers.append((name, conv, tuple(args[0].shape)))
+            first = layers.setdefault(key, [name, conv, tuple(args[0].shape), 0, out[0, 0].numel()])
+            first[3] += 1
 
         return hook
 
@@ -74,7 +74,27 @@ def distinct_layers(model: str) -> List[Tuple[str, nn.Conv3d, Tuple[int, ...]]]:
         backbone(torch.zeros(CLIPS[model]))
     for handle in handles:
         handle.remove()
-    return layers
+    return [tuple(layer) for layer in layers.values()]
+
+
+def whole_model_rows(rows: List[Dict]) -> List[Dict]:
+    """Per (model, scheme, R): every layer's time and MACs summed, each distinct layer counted
+    as often as it occurs in the network."""
+    totals: Dict[Tuple, Dict] = {}
+    for row in rows:
+        total = totals.setdefault((row['model'], row['scheme'], row['reduction']),
+                                  dict(dense_ms=0.0, compact_ms=0.0, macs=0, kept_macs=0))
+        for key in total:
+            total[key] += row['count'] * row[key]
+    summary = []
+    for (model, scheme, reduction), total in totals.items():
+        speedup = total['dense_ms'] / total['compact_ms']
+        summary.append(
+            dict(model=model, layer='all layers (Σ)', weight='-', input='-', scheme=scheme,
+                 reduction=reduction, flop_reduction=total['macs'] / max(total['kept_macs'], 1),
+                 dense_ms=total['dense_ms'], compact_ms=total['compact_ms'], speedup=speedup,
+                 speedup_share=speedup / reduction))
+    return summary
 
 
 def pruned_copy(conv: nn.Conv3d, scheme: str, ratio: float, group_size: Tuple[int,
@@ -92,8 +112,8 @@ def kept_macs(conv: nn.Conv3d) -> int:
     return int(conv.weight_mask.sum())
 
 
-def bench_layer(model, name, conv, in_shape, reductions, group_size, repeats, warmup,
-                gen) -> List[Dict]:
+def bench_layer(model, name, conv, in_shape, count, positions, reductions, group_size, repeats,
+                warmup, gen) -> List[Dict]:
     x = torch.randn(*in_shape, generator=gen)
     weight = torch.randn(conv.weight.shape, generator=gen) * conv.weight.shape[1]**-0.5
     conv.weight.data.copy_(weight)
@@ -133,7 +153,8 @@ def bench_layer(model, name, conv, in_shape, reductions, group_size, repeats, wa
                  input='x'.join(map(str, in_shape[2:])), scheme=scheme, reduction=reduction,
                  flop_reduction=dense_macs / max(macs[(scheme, reduction)], 1),
                  dense_ms=times['dense'] * 1e3, compact_ms=t * 1e3, speedup=speedup,
-                 speedup_share=speedup / reduction))
+                 speedup_share=speedup / reduction, count=count, macs=dense_macs * positions,
+                 kept_macs=macs[(scheme, reduction)] * positions))
     return rows
 
 
@@ -156,7 +177,8 @@ DESCRIPTION = (
     "mmaction2's C3D on a 16x112x112 clip and of its R(2+1)D-34 on an 8x112x112 clip. Each "
     'layer is pruned to 1/R of its MACs with each scheme (R = 1, `packed`: nothing pruned). '
     '`filter-onednn` is filter pruning run as a smaller dense conv3d. Speed-up = dense time / '
-    'compact time; target: speed-up / R >= 0.8. Medians of alternating bursts after warm-up.')
+    'compact time; target: speed-up / R >= 0.8. Rows `all layers (Σ)` sum the layers of a '
+    'model, each counted as often as it occurs. Medians of alternating bursts after warm-up.')
 
 
 def main():
@@ -177,10 +199,12 @@ def main():
     rows = []
     progress = ProgressBar(len(layers))
     with torch.inference_mode():
-        for model, name, conv, in_shape in layers:
-            rows += bench_layer(model, name, conv, in_shape, args.reductions,
+        for model, name, conv, in_shape, count, positions in layers:
+            rows += bench_layer(model, name, conv, in_shape, count, positions, args.reductions,
                                 tuple(args.group_size), args.repeats, args.warmup, gen)
             progress.update()
+    if not args.layers:  # every layer of the models was timed
+        rows += whole_model_rows(rows)
     record = make_record(
         'kgs_conv3d', 'Kernel-group pruned Conv3d (KGSConv3d) vs dense conv3d, C3D and R(2+1)D',
         DESCRIPTION, COLUMNS, rows, threads=args.threads,
