@@ -1,8 +1,10 @@
 """Engine pieces: checkpoint safety, the SkipConv gate loss and clip training, video loops,
 samplers, metrics and hooks (registered in mmengine's root LOOPS / DATA_SAMPLERS / METRICS /
-HOOKS), the RT3D pruning hook and optim wrapper (OPTIM_WRAPPERS), peak memory."""
+HOOKS), the RT3D pruning hook and optim wrapper (OPTIM_WRAPPERS), peak memory, and
+multi-process runs without a GPU."""
 from .checkpoint import allow_mmengine_checkpoint_globals, mmengine_checkpoint_globals
 from .clip_training import ClipTrainingMixin
+from .cpu_distributed import enable_cpu_distributed
 from .frame_macs_metric import FrameMacsMetric
 from .gate_loss import skipconv_gate_loss
 from .gumbel_temperature_hook import GumbelTemperatureHook, annealed_temperature
@@ -22,5 +24,5 @@ __all__ = [
     'VideoStreams', 'VideoTestLoop', 'VideoValLoop', 'run_video_frames', 'split_frames',
     'RoutingTemperatureHook', 'linear_temperature', 'GroupLassoOptimWrapper',
     'KernelGroupPruningHook', 'group_lasso_penalty', 'ratio_for_flop_reduction',
-    'reweighted_alphas', 'SamplingTemperatureHook'
+    'reweighted_alphas', 'SamplingTemperatureHook', 'enable_cpu_distributed'
 ]

@@ -22,6 +22,18 @@ def mmaction_tool(name: str) -> Path:
     return tool
 
 
+def dataset_options(data: Path) -> list:
+    """``--cfg-options`` pointing the train, val and test loaders at the synthetic videos in
+    ``data`` (the test loader at the val split)."""
+    options = []
+    for loader, split in (('train', 'train'), ('val', 'val'), ('test', 'val')):
+        options += [
+            f'{loader}_dataloader.dataset.ann_file={data}/{split}_list.txt',
+            f'{loader}_dataloader.dataset.data_prefix.video={data}/videos'
+        ]
+    return options
+
+
 def run(args, cwd):
     env = dict(os.environ, PYTHONPATH=str(REPO), OMP_NUM_THREADS='1')
     done = subprocess.run([sys.executable, '-W', 'ignore', *map(str, args)], cwd=cwd, env=env,
@@ -37,12 +49,7 @@ def test_train_learns_and_streaming_test_reproduces_it(tmp_path):
         REPO / 'tools/generate_synthetic_actions.py', data, '--train', 40, '--val', 8, '--frames',
         8, '--size', 32, 32
     ], tmp_path)
-    paths = []
-    for loader, split in (('train', 'train'), ('val', 'val'), ('test', 'val')):
-        paths += [
-            f'{loader}_dataloader.dataset.ann_file={data}/{split}_list.txt',
-            f'{loader}_dataloader.dataset.data_prefix.video={data}/videos'
-        ]
+    paths = dataset_options(data)
     work = tmp_path / 'work'
     run([train_tool, CONFIG, '--work-dir', work, '--cfg-options', 'randomness.seed=0', *paths],
         tmp_path)

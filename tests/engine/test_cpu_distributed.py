@@ -1,0 +1,40 @@
+"""The CPU compatibility step of mmengine's launcher (the 2-process run itself is in
+tests/e2e/test_cpu_distributed.py)."""
+from types import SimpleNamespace
+
+import pytest
+import torch
+from mmengine.dist import utils as dist_utils
+from mmengine.runner import Runner
+
+from mmeff.engine import enable_cpu_distributed
+from mmeff.engine.cpu_distributed import cpu_model_wrapper_cfg, init_dist_pytorch_without_gpu
+
+requires_no_gpu = pytest.mark.skipif(torch.cuda.is_available(),
+                                     reason='the step applies only where no GPU is visible')
+
+
+@requires_no_gpu
+def test_applied_on_import_and_once():
+    assert dist_utils._init_dist_pytorch is init_dist_pytorch_without_gpu
+    wrap_model = Runner.wrap_model
+    assert enable_cpu_distributed()
+    assert Runner.wrap_model is wrap_model  # not wrapped twice
+
+
+def test_the_default_wrapper_gets_no_device_ids():
+    runner = SimpleNamespace(cfg=dict(find_unused_parameters=True))
+    assert cpu_model_wrapper_cfg(runner,
+                                 None) == dict(type='MMDistributedDataParallel', device_ids=None,
+                                               broadcast_buffers=False, find_unused_parameters=True)
+    assert cpu_model_wrapper_cfg(runner, dict(type='MMDistributedDataParallel')) == dict(
+        type='MMDistributedDataParallel', device_ids=None)
+    # a config's own device ids and other wrappers are left as they are
+    assert cpu_model_wrapper_cfg(runner, dict(device_ids=[0])) == dict(device_ids=[0])
+    other = dict(type='MMFullyShardedDataParallel')
+    assert cpu_model_wrapper_cfg(runner, other) == other
+
+
+def test_a_gpu_only_init_backend_is_refused_by_name():
+    with pytest.raises(ValueError, match="init_backend='deepspeed' needs a GPU"):
+        init_dist_pytorch_without_gpu('gloo', init_backend='deepspeed')
