@@ -7,13 +7,14 @@ from .clip_training import ClipTrainingMixin
 from .cpu_distributed import enable_cpu_distributed
 from .frame_macs_metric import FrameMacsMetric
 from .gate_loss import skipconv_gate_loss
-from .gumbel_temperature_hook import GumbelTemperatureHook, annealed_temperature
+from .gumbel_temperature_hook import GumbelTemperatureHook
 from .kernel_group_pruning import (GroupLassoOptimWrapper, KernelGroupPruningHook,
                                    group_lasso_penalty, ratio_for_flop_reduction, reweighted_alphas)
 from .norm_gate_calibration_hook import NormGateCalibrationHook
 from .peak_memory import PeakMemory, live_heap_bytes
 from .routing_temperature_hook import RoutingTemperatureHook, linear_temperature
 from .sampling_temperature_hook import SamplingTemperatureHook
+from .temperature_hook import TemperatureHook, annealed_temperature
 from .video_loops import VideoStreams, VideoTestLoop, VideoValLoop, run_video_frames, split_frames
 from .video_samplers import VideoClipSampler, VideoSampler
 
@@ -24,5 +25,5 @@ __all__ = [
     'VideoStreams', 'VideoTestLoop', 'VideoValLoop', 'run_video_frames', 'split_frames',
     'RoutingTemperatureHook', 'linear_temperature', 'GroupLassoOptimWrapper',
     'KernelGroupPruningHook', 'group_lasso_penalty', 'ratio_for_flop_reduction',
-    'reweighted_alphas', 'SamplingTemperatureHook', 'enable_cpu_distributed'
+    'reweighted_alphas', 'SamplingTemperatureHook', 'enable_cpu_distributed', 'TemperatureHook'
 ]

@@ -1,10 +1,10 @@
 """``RoutingTemperatureHook``: anneal the softmax temperature of DynamicConv-style routers."""
 from typing import Optional
 
-from mmengine.hooks import Hook
 from mmengine.registry import HOOKS
 
 from ..layers import CondConvRouter
+from .temperature_hook import TemperatureHook
 
 
 def linear_temperature(start: float, end: float, progress: float) -> float:
@@ -14,7 +14,7 @@ def linear_temperature(start: float, end: float, progress: float) -> float:
 
 
 @HOOKS.register_module()
-class RoutingTemperatureHook(Hook):
+class RoutingTemperatureHook(TemperatureHook):
     """Sets ``temperature`` of every softmax :class:`~mmeff.layers.CondConvRouter` before each
     training iteration.
 
@@ -29,15 +29,14 @@ class RoutingTemperatureHook(Hook):
         end: the last temperature, ``0 < end <= start``.
         anneal_iters: iterations over which to anneal, or None for the whole run.
     """
-    priority = 'NORMAL'
+    target_name = 'softmax CondConvRouter'
+    scalar = 'train/routing_temperature'
 
     def __init__(self, start: float = 30.0, end: float = 1.0, anneal_iters: Optional[int] = None):
-        if not 0 < end <= start:
-            raise ValueError(f'RoutingTemperatureHook: need 0 < end <= start, got {start}, {end}')
+        super().__init__(start, end)
         if anneal_iters is not None and anneal_iters < 1:
             raise ValueError(
                 f'RoutingTemperatureHook: anneal_iters must be >= 1, got {anneal_iters}')
-        self.start, self.end = float(start), float(end)
         self.anneal_iters = anneal_iters
 
     def temperature_at(self, iteration: int, max_iters: int) -> float:
@@ -45,14 +44,8 @@ class RoutingTemperatureHook(Hook):
         span = self.anneal_iters if self.anneal_iters is not None else max(max_iters - 1, 1)
         return linear_temperature(self.start, self.end, iteration / span)
 
+    def targets(self, model):
+        return [m for m in model.modules() if isinstance(m, CondConvRouter) and m.gate == 'softmax']
+
     def before_train_iter(self, runner, batch_idx: int, data_batch=None) -> None:
-        routers = [
-            m for m in runner.model.modules()
-            if isinstance(m, CondConvRouter) and m.gate == 'softmax'
-        ]
-        if not routers:
-            raise RuntimeError('RoutingTemperatureHook: the model has no softmax CondConvRouter')
-        temperature = self.temperature_at(runner.iter, runner.max_iters)
-        for router in routers:
-            router.temperature = temperature
-        runner.message_hub.update_scalar('train/routing_temperature', temperature)
+        self.apply(runner, self.temperature_at(runner.iter, runner.max_iters))

@@ -1,13 +1,12 @@
 """``SamplingTemperatureHook``: anneal the Gumbel temperature of every SamplingMaskHead."""
-from mmengine.hooks import Hook
 from mmengine.registry import HOOKS
 
 from ..layers import SamplingMaskHead
-from .gumbel_temperature_hook import annealed_temperature
+from .temperature_hook import TemperatureHook, annealed_temperature
 
 
 @HOOKS.register_module()
-class SamplingTemperatureHook(Hook):
+class SamplingTemperatureHook(TemperatureHook):
     """After each training iteration, sets the ``temperature`` buffer of every
     ``SamplingMaskHead`` to ``start * (end / start) ** ((iter + 1) / max_iters)``.
 
@@ -17,20 +16,20 @@ class SamplingTemperatureHook(Hook):
     from the checkpoint's temperature, and the next iteration's value depends only on
     ``runner.iter``.
     """
-    priority = 'NORMAL'
+    target_name = 'SamplingMaskHead'
+    scalar = 'train/sampling_temperature'
 
     def __init__(self, start: float = 1.0, end: float = 0.03):
-        if not 0 < end <= start:
-            raise ValueError(f'SamplingTemperatureHook: need 0 < end <= start, got {start}, {end}')
-        self.start = float(start)
-        self.end = float(end)
+        super().__init__(start, end)
+
+    def targets(self, model):
+        return [m for m in model.modules() if isinstance(m, SamplingMaskHead)]
+
+    def set_temperature(self, module, temperature: float) -> None:
+        module.temperature.fill_(temperature)  # a buffer, saved in checkpoints
 
     def after_train_iter(self, runner, batch_idx: int, data_batch=None, outputs=None) -> None:
-        temperature = annealed_temperature(self.start, self.end,
-                                           (runner.iter + 1) / max(runner.max_iters, 1))
-        heads = [m for m in runner.model.modules() if isinstance(m, SamplingMaskHead)]
-        if not heads:
-            raise RuntimeError('SamplingTemperatureHook: the model has no SamplingMaskHead')
-        for head in heads:
-            head.temperature.fill_(temperature)
-        runner.message_hub.update_scalar('train/sampling_temperature', temperature)
+        self.apply(
+            runner,
+            annealed_temperature(self.start, self.end,
+                                 (runner.iter + 1) / max(runner.max_iters, 1)))

@@ -116,7 +116,8 @@ def kgs_conv3d(x: Tensor, values: Tensor, block_ptr: Tensor, columns: Tensor,
     stride = int_triple('stride', stride, 1)
     padding = int_triple('padding', padding, 0)
     dilation = int_triple('dilation', dilation, 1)
-    kernel = select_kernel('kgs_conv3d', x, (x, values, bias), supported=x.dtype in KERNEL_DTYPES)
+    kernel = select_kernel('kgs_conv3d', x, (values, block_ptr, columns, bias), supported=x.dtype
+                           in KERNEL_DTYPES)
     if kernel is None:
         return kgs_conv3d_reference(x, values, block_ptr, columns, bias, out_channels, kernel_size,
                                     stride, padding, dilation)

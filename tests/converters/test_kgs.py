@@ -9,7 +9,7 @@ from mmeff import convert_to_kgs
 from mmeff.layers import KGSConv3d
 from mmeff.layers.kernel_group_sparsity import masked_convs, prune_model
 
-backbones = pytest.importorskip('mmaction.models.backbones')
+backbones = pytest.importorskip('mmaction.models.backbones', reason='mmaction2 is not installed')
 
 
 def assert_packed_equals_masked(model, x, tolerance):

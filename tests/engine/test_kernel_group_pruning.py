@@ -139,7 +139,7 @@ def test_bad_configs_get_clear_errors(tmp_path):
 
 
 def test_mmaction_configs_reach_the_hook_and_the_wrapper():
-    registry = pytest.importorskip('mmaction.registry')
+    registry = pytest.importorskip('mmaction.registry', reason='mmaction2 is not installed')
     from mmengine.registry import DefaultScope
     with DefaultScope.overwrite_default_scope('mmaction'):
         hook = registry.HOOKS.build(dict(type='KernelGroupPruningHook', scheme='vanilla'))
@@ -152,7 +152,7 @@ def test_mmaction_configs_reach_the_hook_and_the_wrapper():
     'r2plus1d-r34-vanilla-2x_8xb8-8x8x1-180e_kinetics400-rgb.py'
 ])
 def test_rt3d_configs_prune_their_model_to_the_flop_target(config):
-    pytest.importorskip('mmaction')
+    pytest.importorskip('mmaction', reason='mmaction2 is not installed')
     from mmengine.config import Config
 
     from mmeff.engine.kernel_group_pruning import conv_macs
