@@ -7,6 +7,7 @@ the dataset's settings: a changed config or dataset trains anew, an unchanged on
 
     python -m mmeff.benchmark.checkpoints pose CONFIG [--height 240 --width 320]
     python -m mmeff.benchmark.checkpoints detection CONFIG
+    python -m mmeff.benchmark.checkpoints people CONFIG
 
 print the cached checkpoint's path (training first when it is missing), so a command can name
 the weights of a config as ``--checkpoint $(python -m mmeff.benchmark.checkpoints pose CONFIG)``.
@@ -23,9 +24,11 @@ from typing import Union
 from mmengine.config import Config
 from mmengine.logging import print_log
 
-from mmeff.utils.synthetic_detection import SyntheticDetectionConfig, write_synthetic_detection
+from mmeff.utils.synthetic_detection import (SyntheticDetectionConfig, write_synthetic_detection,
+                                             write_synthetic_people)
 from mmeff.utils.synthetic_pose_dataset import (SyntheticPoseDatasetConfig, default_dataset_config,
                                                 write_jhmdb_dataset)
+from mmeff.utils.synthetic_video import SyntheticVideoConfig
 
 DEFAULT_CACHE = Path.home() / '.cache' / 'mmeff' / 'checkpoints'
 
@@ -38,7 +41,17 @@ class DetectionDataset:
     video: SyntheticDetectionConfig = field(default_factory=SyntheticDetectionConfig)
 
 
-Dataset = Union[SyntheticPoseDatasetConfig, DetectionDataset]
+@dataclass(frozen=True)
+class PeopleDetectionDataset:
+    """The walking-figure videos as a person-detection set (``write_synthetic_people``)."""
+    train_videos: int = 12
+    val_videos: int = 2
+    video: SyntheticVideoConfig = field(default_factory=lambda: SyntheticVideoConfig(
+        frames=16, height=96, width=128, figures=3, max_speed=3.0, figure_scale=0.3))
+
+
+Dataset = Union[SyntheticPoseDatasetConfig, DetectionDataset, PeopleDetectionDataset]
+COCO_DATASETS = (DetectionDataset, PeopleDetectionDataset)
 
 
 def cached_checkpoint_path(config: Path, dataset: Dataset, cache_dir: Path = DEFAULT_CACHE) -> Path:
@@ -53,6 +66,10 @@ def _write_dataset(root: Path, dataset: Dataset) -> None:
         write_synthetic_detection(str(root), 'train', dataset.train_videos, dataset.video)
         write_synthetic_detection(str(root), 'val', dataset.val_videos, dataset.video,
                                   first_seed=10000)  # disjoint from the training videos
+    elif isinstance(dataset, PeopleDetectionDataset):
+        write_synthetic_people(str(root), 'train', dataset.train_videos, dataset.video)
+        write_synthetic_people(str(root), 'val', dataset.val_videos, dataset.video,
+                               first_seed=10000)
     else:
         write_jhmdb_dataset(str(root), dataset)
 
@@ -66,7 +83,7 @@ def _point_at(cfg: Config, root: Path, dataset: Dataset) -> None:
         if 'data_root' not in inner and 'dataset' in inner:  # a wrapper (VideoPoseDataset)
             inner = inner.dataset
         inner.data_root = data_root
-    if isinstance(dataset, DetectionDataset):
+    if isinstance(dataset, COCO_DATASETS):
         for evaluator in (cfg.val_evaluator, cfg.test_evaluator):
             evaluator.ann_file = f'{root}/annotations/val.json'
 
@@ -99,7 +116,7 @@ def trained_checkpoint(config: Path, dataset: Dataset, cache_dir: Path = DEFAULT
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
-    parser.add_argument('task', choices=['pose', 'detection'])
+    parser.add_argument('task', choices=['pose', 'detection', 'people'])
     parser.add_argument('config', type=Path)
     parser.add_argument('--height', type=int, help='pose: frame height of the videos')
     parser.add_argument('--width', type=int, help='pose: frame width of the videos')
@@ -111,7 +128,7 @@ def main(argv=None) -> None:
     else:
         if args.height or args.width:
             parser.error('--height/--width apply to pose datasets only')
-        dataset = DetectionDataset()
+        dataset = DetectionDataset() if args.task == 'detection' else PeopleDetectionDataset()
     # the path is this command's only output on stdout: training logs go to stderr
     sys.stdout.flush()
     saved = os.dup(1)

@@ -3,9 +3,9 @@ the clip-trained top-down estimator, registered in mmpose's registries. Imported
 when ``mmpose.models`` loads (see ``mmeff.registry``)."""
 from .clip_pose_estimator import ClipTopdownPoseEstimator
 from .video_dataset import VideoClipDataset, VideoPoseDataset, clip_pseudo_collate, indices_by_track
-from .video_tracks import assign_tracks, box_iou, stable_crop_boxes
+from .video_tracks import IoUTracker, StableCrop, assign_tracks, box_iou, stable_crop_boxes
 
 __all__ = [
     'ClipTopdownPoseEstimator', 'VideoClipDataset', 'VideoPoseDataset', 'clip_pseudo_collate',
-    'indices_by_track', 'assign_tracks', 'box_iou', 'stable_crop_boxes'
+    'indices_by_track', 'IoUTracker', 'StableCrop', 'assign_tracks', 'box_iou', 'stable_crop_boxes'
 ]

@@ -5,18 +5,21 @@ the classes) moving in straight lines and bouncing off the borders, plus sensor 
 JSON follows the COCO-video convention: a ``videos`` list, and ``video_id`` / ``frame_id`` in
 every image entry (``instance_id`` in every annotation), so the same file serves per-image
 detection (mmdet's ``CocoDataset``, ``CocoMetric``) and per-video evaluation.
+
+:func:`write_synthetic_people` writes the walking figures of :func:`~mmeff.utils.synthetic_video`
+in the same layout as a one-class person-detection set: the person detector of the video demo.
 """
 import json
 import os
 import os.path as osp
 from dataclasses import dataclass
-from typing import Tuple
+from typing import List, Sequence, Tuple
 
 import mmcv
 import torch
 from torch import Tensor
 
-from .synthetic_video import _texture
+from .synthetic_video import SyntheticVideoConfig, _texture, synthetic_video
 
 CLASSES = ('square', 'disc', 'triangle')
 
@@ -96,30 +99,87 @@ def write_synthetic_detection(root: str, split: str, videos: int, cfg: Synthetic
     Writes ``root/<split>/<video>/<frame>.png`` and ``root/annotations/<split>.json`` (image
     paths relative to ``root``); returns the JSON's path.
     """
-    coco = dict(videos=[], images=[], annotations=[],
-                categories=[dict(id=i + 1, name=name) for i, name in enumerate(CLASSES)])
-    for v in range(videos):
-        video_id = v + 1
-        seed = first_seed + v
+    coco = _empty_coco(CLASSES)
+    for seed in range(first_seed, first_seed + videos):
         frames, boxes, labels = synthetic_detection_video(
             SyntheticDetectionConfig(**{
                 **cfg.__dict__, 'seed': seed
             }))
-        coco['videos'].append(dict(id=video_id, name=f'video_{seed:04d}'))
-        pixels = (frames * 255).round().to(torch.uint8).permute(0, 2, 3, 1).flip(-1).numpy()
-        for t in range(cfg.frames):
-            image_id = len(coco['images']) + 1
-            file_name = f'{split}/video_{seed:04d}/{t:04d}.png'
-            mmcv.imwrite(pixels[t], osp.join(root, file_name))  # BGR
-            coco['images'].append(
-                dict(id=image_id, file_name=file_name, height=cfg.height, width=cfg.width,
-                     video_id=video_id, frame_id=t))
-            for k in range(cfg.objects):
-                x1, y1, x2, y2 = boxes[t, k].tolist()
-                coco['annotations'].append(
-                    dict(id=len(coco['annotations']) + 1, image_id=image_id,
-                         category_id=int(labels[k]) + 1, bbox=[x1, y1, x2 - x1, y2 - y1],
-                         area=(x2 - x1) * (y2 - y1), iscrowd=0, instance_id=video_id * 100 + k))
+        objects = [[(boxes[t, k].tolist(), int(labels[k]), k) for k in range(cfg.objects)]
+                   for t in range(cfg.frames)]
+        _add_video(coco, root, split, seed, frames, objects)
+    return _write_coco(coco, root, split)
+
+
+def people_boxes(keypoints: Tensor, height: int, width: int,
+                 min_visible: float = 0.3) -> List[List[Tuple[List[float], int]]]:
+    """Person boxes of :func:`~mmeff.utils.synthetic_video` figures, per frame.
+
+    A figure's box encloses its keypoints plus the limbs' thickness (3 % of the frame height),
+    clipped to the frame; a figure with less than ``min_visible`` of its box inside the frame
+    has none.
+
+    Args:
+        keypoints: (T, figures, J, 2) joint positions (x, y) in pixels.
+
+    Returns:
+        per frame, a list of (box (x1, y1, x2, y2), figure index).
+    """
+    margin = 0.03 * height
+    low, high = keypoints.amin(2) - margin, keypoints.amax(2) + margin  # (T, figures, 2)
+    area = (high - low).prod(-1)
+    clipped_low = low.clamp(min=0)
+    clipped_high = torch.minimum(high, torch.tensor([float(width), float(height)]))
+    visible = (clipped_high - clipped_low).clamp(min=0).prod(-1)
+    return [[(clipped_low[t, k].tolist() + clipped_high[t, k].tolist(), k)
+             for k in range(keypoints.shape[1]) if visible[t, k] >= min_visible * area[t, k]]
+            for t in range(keypoints.shape[0])]
+
+
+def write_synthetic_people(root: str, split: str, videos: int, cfg: SyntheticVideoConfig,
+                           first_seed: int = 0) -> str:
+    """Render ``videos`` walking-figure videos (:func:`~mmeff.utils.synthetic_video`, seeds
+    ``first_seed`` + i, every other one with ``crossing``) as a COCO person-detection set in the
+    layout of :func:`write_synthetic_detection` (one class, ``person``; boxes of
+    :func:`people_boxes`)."""
+    coco = _empty_coco(('person', ))
+    for i, seed in enumerate(range(first_seed, first_seed + videos)):
+        video_cfg = SyntheticVideoConfig(**{**cfg.__dict__, 'seed': seed, 'crossing': i % 2 == 1})
+        frames, keypoints = synthetic_video(video_cfg)
+        objects = [[(box, 0, k) for box, k in frame]
+                   for frame in people_boxes(keypoints, cfg.height, cfg.width)]
+        _add_video(coco, root, split, seed, frames, objects)
+    return _write_coco(coco, root, split)
+
+
+def _empty_coco(classes: Sequence[str]) -> dict:
+    return dict(videos=[], images=[], annotations=[],
+                categories=[dict(id=i + 1, name=name) for i, name in enumerate(classes)])
+
+
+def _add_video(coco: dict, root: str, split: str, seed: int, frames: Tensor,
+               objects: List[List[Tuple[List[float], int, int]]]) -> None:
+    """Write the frames (T, 3, H, W) of video ``seed`` as PNGs and add them to ``coco``, with
+    per frame the objects (box (x1, y1, x2, y2), class index, instance index)."""
+    video_id = len(coco['videos']) + 1
+    coco['videos'].append(dict(id=video_id, name=f'video_{seed:04d}'))
+    height, width = frames.shape[-2:]
+    pixels = (frames * 255).round().to(torch.uint8).permute(0, 2, 3, 1).flip(-1).numpy()
+    for t, frame_objects in enumerate(objects):
+        image_id = len(coco['images']) + 1
+        file_name = f'{split}/video_{seed:04d}/{t:04d}.png'
+        mmcv.imwrite(pixels[t], osp.join(root, file_name))  # BGR
+        coco['images'].append(
+            dict(id=image_id, file_name=file_name, height=height, width=width, video_id=video_id,
+                 frame_id=t))
+        for (x1, y1, x2, y2), label, instance in frame_objects:
+            coco['annotations'].append(
+                dict(id=len(coco['annotations']) + 1, image_id=image_id, category_id=label + 1,
+                     bbox=[x1, y1, x2 - x1, y2 - y1], area=(x2 - x1) * (y2 - y1), iscrowd=0,
+                     instance_id=video_id * 100 + instance))
+
+
+def _write_coco(coco: dict, root: str, split: str) -> str:
     path = osp.join(root, 'annotations', f'{split}.json')
     os.makedirs(osp.dirname(path), exist_ok=True)
     with open(path, 'w') as f:

@@ -4,8 +4,9 @@ Static textured backgrounds with articulated stick figures that walk across the 
 the nuisances of real cameras: sensor noise, lighting flicker and optional camera shake. The
 figures' keypoints are returned with the frames.
 """
+import math
 from dataclasses import dataclass
-from typing import Tuple
+from typing import List, Tuple
 
 import torch
 from torch import Tensor
@@ -31,6 +32,7 @@ class SyntheticVideoConfig:
     shake: int = 0  # largest camera shift, in pixels
     max_speed: float = 1.0  # largest walking speed, in pixels per frame
     figure_scale: float = 0.35  # figure size (hip to neck is 0.7 of it) relative to the height
+    crossing: bool = False  # figures walk across and leave/enter at the borders (no wrap-around)
     seed: int = 0
 
 
@@ -90,8 +92,28 @@ def _limb_mask(xs: Tensor, ys: Tensor, p: Tensor, q: Tensor, thickness: float) -
     return (xs - p[0] - u * d[0])**2 + (ys - p[1] - u * d[1])**2 <= thickness**2
 
 
+def _crossing_paths(cfg: SyntheticVideoConfig, speeds: List[float], starts: List[Tuple[float,
+                                                                                       float]]):
+    """Start points and speeds of figures that cross a border of the frame during the video:
+    figure k's centre crosses a border at frame (k + 0.5) T / figures, leaving for even k and
+    entering for odd k, at between half and all of ``max_speed`` (the sign of its drawn speed
+    sets the direction)."""
+    new_starts, new_speeds = [], []
+    for k, (speed, (_, y)) in enumerate(zip(speeds, starts)):
+        speed = math.copysign(max(abs(speed), 0.5 * cfg.max_speed), speed or 1.0)
+        leaving = k % 2 == 0
+        border = cfg.width if (speed > 0) == leaving else 0.0
+        crossing_frame = (k + 0.5) * cfg.frames / cfg.figures
+        new_starts.append((border - speed * crossing_frame, y))
+        new_speeds.append(speed)
+    return new_starts, new_speeds
+
+
 def synthetic_video(cfg: SyntheticVideoConfig = SyntheticVideoConfig()) -> Tuple[Tensor, Tensor]:
     """Render a video.
+
+    With ``cfg.crossing`` the figures walk in straight lines, each leaving or entering the view
+    once during the video; their keypoints lie outside the frame while they are out of view.
 
     Returns:
         frames: (T, 3, H, W) float32 in [0, 1].
@@ -110,10 +132,13 @@ def synthetic_video(cfg: SyntheticVideoConfig = SyntheticVideoConfig()) -> Tuple
     colors = [torch.rand(3, generator=g) for _ in range(cfg.figures)]
     frames = torch.empty(cfg.frames, 3, cfg.height, cfg.width)
     keypoints = torch.empty(cfg.frames, cfg.figures, len(JOINTS), 2)
+    if cfg.crossing:
+        starts, speeds = _crossing_paths(cfg, speeds, starts)
     for t in range(cfg.frames):
         frame = background.clone()
         for k in range(cfg.figures):
-            x = (starts[k][0] + speeds[k] * t) % cfg.width
+            x = starts[k][0] + speeds[k] * t
+            x = x if cfg.crossing else x % cfg.width
             joints = _pose(t, (x, starts[k][1]), scale, phase=1.3 * k)
             keypoints[t, k] = joints
             _draw_limbs(frame, joints, colors[k], thickness=0.03 * cfg.height)

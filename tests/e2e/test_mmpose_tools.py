@@ -1,6 +1,7 @@
 """The user's flow through mmpose's own tools, on the synthetic video-pose dataset:
 train dense -> evaluate dense and SkipConv (norm gates) on video -> fine-tune Gumbel gates
 -> evaluate; then the video demo on a short clip with the trained checkpoint."""
+import importlib.util
 import json
 import os
 import subprocess
@@ -9,7 +10,12 @@ from pathlib import Path
 
 import cv2
 import mmpose
+import numpy as np
 import pytest
+import torch
+from mmengine.config import Config
+
+from mmeff.layers import StreamState, stream
 
 REPO = Path(__file__).resolve().parents[2]
 TOOLS = Path(mmpose.__file__).parent / '.mim' / 'tools'
@@ -17,6 +23,8 @@ CONFIGS = REPO / 'configs' / 'pose'
 DENSE = CONFIGS / 'td-hm_hrnet-tiny_1xb32-10e_synthetic-jhmdb-64x64.py'
 SKIPCONV = CONFIGS / 'td-hm_hrnet-tiny-skipconv-inorm_1xb32-10e_synthetic-jhmdb-64x64.py'
 GUMBEL = CONFIGS / 'td-hm_hrnet-tiny-skipconv-gumbel_1xb8x4-3e_synthetic-jhmdb-64x64.py'
+DETECTOR = (REPO / 'configs' / 'efficientdet' /
+            'efficientdet_effb0_bifpn_1xb8-16e_synthetic-people-128x96.py')
 
 
 def run(args, cwd):
@@ -97,15 +105,28 @@ def test_gumbel_gate_training_cuts_macs(trained):
     assert metrics['PCK'] > 0.5
 
 
-def test_video_demo_writes_its_outputs(trained):
+@pytest.fixture(scope='module')
+def people_detector(tmp_path_factory):
+    """The demo's person detector (EfficientDet-D0), trained on the synthetic walking figures by
+    the project's cached-training command, into a fresh cache."""
+    cache = tmp_path_factory.mktemp('detector')
+    run(['-m', 'mmeff.benchmark.checkpoints', 'people', DETECTOR, '--cache-dir', cache], REPO)
+    return next(cache.glob('*/dense.pth'))
+
+
+def test_video_demo_writes_its_outputs(trained, people_detector):
     out = trained['tmp'] / 'demo'
     log = run([
-        REPO / 'tools' / 'video_demo.py', '--checkpoint', trained['checkpoint'], '--frames', '6',
-        '--out-dir', out
+        REPO / 'tools' / 'video_demo.py', '--checkpoint', trained['checkpoint'], '--det-checkpoint',
+        people_detector, '--det-skipconv', '--compare-config', DENSE, '--frames', '6', '--out-dir',
+        out
     ], trained['tmp'])
-    assert 'GMACs/frame' in log and 'SkipConv' in log
+    assert 'pose GMACs/frame' in log and 'SkipConv pose runs at' in log
     summary = json.loads((out / 'summary.json').read_text())
     assert summary['frames'] == 6 and summary['dense_gmacs'] > 0
+    assert summary['tracks'] >= 2 and summary['detector_ms'] > 0
+    assert 0 < summary['detector_mac_ratio'] < 1  # the SkipConv detector skips static blocks
+    assert summary['compared_ms'] > 0 and 'random weights' in summary['compared_model']
     assert summary['mac_ratio'] < 1.0 and 0.0 <= summary['keypoints_within_2px'] <= 1.0
     assert summary['dense_pck'] > 0.5
     capture = cv2.VideoCapture(str(out / 'demo.mp4'))
@@ -116,5 +137,58 @@ def test_video_demo_writes_its_outputs(trained):
         ok, frame = capture.read()
     assert len(frames) == 6 and frames[0].shape == (240, 640, 3)
     rows = (out / 'per_frame.csv').read_text().splitlines()
-    assert len(rows) == 7 and rows[0].startswith('frame,dense_gmacs')
+    assert len(rows) == 7 and rows[0].startswith('frame,people,dense_gmacs')
     assert (out / 'macs_time.png').stat().st_size > 10_000
+
+
+def test_video_demo_without_weights_for_a_real_video_falls_back(trained, people_detector, tmp_path):
+    video = tmp_path / 'street.mp4'
+    writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*'mp4v'), 10, (96, 64))
+    for _ in range(3):
+        writer.write(np.zeros((64, 96, 3), np.uint8))
+    writer.release()
+    log = run([
+        REPO / 'tools' / 'video_demo.py', '--video', video, '--checkpoint', trained['checkpoint'],
+        '--frames', '3', '--out-dir', tmp_path / 'out', '--cache-dir', people_detector.parents[1]
+    ], tmp_path)
+    assert 'would draw nonsense on your video' in log and 'synthetic default clip' in log
+    assert json.loads((tmp_path / 'out' / 'summary.json').read_text())['frames'] == 3
+
+
+def load_demo():
+    spec = importlib.util.spec_from_file_location('video_demo', REPO / 'tools' / 'video_demo.py')
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_each_track_equals_its_own_fresh_stream(trained, people_detector, tmp_path):
+    """Detect -> track -> per-track SkipConv streams on a clip where one person leaves and one
+    enters: every track's keypoints equal those of that track run alone through a new stream."""
+    demo = load_demo()
+    torch.set_num_threads(1)
+    args = demo.parse_args([
+        '--checkpoint',
+        str(trained['checkpoint']), '--det-checkpoint',
+        str(people_detector), '--frames', '40', '--out-dir',
+        str(tmp_path)
+    ])
+    video, detector, dense, skip, config = demo.load_models(args)
+    pipeline = demo.test_pipeline(Config.fromfile(str(config)))
+    stats, logs = demo.run(video, detector, dense, skip, pipeline,
+                           demo.Settings(aspect_ratio=demo.input_aspect_ratio(pipeline)), tmp_path)
+    assert len(logs) >= 3, f'expected the three figures as tracks, got {len(logs)}'
+    first_frames = sorted(log.frames[0] for log in logs.values())
+    assert first_frames[0] == 0 and first_frames[-1] > 10  # someone enters later
+    assert any(log.frames[-1] < len(video.frames) - 5 for log in logs.values())  # someone leaves
+    with torch.no_grad():
+        for track, log in logs.items():
+            assert log.frames == list(range(log.frames[0], log.frames[-1] + 1))
+            state = StreamState()
+            for t, box, center, size, keypoints in zip(log.frames, log.boxes, log.centers,
+                                                       log.sizes, log.keypoints):
+                with stream(state):
+                    (sample, ) = skip.test_step(
+                        demo.pose_batch(pipeline, video.frames[t], box, center, size))
+                np.testing.assert_array_equal(sample.pred_instances.keypoints[0], keypoints,
+                                              err_msg=f'track {track}, frame {t}')

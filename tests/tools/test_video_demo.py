@@ -1,8 +1,9 @@
 """tools/video_demo.py pieces: the synthetic clip and the summary table.
-(The demo's end-to-end run is in tests/e2e/test_mmpose_tools.py, with a trained checkpoint.)"""
+(The demo's end-to-end runs are in tests/e2e/test_mmpose_tools.py, with trained checkpoints.)"""
 import importlib.util
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
@@ -16,24 +17,50 @@ def demo():
     return module
 
 
-def test_synthetic_clip_boxes_cover_the_keypoints(demo):
-    video = demo.synthetic_clip(frames=3)
-    assert len(video.frames) == 3 and video.frames[0].shape == (240, 320, 3)
-    for track, boxes in video.boxes.items():
-        kpts = video.keypoints[track]
-        assert (kpts >= boxes[:, None, :2]).all() and (kpts <= boxes[:, None, 2:]).all()
+@pytest.fixture(scope='module')
+def clip(demo):
+    return demo.synthetic_clip(frames=60)
+
+
+def test_synthetic_clip_has_people_leaving_and_entering(clip):
+    video = clip
+    assert len(video.frames) == 60 and video.frames[0].shape == (240, 320, 3)
+    assert video.keypoints.shape[:2] == (60, 3)
+    centre_x = video.keypoints.mean(2)[..., 0]  # (T, figures)
+    in_view = (centre_x > 0) & (centre_x < 320)
+    assert (~in_view[0] & in_view[-1]).any() and (in_view[0] & ~in_view[-1]).any()
+
+
+def test_true_figure_matches_a_detection_to_the_figure_under_it(demo, clip):
+    video = clip
+    keypoints = video.keypoints[25]
+    inside = [k for k in range(3) if (keypoints[k] > 0).all() and (keypoints[k, :, 0] < 320).all()]
+    figure = inside[-1]
+    box = np.concatenate([keypoints[figure].min(0) - 5, keypoints[figure].max(0) + 5])
+    assert demo.true_figure(keypoints, box, 240, 320) == figure
+    assert demo.true_figure(keypoints, np.array([0.0, 0.0, 5.0, 5.0]), 240, 320) is None
 
 
 def test_summary_table(demo):
     stats = [
         demo.FrameStats(dense_macs=10**9, executed_macs=10**9, dense_s=0.01, skip_s=0.01,
-                        distances=[0.0, 3.0]),
+                        det_dense_s=0.01, det_dense_macs=10**8, tracks=1, distances=[0.0, 3.0]),
         demo.FrameStats(dense_macs=10**9, executed_macs=2 * 10**8, dense_s=0.01, skip_s=0.005,
-                        distances=[1.0, 1.0])
+                        det_dense_s=0.01, det_dense_macs=10**8, tracks=2, distances=[1.0, 1.0])
     ]
-    summary = demo.summarize(stats, threads=1)
+    logs = {0: demo.TrackLog(distances=[0.0, 3.0, 1.0]), 1: demo.TrackLog(distances=[1.0])}
+    summary = demo.summarize(stats, logs, threads=1)
     assert summary['mac_ratio'] == pytest.approx(0.6)
     assert summary['speedup'] == pytest.approx(2.0)  # frame 0 (key frame) is not timed
+    assert summary['pipeline_speedup'] == pytest.approx(20 / 15)  # the detector counts
     assert summary['keypoints_within_2px'] == pytest.approx(0.75)
+    assert summary['per_track_within_2px'] == {'0': pytest.approx(2 / 3), '1': 1.0}
+    assert summary['tracks'] == 2 and summary['most_people_in_a_frame'] == 2
     table = demo.format_table(summary)
-    assert 'SkipConv' in table and '60%' in table and '2.00' in table
+    assert 'SkipConv' in table and '60%' in table and '2.00' in table and '1.33' in table
+    assert 'below the 1.5x' not in demo.verdict(summary)
+    summary.update(compared_model='rtmpose-m', compared_ms=5.0, compared_pipeline_ms=15.0)
+    compared_row = demo.format_table(summary).splitlines()[4].split()
+    assert compared_row[0] == 'rtmpose-m' and compared_row[3] == '2.00'  # 10 ms dense / 5 ms
+    summary['speedup'] = 1.2
+    assert 'below the 1.5x' in demo.verdict(summary)
