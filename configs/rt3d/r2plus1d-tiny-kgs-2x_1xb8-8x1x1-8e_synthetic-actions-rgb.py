@@ -3,9 +3,9 @@
 # root), then epochs 0-2: reweighted group lasso on every Conv3d (alpha refreshed every epoch);
 # epoch 3: hard KGS prune (4x4 kernel groups, partial groups padded) by one ratio that halves the
 # conv MACs of an 8x32x32 clip; epochs 3-7: masked retraining. lambda is set per scheme so that
-# the penalty starts near 0.5 on the dense checkpoint (the loss is about 0.3 there): a KGS model
-# has 32793 units, a vanilla one 5745, a filter one 1600, and the reweighted penalty grows with
-# their number.
+# the penalty starts near 0.5 on the dense checkpoint (the loss is about 0.25 there): the
+# reweighted penalty is about 1/|W| per unit, and the model has 32793 KGS units, 5745 kernel
+# groups and 1600 filters (see docs/rt3d.md).
 _base_ = './r2plus1d-tiny_1xb8-8x1x1-8e_synthetic-actions-rgb.py'
 
 load_from = 'work_dirs/r2plus1d-tiny_1xb8-8x1x1-8e_synthetic-actions-rgb/epoch_8.pth'
