@@ -15,7 +15,7 @@ import torch
 from mmengine.analysis import FlopAnalyzer
 from mmengine.config import Config
 from mmengine.registry import DefaultScope
-from mmengine.runner.checkpoint import _load_checkpoint
+from mmengine.runner import CheckpointLoader
 from torch import nn
 
 from ..layers.kernel_group_sparsity import MASK, restore_masks
@@ -120,7 +120,7 @@ def load_pruned_checkpoint(model: nn.Module, path: str) -> List[str]:
     """Load a checkpoint (a pruned model's, or a dense one) into a freshly built ``model``:
     its masks first (the fresh convs have no mask buffers), then every tensor, strictly.
     Returns the names of the masked convs."""
-    checkpoint = _load_checkpoint(path, map_location='cpu')
+    checkpoint = CheckpointLoader.load_checkpoint(path, map_location='cpu')
     state_dict = checkpoint.get('state_dict', checkpoint)
     masked = restore_masks(model, state_dict)
     model.load_state_dict(state_dict)
