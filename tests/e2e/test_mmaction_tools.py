@@ -42,19 +42,30 @@ def run(args, cwd):
     return done.stdout + done.stderr
 
 
-def test_train_learns_and_streaming_test_reproduces_it(tmp_path):
-    train_tool, test_tool = mmaction_tool('train.py'), mmaction_tool('test.py')
+def synthetic_actions(tmp_path: Path) -> list:
+    """Write the synthetic action videos (40 training and 8 validation videos per class, 8
+    frames of 32x32) to ``tmp_path/data``; returns the options of :func:`dataset_options`."""
     data = tmp_path / 'data'
     run([
         REPO / 'tools/generate_synthetic_actions.py', data, '--train', 40, '--val', 8, '--frames',
         8, '--size', 32, 32
     ], tmp_path)
-    paths = dataset_options(data)
+    return dataset_options(data)
+
+
+def logged(work: Path, key: str) -> list:
+    """Every value of ``key`` that the latest training in ``work`` logged, in order."""
+    lines = sorted(work.glob('*/vis_data/scalars.json'))[-1].read_text().splitlines()
+    return [json.loads(line)[key] for line in lines if f'"{key}"' in line]
+
+
+def test_train_learns_and_streaming_test_reproduces_it(tmp_path):
+    train_tool, test_tool = mmaction_tool('train.py'), mmaction_tool('test.py')
+    paths = synthetic_actions(tmp_path)
     work = tmp_path / 'work'
     run([train_tool, CONFIG, '--work-dir', work, '--cfg-options', 'randomness.seed=0', *paths],
         tmp_path)
-    scalars = sorted(work.glob('*/vis_data/scalars.json'))[-1].read_text().splitlines()
-    val_acc = [json.loads(line)['acc/top1'] for line in scalars if 'acc/top1' in line][-1]
+    val_acc = logged(work, 'acc/top1')[-1]
     assert val_acc >= 0.75, f'4 classes, chance 0.25: validation top-1 {val_acc}'
 
     for pieces in ('1', 'random'):  # frame by frame, then sub-clips of random lengths
