@@ -6,10 +6,11 @@ RetinaNet at several input sizes, on mmeff's synthetic video detection data (wri
 when ``--data`` has none). Each run's final validation gives COCO mAP and, from
 ``FrameMacsMetric``, the executed GMACs per frame of the backbone (sparse charges: mask heads
 and interpolation included) and of the whole detector. Prints the table, writes the JSON
-record (``--json``) and the plot of mAP vs backbone GMACs (``--plot``)::
+record (``--json``) and the plot of mAP vs backbone GMACs (``--plot``; the benchmark page's
+renderer draws the same plot from the record)::
 
-    nice -n 10 python tools/sweep_sampling_interp.py \\
-        --json docs/benchmarks/sampling_interp_sweep.json --plot docs/sampling_interp_sweep.png
+    nice -n 10 python tools/sweep_sampling_interp.py --json \\
+        docs/benchmarks/sampling_interp_sweep.json --plot docs/benchmarks/sampling_interp_sweep.png
 """
 import argparse
 import json
@@ -22,6 +23,7 @@ from typing import Dict, List, Optional
 import mmdet
 
 from mmeff.benchmark import Column, make_record, publish_record
+from mmeff.benchmark.report import plot_sampling_interp_sweep
 from mmeff.utils import SyntheticDetectionConfig, write_synthetic_detection
 
 REPO = Path(__file__).resolve().parents[1]
@@ -161,32 +163,6 @@ def ensure_data(root: Path) -> None:
     write_synthetic_detection(str(root), 'val', 2, cfg, first_seed=10000)
 
 
-def save_plot(rows: List[Dict], path: str) -> None:
-    import matplotlib
-    matplotlib.use('Agg')
-    from matplotlib import pyplot as plt
-    fig, ax = plt.subplots(figsize=(6, 4))
-    for model, marker in (('SparseResNet', 'o-'), ('ResNet', 's--')):
-        points = sorted((r for r in rows if r['model'] == model), key=lambda r: r['backbone_gmacs'])
-        if not points:
-            continue
-        ax.plot([r['backbone_gmacs'] for r in points], [r['map'] for r in points], marker,
-                label=f'{model} ({"gamma" if model == "SparseResNet" else "input size"})')
-        for r in points:
-            label = r['gamma'] if model == 'SparseResNet' else r['input']
-            ax.annotate(label, (r['backbone_gmacs'], r['map']), textcoords='offset points',
-                        xytext=(4, 4), fontsize=8)
-    ax.set_xlabel('backbone GMACs per frame (executed)')
-    ax.set_ylabel('COCO mAP (synthetic val)')
-    ax.set_title('Sampling vs down-scaling, RetinaNet R-50 w16')
-    ax.grid(alpha=0.3)
-    ax.legend()
-    fig.tight_layout()
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-
-
 def main(argv: Optional[List[str]] = None) -> None:
     args = parse_args(argv)
     data, work = Path(args.data).resolve(), Path(args.work_dir).resolve()
@@ -209,7 +185,8 @@ def main(argv: Optional[List[str]] = None) -> None:
                          threads=args.threads)
     publish_record(record, args.json)
     if args.plot:
-        save_plot(rows, args.plot)
+        Path(args.plot).parent.mkdir(parents=True, exist_ok=True)
+        plot_sampling_interp_sweep(record, Path(args.plot))
 
 
 if __name__ == '__main__':
