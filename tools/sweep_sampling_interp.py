@@ -90,11 +90,12 @@ def schedule_overrides(epochs: int, warmup_iters: int) -> str:
             f'end={warmup_iters}),\n'
             f"    dict(type='CosineAnnealingLR', eta_min=0.0, begin=0, T_max={epochs}, "
             f'end={epochs}, by_epoch=True, convert_to_iter_based=True)\n]\n'
-            f'default_hooks = dict(checkpoint=dict(interval={epochs}))\n')
+            f'default_hooks = dict(logger=dict(interval=1), checkpoint=dict(interval={epochs}))\n')
 
 
 def run_config(base: Path, data: Path, args: argparse.Namespace, gamma: Optional[float]) -> str:
-    """The text of one run's config: ``base`` on ``data``, every iteration logged."""
+    """The text of one run's config: ``base`` on ``data``, every iteration logged, the
+    schedule of ``--epochs`` if given, gamma for a sparse run."""
     text = (f"_base_ = '{base}'\n"
             f"data_root = '{data}/'\n"
             'train_dataloader = dict(dataset=dict(data_root=data_root))\n'
@@ -103,10 +104,9 @@ def run_config(base: Path, data: Path, args: argparse.Namespace, gamma: Optional
             "val_evaluator = [dict(type='CocoMetric', metric='bbox', "
             "ann_file=data_root + 'annotations/val.json'), dict(type='FrameMacsMetric')]\n"
             'test_evaluator = val_evaluator\n'
-            f'randomness = dict(seed={args.seed})\n'
-            'default_hooks = dict(logger=dict(interval=1))\n')
-    if args.epochs is not None:
-        text += schedule_overrides(args.epochs, args.warmup_iters)
+            f'randomness = dict(seed={args.seed})\n')
+    text += schedule_overrides(args.epochs, args.warmup_iters) if args.epochs is not None else \
+        'default_hooks = dict(logger=dict(interval=1))\n'
     if gamma is not None:
         text += f'model = dict(backbone=dict(sparse_loss_weight={gamma!r}))\n'
     return text
