@@ -117,13 +117,13 @@ class SparseBottleneck(Bottleneck):
 
     def forward(self, x: Tensor) -> Tensor:
         """Training: dense with soft masks (keeps the probabilities for the sparse loss);
-        evaluation: sparse."""
+        evaluation: sparse, its MACs counted (:meth:`count_macs`)."""
         probabilities, masks = self.masks(x)
-        self.count_macs(x.shape, masks)
         if self.training:
             self.sampling_probabilities = probabilities
             self.sampling_input_size = tuple(x.shape[2:])
             return self.forward_dense(x, masks)
+        self.count_macs(x.shape, masks)
         return self.forward_sparse(x, masks)
 
     def _shortcut(self, x: Tensor) -> Tensor:
@@ -222,7 +222,8 @@ class SparseBottleneck(Bottleneck):
 
     def count_macs(self, input_shape: Sequence[int], masks: Tuple[Tensor, ...]) -> None:
         """Set ``dense_macs`` and ``executed_macs`` (read by :class:`~mmeff.utils.MacCounter`)
-        for a forward of an (N, C, H, W) input with ``masks`` (soft masks count where >= 0.5).
+        for a forward of an (N, C, H, W) input with ``masks`` (soft masks count where >= 0.5);
+        every evaluation forward calls it.
 
         ``dense_macs``: mmdet's ``Bottleneck`` on that input (conv1, conv2, conv3 and the
         shortcut conv). ``executed_macs``, the sparse charges of the paper's FLOP count: conv1
