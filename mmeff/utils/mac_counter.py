@@ -5,9 +5,9 @@ of a frame cost computed densely, ``executed`` what ran:
 
 * a layer that reports its own counters (``dense_macs`` and ``executed_macs`` attributes:
   a ``SkipConv2d``, its last call at each ``mmeff.layers.call_site`` summed; mmeff.det's
-  ``SparseBottleneck``, its last forward, sparse charges included) is read when the frame is
-  closed, so it needs no hook and costs the forward nothing; the convs inside it are its own
-  business and get no hook;
+  ``SparseBottleneck``, its last evaluation forward, sparse charges included) is read when the
+  frame is closed, so it needs no hook and costs the forward nothing; the convs inside it are
+  its own business and get no hook;
 * any other conv counts as dense, through a forward hook, every call;
 * the convs inside SkipConv gates (``GumbelGate``) add to ``executed`` only: they are overhead
   the dense model does not have.
