@@ -85,8 +85,33 @@ def plot_movinet_stream(record: dict, path: Path) -> None:
     plt.close(fig)
 
 
-PLOTS: Dict[str, Callable[[dict, Path], None]] = dict(skipconv_video=plot_skipconv_video,
-                                                      movinet_stream=plot_movinet_stream)
+def plot_sampling_interp_sweep(record: dict, path: Path) -> None:
+    """mAP against executed backbone GMACs: SparseResNet per gamma, ResNet per input size."""
+    plt, (fig, ax) = _figure()
+    for model, style, label_key in (('SparseResNet', 'o-', 'gamma'), ('ResNet', 's--', 'input')):
+        rows = sorted((r for r in record['rows'] if r['model'] == model),
+                      key=lambda r: r['backbone_gmacs'])
+        if not rows:
+            continue
+        xs, ys = [r['backbone_gmacs'] for r in rows], [r['map'] for r in rows]
+        ax.plot(xs, ys, style, label=f'{model}, by {label_key}')
+        for x, y, row in zip(xs, ys, rows):
+            ax.annotate(str(row[label_key]), (x, y), textcoords='offset points', xytext=(4, 4),
+                        fontsize=8)
+    ax.set_xlabel('backbone GMACs per frame (executed)')
+    ax.set_ylabel('COCO mAP')
+    ax.set_title('Sampling-interpolation vs smaller inputs')
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+PLOTS: Dict[str, Callable[[dict, Path],
+                          None]] = dict(skipconv_video=plot_skipconv_video,
+                                        movinet_stream=plot_movinet_stream,
+                                        sampling_interp_sweep=plot_sampling_interp_sweep)
 
 
 def environment_line(record: dict) -> str:

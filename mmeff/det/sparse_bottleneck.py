@@ -1,6 +1,6 @@
 """``SparseBottleneck``: a ResNet bottleneck that computes its convs at sampled positions and
 interpolates the rest (Xie et al., ECCV 2020; docs/sampling_interp.md)."""
-from typing import Dict, Optional, Tuple
+from typing import Dict, Optional, Sequence, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -10,6 +10,7 @@ from torch import Tensor, nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from ..layers import Interpolant, SamplingMaskHead
+from ..ops import conv_macs_per_position, dense_conv_macs
 from ..registry import MODELS as ROOT_MODELS
 from ..utils import batchnorm_scale_shift
 from .pixel_convs import (conv1x1_at, conv3x3_at, images_as_rows, input_indices, pixel_indices,
@@ -29,6 +30,15 @@ def conv_support(mask: Tensor, in_size: Tuple[int, int], stride: int, dilation: 
         mask.unsqueeze(1).float(), ones, stride=stride, padding=dilation, output_padding=extra,
         dilation=dilation)
     return reach[:, 0] > 0
+
+
+def interpolation_macs(mask: Tensor, channels: int, kernel_size: int) -> int:
+    """The paper's charge of an interpolation over ``channels`` maps with a k x k window at the
+    bool ``mask`` (N, H, W): ``k^2 * C * HW * rho * (1 - rho)`` per image, rho its density
+    (each unsampled position weighs the k^2 * rho samples its window holds on average)."""
+    area = mask.shape[1] * mask.shape[2]
+    kept = mask.flatten(1).sum(1).double()
+    return int(round(kernel_size**2 * channels * float((kept * (area - kept)).sum()) / area))
 
 
 def folded(conv: nn.Conv2d, bn: nn.Module) -> Tuple[Tensor, Tensor]:
@@ -87,6 +97,8 @@ class SparseBottleneck(Bottleneck):
             self.mask1_head = SamplingMaskHead(self.inplanes, self.conv1_stride, grid_interval)
             self.interp1 = self._build_interpolant(interpolant, self.planes)
         self.sampling_probabilities: Tuple[Tensor, ...] = ()
+        self.dense_macs = 0
+        self.executed_macs = 0
 
     @staticmethod
     def _build_interpolant(cfg: Dict, channels: int) -> Interpolant:
@@ -105,12 +117,13 @@ class SparseBottleneck(Bottleneck):
 
     def forward(self, x: Tensor) -> Tensor:
         """Training: dense with soft masks (keeps the probabilities for the sparse loss);
-        evaluation: sparse."""
+        evaluation: sparse, its MACs counted (:meth:`count_macs`)."""
         probabilities, masks = self.masks(x)
         if self.training:
             self.sampling_probabilities = probabilities
             self.sampling_input_size = tuple(x.shape[2:])
             return self.forward_dense(x, masks)
+        self.count_macs(x.shape, masks)
         return self.forward_sparse(x, masks)
 
     def _shortcut(self, x: Tensor) -> Tensor:
@@ -201,6 +214,51 @@ class SparseBottleneck(Bottleneck):
             p1, p2 = self.sampling_probabilities
             return 0.25 * p1.mean() + 0.75 * p2.mean()
         return self.sampling_probabilities[0].mean()
+
+    def _shortcut_conv(self) -> Optional[nn.Conv2d]:
+        if self.downsample is None:
+            return None
+        return next((m for m in self.downsample.modules() if isinstance(m, nn.Conv2d)), None)
+
+    def count_macs(self, input_shape: Sequence[int], masks: Tuple[Tensor, ...]) -> None:
+        """Set ``dense_macs`` and ``executed_macs`` (read by :class:`~mmeff.utils.MacCounter`)
+        for a forward of an (N, C, H, W) input with ``masks`` (soft masks count where >= 0.5);
+        every evaluation forward calls it.
+
+        ``dense_macs``: mmdet's ``Bottleneck`` on that input (conv1, conv2, conv3 and the
+        shortcut conv). ``executed_macs``, the sparse charges of the paper's FLOP count: conv1
+        at its sampled pixels (mask1 for 'inner', the pixels conv2 reads otherwise); conv2 and
+        conv3 at mask2; the shortcut conv dense (at mask2 for 'block'); the mask heads dense;
+        each interpolation as :func:`interpolation_macs` over the channels it fills (for
+        'inner' the second one runs after conv3, on ``planes * expansion`` channels)."""
+        hard = tuple(m if m.dtype == torch.bool else m >= 0.5 for m in masks)
+        mask2 = hard[-1]
+        batch, size2 = input_shape[0], tuple(mask2.shape[1:])
+        size1 = tuple((s - 1) // self.conv1_stride + 1 for s in input_shape[2:])
+        mask1 = hard[0] if self.integration == 'inner' else conv_support(
+            mask2, size1, self.conv2_stride, self.conv2.dilation[0])
+        kept2 = int(mask2.sum())
+        late_convs = conv_macs_per_position(self.conv2.weight) + conv_macs_per_position(
+            self.conv3.weight)
+        self.dense_macs = dense_conv_macs(self.conv1.weight, (batch, *size1)) + late_convs * \
+            batch * size2[0] * size2[1]
+        self.executed_macs = conv_macs_per_position(self.conv1.weight) * int(mask1.sum()) + \
+            late_convs * kept2
+        shortcut = self._shortcut_conv()
+        if shortcut is not None:
+            dense = dense_conv_macs(shortcut.weight, (batch, *size2))
+            self.dense_macs += dense
+            self.executed_macs += conv_macs_per_position(shortcut.weight) * kept2 \
+                if self.integration == 'block' else dense
+        heads = (self.mask1_head, self.mask2_head) if self.integration == 'inner' else \
+            (self.mask2_head, )
+        self.executed_macs += sum(
+            dense_conv_macs(head.conv.weight, (batch, *mask.shape[1:]))
+            for head, mask in zip(heads, hard))
+        out_channels = self.planes * self.expansion
+        self.executed_macs += interpolation_macs(mask2, out_channels, self.interp2.kernel_size)
+        if self.integration == 'inner':
+            self.executed_macs += interpolation_macs(mask1, self.planes, self.interp1.kernel_size)
 
     def macs_per_image(self, in_size: Tuple[int, int]) -> Dict[str, float]:
         """Dense MACs of conv1 and of conv2 + conv3 for one image of ``in_size``."""

@@ -8,7 +8,9 @@ start a fresh state (a key frame) whenever ``stream_key`` changes. A sample with
 ``stream_key`` is its own stream.
 
 Each output sample gets ``dense_macs`` and ``executed_macs`` (conv MACs of its frame, see
-:class:`~mmeff.utils.MacCounter`) in its metainfo, which ``FrameMacsMetric`` averages.
+:class:`~mmeff.utils.MacCounter`) in its metainfo, and ``backbone_dense_macs`` and
+``backbone_executed_macs`` (those of the layers under a module named ``backbone``) when the
+model has one; ``FrameMacsMetric`` averages them.
 Dense models run through the same loops (their executed MACs equal the dense ones).
 """
 from typing import List, Optional, Sequence
@@ -56,8 +58,13 @@ def run_video_frames(model: torch.nn.Module, step: str, data_batch: dict, stream
         with stream(streams.state_for(key)), autocast(enabled=fp16):
             out = getattr(model, step)(frame)
         macs = counter.update()
+        meta = dict(dense_macs=macs.dense, executed_macs=macs.executed)
+        if counter.has_part('backbone'):
+            backbone = counter.last_frame_part('backbone')
+            meta.update(backbone_dense_macs=backbone.dense,
+                        backbone_executed_macs=backbone.executed)
         for sample in out:
-            sample.set_metainfo(dict(dense_macs=macs.dense, executed_macs=macs.executed))
+            sample.set_metainfo(meta)
         outputs.extend(out)
     return outputs
 

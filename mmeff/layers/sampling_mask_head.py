@@ -7,6 +7,12 @@ from torch import Tensor, nn
 
 from ..registry import MODELS
 
+#: Soft mask values below this are set to 0 (no gradient there). A low temperature pushes the
+#: relaxation into float32's denormal range, where the interpolation's normalisation
+#: (divided by the window's summed mask weights) gets an infinite gradient; at or above this
+#: floor the denominator's square stays a normal float.
+SOFT_MASK_FLOOR = 1e-4
+
 
 def grid_prior(height: int, width: int, interval: int, device: torch.device) -> Tensor:
     """(H, W) bool: true at every ``interval``-th row and column, starting at (0, 0)."""
@@ -24,6 +30,7 @@ class SamplingMaskHead(nn.Module):
       saved in checkpoints; an mmengine hook anneals it): the soft mask
       ``sigmoid((logit + g1 - g2) / T)``, g1, g2 standard Gumbel noise.
     - Evaluation: deterministic, ``logit >= 0`` (``p >= 0.5``).
+      Values below :data:`SOFT_MASK_FLOOR` are set to 0.
     - Both: the positions of a stride-``grid_interval`` grid are always sampled (soft mask 1),
       which guarantees a density of at least ``1 / grid_interval**2``.
 
@@ -77,6 +84,7 @@ class SamplingMaskHead(nn.Module):
         uniform = torch.rand((2, *logit.shape), dtype=logit.dtype, device=logit.device)
         gumbel = -torch.log((-torch.log(uniform.clamp_min(1e-20))).clamp_min(1e-20))
         soft = torch.sigmoid((logit + gumbel[0] - gumbel[1]) / self.temperature)
+        soft = torch.where(soft < SOFT_MASK_FLOOR, torch.zeros_like(soft), soft)
         return probability, torch.where(grid, torch.ones_like(soft), soft)
 
     def extra_repr(self) -> str:

@@ -1,11 +1,13 @@
-"""Conv MAC accounting of a model, per frame and per layer, dense or SkipConv.
+"""Conv MAC accounting of a model, per frame and per layer, dense, SkipConv or sampled.
 
 :class:`MacCounter` counts every ``nn.Conv2d`` of a model. ``dense`` is what the convolutions
 of a frame cost computed densely, ``executed`` what ran:
 
-* a ``SkipConv2d`` reports its own counters (``dense_macs``, ``executed_macs``: its last call
-  at each ``mmeff.layers.call_site``, summed), read when the frame is closed, so it needs no
-  hook and costs the forward nothing;
+* a layer that reports its own counters (``dense_macs`` and ``executed_macs`` attributes:
+  a ``SkipConv2d``, its last call at each ``mmeff.layers.call_site`` summed; mmeff.det's
+  ``SparseBottleneck``, its last evaluation forward, sparse charges included) is read when the
+  frame is closed, so it needs no hook and costs the forward nothing; the convs inside it are
+  its own business and get no hook;
 * any other conv counts as dense, through a forward hook, every call;
 * the convs inside SkipConv gates (``GumbelGate``) add to ``executed`` only: they are overhead
   the dense model does not have.
@@ -28,6 +30,16 @@ class LayerMacs:
     executed: int = 0
 
 
+def reports_own_macs(module: nn.Module) -> bool:
+    """Whether ``module`` counts its own MACs (``dense_macs`` and ``executed_macs``)."""
+    return hasattr(module, 'dense_macs') and hasattr(module, 'executed_macs')
+
+
+def is_inside(name: str, parent: str) -> bool:
+    """Whether the qualified module name ``name`` is ``parent`` or below it ('' is the root)."""
+    return parent == '' or name == parent or name.startswith(parent + '.')
+
+
 class MacCounter:
     """Counts the conv MACs of ``model`` (module doc) from construction until :meth:`close`.
 
@@ -44,19 +56,29 @@ class MacCounter:
     """
 
     def __init__(self, model: nn.Module):
-        convs = {name: m for name, m in model.named_modules() if isinstance(m, nn.Conv2d)}
-        self._skipconvs = {name: m for name, m in convs.items() if isinstance(m, SkipConv2d)}
+        self._reporting: Dict[str, nn.Module] = {}  # outermost self-counting layers
+        for name, module in model.named_modules():
+            if reports_own_macs(module) and not any(
+                    is_inside(name, outer) for outer in self._reporting):
+                self._reporting[name] = module
         gate_convs = {
             conv
-            for layer in self._skipconvs.values()
+            for layer in self._reporting.values() if isinstance(layer, SkipConv2d)
             for conv in layer.gate.modules() if isinstance(conv, nn.Conv2d)
         }
-        self.totals: Dict[str, LayerMacs] = {name: LayerMacs() for name in convs}
+        hooked = {
+            name: m
+            for name, m in model.named_modules() if isinstance(m, nn.Conv2d) and (
+                m in gate_convs or not any(is_inside(name, r) for r in self._reporting))
+        }
+        self.totals: Dict[str, LayerMacs] = {name: LayerMacs() for name in self._reporting}
+        self.totals.update({name: LayerMacs() for name in hooked})
         self.frames = 0
+        self.last_frame: Dict[str, LayerMacs] = {}  # by layer, the last closed frame
         self._hooked: Dict[str, LayerMacs] = {}  # the other convs' calls of the frame
         self._handles = [
             conv.register_forward_hook(self._hook(name, conv in gate_convs))
-            for name, conv in convs.items() if name not in self._skipconvs
+            for name, conv in hooked.items()
         ]
 
     def _hook(self, name: str, is_gate_conv: bool):
@@ -72,8 +94,8 @@ class MacCounter:
     def frame_layers(self) -> Dict[str, LayerMacs]:
         """The MACs of the frame in progress, by layer."""
         frame = {
-            name: LayerMacs(layer.dense_macs, layer.executed_macs)
-            for name, layer in self._skipconvs.items()
+            name: LayerMacs(int(layer.dense_macs), int(layer.executed_macs))
+            for name, layer in self._reporting.items()
         }
         frame.update(self._hooked)
         return frame
@@ -95,7 +117,8 @@ class MacCounter:
     def update(self) -> LayerMacs:
         """Close the frame in progress: add it to the totals; return its MACs."""
         frame = LayerMacs()
-        for name, macs in self.frame_layers().items():
+        self.last_frame = self.frame_layers()
+        for name, macs in self.last_frame.items():
             self.totals[name].dense += macs.dense
             self.totals[name].executed += macs.executed
             frame.dense += macs.dense
@@ -103,6 +126,21 @@ class MacCounter:
         self.frames += 1
         self._hooked = {}
         return frame
+
+    def has_part(self, part: str) -> bool:
+        """Whether some counted layer lies under a module named ``part`` (e.g. 'backbone')."""
+        return any(part in name.split('.') for name in self.totals)
+
+    def last_frame_part(self, part: str) -> LayerMacs:
+        """The MACs of the last closed frame in the layers under a module named ``part``
+        (a component of their qualified names: 'backbone' finds 'backbone.layer1.0.conv1'
+        and, under a DDP wrapper, 'module.backbone.conv1')."""
+        macs = LayerMacs()
+        for name, layer in self.last_frame.items():
+            if part in name.split('.'):
+                macs.dense += layer.dense
+                macs.executed += layer.executed
+        return macs
 
     def close(self) -> None:
         """Remove the hooks; the counts stay readable."""

@@ -3,9 +3,13 @@
 import pytest
 import torch
 from mmengine.evaluator import BaseMetric
+from mmengine.model import BaseModel
 from mmengine.registry import METRICS
 from mmengine.runner import Runner
+from torch import nn
 
+from mmeff.engine.video_loops import VideoStreams, run_video_frames
+from mmeff.utils import MacCounter
 from tests.engine.video_model import TinyVideoModel, frame_dataset
 
 SKIP_MACS = 8 * 8 * 2 * 1 * 9  # per frame, dense
@@ -79,3 +83,29 @@ def test_samples_without_a_stream_key_are_key_frames(tmp_path):
 def test_the_stock_loop_gives_no_frame_macs(tmp_path):
     with pytest.raises(KeyError, match='VideoValLoop / VideoTestLoop'):
         run_test_loop(tmp_path, two_streams(), loop='TestLoop')
+
+
+class ConvDetector(BaseModel):
+    """A conv ``backbone`` (1 -> 2, 3x3) and a 1x1 ``head``; predict returns the samples."""
+
+    def __init__(self):
+        super().__init__()
+        self.backbone = nn.Conv2d(1, 2, 3, padding=1)
+        self.head = nn.Conv2d(2, 1, 1)
+
+    def forward(self, inputs, data_samples=None, mode='tensor'):
+        out = self.head(self.backbone(torch.stack(inputs)))
+        return out if mode == 'tensor' else data_samples
+
+
+def test_frames_of_a_model_with_a_backbone_carry_its_macs():
+    model = ConvDetector()
+    items = frame_dataset([torch.rand(1, 8, 8)] * 2)
+    batch = dict(inputs=[i['inputs'] for i in items],
+                 data_samples=[i['data_samples'] for i in items])
+    with torch.no_grad(), MacCounter(model) as counter:
+        samples = run_video_frames(model, 'test_step', batch, VideoStreams(), counter)
+    backbone, head = 8 * 8 * 2 * 9, 8 * 8 * 2
+    for sample in samples:
+        assert sample.backbone_dense_macs == sample.backbone_executed_macs == backbone
+        assert sample.dense_macs == backbone + head
