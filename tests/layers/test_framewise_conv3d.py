@@ -15,8 +15,10 @@ from mmeff.registry import MODELS
                                                              ((1, 1, 1), (1, 2, 2), 0, 2)])
 def test_equals_conv3d(kernel, stride, padding, groups, batch, bias, channels_last):
     torch.manual_seed(0)
-    conv = FramewiseConv3d(8, 8, kernel, stride=stride, padding=padding, groups=groups, bias=bias)
-    x = torch.randn(batch, 8, 5, 9, 7)
+    # float64: the weight gradient sums over N x T x H x W terms, in another order than conv3d's
+    conv = FramewiseConv3d(8, 8, kernel, stride=stride, padding=padding, groups=groups,
+                           bias=bias).double()
+    x = torch.randn(batch, 8, 5, 9, 7, dtype=torch.float64)
     if channels_last:
         x = x.contiguous(memory_format=torch.channels_last_3d)
     x.requires_grad_(True)
