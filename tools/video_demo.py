@@ -47,6 +47,7 @@ import torch
 from mmengine.config import Config
 from mmengine.dataset import Compose, pseudo_collate
 from mmengine.logging import print_log
+from mmengine.registry import DefaultScope
 from mmengine.utils import ProgressBar
 
 import mmeff
@@ -122,10 +123,12 @@ def true_figure(keypoints: np.ndarray, box: np.ndarray, height: int, width: int)
 
 
 def test_pipeline(cfg: Config) -> Compose:
+    """The pose config's test pipeline, built in mmpose's scope (the detector's may be set)."""
     dataset = cfg.test_dataloader.dataset
     while 'pipeline' not in dataset:  # unwrap VideoPoseDataset and the like
         dataset = dataset.dataset
-    return Compose(dataset.pipeline)
+    with DefaultScope.overwrite_default_scope('mmpose'):
+        return Compose(dataset.pipeline)
 
 
 def input_aspect_ratio(pipeline: Compose) -> Optional[float]:
@@ -143,8 +146,14 @@ def with_skipconv_copy(dense: torch.nn.Module, block: int):
 
 
 def build_pose_models(config: Path, checkpoint: str, block: int):
+    """The dense pose model and its SkipConv copy, both without flip test: a flipped pass of the
+    SkipConv model would run through the same stream as the frame's own."""
     from mmpose.apis import init_model
-    return with_skipconv_copy(init_model(str(config), checkpoint, device='cpu'), block)
+    model = init_model(str(config), checkpoint, device='cpu')
+    if (model.test_cfg or {}).get('flip_test'):
+        print_log('video_demo: flip test is turned off for both pose models', logger='current')
+    model.test_cfg = dict(model.test_cfg or {}, flip_test=False)
+    return with_skipconv_copy(model, block)
 
 
 class Detector:

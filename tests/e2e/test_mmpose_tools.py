@@ -192,3 +192,30 @@ def test_each_track_equals_its_own_fresh_stream(trained, people_detector, tmp_pa
                         demo.pose_batch(pipeline, video.frames[t], box, center, size))
                 np.testing.assert_array_equal(sample.pred_instances.keypoints[0], keypoints,
                                               err_msg=f'track {track}, frame {t}')
+
+
+def test_video_demo_runs_a_stock_coco_model_on_a_video_file(people_detector, tmp_path):
+    """A user's video with mmpose's stock COCO HRNet-W32 config, unchanged (random weights
+    stand in for the COCO checkpoint, which cannot be downloaded here)."""
+    from mmpose.apis import init_model
+    demo = load_demo()
+    video = tmp_path / 'street.mp4'
+    writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*'mp4v'), 15, (320, 240))
+    for frame in demo.synthetic_clip(frames=4).frames:
+        writer.write(frame)
+    writer.release()
+    config = (Path(mmpose.__file__).parent / '.mim' / 'configs' / 'body_2d_keypoint' /
+              'topdown_heatmap' / 'coco' / 'td-hm_hrnet-w32_8xb64-210e_coco-256x192.py')
+    checkpoint = tmp_path / 'w32_random.pth'
+    torch.save(dict(state_dict=init_model(str(config), None, device='cpu').state_dict()),
+               checkpoint)
+    out = tmp_path / 'out'
+    log = run([
+        REPO / 'tools' / 'video_demo.py', '--video', video, '--config', config, '--checkpoint',
+        checkpoint, '--det-checkpoint', people_detector, '--frames', '4', '--out-dir', out
+    ], tmp_path)
+    assert 'would draw nonsense' not in log
+    summary = json.loads((out / 'summary.json').read_text())
+    assert summary['frames'] == 4 and summary['tracks'] >= 1
+    assert summary['dense_gmacs'] > 5  # W32 at 256x192: about 7.7 GMACs per person
+    assert 'dense_pck' not in summary  # no ground truth for a video file
