@@ -10,6 +10,7 @@ from .coco_video_frame_dataset import CocoVideoFrameDataset
 from .compound_scaling import EFFICIENTDET_SCALING, EfficientDetScaling, efficientdet_model
 from .cond_conv_inverted_residual import CondConvInvertedResidual
 from .efficientdet_head import EfficientDetHead
+from .efficientnet_classifier import EfficientNetClassifier
 from .efficientnet_condconv import CONDCONV_STAGE_CHANNELS, EfficientNetCondConv
 from .sampling_detectors import SamplingFasterRCNN, SamplingRetinaNet
 from .sparse_bottleneck import INTEGRATIONS, SparseBottleneck
@@ -19,5 +20,6 @@ __all__ = [
     'EfficientDetBiFPN', 'EfficientDetHead', 'CocoVideoFrameDataset', 'ClipSingleStageDetector',
     'EFFICIENTDET_SCALING', 'EfficientDetScaling', 'efficientdet_model', 'SparseBottleneck',
     'SparseResNet', 'INTEGRATIONS', 'SamplingFasterRCNN', 'SamplingRetinaNet',
-    'CondConvInvertedResidual', 'EfficientNetCondConv', 'CONDCONV_STAGE_CHANNELS'
+    'CondConvInvertedResidual', 'EfficientNetClassifier', 'EfficientNetCondConv',
+    'CONDCONV_STAGE_CHANNELS'
 ]
