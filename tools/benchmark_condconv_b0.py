@@ -112,18 +112,15 @@ def with_ratios(row: dict) -> dict:
                 vs_roofline=ms / row['roofline_ms'])
 
 
+#: the record's columns: row key, header, number format
 COLUMNS = [
-    Column('kind', 'kind'),
-    Column('name', 'model / layer (input C, H, W)'),
-    Column('experts', 'E'),
-    Column('ms', 'mmeff ms', '.2f'),
-    Column('static_ms', 'static ms', '.2f'),
-    Column('timm_ms', 'timm ms', '.2f'),
-    Column('expert_mb', 'experts MB', '.1f'),
-    Column('roofline_ms', 'roofline ms', '.2f'),
-    Column('vs_static', 'mmeff / static', '.2f'),
-    Column('timm_vs_mmeff', 'timm / mmeff', '.2f'),
-    Column('vs_roofline', 'mmeff / roofline', '.2f'),
+    Column(*spec)
+    for spec in (('kind', 'kind'), ('name', 'model / layer (input C, H, W)'), ('experts', 'E'),
+                 ('ms', 'mmeff ms', '.2f'), ('static_ms', 'static ms', '.2f'),
+                 ('timm_ms', 'timm ms', '.2f'), ('expert_mb', 'experts MB', '.1f'),
+                 ('roofline_ms', 'roofline ms', '.2f'), ('vs_static', 'mmeff / static', '.2f'),
+                 ('timm_vs_mmeff', 'timm / mmeff', '.2f'), ('vs_roofline', 'mmeff / roofline',
+                                                            '.2f'))
 ]
 DESCRIPTION = (
     'EfficientNet-CondConv-B0 backbones (mmeff `EfficientNetCondConv`, {experts} experts) at '
