@@ -2,12 +2,10 @@
 tools/train.py on synthetic video: the loss falls and the trained mAP beats the untrained
 model's. The same short run as test_mmdet_tools.py's static one."""
 import pytest
-import torch
-from mmengine.config import Config
-from mmengine.runner import Runner
 
 from mmeff.utils import SyntheticDetectionConfig, write_synthetic_detection
-from tests.e2e.test_mmdet_tools import REPO, last_scalars, run_tool, write_config
+from tests.e2e.test_mmdet_tools import (REPO, assert_loss_decreases, assert_map_beats_untrained,
+                                        last_scalars, run_tool, write_config)
 
 CONDCONV = (REPO / 'configs' / 'condconv' /
             'efficientdet_effb0-cc4e_bifpn_1xb8-24e_synthvid-128x128.py')
@@ -27,19 +25,8 @@ def trained(tmp_path_factory):
 
 
 def test_condconv_detector_loss_falls(trained):
-    losses = [r['loss'] for r in trained['scalars'] if 'loss' in r]
-    assert len(losses) >= 16
-    first, last = sum(losses[:4]) / 4, sum(losses[-4:]) / 4
-    assert last < 0.8 * first, losses
+    assert_loss_decreases(trained['scalars'])
 
 
 def test_condconv_detector_map_beats_untrained(trained, tmp_path):
-    trained_map = [r for r in trained['scalars'] if 'coco/bbox_mAP' in r][-1]['coco/bbox_mAP']
-    cfg = Config.fromfile(trained['config'])
-    cfg.work_dir = str(tmp_path / 'untrained')
-    runner = Runner.from_cfg(cfg)
-    torch.manual_seed(0)
-    runner.model.init_weights()  # the state training starts from
-    untrained_map = runner.test()['coco/bbox_mAP']
-    assert trained_map > untrained_map, (trained_map, untrained_map)
-    assert trained_map > 0
+    assert_map_beats_untrained(trained['config'], trained['scalars'], tmp_path / 'untrained')
