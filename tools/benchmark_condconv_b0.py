@@ -6,7 +6,7 @@ Inference (``torch.no_grad``), 224x224, batch 1, random weights, in one process,
 
 Model rows (the backbone up to its 1280-channel 1x1 conv, no classifier):
 
-    mmeff static B0     mmdet's EfficientNet (b0, out_indices=(6,))
+    mmeff static B0     mmdet's EfficientNet (b0, out_indices=(6,), act_cfg SiLU)
     mmeff CC-B0 Ee      mmeff's EfficientNetCondConv, E experts
     timm                timm's tf_efficientnet_b0 / tf_efficientnet_cc_b0_Ee forward_features
                         (built from timm's CondConv2d and CondConvResidual)
@@ -22,10 +22,15 @@ a forward of the model):
 A model's roofline is static B0's time with its CondConv layers' static times replaced by
 their rooflines. Ratios: mmeff / static B0, timm / mmeff, mmeff / roofline.
 
+``--clock cpu`` times this process's CPU time (``time.process_time``) instead of wall time,
+with one thread: on a machine whose other load or CPU quota stretches wall times by tens of
+milliseconds, CPU time still measures the work.
+
     python tools/benchmark_condconv_b0.py [--threads 2] [--repeats 15] [--experts 8 4]
-        [--size 224] [--json out.json]
+        [--size 224] [--clock wall|cpu] [--json out.json]
 """
 import argparse
+import time
 from typing import Dict, List
 
 import timm
@@ -48,19 +53,25 @@ BANDWIDTH_VALUES = 64 * 2**20
 
 
 def mmdet_backbone(experts: int) -> torch.nn.Module:
-    """mmdet's static B0 (``experts`` 0) or mmeff's CondConv-B0, up to layer 6, in eval mode."""
+    """mmdet's static B0 (``experts`` 0) or mmeff's CondConv-B0, up to layer 6, in eval mode,
+    with ``nn.SiLU`` for mmcv's default ``Swish`` (the same function in one fused kernel, as
+    timm's models use: the unfused Swish costs static B0 about a fifth of its time)."""
     from mmdet.registry import MODELS
     cfg = dict(type='EfficientNet') if experts == 0 else dict(type='EfficientNetCondConv',
                                                               num_experts=experts)
-    model = MODELS.build(dict(cfg, out_indices=(6, )))
+    model = MODELS.build(dict(cfg, out_indices=(6, ), act_cfg=dict(type='SiLU')))
     model.eval()  # mmdet's EfficientNet.train returns None
     return model
 
 
-def read_bandwidth(repeats: int, warmup: int) -> float:
+#: --clock choices
+CLOCKS = dict(wall=time.perf_counter, cpu=time.process_time)
+
+
+def read_bandwidth(repeats: int, warmup: int, clock) -> float:
     """Bytes per second that ``torch.sum`` reads from a buffer far larger than the caches."""
     buffer = torch.rand(BANDWIDTH_VALUES)
-    seconds = median_times(dict(sum=lambda: buffer.sum()), repeats, warmup)['sum']
+    seconds = median_times(dict(sum=lambda: buffer.sum()), repeats, warmup, clock=clock)['sum']
     return buffer.numel() * buffer.element_size() / seconds
 
 
@@ -84,7 +95,7 @@ def static_twin(layer: CondConv2dAdaptivePadding) -> Conv2dAdaptivePadding:
                                  bias=False).eval()
 
 
-def layer_rows(model, experts, x, bandwidth, repeats, warmup) -> List[dict]:
+def layer_rows(model, experts, x, bandwidth, repeats, warmup, clock) -> List[dict]:
     """One row per CondConv layer of ``model``, then their sum."""
     modules = dict(model.named_modules())
     rows = []
@@ -92,7 +103,7 @@ def layer_rows(model, experts, x, bandwidth, repeats, warmup) -> List[dict]:
         layer = modules[name]
         static = static_twin(layer)
         t = median_times(dict(static=lambda: static(inp), mmeff=lambda: layer(inp, routing)),
-                         repeats, warmup)
+                         repeats, warmup, clock=clock)
         expert_bytes = layer.weight.numel() * layer.weight.element_size()
         roofline = max(t['static'], expert_bytes / bandwidth)
         rows.append(
@@ -128,7 +139,7 @@ DESCRIPTION = (
     '`tf_efficientnet_cc_b0_*e` (built from timm\'s `CondConv2d`); per CondConv layer, a static '
     'conv of its shape and the memory roofline max(static, E·|W| bytes / read bandwidth) with '
     'the read bandwidth measured in the run ({bandwidth:.1f} GB/s). Medians of alternating '
-    'bursts after warm-up.')
+    'bursts after warm-up, {clock} time.')
 
 
 def main():
@@ -136,7 +147,11 @@ def main():
     add_timing_arguments(parser, repeats=15, warmup=3)
     parser.add_argument('--experts', type=int, nargs='+', default=[8, 4], choices=[4, 8])
     parser.add_argument('--size', type=int, default=224)
+    parser.add_argument('--clock', choices=sorted(CLOCKS), default='wall')
     args = parser.parse_args()
+    if args.clock == 'cpu' and args.threads != 1:
+        parser.error('--clock cpu adds up the threads\' CPU time: use it with --threads 1')
+    clock = CLOCKS[args.clock]
     if not has_extension():
         raise SystemExit('benchmark_condconv_b0: the compiled extension is not built')
     import mmdet.models  # noqa: F401  (loads mmeff.det's registrations)
@@ -149,14 +164,17 @@ def main():
     fns = {f'mmeff {e}': (lambda m=m: m(x)) for e, m in ours.items()}
     fns.update({f'timm {e}': (lambda m=m: m.forward_features(x)) for e, m in theirs.items()})
     with torch.no_grad():
-        t = {k: v * 1e3 for k, v in median_times(fns, args.repeats, args.warmup).items()}
-        bandwidth = read_bandwidth(args.repeats, args.warmup)
+        t = {
+            k: v * 1e3
+            for k, v in median_times(fns, args.repeats, args.warmup, clock=clock).items()
+        }
+        bandwidth = read_bandwidth(args.repeats, args.warmup, clock)
         rows = [
             dict(kind='model', name='static B0', experts=0, ms=t['mmeff 0'], static_ms=t['mmeff 0'],
                  timm_ms=t['timm 0'], expert_mb=None, roofline_ms=t['mmeff 0'])
         ]
         for e in args.experts:
-            layers = layer_rows(ours[e], e, x, bandwidth, args.repeats, args.warmup)
+            layers = layer_rows(ours[e], e, x, bandwidth, args.repeats, args.warmup, clock)
             floor = t['mmeff 0'] - layers[-1]['static_ms'] + layers[-1]['roofline_ms']
             rows.append(
                 dict(kind='model', name=f'CC-B0 {e}e', experts=e, ms=t[f'mmeff {e}'],
@@ -166,10 +184,10 @@ def main():
     record = make_record(
         'condconv_b0', 'EfficientNet-CondConv-B0 at batch 1 vs static B0 and timm',
         DESCRIPTION.format(experts='/'.join(map(str, args.experts)), size=args.size,
-                           bandwidth=bandwidth / 1e9), COLUMNS, [with_ratios(r) for r in rows],
-        threads=args.threads, settings=dict(repeats=args.repeats, warmup=args.warmup,
-                                            experts=args.experts, size=args.size,
-                                            read_bandwidth_gb_s=bandwidth / 1e9))
+                           bandwidth=bandwidth / 1e9, clock=args.clock), COLUMNS,
+        [with_ratios(r) for r in rows], threads=args.threads,
+        settings=dict(repeats=args.repeats, warmup=args.warmup, experts=args.experts,
+                      size=args.size, read_bandwidth_gb_s=bandwidth / 1e9))
     publish_record(record, args.json)
 
 

@@ -19,7 +19,8 @@ def trained(tmp_path_factory):
                                    max_size=0.45)
     write_synthetic_detection(str(data), 'train', 2, cfg, first_seed=0)
     write_synthetic_detection(str(data), 'val', 2, cfg, first_seed=10000)
-    config = write_config(root / 'condconv.py', CONDCONV, data, evaluator='coco')
+    config = write_config(root / 'condconv.py', CONDCONV, data, evaluator='coco',
+                          extra='randomness = dict(seed=0)\n')
     run_tool('train.py', config, '--work-dir', root / 'train')
     return dict(config=config, scalars=last_scalars(root / 'train'))
 
