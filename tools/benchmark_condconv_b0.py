@@ -187,7 +187,7 @@ def main():
                            bandwidth=bandwidth / 1e9, clock=args.clock), COLUMNS,
         [with_ratios(r) for r in rows], threads=args.threads,
         settings=dict(repeats=args.repeats, warmup=args.warmup, experts=args.experts,
-                      size=args.size, read_bandwidth_gb_s=bandwidth / 1e9))
+                      size=args.size, clock=args.clock, read_bandwidth_gb_s=bandwidth / 1e9))
     publish_record(record, args.json)
 
 
