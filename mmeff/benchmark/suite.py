@@ -89,6 +89,11 @@ BENCHMARKS: Tuple[Benchmark, ...] = (
             'project 1x1 1152->320 @7'
         ]), checkpoint=dict(full=None, quick=None)),
     Benchmark(
+        'condconv_b0', full=_runs('tools/benchmark_condconv_b0.py', ['--repeats', '25']),
+        quick=_runs('tools/benchmark_condconv_b0.py',
+                    ['--repeats', '3', '--warmup', '1', '--experts', '4']),
+        checkpoint=dict(full=None, quick=None)),
+    Benchmark(
         'movinet_stream', full=_runs(
             'tools/benchmark_movinet_stream.py',
             ['--arch', 'a0', '--windows', '4', '8', '16', '32', '--size', '172', '--repeats', '9']),

@@ -2,6 +2,7 @@
 from .avg_pool_interpolant import AvgPoolInterpolant
 from .causal_se import CausalSqueezeExcitation
 from .cond_conv2d import CondConv2d
+from .cond_conv2d_adaptive_padding import CondConv2dAdaptivePadding, same_padding
 from .cond_conv_router import CondConvRouter
 from .conv_interpolant import ConvInterpolant
 from .cumulative_avg_pool3d import CumulativeAvgPool3d
@@ -23,7 +24,8 @@ __all__ = [
     'OutputSparseConv2d', 'SkipConv2d', 'GumbelGate', 'InputNormGate', 'OutputNormGate',
     'ValueGate', 'StreamState', 'call_site', 'reset_streams', 'stream', 'training_clip',
     'CausalSqueezeExcitation', 'CumulativeAvgPool3d', 'FramewiseConv3d', 'StreamBufferConv3d',
-    'StreamStateful', 'stream_transaction', 'CondConv2d', 'CondConvRouter', 'KGSConv3d',
-    'Interpolant', 'RBFInterpolant', 'ConvInterpolant', 'AvgPoolInterpolant', 'ZeroFillInterpolant',
-    'NearestSampleInterpolant', 'SamplingMaskHead', 'grid_prior'
+    'StreamStateful', 'stream_transaction', 'CondConv2d', 'CondConv2dAdaptivePadding',
+    'same_padding', 'CondConvRouter', 'KGSConv3d', 'Interpolant', 'RBFInterpolant',
+    'ConvInterpolant', 'AvgPoolInterpolant', 'ZeroFillInterpolant', 'NearestSampleInterpolant',
+    'SamplingMaskHead', 'grid_prior'
 ]

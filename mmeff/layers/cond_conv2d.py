@@ -111,12 +111,17 @@ class CondConv2d(nn.Module):
         """The weight as (E, C_out, C_in/groups, kh, kw), a view."""
         return self.weight.view(self.experts_shape)
 
-    def forward(self, x: Tensor, routing: Optional[Tensor] = None) -> Tensor:
+    def resolve_routing(self, x: Tensor, routing: Optional[Tensor]) -> Tensor:
+        """``routing`` if given, else the layer's own router on ``x``; (B, E)."""
         if routing is None:
             if self.router is None:
-                raise ValueError("CondConv2d: routing='external' needs the routing weights: "
-                                 'call forward(x, routing) with routing of shape (B, E)')
+                raise ValueError(f"{type(self).__name__}: routing='external' needs the routing "
+                                 'weights: call forward(x, routing) with routing of shape (B, E)')
             routing = self.router(x)
+        return routing
+
+    def forward(self, x: Tensor, routing: Optional[Tensor] = None) -> Tensor:
+        routing = self.resolve_routing(x, routing)
         return cond_conv2d_checked_geometry(x, self.experts(), self.bias, routing, self.stride,
                                             self.padding, self.dilation, self.groups)
 

@@ -38,6 +38,10 @@ TINY_RUNS = dict(
         'tools/benchmark_cond_conv2d.py', '--repeats', '1', '--warmup', '0', '--experts', '2',
         '--batches', '1', '2', '--layers', 'dw 3x3 1152 @7', 'project 1x1 1152->320 @7'
     ],
+    condconv_b0=[
+        'tools/benchmark_condconv_b0.py', '--repeats', '1', '--warmup', '0', '--experts', '4',
+        '--size', '64'
+    ],
     skipconv_detection=[
         'tools/benchmark_skipconv_detection.py', '--frames', '5', '--warmup', '1', '--thresholds',
         '0'

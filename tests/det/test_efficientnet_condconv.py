@@ -1,0 +1,82 @@
+"""EfficientNetCondConv: CondConv in the last three stages only, one router per block whose
+routing reaches the block's three convs, mmdet's out_indices, batch-independence, errors."""
+import pytest
+import torch
+
+from mmeff.layers import CondConv2dAdaptivePadding, CondConvRouter
+from tests.helpers import build_model
+
+pytest.importorskip('mmdet', reason='EfficientNetCondConv is an mmdet backbone')
+
+
+def backbone(**kwargs):
+    return build_model(dict(type='EfficientNetCondConv', **kwargs), 'mmdet')
+
+
+@pytest.mark.parametrize('experts', [4, 8])
+def test_condconv_only_in_the_last_three_stages(experts):
+    from mmeff.det import CondConvInvertedResidual
+    model = backbone(num_experts=experts, out_indices=(6, ))
+    kinds = [[type(block).__name__ for block in layer] for layer in model.layers[1:6]]
+    # mmdet layer 4 holds the 80- (static) and 112-channel (CondConv) stages, layer 5 the
+    # 192- and 320-channel stages.
+    assert kinds[:3] == [['InvertedResidual'], ['InvertedResidual'] * 2, ['InvertedResidual'] * 2]
+    assert kinds[3] == ['InvertedResidual'] * 3 + ['CondConvInvertedResidual'] * 3
+    assert kinds[4] == ['CondConvInvertedResidual'] * 5
+    blocks = [m for m in model.modules() if isinstance(m, CondConvInvertedResidual)]
+    assert [b.linear_conv.out_channels for b in blocks] == [112] * 3 + [192] * 4 + [320]
+    assert [b.depthwise_conv.stride for b in blocks] == [(1, 1)] * 3 + [(2, 2)] + [(1, 1)] * 4
+    convs = [m for m in model.modules() if isinstance(m, CondConv2dAdaptivePadding)]
+    assert len(convs) == 3 * len(blocks) and all(c.num_experts == experts for c in convs)
+    assert all(c.router is None for c in convs)  # routing comes from the block
+    assert sum(isinstance(m, CondConvRouter) for m in model.modules()) == len(blocks)
+
+
+def test_one_routing_per_block_reaches_its_three_convs():
+    model = backbone(num_experts=4, out_indices=(5, )).eval()
+    block = model.layers[5][0]
+    routers, seen = [], []
+    block.router.register_forward_hook(lambda m, args, out: routers.append(out))
+    for conv in (block.expand_conv, block.depthwise_conv, block.linear_conv):
+        conv.register_forward_hook(lambda m, args, out: seen.append(args[1]))
+    with torch.no_grad():
+        model(torch.randn(2, 3, 64, 64))
+    assert len(routers) == 1 and len(seen) == 3
+    assert all(r is routers[0] for r in seen)
+    assert routers[0].shape == (2, 4) and bool(((routers[0] > 0) & (routers[0] < 1)).all())
+
+
+def test_out_indices_and_strides_as_mmdet_efficientnet():
+    model = backbone(num_experts=4, out_indices=(2, 3, 4, 5, 6)).eval()
+    with torch.no_grad():
+        outs = model(torch.randn(1, 3, 96, 128))
+    assert [tuple(o.shape) for o in outs] == [(1, 24, 24, 32), (1, 40, 12, 16), (1, 112, 6, 8),
+                                              (1, 320, 3, 4), (1, 1280, 3, 4)]
+
+
+def test_each_sample_routes_on_its_own():
+    torch.manual_seed(0)
+    model = backbone(num_experts=8, out_indices=(4, 5)).eval()
+    x = torch.randn(3, 3, 64, 64)
+    with torch.no_grad():
+        batched = model(x)
+        single = [model(x[i:i + 1]) for i in range(3)]
+    for level, out in enumerate(batched):
+        torch.testing.assert_close(out, torch.cat([s[level] for s in single]), atol=1e-4, rtol=1e-4)
+
+
+def test_trains_experts_and_routers():
+    model = backbone(num_experts=4, out_indices=(5, )).train()
+    model(torch.randn(2, 3, 32, 32))[0].square().mean().backward()
+    block = model.layers[5][1]
+    for param in (block.router.fc.weight, block.expand_conv.weight, block.depthwise_conv.weight,
+                  block.linear_conv.weight):
+        assert param.grad is not None and bool(param.grad.abs().sum() > 0)
+
+
+@pytest.mark.parametrize('kwargs, message', [(dict(num_experts=0), 'num_experts'),
+                                             (dict(num_experts=2.0), 'num_experts'),
+                                             (dict(arch='es'), 'arch')])
+def test_bad_arguments_name_themselves(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        backbone(**kwargs)
