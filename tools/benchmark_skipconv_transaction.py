@@ -1,11 +1,14 @@
 """What an all-or-nothing frame costs a SkipConv model: HRNet-W32 on a video, per frame.
 
-The model is mmpose's stock HRNet-W32 (256x192 input, random weights, BatchNorm statistics
-calibrated on the first frames), converted with ``mmeff.convert_to_skipconv`` (BatchNorm
-folded); the video is the synthetic top-down crop of ``benchmark_skipconv_video.py`` (a static
-camera, a walking figure, sensor noise, flicker). Three copies of the converted model run the
-same frames, each on its own stream, timed alternately in one process (2 threads, median of
-bursts after warm-up):
+The model is a top-down HRNet (by default mmpose's stock HRNet-W32, 256x192 input; ``--config``
+and ``--checkpoint`` pick trained weights, without a checkpoint the weights are random and the
+BatchNorm statistics calibrated on the first frames), converted with
+``mmeff.convert_to_skipconv`` (BatchNorm folded), its norm gates' thresholds set to
+``--relative`` of each layer's window norm (``calibrate_norm_gates``, as
+``benchmark_skipconv_video.py --relative`` does); the video is the synthetic top-down crop of
+``benchmark_skipconv_video.py`` (a static camera, a walking figure, sensor noise). Three copies
+of the converted model run the same frames, each on its own stream, timed alternately in one
+process (2 threads, median of bursts after warm-up):
 
 * ``no transaction``: every layer takes or rejects a frame on its own (``atomic=False``);
 * ``undo log``: every call is one stream transaction (``atomic_frames``, the default of
@@ -19,7 +22,9 @@ transaction copies (the undo logs' saved values, summed over the layers, average
 frames; the whole state for ``fork``).
 
     python tools/benchmark_skipconv_transaction.py [--frames 32] [--gate InputNormGate]
-        [--threshold 0.05] [--block 8] [--repeats 10] [--json out.json]
+        [--relative 0.05] [--block 8] [--channels-last] [--repeats 10]
+        [--config CFG --checkpoint PATH]
+        [--json out.json]
 """
 import argparse
 import copy
@@ -32,12 +37,12 @@ import torch
 
 import mmeff
 from mmeff.benchmark import Column, make_record, median_times, print_table, write_record
+from mmeff.converters import calibrate_norm_gates
 from mmeff.layers import StreamState, atomic_frames, stream, stream_transaction
 from mmeff.utils import SyntheticVideoConfig
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from benchmark_skipconv_video import topdown_video  # noqa: E402
-from benchmark_skipconv_video import BASE, build_hrnet, calibrate_batchnorm  # noqa: E402
+import benchmark_skipconv_video as video_benchmark  # noqa: E402
 
 COLUMNS = [
     Column('series', 'gate'),
@@ -85,27 +90,41 @@ def main():
     parser.add_argument('--frames', type=int, default=32)
     parser.add_argument('--gate', default='InputNormGate',
                         choices=['InputNormGate', 'OutputNormGate', 'ValueGate'])
-    parser.add_argument('--threshold', type=float, default=0.05)
+    parser.add_argument('--relative', type=float, default=0.05,
+                        help="the norm gates' thresholds, relative to each layer's window norm")
     parser.add_argument('--block', type=int, default=8, help='block size of the norm gates')
+    parser.add_argument('--channels-last', action='store_true',
+                        help='run the SkipConv copies and the frames in channels_last')
     parser.add_argument('--frame-size', type=int, nargs=2, default=(240, 320), metavar=('H', 'W'))
     parser.add_argument('--noise', type=float, default=0.01, help='sensor noise std (0: none)')
+    parser.add_argument('--flicker', type=float, default=0.0, help='global brightness flicker')
     parser.add_argument('--repeats', type=int, default=10)
     parser.add_argument('--warmup', type=int, default=2)
     parser.add_argument('--threads', type=int, default=2)
-    parser.add_argument('--config', default=BASE, help='top-down pose config of the model')
+    parser.add_argument('--config', default=video_benchmark.BASE,
+                        help='top-down pose config of the model')
+    parser.add_argument('--checkpoint', help='trained weights of --config')
     parser.add_argument('--json', help='write the results to this JSON file')
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
 
-    dense = build_hrnet(args.config, None)
+    dense = video_benchmark.build_hrnet(args.config,
+                                        video_benchmark.checkpoint_weights(args.checkpoint))
     video = SyntheticVideoConfig(frames=args.frames, height=args.frame_size[0],
-                                 width=args.frame_size[1], noise_std=0., seed=0)
-    _, (frames, ) = topdown_video(video, dense, args.noise, (1, ))
-    calibrate_batchnorm(dense, frames[:8])
-    gate = dict(type=args.gate, threshold=args.threshold)
+                                 width=args.frame_size[1], noise_std=0., flicker=args.flicker,
+                                 seed=0)
+    _, (frames, ) = video_benchmark.topdown_video(video, dense, args.noise, (1, ))
+    if not args.checkpoint:
+        video_benchmark.calibrate_batchnorm(dense, frames[:8])
+    gate = dict(type=args.gate)
     if args.gate != 'ValueGate':
         gate['block_size'] = args.block
     plain = mmeff.convert_to_skipconv(copy.deepcopy(dense), gate=gate, atomic=False)
+    calibrate_norm_gates(plain, [frame[None] for frame in frames[:4]], args.relative,
+                         lambda x: plain(x, None, mode='tensor'))
+    if args.channels_last:  # the value gate's fast layout
+        plain, frames = plain.to(memory_format=torch.channels_last), frames.contiguous(
+            memory_format=torch.channels_last)
     atomic = atomic_frames(copy.deepcopy(plain))
     streams = {
         'no transaction': Stream(plain, frames),
@@ -123,17 +142,18 @@ def main():
     }
     series = f'{args.gate} {args.block}x{args.block}' if args.gate != 'ValueGate' else args.gate
     rows: List[dict] = [
-        dict(series=series, setting=f'{args.frames} frames, threshold {args.threshold:g}',
+        dict(series=series, setting=f'{args.frames} frames, relative {args.relative:g}',
              transaction=name, ms=times[name] * 1e3, ratio=times[name] / times['no transaction'],
              copied_mb=copied[name] / 2**20) for name in streams
     ]
     record = make_record(
         'skipconv_transaction', 'All-or-nothing SkipConv frames: cost per frame',
-        'HRNet-W32 (random weights, BatchNorm calibrated) converted to SkipConv on the '
-        'synthetic top-down video: per-frame time without a transaction, with the undo logs '
-        '(the default) and with a fork of the state per frame.', COLUMNS, rows,
-        settings=dict(frames=args.frames, gate=args.gate, threshold=args.threshold,
-                      block=args.block, repeats=args.repeats), threads=args.threads)
+        'A top-down HRNet converted to SkipConv on the synthetic top-down video: per-frame '
+        'time without a transaction, with the undo logs (the default) and with a fork of the '
+        'state per frame.', COLUMNS, rows,
+        settings=dict(frames=args.frames, gate=args.gate, relative=args.relative, block=args.block,
+                      channels_last=args.channels_last, repeats=args.repeats, config=args.config,
+                      checkpoint=args.checkpoint or 'random'), threads=args.threads)
     print_table(record)
     if args.json:
         write_record(args.json, record)
