@@ -51,7 +51,8 @@ def fork_entry(entry: Any) -> Any:
 
 
 def keeps_undo_log(entry: Any) -> bool:
-    """Whether ``entry`` takes part in transactions through an undo log (``begin()``)."""
+    """Whether ``entry`` takes part in transactions through an undo log (``begin()``; its
+    ``undo`` attribute is the open log, or None)."""
     return callable(getattr(entry, 'begin', None))
 
 
@@ -167,7 +168,7 @@ class _StagedState(StreamState):
         return sites
 
     def _stage(self, entry: Any) -> Any:
-        if keeps_undo_log(entry):
+        if keeps_undo_log(entry) and entry.undo is None:  # else another transaction logs it
             entry.begin()
             self._logged.append(entry)
             return entry

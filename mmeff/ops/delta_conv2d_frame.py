@@ -22,7 +22,8 @@ from torch import Tensor
 
 from .errors import NonFiniteError, reraise_non_finite
 from .extension import KERNEL_DTYPES, check_non_negative, check_share, register_fake, select_kernel
-from .frame_undo import FrameUndo, dynamic_sizes, positions_last, reached_positions, values_at
+from .frame_undo import (FrameUndo, dynamic_sizes, fake_values_at, positions_last,
+                         reached_positions, values_at)
 
 IntPair = Tuple[int, int]
 
@@ -181,8 +182,9 @@ def _delta_conv2d_frame_logged_fake(x, reference, output, weight, packed_weight,
     """Meta kernel: the count's scalar and the undo record, whose numbers of pixels and
     positions depend on the data."""
     pixels, positions = dynamic_sizes(2)
-    n, c_in, h, w = x.shape
-    return (torch.empty((), dtype=torch.long), x.new_empty(
-        (n, h, w), dtype=torch.bool), x.new_empty(
-            (pixels, c_in)), output.new_empty((n, *output.shape[2:]), dtype=torch.bool),
-            output.new_empty((positions, output.shape[1])))
+    n, _, h, w = x.shape
+    count = torch.empty((), dtype=torch.long)
+    fired = x.new_empty((n, h, w), dtype=torch.bool)
+    reached = output.new_empty((n, *output.shape[2:]), dtype=torch.bool)
+    return (count, fired, fake_values_at(reference,
+                                         pixels), reached, fake_values_at(output, positions))

@@ -35,6 +35,15 @@ def reached_positions(pixels: Tensor, kernel_size: IntPair, stride: IntPair, pad
     return window[:, 0] > 0
 
 
+def fake_values_at(t: Tensor, positions) -> Tensor:
+    """The fake of the compiled ops' ``values_at``: (positions, C) values of ``t`` (N, C, H, W),
+    a (C, positions) buffer seen transposed where ``t``'s channels are not adjacent (NCHW)."""
+    channels = t.shape[1]
+    if t.stride(1) == 1 or channels == 1:
+        return t.new_empty((positions, channels))
+    return t.new_empty((channels, positions)).t()
+
+
 def dynamic_sizes(count: int) -> Tuple:
     """``count`` sizes that depend on the data, for a fake kernel's outputs: symbolic sizes
     under FakeTensorMode. Meta tensors outside it get PyTorch's RuntimeError that names the op

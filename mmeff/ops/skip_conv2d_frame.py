@@ -23,7 +23,7 @@ from torch import Tensor
 from .commit_changed_windows import blocks_to_positions, fired_windows
 from .errors import reraise_non_finite
 from .extension import KERNEL_DTYPES, check_non_negative, check_share, register_fake, select_kernel
-from .frame_undo import FrameUndo, dynamic_sizes, values_at
+from .frame_undo import FrameUndo, dynamic_sizes, fake_values_at, values_at
 from .sparse_conv2d import conv2d_output_size, sparse_conv2d_reference
 
 IntPair = Tuple[int, int]
@@ -172,8 +172,8 @@ def _skip_conv2d_frame_logged_fake(x, snapshots, output, weight, bias, limit, bl
     """Meta kernel: the count's scalar and the undo record, whose numbers of fired blocks and
     positions depend on the data."""
     blocks, positions = dynamic_sizes(2)
-    return (torch.empty(
-        (), dtype=torch.long), snapshots.new_empty(snapshots.shape[:3], dtype=torch.bool),
-            snapshots.new_empty((blocks, *snapshots.shape[3:])),
-            output.new_empty((output.shape[0], *output.shape[2:]),
-                             dtype=torch.bool), output.new_empty((positions, output.shape[1])))
+    count = torch.empty((), dtype=torch.long)
+    fired = snapshots.new_empty(snapshots.shape[:3], dtype=torch.bool)
+    recomputed = output.new_empty((output.shape[0], *output.shape[2:]), dtype=torch.bool)
+    return (count, fired, snapshots.new_empty(
+        (blocks, *snapshots.shape[3:])), recomputed, fake_values_at(output, positions))

@@ -109,3 +109,26 @@ def test_a_key_frame_inside_a_transaction_replaces_the_entry_only_on_commit(op_p
         with stream_transaction(state):
             model(frames[1][..., :12, :12])
         assert state.get(layer) is not entry
+
+
+def test_a_transaction_on_the_same_state_inside_one_forks_what_the_outer_one_logs(op_path):
+    """A transaction on ``state`` itself (not on the outer view) inside one is a transaction of
+    its own: it forks the entries that the outer one logs and commits its forks to ``state``;
+    the outer rollback restores the entries it logged."""
+    model, frames = skipconv_model(*GATES[0]), video(4, seed=5)
+    state = StreamState()
+    with torch.no_grad():
+        with stream(state):
+            model(frames[0])
+        before = caches(state)
+        with pytest.raises(RuntimeError, match='outer'):
+            with stream_transaction(state):
+                model(frames[1])
+                with stream_transaction(state):
+                    model(frames[2])
+                raise RuntimeError('outer')
+    assert not any(entry is e for entry, _, _ in before for e in state.entries())
+    for entry, reference_before, output_before in before:
+        assert entry.undo is None
+        assert torch.equal(entry.reference, reference_before)
+        assert torch.equal(entry.output, output_before)

@@ -5,10 +5,10 @@
 #pragma once
 
 #include <ATen/ATen.h>
-#include <ATen/TensorIndexing.h>
 
 #include <cstdint>
 #include <tuple>
+#include <vector>
 
 namespace mmeff {
 
@@ -27,12 +27,14 @@ struct FrameUndo {
   }
 };
 
-// (N, H, W, C) view of an (N, C, H, W) tensor: a bool (N, H, W) mask selects whole positions.
-inline at::Tensor positions_last(const at::Tensor& t) { return t.permute({0, 2, 3, 1}); }
+// The values of `t` (N, C, H, W, any strides) at the positions of `mask` (bool (N, H, W),
+// contiguous): (P, C), positions in (n, y, x) order. A (C, P) buffer seen transposed where
+// t's channels are not adjacent in memory (NCHW), so that both the reads and the writes run
+// along memory (cpu/frame_undo.cpp).
+at::Tensor values_at(const at::Tensor& t, const at::Tensor& mask);
 
-// The values of `t` (N, C, H, W) at the positions of `mask` (N, H, W): (P, C), a copy.
-inline at::Tensor values_at(const at::Tensor& t, const at::Tensor& mask) {
-  return positions_last(t).index({mask});
-}
+// The rows of `state` (contiguous; its first `leading` dimensions, flattened, are the
+// flags.size() rows) whose flag is set: (K, <the other dimensions of state>).
+at::Tensor rows_at(const at::Tensor& state, int64_t leading, const std::vector<uint8_t>& flags);
 
 }  // namespace mmeff

@@ -57,7 +57,7 @@ LoggedFrame skip_conv2d_frame_logged_cpu(const at::Tensor& input, const at::Tens
         undo.in_mask = at::from_blob(const_cast<uint8_t*>(fired.data()),
                                      {plan.g.batch, plan.g.blocks_h, plan.g.blocks_w}, at::kByte)
                            .to(at::kBool);
-        undo.old_in = snapshots.index({undo.in_mask});
+        undo.old_in = rows_at(snapshots, 3, fired);
         undo.out_mask = plan.mask;
         undo.old_out = values_at(output, plan.mask);
       });
