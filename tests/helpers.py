@@ -36,6 +36,22 @@ def assert_fallback_warns_once(monkeypatch, op_name: str, call, reference, calls
     assert len(messages) == 1 and op_name in messages[0]
 
 
+def frame_op_path(request, monkeypatch):
+    """Body of a fixture with params ``['compiled', 'reference']``: the frame ops run compiled
+    (skipped without the extension), or their references (the extension reported missing)."""
+    from mmeff.ops import extension
+    if request.param == 'compiled':
+        if not extension.has_extension():
+            pytest.skip('the compiled extension is not built')
+        yield request.param
+        return
+    monkeypatch.setattr(extension, 'print_log', lambda *args, **kwargs: None)
+    monkeypatch.setattr(extension, 'has_extension', lambda: False)
+    extension.warn_fallback.cache_clear()
+    yield request.param
+    extension.warn_fallback.cache_clear()
+
+
 def block_mask(n: int, h: int, w: int, block: int, density: float, seed: int = 0) -> torch.Tensor:
     """Bool (n, h, w) mask made of block x block tiles, about `density` of them active."""
     g = torch.Generator().manual_seed(seed)

@@ -122,6 +122,15 @@ BENCHMARKS: Tuple[Benchmark, ...] = (
         checkpoint=dict(full=Checkpoint('pose', POSE_W32, ('--height', '240', '--width', '320')),
                         quick=Checkpoint('pose', POSE_TINY))),
     Benchmark(
+        'skipconv_transaction', full=_runs('tools/benchmark_skipconv_transaction.py', [
+            '--config', POSE_W32, '--checkpoint', '{checkpoint}', '--frames', '24', '--repeats', '5'
+        ], ['--gate', 'InputNormGate'], ['--gate', 'ValueGate', '--channels-last']),
+        quick=_runs('tools/benchmark_skipconv_transaction.py', [
+            '--config', POSE_TINY, '--checkpoint', '{checkpoint}', '--frames', '8', '--repeats', '2'
+        ]),
+        checkpoint=dict(full=Checkpoint('pose', POSE_W32, ('--height', '240', '--width', '320')),
+                        quick=Checkpoint('pose', POSE_TINY))),
+    Benchmark(
         'skipconv_detection',
         full=_runs('tools/benchmark_skipconv_detection.py',
                    ['--checkpoint', '{checkpoint}', '--thresholds', '0', '4', '16', '64']),

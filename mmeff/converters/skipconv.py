@@ -4,14 +4,16 @@
 depthwise and strided ones included) by a :class:`~mmeff.layers.SkipConv2d` with the same
 weights. With ``fuse_bn=True`` it first folds each eval-mode ``BatchNorm2d`` that directly
 follows a conv into that conv (:func:`mmeff.utils.fold_batchnorms`), so the gate sees the real
-output scale and the network runs one pass less per layer.
+output scale and the network runs one pass less per layer. The converted model runs every
+call in eval mode as one stream transaction (:func:`mmeff.layers.atomic_frames`): a frame that
+any layer rejects, or whose output overflows, leaves every layer's stream as it was.
 """
 import copy
 from typing import Iterable, Optional
 
 from torch import nn
 
-from ..layers import SkipConv2d
+from ..layers import SkipConv2d, atomic_frames
 from ..utils.batchnorm import fold_batchnorms
 
 
@@ -29,7 +31,8 @@ def _skipconv_from(conv: nn.Conv2d, gate: dict, reference: str) -> SkipConv2d:
 
 
 def convert_to_skipconv(model: nn.Module, gate: Optional[dict] = None, skip: Iterable[str] = (),
-                        fuse_bn: bool = True, reference: str = 'accumulated') -> nn.Module:
+                        fuse_bn: bool = True, reference: str = 'accumulated',
+                        atomic: bool = True) -> nn.Module:
     """Replace every ``nn.Conv2d`` of ``model`` by a ``SkipConv2d`` with the same weights.
 
     Args:
@@ -38,6 +41,9 @@ def convert_to_skipconv(model: nn.Module, gate: Optional[dict] = None, skip: Ite
         skip: qualified module names (or prefixes) of convs to leave dense.
         fuse_bn: fold eval-mode BatchNorm2d layers into the preceding convs first.
         reference: 'accumulated' (drift-free) or 'previous' (the paper's).
+        atomic: run every eval-mode call of ``model`` as one stream transaction
+            (:func:`~mmeff.layers.atomic_frames`); False: each layer takes or rejects a frame
+            on its own.
     """
     gate = gate if gate is not None else dict(type='InputNormGate', threshold=0.0)
     skip = tuple(skip)
@@ -52,4 +58,4 @@ def convert_to_skipconv(model: nn.Module, gate: Optional[dict] = None, skip: Ite
             if child.padding_mode != 'zeros' or isinstance(child.padding, str):
                 continue  # SkipConv2d needs explicit zero padding; leave such convs dense
             module._modules[child_name] = _skipconv_from(child, gate, reference)
-    return model
+    return atomic_frames(model) if atomic else model

@@ -16,16 +16,16 @@ from .sampling_mask_head import SamplingMaskHead, grid_prior
 from .skip_conv2d import SkipConv2d
 from .skip_gates import GumbelGate, InputNormGate, OutputNormGate, ValueGate
 from .stream_buffer_conv3d import StreamBufferConv3d
-from .stream_state import (StreamState, StreamStateful, call_site, reset_streams, stream,
-                           stream_transaction, training_clip)
+from .stream_state import (StreamState, StreamStateful, UndoLog, atomic_frames, call_site,
+                           reset_streams, stream, stream_transaction, training_clip)
 from .zero_fill_interpolant import ZeroFillInterpolant
 
 __all__ = [
     'OutputSparseConv2d', 'SkipConv2d', 'GumbelGate', 'InputNormGate', 'OutputNormGate',
     'ValueGate', 'StreamState', 'call_site', 'reset_streams', 'stream', 'training_clip',
     'CausalSqueezeExcitation', 'CumulativeAvgPool3d', 'FramewiseConv3d', 'StreamBufferConv3d',
-    'StreamStateful', 'stream_transaction', 'CondConv2d', 'CondConv2dAdaptivePadding',
-    'same_padding', 'CondConvRouter', 'KGSConv3d', 'Interpolant', 'RBFInterpolant',
-    'ConvInterpolant', 'AvgPoolInterpolant', 'ZeroFillInterpolant', 'NearestSampleInterpolant',
-    'SamplingMaskHead', 'grid_prior'
+    'StreamStateful', 'stream_transaction', 'atomic_frames', 'UndoLog', 'CondConv2d',
+    'CondConv2dAdaptivePadding', 'same_padding', 'CondConvRouter', 'KGSConv3d', 'Interpolant',
+    'RBFInterpolant', 'ConvInterpolant', 'AvgPoolInterpolant', 'ZeroFillInterpolant',
+    'NearestSampleInterpolant', 'SamplingMaskHead', 'grid_prior'
 ]

@@ -38,7 +38,7 @@ folding: tensor version counters tell), and when the layer switches between trai
 mode. A frame with NaN or Inf is rejected with :class:`mmeff.ops.errors.NonFiniteError` (a
 ValueError) and the stream's state is left as it was.
 """
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Dict, Hashable, Optional, Tuple
 
 import torch
@@ -51,7 +51,7 @@ from ..ops import (conv2d_output_size, conv_macs_per_position, dense_conv_macs, 
 from ..ops.extension import conv_geometry
 from ..registry import MODELS
 from .skip_gates import BlockGate, SkipGate, non_finite_frame
-from .stream_state import StreamStateful, active_call_site, active_clip_length
+from .stream_state import StreamStateful, UndoLog, active_call_site, active_clip_length
 
 REFERENCES = ('accumulated', 'previous')
 
@@ -63,16 +63,36 @@ def tensor_stamp(t: Optional[Tensor]) -> Tuple[int, int]:
 
 @dataclass
 class SkipConvEntry:
-    """What one SkipConv2d keeps for one stream and call site; the gate updates it in place."""
+    """What one SkipConv2d keeps for one stream and call site; the gate updates it in place.
+
+    In a stream transaction the entry keeps an undo log (``undo``, from :meth:`begin` to
+    :meth:`commit` or :meth:`rollback`): the gate records in it, before each in-place change,
+    what the change overwrites (the logged frame ops' records), so that a failed frame costs
+    only what it changed.
+    """
     frame_key: Tuple  # (input shape, dtype, device) of the stream's frames
     weights_key: Tuple  # (layer generation, weight stamp, bias stamp) the cache was made with
     reference: Tensor  # what the gate measures changes against (see SkipGate.key_reference)
     output: Tensor  # (N, C_out, H_out, W_out) cached output
+    undo: Optional[UndoLog] = field(default=None, repr=False, compare=False)
 
     def fork(self) -> 'SkipConvEntry':
-        """An independent copy (for forked streams and transactions)."""
+        """An independent copy (for forked streams), without the undo log."""
         return SkipConvEntry(self.frame_key, self.weights_key, self.reference.clone(),
                              self.output.clone())
+
+    def begin(self) -> None:
+        """Start logging changes (a transaction read this entry)."""
+        self.undo = UndoLog()
+
+    def commit(self) -> None:
+        """Keep the changes; stop logging."""
+        self.undo = None
+
+    def rollback(self) -> None:
+        """Take back every change since :meth:`begin`, bit for bit; stop logging."""
+        undo, self.undo = self.undo, None
+        undo.rollback()
 
 
 @dataclass(frozen=True)

@@ -33,6 +33,7 @@ the fired blocks with :func:`mmeff.ops.sparse_conv2d`.
 ``ValueGate`` decides per input value instead of per block (see its docstring) and runs
 :func:`mmeff.ops.delta_conv2d_frame`.
 """
+import functools
 import math
 import numbers
 from typing import TYPE_CHECKING, Tuple
@@ -40,9 +41,11 @@ from typing import TYPE_CHECKING, Tuple
 import torch
 from torch import Tensor, nn
 
-from ..ops import (DENSE_CROSSOVER_DENSITY, block_input_windows, blocks_to_positions,
-                   delta_conv2d_frame, executed_conv_macs, skip_conv2d_frame, sparse_conv2d)
+from ..ops import (DENSE_CROSSOVER_DENSITY, FrameUndo, block_input_windows, blocks_to_positions,
+                   delta_conv2d_frame, delta_conv2d_frame_logged, executed_conv_macs,
+                   skip_conv2d_frame, skip_conv2d_frame_logged, sparse_conv2d)
 from ..ops.errors import NonFiniteError
+from ..ops.frame_undo import values_at
 from ..registry import MODELS
 
 if TYPE_CHECKING:  # the layer imports the gates
@@ -137,10 +140,16 @@ class BlockGate(SkipGate):
             return self._update_previous(layer, x, entry)
         windows = self.block_windows(layer, x)
         fire = self(windows - entry.reference, layer.weight)
-        entry.reference[fire] = windows[fire]
         mask = self.positions(fire, entry.output.shape[-2:])
+        if entry.undo is not None:
+            undo = FrameUndo(entry.reference, fire, entry.reference[fire], entry.output, mask,
+                             values_at(entry.output, mask))
+            entry.undo.add(undo.restore, undo.nbytes())
+        entry.reference[fire] = windows[fire]
         fired = int(mask.sum())
         if fired == mask.numel():
+            if entry.undo is not None:
+                entry.undo.add(functools.partial(setattr, entry, 'output', entry.output))
             entry.output = layer.dense(x)
         elif fired:
             sparse_conv2d(x, layer.weight, layer.bias, mask, stride=layer.stride,
@@ -153,6 +162,10 @@ class BlockGate(SkipGate):
         residual = x - entry.reference
         fire = self(self.block_windows(layer, residual), layer.weight)
         mask = self.positions(fire, entry.output.shape[-2:])
+        if entry.undo is not None:  # the whole reference changes: its copy is the record
+            for cache in (entry.reference, entry.output):
+                entry.undo.add(functools.partial(cache.copy_, cache.clone()),
+                               cache.numel() * cache.element_size())
         executed = executed_conv_macs(layer.weight, mask)
         if executed:  # bias stays counted once
             entry.output += sparse_conv2d(residual, layer.weight, None, mask, stride=layer.stride,
@@ -218,12 +231,17 @@ class NormGate(BlockGate):
     def update(self, layer: 'SkipConv2d', x: Tensor, entry: 'SkipConvEntry') -> int:
         if layer.reference == 'previous':
             return super().update(layer, x, entry)
+        args = (x, entry.reference, entry.output, layer.weight, layer.bias,
+                self.limit(layer.weight))
+        conv = dict(block_size=self.block_size, stride=layer.stride, padding=layer.padding,
+                    dilation=layer.dilation, groups=layer.groups,
+                    dense_above=DENSE_CROSSOVER_DENSITY)
         try:
-            fired = skip_conv2d_frame(x, entry.reference, entry.output, layer.weight, layer.bias,
-                                      self.limit(layer.weight), block_size=self.block_size,
-                                      stride=layer.stride, padding=layer.padding,
-                                      dilation=layer.dilation, groups=layer.groups,
-                                      dense_above=DENSE_CROSSOVER_DENSITY)
+            if entry.undo is None:
+                fired = skip_conv2d_frame(*args, **conv)
+            else:
+                fired, undo = skip_conv2d_frame_logged(*args, **conv)
+                entry.undo.add(undo.restore, undo.nbytes())
         except NonFiniteError as error:  # found before any state changed
             raise non_finite_frame(layer) from error
         return layer.macs_per_position() * fired
@@ -292,11 +310,16 @@ class ValueGate(SkipGate):
     def update(self, layer: 'SkipConv2d', x: Tensor, entry: 'SkipConvEntry') -> int:
         if x.stride() != entry.reference.stride():  # the stream's memory format
             x = torch.empty_like(entry.reference).copy_(x)
+        args = (x, entry.reference, entry.output, layer.weight, layer.packed_weight(),
+                self.threshold)
+        conv = dict(stride=layer.stride, padding=layer.padding, dilation=layer.dilation,
+                    groups=layer.groups, dense_above=self.dense_above)
         try:
-            return delta_conv2d_frame(x, entry.reference, entry.output, layer.weight,
-                                      layer.packed_weight(), self.threshold, stride=layer.stride,
-                                      padding=layer.padding, dilation=layer.dilation,
-                                      groups=layer.groups, dense_above=self.dense_above)
+            if entry.undo is None:
+                return delta_conv2d_frame(*args, **conv)
+            macs, undo = delta_conv2d_frame_logged(*args, **conv)
+            entry.undo.add(undo.restore, undo.nbytes())
+            return macs
         except NonFiniteError as error:  # found before any state changed
             raise non_finite_frame(layer) from error
 

@@ -11,17 +11,25 @@ Stateful layers derive from :class:`StreamStateful` and keep their state as *ent
 written with ``load_entry`` / ``store_entry``. An entry is either replaced on every frame
 (tuples, frozen dataclasses: the stream buffers, running sums) or changed in place (SkipConv2d's
 caches); an entry of the second kind has a ``fork()`` method returning an independent copy.
+An entry changed in place may also keep an undo log (:class:`UndoLog`) of its changes: it then
+has ``begin()``, ``commit()`` and ``rollback()`` methods, and its ``undo`` attribute is the log
+while one is open.
 
 Transactions: inside ``with stream_transaction(state):`` layers work on a staged view of
-``state``; an entry changed in place is forked the first time the block reads it. The staged
-entries reach ``state`` only if the block raises nothing, so a frame rejected half-way through
-a network (a bad input, NaN produced inside) leaves the stream as it was.
+``state``. The first time the block reads an entry changed in place, the entry is logged
+(``begin()``) if it keeps a log, else forked; entries replaced during the block stay in the
+view. The staged entries reach ``state`` and the logs are dropped only if the block raises
+nothing; otherwise the logged entries are rolled back and the view is dropped. So a frame
+rejected half-way through a network (a bad input, NaN produced inside) leaves the stream as it
+was, at the cost of what the frame changed. :func:`atomic_frames` runs every call of a model
+as such a transaction.
 """
 import contextlib
 import contextvars
 import dataclasses
+import sys
 import weakref
-from typing import Any, Dict, Hashable, Iterator, List, Optional
+from typing import Any, Callable, Dict, Hashable, Iterator, List, Optional, Tuple
 
 import torch
 from torch import Tensor, nn
@@ -40,6 +48,41 @@ def fork_entry(entry: Any) -> Any:
     changed in place, the entry itself for entries that are replaced instead."""
     fork = getattr(entry, 'fork', None)
     return fork() if callable(fork) else entry
+
+
+def keeps_undo_log(entry: Any) -> bool:
+    """Whether ``entry`` takes part in transactions through an undo log (``begin()``; its
+    ``undo`` attribute is the open log, or None)."""
+    return callable(getattr(entry, 'begin', None))
+
+
+class UndoLog:
+    """Steps that take back, in reverse order, the in-place changes of one entry during a
+    transaction: each step writes back what one change overwrote (for the frame ops, a
+    :class:`~mmeff.ops.FrameUndo`'s ``restore``)."""
+
+    def __init__(self):
+        self._steps: List[Callable[[], None]] = []
+        self._nbytes = 0
+
+    def add(self, step: Callable[[], None], nbytes: int = 0) -> None:
+        """Record ``step``, which undoes the change about to be made, holding ``nbytes`` bytes
+        of saved values."""
+        self._steps.append(step)
+        self._nbytes += nbytes
+
+    def rollback(self) -> None:
+        """Run the steps, the last first, and forget them."""
+        while self._steps:
+            self._steps.pop()()
+        self._nbytes = 0
+
+    def nbytes(self) -> int:
+        """Bytes of the values saved so far (what the transaction copied for this entry)."""
+        return self._nbytes
+
+    def __len__(self) -> int:
+        return len(self._steps)
 
 
 class StreamState:
@@ -102,35 +145,58 @@ def _tensor_bytes(value: Any) -> int:
 
 
 class _StagedState(StreamState):
-    """The view of ``parent`` inside a transaction: reads fall through to ``parent`` (a layer's
-    entries are forked on its first read), writes stay here until :meth:`commit`."""
+    """The view of a stream inside a transaction: reads fall through to the parent stream (a
+    layer's entries are staged on its first read: logged if they keep an undo log, else forked),
+    writes stay here until :meth:`commit`. ``parent`` None stands for every layer's own default
+    stream (a model called outside any ``stream`` block, see :func:`atomic_frames`)."""
 
-    def __init__(self, parent: StreamState):
+    def __init__(self, parent: Optional[StreamState]):
         super().__init__()
         self.parent = parent
+        self._logged: List[Any] = []  # entries logging their changes, in the order staged
+
+    def parent_of(self, layer: nn.Module) -> StreamState:
+        return self.parent if self.parent is not None else layer.own_stream()
 
     def sites(self, layer: nn.Module) -> Optional[SiteEntries]:
         sites = self._layers.get(layer)
         if sites is None:
-            parent_sites = self.parent.sites(layer)
+            parent_sites = self.parent_of(layer).sites(layer)
             if parent_sites is None:
                 return None
-            sites = self._layers[layer] = {s: fork_entry(e) for s, e in parent_sites.items()}
+            sites = self._layers[layer] = {s: self._stage(e) for s, e in parent_sites.items()}
         return sites
+
+    def _stage(self, entry: Any) -> Any:
+        if keeps_undo_log(entry) and entry.undo is None:  # else another transaction logs it
+            entry.begin()
+            self._logged.append(entry)
+            return entry
+        return fork_entry(entry)
 
     def reset(self) -> None:
         raise RuntimeError('StreamState: a stream cannot be reset inside a transaction on it')
 
     def fork(self) -> StreamState:
+        if self.parent is None:
+            raise RuntimeError('StreamState: the default streams of a model cannot be forked')
         merged = self.parent.fork()
         for layer, sites in list(self._layers.items()):
             merged._layers[layer] = {site: fork_entry(e) for site, e in sites.items()}
         return merged
 
     def commit(self) -> None:
-        """Hand every staged entry to the parent."""
+        """Hand every staged entry to the parent; drop the undo logs."""
+        for entry in self._logged:
+            entry.commit()
         for layer, sites in list(self._layers.items()):
-            self.parent._layers[layer] = sites
+            self.parent_of(layer)._layers[layer] = sites
+
+    def rollback(self) -> None:
+        """Take back the logged entries' changes, the last staged first; drop the view."""
+        for entry in reversed(self._logged):
+            entry.rollback()
+        self._layers.clear()
 
 
 class StreamStateful:
@@ -199,20 +265,95 @@ def call_site(key: Hashable) -> Iterator[Hashable]:
 
 
 @contextlib.contextmanager
-def stream_transaction(state: StreamState) -> Iterator[StreamState]:
+def stream_transaction(state: Optional[StreamState]) -> Iterator[StreamState]:
     """Like :func:`stream`, but the block's changes reach ``state`` only if it raises nothing.
 
     A transaction on the staged state of an enclosing one (a recognizer's call running its
     backbone's) joins it: the outermost transaction commits or drops all changes at once.
+    ``state`` None: the default streams of the layers the block runs (no ``stream`` block).
     """
     if isinstance(state, _StagedState):
         with stream(state):
             yield state
         return
-    staged = _StagedState(state)
-    with stream(staged):
-        yield staged
+    staged = _open_transaction(state)
+    try:
+        with stream(staged):
+            yield staged
+    except BaseException:
+        staged.rollback()
+        raise
     staged.commit()
+
+
+def _open_transaction(state: Optional[StreamState]) -> _StagedState:
+    if state is not None and not isinstance(state, StreamState):
+        raise TypeError(f'stream_transaction() expects a mmeff StreamState, got '
+                        f'{type(state).__name__}')
+    return _StagedState(state)
+
+
+# The open transactions of atomic_frames models, innermost last: (model, staged view or None
+# for a call that joined an enclosing transaction or runs in training mode, the token that
+# restores the active stream, the exception being handled when the call started, if any).
+_FRAME_CALLS: contextvars.ContextVar = contextvars.ContextVar('mmeff_frame_calls', default=())
+
+
+def atomic_frames(model: nn.Module) -> nn.Module:
+    """Run every eval-mode call of ``model`` as one stream transaction (forward hooks; returns
+    ``model``). Calls in training mode run as they are.
+
+    Each call is a transaction on the active stream (``mmeff.stream``), or outside any stream
+    block on the default streams of the layers it runs; inside an open transaction it joins it.
+    The call commits only if it raises nothing and its output tensors are finite: a frame that
+    a layer rejects, or whose output overflows, raises ``NonFiniteError`` and leaves every
+    layer's state as it was. For layers with undo logs (``SkipConv2d``) the cost per frame
+    follows what the frame changes (docs/design.md, "Transactions").
+    """
+    if not model.__dict__.get('_mmeff_atomic_frames'):
+        model.__dict__['_mmeff_atomic_frames'] = True
+        model.register_forward_pre_hook(_open_frame)
+        model.register_forward_hook(_close_frame, always_call=True)
+    return model
+
+
+def _open_frame(model: nn.Module, args: Tuple) -> None:
+    active = _ACTIVE_STREAM.get()
+    joins = model.training or isinstance(active, _StagedState)
+    staged = None if joins else _open_transaction(active)
+    token = None if staged is None else _ACTIVE_STREAM.set(staged)
+    _FRAME_CALLS.set(_FRAME_CALLS.get() + ((model, staged, token, sys.exc_info()[1]), ))
+
+
+def _close_frame(model: nn.Module, args: Tuple, output: Any) -> None:
+    calls = _FRAME_CALLS.get()
+    if not calls or calls[-1][0] is not model:
+        return  # opened by another call (a pre-hook of this call raised before ours ran)
+    _FRAME_CALLS.set(calls[:-1])
+    _, staged, token, handled_before = calls[-1]
+    if staged is None:
+        return
+    _ACTIVE_STREAM.reset(token)
+    if sys.exc_info()[1] is not handled_before:  # torch runs this hook while forward raises
+        staged.rollback()
+        return
+    if not _all_finite(output):
+        staged.rollback()
+        raise NonFiniteError(f'{type(model).__name__}: the network produced NaN or Inf; the '
+                             "frame was rejected and the stream's state is unchanged")
+    staged.commit()
+
+
+def _all_finite(output: Any) -> bool:
+    """Whether every floating-point tensor in ``output`` (tensors, tuples, lists, dicts) is
+    finite: one reduction each."""
+    if isinstance(output, Tensor):
+        return not output.is_floating_point() or bool(torch.isfinite(output.sum()))
+    if isinstance(output, (tuple, list)):
+        return all(_all_finite(o) for o in output)
+    if isinstance(output, dict):
+        return all(_all_finite(o) for o in output.values())
+    return True
 
 
 def check_stream_input(layer: str, x: Tensor, channels: int, state: Optional[Tensor],

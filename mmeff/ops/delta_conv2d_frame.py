@@ -8,8 +8,13 @@ it reaches, so the work follows the number of changed values, not of changed pos
 invariant of the drift-free SkipConv holds up to float rounding:
 
     output == conv2d(reference) + bias,        |reference - x| <= threshold  (every value)
+
+``delta_conv2d_frame_logged`` is the same update inside a stream transaction: the same single
+call also returns its :class:`~mmeff.ops.frame_undo.FrameUndo`, the old reference at the pixels
+with a fired value and the old output at the positions they reach, taken before the first
+write (a separate op, so that the path outside transactions does not change at all).
 """
-from typing import Tuple
+from typing import Callable, Optional, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -17,6 +22,10 @@ from torch import Tensor
 
 from .errors import NonFiniteError, reraise_non_finite
 from .extension import KERNEL_DTYPES, check_non_negative, check_share, register_fake, select_kernel
+from .frame_undo import (FrameUndo, dynamic_sizes, fake_values_at, positions_last,
+                         reached_positions, values_at)
+
+IntPair = Tuple[int, int]
 
 
 def pack_delta_conv2d_weight(weight: Tensor, groups: int) -> Tensor:
@@ -41,12 +50,21 @@ def fired_value_macs(fired: Tensor, weight: Tensor, *, stride: Tuple[int, int],
 
 
 def delta_conv2d_frame_reference(x: Tensor, reference: Tensor, output: Tensor, weight: Tensor,
-                                 threshold: float, *, stride: Tuple[int, int], padding: Tuple[int,
-                                                                                              int],
-                                 dilation: Tuple[int, int], groups: int) -> int:
+                                 threshold: float, *, stride: IntPair, padding: IntPair,
+                                 dilation: IntPair, groups: int) -> int:
     """Pure-PyTorch :func:`delta_conv2d_frame`: the oracle and the fallback. Writes
     ``reference`` and ``output`` only once everything is computed, so a refused call changes
     neither."""
+    return delta_conv2d_frame_logged_reference(x, reference, output, weight, threshold,
+                                               stride=stride, padding=padding, dilation=dilation,
+                                               groups=groups, log=False)[0]
+
+
+def delta_conv2d_frame_logged_reference(x: Tensor, reference: Tensor, output: Tensor,
+                                        weight: Tensor, threshold: float, *, stride: IntPair,
+                                        padding: IntPair, dilation: IntPair, groups: int,
+                                        log: bool = True) -> Tuple[int, Optional[FrameUndo]]:
+    """Pure-PyTorch :func:`delta_conv2d_frame_logged` (``log=False``: no record, None)."""
     if not torch.isfinite(x).all():
         raise NonFiniteError('delta_conv2d_frame: x contains NaN or Inf')
     delta = x - reference
@@ -57,10 +75,40 @@ def delta_conv2d_frame_reference(x: Tensor, reference: Tensor, output: Tensor, w
         if buffer.shape != value.shape:
             raise ValueError(f'delta_conv2d_frame: {name} must have shape {tuple(value.shape)}, '
                              f'got {tuple(buffer.shape)}')
+    undo = None
+    if log:
+        pixels = fired.any(dim=1)
+        reached = reached_positions(pixels, tuple(weight.shape[-2:]), stride, padding, dilation)
+        undo = FrameUndo(positions_last(reference), pixels, values_at(reference, pixels), output,
+                         reached, values_at(output, reached))
     reference.copy_(torch.where(fired, x, reference))
     output.copy_(updated)
     return fired_value_macs(fired, weight, stride=stride, padding=padding, dilation=dilation,
-                            groups=groups)
+                            groups=groups), undo
+
+
+def _run(op_name: str, reference_fn: Callable, from_kernel: Callable, x: Tensor, reference: Tensor,
+         output: Tensor, weight: Tensor, packed_weight: Tensor, threshold: float, stride: IntPair,
+         padding: IntPair, dilation: IntPair, groups: int, dense_above: float):
+    """The wrappers' common body: checks, then ``from_kernel`` of the compiled op ``op_name``'s
+    result, or ``reference_fn``'s result."""
+    check_non_negative('delta_conv2d_frame', 'threshold', threshold)
+    check_share('delta_conv2d_frame', 'dense_above', dense_above)
+    # the kernel reads x in reference's layout: a frame in another one is copied into it
+    x = x.contiguous(
+        memory_format=torch.channels_last if not reference.is_contiguous()
+        and reference.is_contiguous(memory_format=torch.channels_last) else torch.contiguous_format)
+    kernel = select_kernel(op_name, x, (reference, output, weight, packed_weight), supported=x.dtype
+                           in KERNEL_DTYPES)
+    if kernel is None:
+        return reference_fn(x, reference, output, weight, threshold, stride=stride, padding=padding,
+                            dilation=dilation, groups=groups)
+    try:
+        result = kernel(x, reference, output, weight, packed_weight, float(threshold), stride,
+                        padding, dilation, groups, float(dense_above))
+        return from_kernel(result)
+    except ValueError as error:
+        reraise_non_finite(error, x, 'delta_conv2d_frame: x contains NaN or Inf')
 
 
 def delta_conv2d_frame(x: Tensor, reference: Tensor, output: Tensor, weight: Tensor,
@@ -90,23 +138,35 @@ def delta_conv2d_frame(x: Tensor, reference: Tensor, output: Tensor, weight: Ten
         NonFiniteError: ``x`` contains NaN or Inf (``reference`` and ``output`` are unchanged).
         ValueError: ``threshold`` is negative or ``dense_above`` is outside (0, 1].
     """
-    check_non_negative('delta_conv2d_frame', 'threshold', threshold)
-    check_share('delta_conv2d_frame', 'dense_above', dense_above)
-    # the kernel reads x in reference's layout: a frame in another one is copied into it
-    x = x.contiguous(
-        memory_format=torch.channels_last if not reference.is_contiguous()
-        and reference.is_contiguous(memory_format=torch.channels_last) else torch.contiguous_format)
-    kernel = select_kernel('delta_conv2d_frame', x, (reference, output, weight, packed_weight),
-                           supported=x.dtype in KERNEL_DTYPES)
-    if kernel is None:
-        return delta_conv2d_frame_reference(x, reference, output, weight, threshold, stride=stride,
-                                            padding=padding, dilation=dilation, groups=groups)
-    try:
-        return int(
-            kernel(x, reference, output, weight, packed_weight, float(threshold), stride, padding,
-                   dilation, groups, float(dense_above)))
-    except ValueError as error:
-        reraise_non_finite(error, x, 'delta_conv2d_frame: x contains NaN or Inf')
+    return _run('delta_conv2d_frame', delta_conv2d_frame_reference, int, x, reference, output,
+                weight, packed_weight, threshold, stride, padding, dilation, groups, dense_above)
+
+
+def delta_conv2d_frame_logged(x: Tensor, reference: Tensor, output: Tensor, weight: Tensor,
+                              packed_weight: Tensor, threshold: float, *, stride: IntPair,
+                              padding: IntPair, dilation: IntPair, groups: int,
+                              dense_above: float) -> Tuple[int, FrameUndo]:
+    """:func:`delta_conv2d_frame` that also returns the undo record of the call.
+
+    Same arguments, update, errors and single compiled call (CPU; elsewhere the reference).
+
+    Returns:
+        ``(macs, undo)``: the executed MACs of :func:`delta_conv2d_frame`, and a
+        :class:`~mmeff.ops.frame_undo.FrameUndo` with ``state`` the (N, H, W, C_in) view of
+        ``reference``, ``in_mask`` the pixels with a fired value (N, H, W), ``old_in`` their
+        reference before the call (P_in, C_in), ``out_mask`` the output positions whose window
+        holds such a pixel (N, H_out, W_out) and ``old_out`` their output before the call
+        (P, C_out). ``undo.restore()`` takes the call back bit for bit.
+    """
+
+    def from_kernel(result: Tuple[Tensor, ...]) -> Tuple[int, FrameUndo]:
+        macs, pixels, old_reference, positions, old_output = result
+        return int(macs), FrameUndo(positions_last(reference), pixels, old_reference, output,
+                                    positions, old_output)
+
+    return _run('delta_conv2d_frame_logged', delta_conv2d_frame_logged_reference, from_kernel, x,
+                reference, output, weight, packed_weight, threshold, stride, padding, dilation,
+                groups, dense_above)
 
 
 @register_fake('delta_conv2d_frame')
@@ -114,3 +174,17 @@ def _delta_conv2d_frame_fake(x, reference, output, weight, packed_weight, thresh
                              padding, dilation, groups, dense_above):
     """Meta kernel: mutates ``reference`` and ``output``; returns the count's scalar."""
     return torch.empty((), dtype=torch.long)
+
+
+@register_fake('delta_conv2d_frame_logged')
+def _delta_conv2d_frame_logged_fake(x, reference, output, weight, packed_weight, threshold, stride,
+                                    padding, dilation, groups, dense_above):
+    """Meta kernel: the count's scalar and the undo record, whose numbers of pixels and
+    positions depend on the data."""
+    pixels, positions = dynamic_sizes(2)
+    n, _, h, w = x.shape
+    count = torch.empty((), dtype=torch.long)
+    fired = x.new_empty((n, h, w), dtype=torch.bool)
+    reached = output.new_empty((n, *output.shape[2:]), dtype=torch.bool)
+    return (count, fired, fake_values_at(reference,
+                                         pixels), reached, fake_values_at(output, positions))

@@ -34,6 +34,10 @@ TINY_RUNS = dict(
         'tools/benchmark_skipconv_video.py', '--config', TINY_POSE, '--frames', '3', '--block', '4',
         '--relative', '0.05'
     ],
+    skipconv_transaction=[
+        'tools/benchmark_skipconv_transaction.py', '--config', TINY_POSE, '--frames', '4',
+        '--repeats', '1', '--warmup', '0'
+    ],
     cond_conv2d=[
         'tools/benchmark_cond_conv2d.py', '--repeats', '1', '--warmup', '0', '--experts', '2',
         '--batches', '1', '2', '--layers', 'dw 3x3 1152 @7', 'project 1x1 1152->320 @7'

@@ -19,7 +19,8 @@ requires_extension = pytest.mark.skipif(not has_extension(),
 CUDA_KERNELS = ('sparse_conv2d', 'commit_changed_windows', 'cond_conv2d', 'kgs_conv3d',
                 'sparse_interp2d')
 CUDA_COMPOSITES = ('skip_conv2d_frame', 'delta_conv2d_frame')
-CPU_ONLY = ('depthwise_conv2d', 'movinet_block_frame', 'movinet_head_frame', 'stem_conv2d')
+CPU_ONLY = ('depthwise_conv2d', 'movinet_block_frame', 'movinet_head_frame', 'stem_conv2d',
+            'skip_conv2d_frame_logged', 'delta_conv2d_frame_logged')
 OPS = CUDA_KERNELS + CUDA_COMPOSITES + CPU_ONLY
 
 

@@ -18,6 +18,7 @@ aliasing the input. The contract checked for every case:
 Prints one JSON object: for each op, ``"ok"`` or the failing example and its error.
 Argument: the number of examples per op.
 """
+import functools
 import json
 import sys
 import traceback
@@ -28,15 +29,16 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mmeff.ops import (BlockFrameWeights, commit_changed_windows, commit_changed_windows_reference,
-                       cond_conv2d, cond_conv2d_reference, delta_conv2d_frame,
-                       delta_conv2d_frame_reference, depthwise_conv2d, depthwise_conv2d_reference,
-                       kgs_conv3d, kgs_conv3d_reference, movinet_block_frame,
-                       movinet_block_frame_reference, movinet_head_frame,
-                       movinet_head_frame_reference, pack_kgs_conv3d_weight, skip_conv2d_frame,
-                       skip_conv2d_frame_reference, sparse_conv2d, sparse_conv2d_reference,
-                       sparse_interp2d, sparse_interp2d_reference, stem_conv2d,
-                       stem_conv2d_reference)
+from mmeff.ops import (
+    BlockFrameWeights, commit_changed_windows, commit_changed_windows_reference, cond_conv2d,
+    cond_conv2d_reference, delta_conv2d_frame, delta_conv2d_frame_logged,
+    delta_conv2d_frame_logged_reference, delta_conv2d_frame_reference, depthwise_conv2d,
+    depthwise_conv2d_reference, kgs_conv3d, kgs_conv3d_reference, movinet_block_frame,
+    movinet_block_frame_reference, movinet_head_frame, movinet_head_frame_reference,
+    pack_kgs_conv3d_weight, skip_conv2d_frame, skip_conv2d_frame_logged,
+    skip_conv2d_frame_logged_reference, skip_conv2d_frame_reference, sparse_conv2d,
+    sparse_conv2d_reference, sparse_interp2d, sparse_interp2d_reference, stem_conv2d,
+    stem_conv2d_reference)
 from mmeff.ops.commit_changed_windows import block_input_windows
 from mmeff.ops.cond_conv2d import STRATEGIES
 from mmeff.ops.delta_conv2d_frame import pack_delta_conv2d_weight
@@ -307,8 +309,22 @@ def commit_changed_windows_case(draw) -> Case:
     return perturb(draw, case, ('x', 'snapshots'))
 
 
+def restored(logged: Callable, state: str) -> Callable:
+    """The call of a logged frame op (given as ``logged(args)``): its count, its undo record,
+    and ``args[state]`` and ``args['output']`` after it; the buffers are then restored from the
+    record, so that they end equal to the reference's only if both records restore them."""
+
+    def run(args):
+        count, undo = logged(args)
+        after = (args[state].clone(), args['output'].clone())
+        undo.restore()
+        return (count, undo.in_mask, undo.old_in, undo.out_mask, undo.old_out, *after)
+
+    return run
+
+
 @st.composite
-def skip_conv2d_frame_case(draw) -> Case:
+def skip_conv2d_frame_case(draw, logged: bool = False) -> Case:
     n, c_in, h, w, kernel, block, stride, padding, dilation = draw_block_conv(draw)
     c_out, dtype = draw(st.integers(1, 3)), draw_dtype(draw)
     first = make(draw, (n, c_in, h, w), dtype)
@@ -330,15 +346,20 @@ def skip_conv2d_frame_case(draw) -> Case:
         return lambda a: op(a['x'], a['snapshots'], a['output'], a['weight'], a['bias'], limit,
                             block_size=block, groups=1, dense_above=dense_above, **geometry)
 
-    case = Case(args, call(skip_conv2d_frame), call(skip_conv2d_frame_reference),
-                ('snapshots', 'output'))
+    if logged:
+        case = Case(args, restored(call(skip_conv2d_frame_logged), 'snapshots'),
+                    restored(call(skip_conv2d_frame_logged_reference), 'snapshots'),
+                    ('snapshots', 'output'))
+    else:
+        case = Case(args, call(skip_conv2d_frame), call(skip_conv2d_frame_reference),
+                    ('snapshots', 'output'))
     if draw(st.booleans()) and output.shape == args['x'].shape:
         case.args['output'], case.aliased = case.args['x'], [('output', 'x')]
     return perturb(draw, case, ('x', 'snapshots', 'output', 'weight', 'bias'))
 
 
 @st.composite
-def delta_conv2d_frame_case(draw) -> Case:
+def delta_conv2d_frame_case(draw, logged: bool = False) -> Case:
     n, c_in, h, w, kernel, groups, c_out, stride, padding, dilation, dtype = draw_grouped_conv(draw)
     geometry = dict(stride=stride, padding=padding, dilation=dilation, groups=groups)
     first = make(draw, (n, c_in, h, w), dtype)
@@ -363,7 +384,20 @@ def delta_conv2d_frame_case(draw) -> Case:
                                             threshold, **geometry)
         return macs if dense_above == 1.0 else ()
 
-    case = Case(args, run, reference, ('reference', 'output'))
+    def run_logged(a):
+        macs, undo = delta_conv2d_frame_logged(a['x'], a['reference'], a['output'], a['weight'],
+                                               a['packed_weight'], threshold,
+                                               dense_above=dense_above, **geometry)
+        return (macs if dense_above == 1.0 else 0), undo
+
+    def reference_logged(a):
+        macs, undo = delta_conv2d_frame_logged_reference(a['x'], a['reference'], a['output'],
+                                                         a['weight'], threshold, **geometry)
+        return (macs if dense_above == 1.0 else 0), undo
+
+    calls = (restored(run_logged, 'reference'),
+             restored(reference_logged, 'reference')) if logged else (run, reference)
+    case = Case(args, *calls, ('reference', 'output'))
     if draw(st.booleans()) and output.shape == args['x'].shape:
         case.args['output'], case.aliased = case.args['x'], [('output', 'x')]
     return perturb(draw, case, ('x', 'reference', 'output', 'weight', 'packed_weight'))
@@ -506,6 +540,8 @@ CASES = {
     'commit_changed_windows': commit_changed_windows_case,
     'skip_conv2d_frame': skip_conv2d_frame_case,
     'delta_conv2d_frame': delta_conv2d_frame_case,
+    'skip_conv2d_frame_logged': functools.partial(skip_conv2d_frame_case, logged=True),
+    'delta_conv2d_frame_logged': functools.partial(delta_conv2d_frame_case, logged=True),
     'movinet_head_frame': movinet_head_frame_case,
     'movinet_block_frame': movinet_block_frame_case,
     'cond_conv2d': cond_conv2d_case,

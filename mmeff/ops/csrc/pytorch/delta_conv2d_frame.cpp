@@ -15,6 +15,16 @@
 // ValueError and changes nothing. `packed_weight` is `weight` laid
 // out for the sparse kernel (C_in, kh, kw, C_out/groups); kernels: cpu/delta_conv2d_frame.cpp;
 // other devices compose ATen ops (below) and ignore it.
+//
+//   delta_conv2d_frame_logged(<the same arguments>) -> (Tensor count, Tensor fired_pixels,
+//                             Tensor old_reference, Tensor positions, Tensor old_output)
+//
+// The same update, for a stream transaction: it also returns the undo record of the call
+// (frame_undo.h), taken after the gate and the NaN/Inf check and before any write: the pixels
+// with a fired value (bool (N, H, W)) and their old reference values (P_in, C_in), the output
+// positions whose window holds such a pixel (bool (N, H_out, W_out)) and their old values
+// (P, C_out). Writing them back (through permute(0, 2, 3, 1) views) restores both tensors bit
+// for bit. CPU kernel only: other devices run the Python reference.
 #include "delta_conv2d_frame.h"
 
 #include <torch/library.h>
@@ -135,6 +145,11 @@ TORCH_LIBRARY_FRAGMENT(mmeff, m) {
       "delta_conv2d_frame(Tensor x, Tensor(a!) reference, Tensor(b!) output, Tensor weight, "
       "Tensor packed_weight, float threshold, int[2] stride, int[2] padding, int[2] dilation, "
       "int groups, float dense_above) -> Tensor");
+  m.def(
+      "delta_conv2d_frame_logged(Tensor x, Tensor(a!) reference, Tensor(b!) output, "
+      "Tensor weight, Tensor packed_weight, float threshold, int[2] stride, int[2] padding, "
+      "int[2] dilation, int groups, float dense_above) -> (Tensor, Tensor, Tensor, Tensor, "
+      "Tensor)");
 }
 
 TORCH_LIBRARY_IMPL(mmeff, CompositeExplicitAutograd, m) {

@@ -11,6 +11,16 @@
 // the geometry are checked here before any state changes (limit and dense_above by the Python
 // wrapper); an input with NaN or Inf raises a ValueError and changes nothing. Kernels:
 // cpu/skip_conv2d_frame.cpp; on CUDA the two ops are composed (below).
+//
+//   skip_conv2d_frame_logged(<the same arguments>) -> (Tensor count, Tensor fired_blocks,
+//                            Tensor old_snapshots, Tensor positions, Tensor old_output)
+//
+// The same update, for a stream transaction: it also returns the undo record of the call
+// (frame_undo.h), taken after the gate and before any write: the fired blocks (bool
+// (N, blocks_h, blocks_w)) and their old snapshots (K, C_in, win_h, win_w), the recomputed
+// output positions (bool (N, H_out, W_out)) and their old values (P, C_out). Writing them back
+// (snapshots[fired_blocks] = old_snapshots, output.permute(0, 2, 3, 1)[positions] = old_output)
+// restores both tensors bit for bit. CPU kernel only: other devices run the Python reference.
 #include "skip_conv2d_frame.h"
 
 #include <ATen/core/dispatch/Dispatcher.h>
@@ -105,6 +115,11 @@ TORCH_LIBRARY_FRAGMENT(mmeff, m) {
       "skip_conv2d_frame(Tensor x, Tensor(a!) snapshots, Tensor(b!) output, Tensor weight, "
       "Tensor? bias, float limit, int block_size, int[2] stride, int[2] padding, "
       "int[2] dilation, int groups, float dense_above) -> Tensor");
+  m.def(
+      "skip_conv2d_frame_logged(Tensor x, Tensor(a!) snapshots, Tensor(b!) output, "
+      "Tensor weight, Tensor? bias, float limit, int block_size, int[2] stride, int[2] padding, "
+      "int[2] dilation, int groups, float dense_above) -> (Tensor, Tensor, Tensor, Tensor, "
+      "Tensor)");
 }
 
 #ifdef MMEFF_WITH_CUDA

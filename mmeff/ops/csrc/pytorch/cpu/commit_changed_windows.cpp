@@ -196,7 +196,8 @@ void check_finite(const T* x, const BlockWindowGeometry& g) {
 
 std::vector<uint8_t> commit_changed_blocks_cpu(const at::Tensor& input, const at::Tensor& snapshots,
                                                const BlockWindowGeometry& g, double limit,
-                                               double commit_all_above) {
+                                               double commit_all_above,
+                                               const BlockFlagsVisitor& before_commit) {
   const int64_t blocks = g.blocks();
   std::vector<uint8_t> fired(blocks, 0);
   const at::Tensor x = input.contiguous();
@@ -213,6 +214,7 @@ std::vector<uint8_t> commit_changed_blocks_cpu(const at::Tensor& input, const at
     if (count > 0 && static_cast<double>(count) >= commit_all_above * blocks) {
       std::fill(fired.begin(), fired.end(), 1);
     }
+    if (before_commit) before_commit(fired);
     if (count == 0) return;
     at::parallel_for(0, blocks, grain(g), [&](int64_t begin, int64_t end) {
       for (int64_t k = begin; k < end; ++k) {

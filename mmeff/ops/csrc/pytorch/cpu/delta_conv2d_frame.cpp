@@ -13,7 +13,8 @@
 // others): each output position whose window holds fired values sums them (output rows in
 // parallel). Tensors are
 // NCHW or channels_last (NHWC), each read with its own strides; channels_last is the fast
-// layout (a pixel's channels, and an output position's, are contiguous). Compiled for
+// layout (a pixel's channels, and an output position's, are contiguous). The logged kernel
+// takes its undo record (frame_undo.h) between the list and the commit. Compiled for
 // AVX-512, AVX2 and baseline x86-64 and picked at load time (GCC target_clones).
 #include "delta_conv2d_frame.h"
 
@@ -28,6 +29,7 @@
 #include <cstdint>
 
 #include "cpu_clones.h"
+#include "frame_undo.h"
 #include "scratch_buffer.h"
 
 namespace mmeff {
@@ -567,17 +569,37 @@ int64_t gather_step(const Conv2dGeometry& g, const FrameLists<T>& f, const T* pa
   return fired_taps * g.out_per_group();
 }
 
-// The steps in order; returns the executed MACs.
+// The undo record of a listed frame: the pixels with a fired value and their reference, the
+// output positions whose window holds one of them and their output.
+template <typename T>
+FrameUndo undo_step(const Conv2dGeometry& g, const FrameLists<T>& f, const at::Tensor& reference,
+                    const at::Tensor& output, at::IntArrayRef stride, at::IntArrayRef padding,
+                    at::IntArrayRef dilation) {
+  FrameUndo undo;
+  undo.in_mask = at::empty({g.batch, g.in_h, g.in_w}, reference.options().dtype(at::kBool));
+  bool* fired = undo.in_mask.mutable_data_ptr<bool>();
+  for (int64_t p = 0; p < undo.in_mask.numel(); ++p) fired[p] = f.lists.count[p] > 0;
+  undo.old_in = values_at(reference, undo.in_mask);
+  const at::Tensor reach = at::ones({1, 1, g.kernel_h, g.kernel_w}, reference.options());
+  undo.out_mask = at::conv2d(undo.in_mask.unsqueeze(1).to(reference.scalar_type()), reach, {},
+                             stride, padding, dilation)
+                      .squeeze(1) > 0;
+  undo.old_out = values_at(output, undo.out_mask);
+  return undo;
+}
+
+// The steps in order; returns the executed MACs. `undo`, if given, receives the undo record.
 template <typename T>
 int64_t delta_conv2d_frame_steps(const Conv2dGeometry& g, const at::Tensor& x,
                                  const at::Tensor& reference, const at::Tensor& output,
                                  const at::Tensor& weight, const at::Tensor& packed_weight,
                                  double threshold, at::IntArrayRef stride, at::IntArrayRef padding,
-                                 at::IntArrayRef dilation, double dense_above) {
+                                 at::IntArrayRef dilation, double dense_above, FrameUndo* undo) {
   const PixelLayout in = pixel_layout(x);
   const T* xp = x.const_data_ptr<T>();
   T* rp = reference.mutable_data_ptr<T>();
   const FrameLists<T> f = list_step(g, in, xp, rp, static_cast<T>(threshold));
+  if (undo != nullptr) *undo = undo_step(g, f, reference, output, stride, padding, dilation);
   if (f.fired == 0) return 0;
   commit_step(g, in, f, xp, rp);  // after the NaN/Inf check: a rejected frame changes nothing
   if (f.fired >= dense_above * static_cast<double>(x.numel())) {
@@ -593,24 +615,53 @@ int64_t delta_conv2d_frame_steps(const Conv2dGeometry& g, const at::Tensor& x,
   return gather_step(g, f, packed, packed_layout, out, out_layout);
 }
 
-at::Tensor delta_conv2d_frame_cpu(const at::Tensor& x, const at::Tensor& reference,
-                                  const at::Tensor& output, const at::Tensor& weight,
-                                  const at::Tensor& packed_weight, double threshold,
-                                  at::IntArrayRef stride, at::IntArrayRef padding,
-                                  at::IntArrayRef dilation, int64_t groups, double dense_above) {
+// The checks and the steps; returns the executed MACs.
+int64_t delta_conv2d_frame_run(const at::Tensor& x, const at::Tensor& reference,
+                               const at::Tensor& output, const at::Tensor& weight,
+                               const at::Tensor& packed_weight, double threshold,
+                               at::IntArrayRef stride, at::IntArrayRef padding,
+                               at::IntArrayRef dilation, int64_t groups, double dense_above,
+                               FrameUndo* undo) {
   const Conv2dGeometry g = check_delta_conv2d_frame_args(
       x, reference, output, weight, packed_weight, stride, padding, dilation, groups);
   int64_t executed = 0;
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "delta_conv2d_frame_cpu", [&] {
     executed =
         delta_conv2d_frame_steps<scalar_t>(g, x, reference, output, weight, packed_weight,
-                                           threshold, stride, padding, dilation, dense_above);
+                                           threshold, stride, padding, dilation, dense_above, undo);
   });
-  return at::scalar_tensor(executed, at::kLong);
+  return executed;
+}
+
+at::Tensor delta_conv2d_frame_cpu(const at::Tensor& x, const at::Tensor& reference,
+                                  const at::Tensor& output, const at::Tensor& weight,
+                                  const at::Tensor& packed_weight, double threshold,
+                                  at::IntArrayRef stride, at::IntArrayRef padding,
+                                  at::IntArrayRef dilation, int64_t groups, double dense_above) {
+  return at::scalar_tensor(
+      delta_conv2d_frame_run(x, reference, output, weight, packed_weight, threshold, stride,
+                             padding, dilation, groups, dense_above, nullptr),
+      at::kLong);
+}
+
+LoggedFrame delta_conv2d_frame_logged_cpu(const at::Tensor& x, const at::Tensor& reference,
+                                          const at::Tensor& output, const at::Tensor& weight,
+                                          const at::Tensor& packed_weight, double threshold,
+                                          at::IntArrayRef stride, at::IntArrayRef padding,
+                                          at::IntArrayRef dilation, int64_t groups,
+                                          double dense_above) {
+  FrameUndo undo;
+  const int64_t executed =
+      delta_conv2d_frame_run(x, reference, output, weight, packed_weight, threshold, stride,
+                             padding, dilation, groups, dense_above, &undo);
+  return undo.with_count(executed);
 }
 
 }  // namespace
 
-TORCH_LIBRARY_IMPL(mmeff, CPU, m) { m.impl("delta_conv2d_frame", &delta_conv2d_frame_cpu); }
+TORCH_LIBRARY_IMPL(mmeff, CPU, m) {
+  m.impl("delta_conv2d_frame", &delta_conv2d_frame_cpu);
+  m.impl("delta_conv2d_frame_logged", &delta_conv2d_frame_logged_cpu);
+}
 
 }  // namespace mmeff
