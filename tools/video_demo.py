@@ -606,9 +606,9 @@ def verdict(summary: dict) -> str:
             f'detector at {summary["pipeline_speedup"]:.2f}x.')
     if summary['speedup'] < 1.5:
         line += (' That is below the 1.5x that pays for SkipConv: on this model the gates, the '
-                 'state and the dispatch of every layer cost about as much as the skipped '
-                 'convolutions. A larger pose model (HRNet-W32, --config and --block 8) is where '
-                 'it pays: docs/video_pose.md#the-main-job-toolsvideo_demopy.')
+                 'state, the undo log and the dispatch of every layer cost about as much as the '
+                 'skipped convolutions (docs/video_pose.md#the-main-job-toolsvideo_demopy shows '
+                 'HRNet-W32 in the same pipeline).')
     return line
 
 

@@ -23,3 +23,4 @@ param_scheduler = [
          by_epoch=True, convert_to_iter_based=True)
 ]
 default_hooks = dict(checkpoint=dict(interval=max_epochs))
+randomness = dict(seed=0)

@@ -1,6 +1,7 @@
 """``EfficientNetClassifier``: an mmdet EfficientNet(-CondConv) backbone with EfficientNet's
 ImageNet head, the model that the papers' parameter and MADD counts describe."""
 from mmdet.registry import MODELS
+from mmengine.registry import DefaultScope
 from torch import Tensor, nn
 
 
@@ -14,7 +15,8 @@ class EfficientNetClassifier(nn.Module):
 
     def __init__(self, backbone: dict, num_classes: int = 1000, dropout: float = 0.2):
         super().__init__()
-        self.backbone = MODELS.build(dict(backbone, out_indices=(6, )))
+        with DefaultScope.overwrite_default_scope('mmdet'):  # whatever scope is active
+            self.backbone = MODELS.build(dict(backbone, out_indices=(6, )))
         self.dropout = nn.Dropout(dropout)
         self.classifier = nn.Linear(self.backbone.out_channels, num_classes)
 

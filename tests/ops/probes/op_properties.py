@@ -29,16 +29,19 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mmeff.ops import (
-    BlockFrameWeights, commit_changed_windows, commit_changed_windows_reference, cond_conv2d,
-    cond_conv2d_reference, delta_conv2d_frame, delta_conv2d_frame_logged,
-    delta_conv2d_frame_logged_reference, delta_conv2d_frame_reference, depthwise_conv2d,
-    depthwise_conv2d_reference, kgs_conv3d, kgs_conv3d_reference, movinet_block_frame,
-    movinet_block_frame_reference, movinet_head_frame, movinet_head_frame_reference,
-    pack_kgs_conv3d_weight, skip_conv2d_frame, skip_conv2d_frame_logged,
-    skip_conv2d_frame_logged_reference, skip_conv2d_frame_reference, sparse_conv2d,
-    sparse_conv2d_reference, sparse_interp2d, sparse_interp2d_reference, stem_conv2d,
-    stem_conv2d_reference)
+# yapf: disable
+from mmeff.ops import (BlockFrameWeights, commit_changed_windows, commit_changed_windows_reference,
+                       cond_conv2d, cond_conv2d_reference, delta_conv2d_frame,
+                       delta_conv2d_frame_logged, delta_conv2d_frame_logged_reference,
+                       delta_conv2d_frame_reference, depthwise_conv2d, depthwise_conv2d_reference,
+                       kgs_conv3d, kgs_conv3d_reference, movinet_block_frame,
+                       movinet_block_frame_reference, movinet_head_frame,
+                       movinet_head_frame_reference, pack_kgs_conv3d_weight, skip_conv2d_frame,
+                       skip_conv2d_frame_logged, skip_conv2d_frame_logged_reference,
+                       skip_conv2d_frame_reference, sparse_conv2d, sparse_conv2d_reference,
+                       sparse_interp2d, sparse_interp2d_reference, stem_conv2d,
+                       stem_conv2d_reference)
+# yapf: enable
 from mmeff.ops.commit_changed_windows import block_input_windows
 from mmeff.ops.cond_conv2d import STRATEGIES
 from mmeff.ops.delta_conv2d_frame import pack_delta_conv2d_weight
