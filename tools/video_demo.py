@@ -220,38 +220,34 @@ def load_or_fallback(what: str, init, *args):
 class RecomputeMap:
     """Per frame and track, the share of each crop pixel's conv MACs that SkipConv recomputed.
 
-    A layer's recomputed positions are where its cached output changed since the track's
-    previous frame (on a track's first frame: everywhere), read from the layers' outputs, so it
-    does not depend on how SkipConv2d executes its gates.
+    A layer's recomputed positions are where its cached output (in the track's stream) changed
+    since the track's previous frame (on a track's first frame: everywhere). It reads the
+    streams after the timed step, so it adds nothing to SkipConv's time and does not depend on
+    how SkipConv2d executes its gates.
     """
 
     def __init__(self, model: torch.nn.Module):
         self.layers = [m for m in model.modules() if isinstance(m, SkipConv2d)]
-        self.outputs: Dict[SkipConv2d, torch.Tensor] = {}
         self.previous: Dict[Tuple[int, SkipConv2d], torch.Tensor] = {}
-        for layer in self.layers:
-            layer.register_forward_hook(self._record)
-
-    def _record(self, layer, args, out) -> None:
-        self.outputs[layer] = out.detach().clone()  # later layers may modify ``out`` in place
 
     def forget(self, track: int) -> None:
         """Drop an ended track's outputs."""
         for layer in self.layers:
             self.previous.pop((track, layer), None)
 
-    def heat(self, track: int, size_hw: Tuple[int, int]) -> np.ndarray:
-        """(H, W) float in [0, 1] at the model input's resolution, for the frame just run."""
+    def heat(self, track: int, state: StreamState, size_hw: Tuple[int, int]) -> np.ndarray:
+        """(H, W) float in [0, 1] at the model input's resolution, for the frame just run in
+        ``state``."""
         total = np.zeros(size_hw, np.float32)
         weight = 0.0
         for layer in self.layers:
-            out = self.outputs.pop(layer, None)
-            if out is None or not layer.dense_macs:
+            entry = state.get(layer)
+            if entry is None or not layer.dense_macs:
                 continue
-            before = self.previous.get((track, layer))
+            out, before = entry.output, self.previous.get((track, layer))
             changed = (out != before).any(1)[0] if before is not None and \
                 before.shape == out.shape else torch.ones(out.shape[-2:], dtype=torch.bool)
-            self.previous[(track, layer)] = out
+            self.previous[(track, layer)] = out.clone()
             total += layer.dense_macs * cv2.resize(changed.float().numpy(), size_hw[::-1],
                                                    interpolation=cv2.INTER_NEAREST)
             weight += layer.dense_macs
@@ -449,10 +445,10 @@ def run(video: Video, detector: Detector, dense, skip, pipeline: Compose, settin
                         s.dense_correct += pck(dense_kpts, gt, box)
                         s.skip_correct += pck(skip_kpts, gt, box)
                 meta = k.metainfo
-                skip_view = overlay(skip_view, recompute.heat(track,
-                                                              tuple(meta['input_size'][::-1])),
-                                    meta['input_center'], meta['input_scale'],
-                                    tuple(meta['input_size']))
+                skip_view = overlay(
+                    skip_view, recompute.heat(track, streams[track],
+                                              tuple(meta['input_size'][::-1])),
+                    meta['input_center'], meta['input_scale'], tuple(meta['input_size']))
                 dense_samples.append(d)
                 skip_samples.append(k)
             stats.append(s)
@@ -485,11 +481,16 @@ def median_ms(values) -> float:
     return statistics.median(values) * 1e3 if values else float('nan')
 
 
+def ratio(a: float, b: float) -> float:
+    return a / b if b else float('nan')
+
+
 def summarize(stats: List[FrameStats], logs: Dict[int, TrackLog], threads: int) -> dict:
-    """Medians over the frames after the first (every stream's first frame is a key frame)."""
+    """Medians over the frames after the first (every stream's first frame is a key frame);
+    pose times over the frames with people in them (NaN when nobody was detected)."""
     steady = stats[1:] or stats
-    pose_dense = median_ms(s.dense_s for s in steady)
-    pose_skip = median_ms(s.skip_s for s in steady)
+    pose_dense = median_ms(s.dense_s for s in steady if s.tracks)
+    pose_skip = median_ms(s.skip_s for s in steady if s.tracks)
     det_dense = median_ms(s.det_dense_s for s in steady if s.det_dense_macs)
     det_skip = median_ms(s.det_skip_s for s in steady if s.det_skip_s is not None)
     dense_pipeline = median_ms(s.det_dense_s + s.dense_s for s in steady)
@@ -502,10 +503,10 @@ def summarize(stats: List[FrameStats], logs: Dict[int, TrackLog], threads: int) 
             s.tracks for s in stats), dense_gmacs=dense_macs / len(stats) / 1e9,
         skipconv_gmacs=sum(s.executed_macs for s in stats) / len(stats) / 1e9,
         mac_ratio=sum(s.executed_macs for s in stats) / max(dense_macs, 1), dense_ms=pose_dense,
-        skipconv_ms=pose_skip, speedup=pose_dense / pose_skip, detector_ms=det_dense,
+        skipconv_ms=pose_skip, speedup=ratio(pose_dense, pose_skip), detector_ms=det_dense,
         detector_gmacs=statistics.mean(s.det_dense_macs for s in stats) / 1e9,
         dense_pipeline_ms=dense_pipeline, skipconv_pipeline_ms=skip_pipeline,
-        pipeline_speedup=dense_pipeline / skip_pipeline, keypoints_within_2px=float(
+        pipeline_speedup=ratio(dense_pipeline, skip_pipeline), keypoints_within_2px=float(
             (distances <= 2).mean()) if len(distances) else float('nan'),
         mean_keypoint_distance_px=float(distances.mean()) if len(distances) else float('nan'),
         crops_per_track=statistics.mean(log.crops for log in logs.values()) if logs else 0.0,
@@ -514,7 +515,7 @@ def summarize(stats: List[FrameStats], logs: Dict[int, TrackLog], threads: int) 
             for track, log in logs.items()
         })
     if any(s.compare_s for s in stats):
-        summary['compared_ms'] = median_ms(s.compare_s for s in steady)
+        summary['compared_ms'] = median_ms(s.compare_s for s in steady if s.tracks)
         summary['compared_pipeline_ms'] = median_ms(s.det_dense_s + s.compare_s for s in steady)
     if any(s.det_skip_s is not None for s in stats):
         summary['skipconv_detector_ms'] = det_skip
@@ -543,11 +544,11 @@ def format_table(summary: dict) -> str:
          f'{summary["keypoints_within_2px"]:.1%}'),
     ]
     if 'compared_ms' in summary:
-        rows.append(
-            (summary['compared_model'], '-', f'{summary["compared_ms"]:.1f}',
-             f'{summary["dense_ms"] / summary["compared_ms"]:.2f}', f'{summary["detector_ms"]:.1f}',
-             f'{summary["compared_pipeline_ms"]:.1f}',
-             f'{summary["dense_pipeline_ms"] / summary["compared_pipeline_ms"]:.2f}', '-', '-'))
+        rows.append((summary['compared_model'], '-', f'{summary["compared_ms"]:.1f}',
+                     f'{ratio(summary["dense_ms"], summary["compared_ms"]):.2f}',
+                     f'{summary["detector_ms"]:.1f}', f'{summary["compared_pipeline_ms"]:.1f}',
+                     f'{ratio(summary["dense_pipeline_ms"], summary["compared_pipeline_ms"]):.2f}',
+                     '-', '-'))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     lines = ['  '.join(c.rjust(w) for c, w in zip(r, widths)) for r in rows]
     detector = 'SkipConv detector (own stream)' if 'skipconv_detector_ms' in summary else \
@@ -595,6 +596,9 @@ def write_outputs(stats: List[FrameStats], summary: dict, out_dir: Path) -> None
 
 def verdict(summary: dict) -> str:
     """One line on whether SkipConv pays in this run, from its own measurements."""
+    if not summary['tracks']:
+        return 'Nobody was detected, so no pose model ran (lower --bbox-thr, or check the ' \
+            'detector and --det-cat-id).'
     if 'dense_pck' in summary:
         change = (summary['skipconv_pck'] - summary['dense_pck']) * 100
         fidelity = (f'PCK@0.2 {summary["skipconv_pck"]:.3f} against dense '

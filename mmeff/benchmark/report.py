@@ -42,6 +42,15 @@ def _figure():
     return plt, plt.subplots(figsize=(6.4, 4.0), dpi=100)
 
 
+def _save(plt, fig, ax, path: Path) -> None:
+    """Grid, legend, and the figure written to ``path`` and closed."""
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
 def plot_skipconv_video(record: dict, path: Path) -> None:
     """Keypoints within 2 px of dense against the executed MAC share, one line per gate."""
     plt, (fig, ax) = _figure()
@@ -58,11 +67,7 @@ def plot_skipconv_video(record: dict, path: Path) -> None:
     ax.set_xlabel('executed MACs (% of dense)')
     ax.set_ylabel('keypoints within 2 px of dense (%)')
     ax.set_title('SkipConv gates: fidelity vs executed MACs')
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
+    _save(plt, fig, ax, path)
 
 
 def plot_movinet_stream(record: dict, path: Path) -> None:
@@ -78,11 +83,7 @@ def plot_movinet_stream(record: dict, path: Path) -> None:
     ax.set_ylabel('ms per new frame')
     ax.set_title(record['title'])
     ax.set_xticks(windows)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
+    _save(plt, fig, ax, path)
 
 
 def plot_sampling_interp_sweep(record: dict, path: Path) -> None:
@@ -101,11 +102,7 @@ def plot_sampling_interp_sweep(record: dict, path: Path) -> None:
     ax.set_xlabel('backbone GMACs per frame (executed)')
     ax.set_ylabel('COCO mAP')
     ax.set_title('Sampling-interpolation vs smaller inputs')
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
+    _save(plt, fig, ax, path)
 
 
 PLOTS: Dict[str, Callable[[dict, Path],

@@ -3,9 +3,8 @@ tools/train.py on synthetic video: the loss falls and the trained mAP beats the 
 model's. The same short run as test_mmdet_tools.py's static one."""
 import pytest
 
-from mmeff.utils import SyntheticDetectionConfig, write_synthetic_detection
 from tests.e2e.test_mmdet_tools import (REPO, assert_loss_decreases, assert_map_beats_untrained,
-                                        last_scalars, run_tool, write_config)
+                                        train_on_synthetic_videos)
 
 CONDCONV = (REPO / 'configs' / 'condconv' /
             'efficientdet_effb0-cc4e_bifpn_1xb8-24e_synthvid-128x128.py')
@@ -13,16 +12,8 @@ CONDCONV = (REPO / 'configs' / 'condconv' /
 
 @pytest.fixture(scope='module')
 def trained(tmp_path_factory):
-    root = tmp_path_factory.mktemp('effdet_cc')
-    data = root / 'data'
-    cfg = SyntheticDetectionConfig(frames=8, height=128, width=128, objects=1, min_size=0.25,
-                                   max_size=0.45)
-    write_synthetic_detection(str(data), 'train', 2, cfg, first_seed=0)
-    write_synthetic_detection(str(data), 'val', 2, cfg, first_seed=10000)
-    config = write_config(root / 'condconv.py', CONDCONV, data, evaluator='coco',
-                          extra='randomness = dict(seed=0)\n')
-    run_tool('train.py', config, '--work-dir', root / 'train')
-    return dict(config=config, scalars=last_scalars(root / 'train'))
+    return train_on_synthetic_videos(tmp_path_factory.mktemp('effdet_cc'), CONDCONV,
+                                     extra='randomness = dict(seed=0)\n')
 
 
 def test_condconv_detector_loss_falls(trained):

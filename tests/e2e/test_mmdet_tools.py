@@ -78,19 +78,24 @@ def logged_metrics(work_dir):
     return json.loads(path.read_text().splitlines()[-1])
 
 
-@pytest.fixture(scope='module')
-def trained(tmp_path_factory):
-    root = tmp_path_factory.mktemp('effdet')
+def train_on_synthetic_videos(root: Path, base, extra: str = '') -> dict:
+    """The short run of ``base`` with mmdet's tools/train.py on 2 + 2 synthetic videos in
+    ``root``: its data, config, last checkpoint and logged scalars."""
     data = root / 'data'
     cfg = SyntheticDetectionConfig(frames=8, height=128, width=128, objects=1, min_size=0.25,
                                    max_size=0.45)
     write_synthetic_detection(str(data), 'train', 2, cfg, first_seed=0)
     write_synthetic_detection(str(data), 'val', 2, cfg, first_seed=10000)
-    config = write_config(root / 'dense.py', DENSE, data, evaluator='coco')
+    config = write_config(root / 'model.py', base, data, evaluator='coco', extra=extra)
     run_tool('train.py', config, '--work-dir', root / 'train')
     checkpoint, = (root / 'train').glob(f'epoch_{EPOCHS}.pth')
     return dict(root=root, data=data, config=config, checkpoint=checkpoint,
                 scalars=last_scalars(root / 'train'))
+
+
+@pytest.fixture(scope='module')
+def trained(tmp_path_factory):
+    return train_on_synthetic_videos(tmp_path_factory.mktemp('effdet'), DENSE)
 
 
 def assert_loss_decreases(scalars):
