@@ -15,7 +15,8 @@ LEVELS = {
     'engine': 4,
     'det': 5,
     'pose': 5,
-    'action': 5
+    'action': 5,
+    'apis': 6
 }
 SHARED = {'registry', 'version'}  # imported by every level
 

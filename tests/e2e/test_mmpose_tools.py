@@ -1,7 +1,6 @@
 """The user's flow through mmpose's own tools, on the synthetic video-pose dataset:
 train dense -> evaluate dense and SkipConv (norm gates) on video -> fine-tune Gumbel gates
 -> evaluate; then the video demo on a short clip with the trained checkpoint."""
-import importlib.util
 import json
 import os
 import subprocess
@@ -15,6 +14,8 @@ import pytest
 import torch
 from mmengine.config import Config
 
+from mmeff.apis import (Detector, Settings, build_pose_models, input_aspect_ratio, pose_batch,
+                        run_video_pose, synthetic_clip, test_pipeline)
 from mmeff.layers import StreamState, stream
 
 REPO = Path(__file__).resolve().parents[2]
@@ -155,28 +156,17 @@ def test_video_demo_without_weights_for_a_real_video_falls_back(trained, people_
     assert json.loads((tmp_path / 'out' / 'summary.json').read_text())['frames'] == 3
 
 
-def load_demo():
-    spec = importlib.util.spec_from_file_location('video_demo', REPO / 'tools' / 'video_demo.py')
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_each_track_equals_its_own_fresh_stream(trained, people_detector, tmp_path):
     """Detect -> track -> per-track SkipConv streams on a clip where one person leaves and one
     enters: every track's keypoints equal those of that track run alone through a new stream."""
-    demo = load_demo()
     torch.set_num_threads(1)
-    args = demo.parse_args([
-        '--checkpoint',
-        str(trained['checkpoint']), '--det-checkpoint',
-        str(people_detector), '--frames', '40', '--out-dir',
-        str(tmp_path)
-    ])
-    video, detector, dense, skip, config = demo.load_models(args)
-    pipeline = demo.test_pipeline(Config.fromfile(str(config)))
-    stats, logs = demo.run(video, detector, dense, skip, pipeline,
-                           demo.Settings(aspect_ratio=demo.input_aspect_ratio(pipeline)), tmp_path)
+    video = synthetic_clip(frames=40)
+    detector = Detector(DETECTOR, str(people_detector), cat_id=0, bbox_thr=0.3, skipconv=False,
+                        block=4)
+    dense, skip = build_pose_models(DENSE, str(trained['checkpoint']), block=4)
+    pipeline = test_pipeline(Config.fromfile(str(DENSE)))
+    stats, logs = run_video_pose(video, detector, dense, skip, pipeline,
+                                 Settings(aspect_ratio=input_aspect_ratio(pipeline)), tmp_path)
     assert len(logs) >= 2, f'expected the figures as tracks, got {len(logs)}'
     last = len(video.frames) - 1
     # a person enters or leaves during the clip: some track starts late or ends early
@@ -189,7 +179,7 @@ def test_each_track_equals_its_own_fresh_stream(trained, people_detector, tmp_pa
                                                        log.sizes, log.keypoints):
                 with stream(state):
                     (sample, ) = skip.test_step(
-                        demo.pose_batch(pipeline, video.frames[t], box, center, size))
+                        pose_batch(pipeline, video.frames[t], box, center, size))
                 np.testing.assert_array_equal(sample.pred_instances.keypoints[0], keypoints,
                                               err_msg=f'track {track}, frame {t}')
 
@@ -198,10 +188,9 @@ def test_video_demo_runs_a_stock_coco_model_on_a_video_file(people_detector, tmp
     """A user's video with mmpose's stock COCO HRNet-W32 config, unchanged (random weights
     stand in for the COCO checkpoint, which cannot be downloaded here)."""
     from mmpose.apis import init_model
-    demo = load_demo()
     video = tmp_path / 'street.mp4'
     writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*'mp4v'), 15, (320, 240))
-    for frame in demo.synthetic_clip(frames=4).frames:
+    for frame in synthetic_clip(frames=4).frames:
         writer.write(frame)
     writer.release()
     config = (Path(mmpose.__file__).parent / '.mim' / 'configs' / 'body_2d_keypoint' /

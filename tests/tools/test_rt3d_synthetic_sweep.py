@@ -1,6 +1,5 @@
-"""tools/rt3d_synthetic_sweep.py without training: its loader options, the reuse of finished
-runs, and a row from logged accuracies and a pruned checkpoint."""
-import importlib.util
+"""mmeff.benchmark.rt3d_sweep (tools/rt3d_synthetic_sweep.py) without training: its loader
+options, the reuse of finished runs, and a row from logged accuracies and a pruned checkpoint."""
 import json
 
 import pytest
@@ -8,17 +7,14 @@ import torch
 from mmengine.config import Config
 
 from mmeff.layers.kernel_group_sparsity import prune_model
-from tests.helpers import REPO, build_model
+from tests.helpers import build_model
 
 
 @pytest.fixture(scope='module')
 def sweep():
     pytest.importorskip('mmaction', reason='mmaction2 is not installed')
-    path = REPO / 'tools' / 'rt3d_synthetic_sweep.py'
-    spec = importlib.util.spec_from_file_location('rt3d_synthetic_sweep', path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    from mmeff.benchmark import rt3d_sweep
+    return rt3d_sweep
 
 
 def test_loader_options_point_train_and_val_at_the_data(sweep, tmp_path):

@@ -1,7 +1,5 @@
 """The per-layer report of a pruned model: parameters, FLOPs and shares against hand counts,
 recognizers (backbone and head), checkpoints with masks, and tools/rt3d_report.py."""
-import importlib.util
-import math
 
 import pytest
 import torch
@@ -11,10 +9,8 @@ from torch import nn
 from mmeff.layers.kernel_group_sparsity import attach_mask, prune_model
 from mmeff.utils.pruning_report import (format_report, hook_input_shape, load_pruned_checkpoint,
                                         pruning_report)
-from tests.helpers import REPO, build_model
 
 INPUT = (1, 3, 4, 8, 8)
-TINY_CONFIG = REPO / 'configs/rt3d/r2plus1d-tiny-kgs-2x_1xb8-8x1x1-8e_synthetic-actions-rgb.py'
 
 
 def two_convs() -> nn.Sequential:
@@ -83,31 +79,3 @@ def test_errors_name_what_is_missing():
         pruning_report(nn.Sequential(nn.Conv2d(3, 4, 3)), (1, 3, 8, 8))
     with pytest.raises(ValueError, match='input_shape'):
         hook_input_shape(Config(dict(custom_hooks=[dict(type='EMAHook')])))
-
-
-def test_rt3d_report_tool_on_a_pruned_tiny_r2plus1d(tmp_path, capsys):
-    pytest.importorskip('mmaction', reason='mmaction2 is not installed')
-    cfg = Config.fromfile(str(TINY_CONFIG))
-    model = build_model(cfg.model, 'mmaction')
-    masks = prune_model(model, 'kgs', 0.5, (4, 4), pad=True)
-    torch.save({'state_dict': model.state_dict()}, tmp_path / 'kgs.pth')
-    spec = importlib.util.spec_from_file_location('rt3d_report', REPO / 'tools/rt3d_report.py')
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
-
-    tool.main([str(TINY_CONFIG), str(tmp_path / 'kgs.pth'), '--json', str(tmp_path / 'r.json')])
-    lines = capsys.readouterr().out.splitlines()
-    table = lines[next(i for i, line in enumerate(lines) if line.startswith('---')) + 1:]
-    rows = {line.split()[0]: line.split() for line in table}
-    assert set(rows) == {*masks, 'model'}  # every Conv3d of the model is masked, one row each
-    for name, mask in masks.items():
-        assert rows[name][-1] == f'{(~mask).float().mean().item():.1%}'
-    report = __import__('json').loads((tmp_path / 'r.json').read_text())
-    pruned = sum(int((~m).sum()) for m in masks.values())
-    assert report['kept_params'] == report['params'] - pruned
-    # one ratio over all convs: their FLOPs halve; BN, pooling and the head stay dense
-    conv_flops = sum(layer['flops'] for layer in report['layers'])
-    kept_conv = sum(layer['kept_flops'] for layer in report['layers'])
-    assert kept_conv / conv_flops == pytest.approx(0.5, abs=0.01)
-    assert 1.9 < report['flop_reduction'] < 2.0
-    assert math.prod(hook_input_shape(cfg)) == 8 * 32 * 32 * 3
