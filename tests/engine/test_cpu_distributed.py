@@ -4,11 +4,13 @@ from types import SimpleNamespace
 
 import pytest
 import torch
+from mmengine.config import Config
 from mmengine.dist import utils as dist_utils
 from mmengine.runner import Runner
 
 from mmeff.engine import enable_cpu_distributed
-from mmeff.engine.cpu_distributed import cpu_model_wrapper_cfg, init_dist_pytorch_without_gpu
+from mmeff.engine.cpu_distributed import (cpu_model_wrapper_cfg, init_dist_pytorch_without_gpu,
+                                          without_sync_batchnorm)
 
 requires_no_gpu = pytest.mark.skipif(torch.cuda.is_available(),
                                      reason='the step applies only where no GPU is visible')
@@ -38,3 +40,14 @@ def test_the_default_wrapper_gets_no_device_ids():
 def test_a_gpu_only_init_backend_is_refused_by_name():
     with pytest.raises(ValueError, match="init_backend='deepspeed' needs a GPU"):
         init_dist_pytorch_without_gpu('gloo', init_backend='deepspeed')
+
+
+def test_sync_batchnorm_runs_per_process_and_sync_bn_is_refused_by_name():
+    model = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 1), torch.nn.SyncBatchNorm(4))
+    weight = model[1].weight
+    reverted = without_sync_batchnorm(SimpleNamespace(cfg=Config()), model)
+    assert not any(isinstance(m, torch.nn.SyncBatchNorm) for m in reverted.modules())
+    assert isinstance(reverted[1], torch.nn.modules.batchnorm._BatchNorm)
+    assert reverted[1].weight is weight
+    with pytest.raises(ValueError, match="sync_bn='torch' asks for SyncBatchNorm, which needs"):
+        without_sync_batchnorm(SimpleNamespace(cfg=Config(dict(sync_bn='torch'))), model)

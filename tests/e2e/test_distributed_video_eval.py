@@ -1,0 +1,153 @@
+"""Video pose evaluation and Gumbel-gate training under ``torchrun`` with mmpose's own
+``tools/test.py`` / ``tools/train.py --launcher pytorch`` (gloo on the CPU).
+
+The evaluation over 2 and 3 ranks, with streams of uneven lengths (one long video, short
+ones; more ranks than videos), must give exactly the metrics and predictions of one process;
+the calibrated norm-gate thresholds, the Gumbel temperatures and the weights must be the same
+on every rank."""
+import json
+import math
+import os
+import pickle
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from tests.e2e.test_mmpose_tools import DENSE, GUMBEL, REPO, SKIPCONV, TOOLS
+
+#: evaluation subsets of the synthetic test videos: video -> frames kept
+SUBSETS = {
+    'long_short': {
+        'test_000': 16,
+        'test_001': 3,
+        'test_002': 3
+    },
+    'two_videos': {
+        'test_000': 16,
+        'test_001': 3
+    },
+}
+PROBE = ("custom_imports = dict(imports=['mmeff', 'tests.e2e.probes.rank_state_hook'], "
+         'allow_failed_imports=False)\n')
+
+
+def run_tool(tool: str, nproc: int, args: list, cwd: Path) -> str:
+    """mmpose's ``tools/<tool>`` in one process, or ``nproc`` under torchrun."""
+    if nproc == 1:
+        command = [sys.executable, TOOLS / tool, *args]
+    else:
+        command = [
+            sys.executable, '-m', 'torch.distributed.run', '--standalone', '--nproc_per_node',
+            str(nproc), TOOLS / tool, *args, '--launcher', 'pytorch'
+        ]
+    done = subprocess.run(list(map(str, command)), cwd=cwd, capture_output=True, text=True,
+                          timeout=600, env=dict(os.environ, PYTHONPATH=str(REPO),
+                                                OMP_NUM_THREADS='1'))
+    log = done.stdout + done.stderr
+    assert done.returncode == 0, log[-4000:]
+    return log
+
+
+def with_probe(tmp: Path, config: Path, extra: str = '') -> Path:
+    """``config`` with the RankStateHook probe added to its custom hooks."""
+    probed = tmp / f'probed_{config.name}'
+    probed.write_text(f'_base_ = {str(config)!r}\n{PROBE}'
+                      "custom_hooks = _base_.custom_hooks + [dict(type='RankStateHook')]\n" + extra)
+    return probed
+
+
+def keep_frames(annotations: dict, frames: dict) -> dict:
+    """The annotations of the first ``frames[video]`` frames of each listed video."""
+    images = [
+        image for image in annotations['images'] if image['file_name'].split('/')[1] in frames
+        and int(image['file_name'].split('/')[2][:5]) <= frames[image['file_name'].split('/')[1]]
+    ]
+    ids = {image['id'] for image in images}
+    return dict(annotations, images=images,
+                annotations=[a for a in annotations['annotations'] if a['image_id'] in ids])
+
+
+@pytest.fixture(scope='module')
+def videos(tmp_path_factory):
+    """Synthetic pose videos, the evaluation subsets, and a dense tiny-HRNet checkpoint."""
+    from mmpose.apis import init_model
+    tmp = tmp_path_factory.mktemp('dist_eval')
+    root = tmp / 'data'
+    subprocess.run([
+        sys.executable, REPO / 'tools' / 'generate_synthetic_pose_videos.py', root, '--train', '4',
+        '--test', '3', '--frames', '16'
+    ], check=True, capture_output=True, env=dict(os.environ, PYTHONPATH=str(REPO)))
+    annotations = json.loads((root / 'annotations' / 'Sub1_test.json').read_text())
+    for name, frames in SUBSETS.items():
+        (root / 'annotations' / f'{name}.json').write_text(
+            json.dumps(keep_frames(annotations, frames)))
+    torch.manual_seed(0)
+    checkpoint = tmp / 'dense_init.pth'
+    torch.save(dict(state_dict=init_model(str(DENSE), None, device='cpu').state_dict()), checkpoint)
+    return dict(tmp=tmp, root=root, checkpoint=checkpoint, evaluations={})
+
+
+def evaluate(videos: dict, subset: str, nproc: int) -> dict:
+    """Metrics, dumped predictions and each rank's probed state of the SkipConv config
+    (calibrated norm gates) on ``subset`` over ``nproc`` processes (cached)."""
+    if (subset, nproc) not in videos['evaluations']:
+        tmp = videos['tmp']
+        work = tmp / f'{subset}_{nproc}'
+        run_tool('test.py', nproc, [
+            with_probe(tmp, SKIPCONV), videos['checkpoint'], '--work-dir', work, '--dump',
+            work / 'predictions.pkl', '--cfg-options',
+            f'test_dataloader.dataset.dataset.data_root={videos["root"]}/',
+            f'test_dataloader.dataset.dataset.ann_file=annotations/{subset}.json'
+        ], tmp)
+        ranks = [
+            torch.load(work / f'state_rank{rank}.pth', weights_only=False) for rank in range(nproc)
+        ]
+        videos['evaluations'][subset, nproc] = dict(
+            metrics=ranks[0]['metrics'][0], ranks=ranks, predictions=pickle.loads(
+                (work / 'predictions.pkl').read_bytes()))
+    return videos['evaluations'][subset, nproc]
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason='checks the CPU (gloo) path')
+@pytest.mark.parametrize('subset,nproc', [('long_short', 2), ('two_videos', 3)])
+def test_ranks_evaluate_videos_exactly_like_one_process(videos, subset, nproc):
+    single, split = evaluate(videos, subset, 1), evaluate(videos, subset, nproc)
+    frames = sum(SUBSETS[subset].values())
+    print(f'{subset} on {nproc} ranks: {split["metrics"]}')
+    assert {'PCK', 'macs/mac_ratio'} <= set(single['metrics'])
+    assert 0 < single['metrics']['macs/mac_ratio'] < 1, 'the gates skip nothing: a weak check'
+    assert split['metrics'] == single['metrics']
+    assert all(rank['metrics'] == split['ranks'][0]['metrics'] for rank in split['ranks'])
+    assert len(single['predictions']) == len(split['predictions']) == frames
+    for one, many in zip(single['predictions'], split['predictions']):
+        assert many['img_path'] == one['img_path']
+        assert (many['pred_instances']['keypoints'] == one['pred_instances']['keypoints']).all()
+    thresholds = [rank['thresholds'] for rank in split['ranks']]
+    assert thresholds[0] and all(t == single['ranks'][0]['thresholds'] for t in thresholds)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason='checks the CPU (gloo) path')
+def test_gumbel_training_keeps_gates_and_temperatures_identical_on_two_ranks(videos):
+    tmp, work = videos['tmp'], videos['tmp'] / 'gumbel'
+    config = with_probe(tmp, GUMBEL, 'train_dataloader = dict(batch_size=4)\n')
+    log = run_tool('train.py', 2, [
+        config, '--work-dir', work, '--cfg-options', f'load_from={videos["checkpoint"]}',
+        f'train_dataloader.dataset.dataset.data_root={videos["root"]}/',
+        f'val_dataloader.dataset.dataset.data_root={videos["root"]}/',
+        'val_dataloader.dataset.dataset.ann_file=annotations/two_videos.json',
+        'train_cfg.max_epochs=1', 'train_cfg.val_interval=1'
+    ], tmp)
+    losses = [
+        float(line.split(' loss: ')[1].split()[0]) for line in log.splitlines()
+        if 'Epoch(train)' in line and ' loss: ' in line
+    ]
+    assert losses and all(math.isfinite(loss) for loss in losses)
+    ranks = [torch.load(work / f'state_rank{rank}.pth', weights_only=False) for rank in (0, 1)]
+    assert ranks[0]['temperatures'] == ranks[1]['temperatures']
+    assert len(ranks[0]['temperatures']) >= 2 and ranks[0]['temperatures'][0]
+    assert len({t for step in ranks[0]['temperatures'] for t in step}) >= 2, 'no annealing'
+    for name, weight in ranks[0]['weights'].items():
+        assert torch.equal(weight, ranks[1]['weights'][name]), f'{name} differs between ranks'
