@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from tests.e2e import test_mmdet_tools as det
 from tests.e2e.test_mmpose_tools import DENSE, GUMBEL, REPO, SKIPCONV, TOOLS
 
 #: evaluation subsets of the synthetic test videos: video -> frames kept
@@ -34,14 +35,14 @@ PROBE = ("custom_imports = dict(imports=['mmeff', 'tests.e2e.probes.rank_state_h
          'allow_failed_imports=False)\n')
 
 
-def run_tool(tool: str, nproc: int, args: list, cwd: Path) -> str:
-    """mmpose's ``tools/<tool>`` in one process, or ``nproc`` under torchrun."""
+def run_tool(tool: Path, nproc: int, args: list, cwd: Path) -> str:
+    """A toolbox's ``tool`` in one process, or ``nproc`` under torchrun."""
     if nproc == 1:
-        command = [sys.executable, TOOLS / tool, *args]
+        command = [sys.executable, tool, *args]
     else:
         command = [
             sys.executable, '-m', 'torch.distributed.run', '--standalone', '--nproc_per_node',
-            str(nproc), TOOLS / tool, *args, '--launcher', 'pytorch'
+            str(nproc), tool, *args, '--launcher', 'pytorch'
         ]
     done = subprocess.run(list(map(str, command)), cwd=cwd, capture_output=True, text=True,
                           timeout=600, env=dict(os.environ, PYTHONPATH=str(REPO),
@@ -51,12 +52,18 @@ def run_tool(tool: str, nproc: int, args: list, cwd: Path) -> str:
     return log
 
 
-def with_probe(tmp: Path, config: Path, extra: str = '') -> Path:
-    """``config`` with the RankStateHook probe added to its custom hooks."""
+def with_probe(tmp: Path, config: Path, extra: str = '',
+               hooks: str = '_base_.custom_hooks') -> Path:
+    """``config`` with the RankStateHook probe added to its custom ``hooks``."""
     probed = tmp / f'probed_{config.name}'
     probed.write_text(f'_base_ = {str(config)!r}\n{PROBE}'
-                      "custom_hooks = _base_.custom_hooks + [dict(type='RankStateHook')]\n" + extra)
+                      f"custom_hooks = {hooks} + [dict(type='RankStateHook')]\n" + extra)
     return probed
+
+
+def rank_states(work: Path, nproc: int) -> list:
+    """What RankStateHook saved on each rank."""
+    return [torch.load(work / f'state_rank{rank}.pth', weights_only=False) for rank in range(nproc)]
 
 
 def keep_frames(annotations: dict, frames: dict) -> dict:
@@ -96,7 +103,7 @@ def evaluate(videos: dict, subset: str, nproc: int) -> dict:
     if (subset, nproc) not in videos['evaluations']:
         tmp = videos['tmp']
         work = tmp / f'{subset}_{nproc}'
-        run_tool('test.py', nproc, [
+        run_tool(TOOLS / 'test.py', nproc, [
             with_probe(tmp, SKIPCONV), videos['checkpoint'], '--work-dir', work, '--dump',
             work / 'predictions.pkl', '--cfg-options',
             f'test_dataloader.dataset.dataset.data_root={videos["root"]}/',
@@ -133,7 +140,7 @@ def test_ranks_evaluate_videos_exactly_like_one_process(videos, subset, nproc):
 def test_gumbel_training_keeps_gates_and_temperatures_identical_on_two_ranks(videos):
     tmp, work = videos['tmp'], videos['tmp'] / 'gumbel'
     config = with_probe(tmp, GUMBEL, 'train_dataloader = dict(batch_size=4)\n')
-    log = run_tool('train.py', 2, [
+    log = run_tool(TOOLS / 'train.py', 2, [
         config, '--work-dir', work, '--cfg-options', f'load_from={videos["checkpoint"]}',
         f'train_dataloader.dataset.dataset.data_root={videos["root"]}/',
         f'val_dataloader.dataset.dataset.data_root={videos["root"]}/',
@@ -145,9 +152,55 @@ def test_gumbel_training_keeps_gates_and_temperatures_identical_on_two_ranks(vid
         if 'Epoch(train)' in line and ' loss: ' in line
     ]
     assert losses and all(math.isfinite(loss) for loss in losses)
-    ranks = [torch.load(work / f'state_rank{rank}.pth', weights_only=False) for rank in (0, 1)]
+    ranks = rank_states(work, 2)
     assert ranks[0]['temperatures'] == ranks[1]['temperatures']
     assert len(ranks[0]['temperatures']) >= 2 and ranks[0]['temperatures'][0]
     assert len({t for step in ranks[0]['temperatures'] for t in step}) >= 2, 'no annealing'
     for name, weight in ranks[0]['weights'].items():
         assert torch.equal(weight, ranks[1]['weights'][name]), f'{name} differs between ranks'
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason='checks the CPU (gloo) path')
+def test_two_ranks_evaluate_detection_videos_exactly_like_one_process(tmp_path):
+    """mmdet's tools/test.py on the SkipConv EfficientDet config: videos of 8, 3 and 3 frames."""
+    from mmdet.apis import init_detector
+
+    from mmeff.utils import SyntheticDetectionConfig, write_synthetic_detection
+    data = tmp_path / 'data'
+    write_synthetic_detection(str(data), 'val', 3, SyntheticDetectionConfig(frames=8, objects=1),
+                              first_seed=0)
+    coco = json.loads((data / 'annotations' / 'val.json').read_text())
+    images = [im for im in coco['images'] if im['video_id'] == 1 or im['frame_id'] < 3]
+    ids = {im['id'] for im in images}
+    (data / 'annotations' / 'uneven.json').write_text(
+        json.dumps(
+            dict(coco, images=images,
+                 annotations=[a for a in coco['annotations'] if a['image_id'] in ids])))
+    torch.manual_seed(0)
+    checkpoint = tmp_path / 'init.pth'
+    torch.save(dict(state_dict=init_detector(str(det.DENSE), None, device='cpu').state_dict()),
+               checkpoint)
+    ann = f'{data}/annotations/uneven.json'
+    config = with_probe(
+        tmp_path, det.SKIPCONV, hooks='[]',
+        extra=(f"test_dataloader = dict(num_workers=0, persistent_workers=False, dataset=dict("
+               f"data_root='{data}/', ann_file='annotations/uneven.json'))\n"
+               f"test_evaluator = [dict(type='CocoMetric', ann_file='{ann}', metric='bbox'), "
+               "dict(type='FrameMacsMetric')]\n"))
+    runs = {}
+    for nproc in (1, 2):
+        work = tmp_path / f'ranks{nproc}'
+        run_tool(det.TOOLS / 'test.py', nproc,
+                 [config, checkpoint, '--work-dir', work, '--out', work / 'out.pkl'], tmp_path)
+        runs[nproc] = dict(ranks=rank_states(work, nproc), predictions=pickle.loads(
+            (work / 'out.pkl').read_bytes()))
+    single, split = runs[1], runs[2]
+    metrics = [rank['metrics'][0] for rank in split['ranks']]
+    print(f'detection on 2 ranks: {metrics[0]}')
+    assert 'coco/bbox_mAP' in metrics[0] and 0 < metrics[0]['macs/mac_ratio'] < 1
+    assert metrics[0] == metrics[1] == single['ranks'][0]['metrics'][0]
+    assert len(split['predictions']) == len(single['predictions']) == len(images)
+    for one, many in zip(single['predictions'], split['predictions']):
+        assert many['img_id'] == one['img_id']
+        for key in ('labels', 'bboxes', 'scores'):
+            assert torch.equal(many['pred_instances'][key], one['pred_instances'][key])
