@@ -204,3 +204,42 @@ def test_two_ranks_evaluate_detection_videos_exactly_like_one_process(tmp_path):
         assert many['img_id'] == one['img_id']
         for key in ('labels', 'bboxes', 'scores'):
             assert torch.equal(many['pred_instances'][key], one['pred_instances'][key])
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason='checks the CPU (gloo) path')
+def test_three_ranks_stream_action_videos_exactly_like_one_process(tmp_path):
+    """mmaction2's tools/test.py streaming the tiny MoViNet (StreamingTestLoop, one video per
+    sample, DefaultSampler) over 3 ranks: 4 videos, so the sampler pads two ranks."""
+    from mmaction.apis import init_recognizer
+
+    from tests.e2e.test_mmaction_tools import CONFIG, dataset_options, mmaction_tool
+    test_tool = mmaction_tool('test.py')
+    data = tmp_path / 'data'
+    subprocess.run([
+        sys.executable, REPO / 'tools/generate_synthetic_actions.py', data, '--train', '1', '--val',
+        '1', '--frames', '8', '--size', '32', '32'
+    ], check=True, capture_output=True, env=dict(os.environ, PYTHONPATH=str(REPO)))
+    torch.manual_seed(0)
+    checkpoint = tmp_path / 'init.pth'
+    torch.save(dict(state_dict=init_recognizer(str(CONFIG), None, device='cpu').state_dict()),
+               checkpoint)
+    config = with_probe(tmp_path, CONFIG, hooks='[]')
+    runs = {}
+    for nproc in (1, 3):
+        work = tmp_path / f'ranks{nproc}'
+        run_tool(test_tool, nproc, [
+            config, checkpoint, '--work-dir', work, '--dump', work / 'out.pkl', '--cfg-options',
+            *dataset_options(data)
+        ], tmp_path)
+        metrics = [{
+            k: v
+            for k, v in rank['metrics'][0].items() if k.startswith('acc/')
+        } for rank in rank_states(work, nproc)]
+        runs[nproc] = dict(metrics=metrics, predictions=pickle.loads(
+            (work / 'out.pkl').read_bytes()))
+    print(f'stream test on 3 ranks: {runs[3]["metrics"][0]}')
+    assert 'acc/top1' in runs[1]['metrics'][0]
+    assert all(m == runs[1]['metrics'][0] for m in runs[3]['metrics'])
+    assert len(runs[3]['predictions']) == len(runs[1]['predictions']) == 4
+    for one, many in zip(runs[1]['predictions'], runs[3]['predictions']):
+        assert torch.equal(many['pred_score'], one['pred_score'])
