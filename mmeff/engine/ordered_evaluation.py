@@ -63,6 +63,14 @@ class DatasetOrderEvaluator(Evaluator):
         super().__init__(metrics)
         self.dataloader = dataloader
 
+    @classmethod
+    def of(cls, evaluator: Evaluator, dataloader: DataLoader) -> 'DatasetOrderEvaluator':
+        """One over ``evaluator``'s metrics (the same objects) and its dataset meta."""
+        ordered = cls(evaluator.metrics, dataloader)
+        if evaluator.dataset_meta is not None:
+            ordered.dataset_meta = evaluator.dataset_meta
+        return ordered
+
     def evaluate(self, size: int) -> dict:
         rank, world_size = get_dist_info()
         if world_size == 1:

@@ -83,7 +83,7 @@ class _VideoLoopMixin:
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.evaluator = DatasetOrderEvaluator(self.evaluator.metrics, self.dataloader)
+        self.evaluator = DatasetOrderEvaluator.of(self.evaluator, self.dataloader)
 
     def run(self) -> dict:
         self._streams = VideoStreams()

@@ -86,6 +86,14 @@ def test_sampler_indices_follow_the_batch_sampler():
     assert sampler_indices(loader) == [4, 5, 0, 1]
 
 
+def test_made_of_an_evaluator_it_keeps_its_metrics_and_dataset_meta():
+    metric = OrderMetric()
+    evaluator = Evaluator([metric])
+    evaluator.dataset_meta = dict(classes=('a', ))
+    ordered = DatasetOrderEvaluator.of(evaluator, DataLoader(range(1)))
+    assert ordered.metrics == [metric] and ordered.dataset_meta == dict(classes=('a', ))
+
+
 def test_one_process_is_mmengines_evaluator_and_a_count_mismatch_is_refused(monkeypatch):
     loader = DataLoader(range(3), batch_size=2, collate_fn=list)
     evaluator = DatasetOrderEvaluator([OrderMetric()], loader)
