@@ -1,10 +1,11 @@
-"""Video pose evaluation and Gumbel-gate training under ``torchrun`` with mmpose's own
+"""Video evaluation and Gumbel-gate training under ``torchrun`` with the toolboxes' own
 ``tools/test.py`` / ``tools/train.py --launcher pytorch`` (gloo on the CPU).
 
-The evaluation over 2 and 3 ranks, with streams of uneven lengths (one long video, short
-ones; more ranks than videos), must give exactly the metrics and predictions of one process;
-the calibrated norm-gate thresholds, the Gumbel temperatures and the weights must be the same
-on every rank."""
+Evaluation over 2 and 3 ranks, with streams of uneven lengths (one long video, short ones;
+more ranks than videos), must give exactly the metrics and predictions of one process: video
+pose (mmpose), video detection (mmdet) and the MoViNet stream test (mmaction2). The
+calibrated norm-gate thresholds, the Gumbel temperatures and the weights must be the same on
+every rank."""
 import json
 import math
 import os
@@ -68,10 +69,12 @@ def rank_states(work: Path, nproc: int) -> list:
 
 def keep_frames(annotations: dict, frames: dict) -> dict:
     """The annotations of the first ``frames[video]`` frames of each listed video."""
-    images = [
-        image for image in annotations['images'] if image['file_name'].split('/')[1] in frames
-        and int(image['file_name'].split('/')[2][:5]) <= frames[image['file_name'].split('/')[1]]
-    ]
+
+    def kept(image: dict) -> bool:  # file names: Frames/<video>/<frame, from 1>.png
+        _, video, frame = image['file_name'].split('/')
+        return video in frames and int(frame[:5]) <= frames[video]
+
+    images = [image for image in annotations['images'] if kept(image)]
     ids = {image['id'] for image in images}
     return dict(annotations, images=images,
                 annotations=[a for a in annotations['annotations'] if a['image_id'] in ids])
