@@ -70,6 +70,7 @@ def sync_batchnorm_step_on_rank(rank: int, init_file: str, errors) -> None:
     torch_dist.destroy_process_group()
 
 
+@pytest.mark.slow
 @requires_no_gpu
 def test_sync_batchnorm_fails_on_cpu_processes_and_trains_once_reverted():
     """torch's SyncBatchNorm refuses CPU tensors under a gloo group; the reverted model trains."""

@@ -66,6 +66,7 @@ def calibrate_on_rank(rank: int, init_file: str, thresholds) -> None:
     torch_dist.destroy_process_group()
 
 
+@pytest.mark.slow
 def test_every_rank_takes_rank_0s_thresholds():
     with tempfile.TemporaryDirectory() as tmp:
         thresholds = mp.Manager().dict()

@@ -1,5 +1,6 @@
 """DatasetOrderEvaluator: results dealt by whole streams reach the metrics in dataset order,
 checked with mmengine's own collect_results in a real two- and three-process gloo group."""
+import os
 import tempfile
 from typing import List
 
@@ -31,6 +32,7 @@ def streams_of_rank(rank: int, world_size: int) -> List[int]:
 
 def evaluate_on_rank(rank: int, world_size: int, init_file: str, evaluator_type: str,
                      returned) -> None:
+    os.chdir(os.path.dirname(init_file))  # collect_results makes its folder in the cwd
     torch_dist.init_process_group('gloo', init_method=f'file://{init_file}', rank=rank,
                                   world_size=world_size)
     indices = streams_of_rank(rank, world_size)
@@ -52,6 +54,7 @@ def run_ranks(world_size: int, evaluator_type: str) -> List[list]:
         return [returned[rank] for rank in range(world_size)]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('world_size', [2, 4])
 def test_streams_dealt_unevenly_reach_the_metric_in_dataset_order(world_size):
     # 4 ranks on 3 streams: one rank holds nothing, and nothing hangs
@@ -59,6 +62,7 @@ def test_streams_dealt_unevenly_reach_the_metric_in_dataset_order(world_size):
         assert order == list(range(15))
 
 
+@pytest.mark.slow
 def test_mmengine_alone_interleaves_uneven_parts():
     """The upstream behaviour the evaluator answers: collect_results interleaves the ranks'
     lists (mmengine >= 0.10.3; earlier versions also cut them to the shortest)."""
