@@ -10,6 +10,9 @@ data_root = 'data/synthetic_det/'
 model = dict(_delete_=True, type='SkipConvModel', model={{_base_.model}},
              gate=dict(type='InputNormGate', threshold=1.0, block_size=4))
 
+# whole videos per process, each in frame order: several processes evaluate as one
+val_dataloader = dict(sampler=dict(_delete_=True, type='VideoSampler'))
+test_dataloader = dict(sampler=dict(_delete_=True, type='VideoSampler'))
 val_cfg = dict(type='VideoValLoop')
 test_cfg = dict(type='VideoTestLoop')
 val_evaluator = [

@@ -41,8 +41,10 @@ train_dataloader = dict(
     dataset=dict(type=dataset_type, data_root=data_root, metainfo=metainfo,
                  ann_file='annotations/train.json', data_prefix=dict(img=''),
                  filter_cfg=dict(filter_empty_gt=True, min_size=4), pipeline=train_pipeline))
+# VideoSampler: whole videos per process, each in frame order
 val_dataloader = dict(
     batch_size=8, num_workers=0, persistent_workers=False,
+    sampler=dict(_delete_=True, type='VideoSampler'),
     dataset=dict(type=dataset_type, data_root=data_root, metainfo=metainfo,
                  ann_file='annotations/val.json', data_prefix=dict(img=''), pipeline=test_pipeline))
 test_dataloader = val_dataloader

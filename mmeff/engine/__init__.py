@@ -11,6 +11,7 @@ from .gumbel_temperature_hook import GumbelTemperatureHook
 from .kernel_group_pruning import (GroupLassoOptimWrapper, KernelGroupPruningHook,
                                    group_lasso_penalty, ratio_for_flop_reduction, reweighted_alphas)
 from .norm_gate_calibration_hook import NormGateCalibrationHook
+from .ordered_evaluation import DatasetOrderEvaluator
 from .peak_memory import PeakMemory, live_heap_bytes
 from .routing_temperature_hook import RoutingTemperatureHook, linear_temperature
 from .sampling_temperature_hook import SamplingTemperatureHook
@@ -25,5 +26,6 @@ __all__ = [
     'VideoStreams', 'VideoTestLoop', 'VideoValLoop', 'run_video_frames', 'split_frames',
     'RoutingTemperatureHook', 'linear_temperature', 'GroupLassoOptimWrapper',
     'KernelGroupPruningHook', 'group_lasso_penalty', 'ratio_for_flop_reduction',
-    'reweighted_alphas', 'SamplingTemperatureHook', 'enable_cpu_distributed', 'TemperatureHook'
+    'reweighted_alphas', 'SamplingTemperatureHook', 'enable_cpu_distributed', 'TemperatureHook',
+    'DatasetOrderEvaluator'
 ]

@@ -7,6 +7,11 @@ mmengine 0.10.7 assumes a GPU in two places of ``tools/train.py ... --launcher p
 - ``Runner.wrap_model`` wraps the model in ``MMDistributedDataParallel`` with
   ``device_ids=[LOCAL_RANK]``, which ``DistributedDataParallel`` refuses for a CPU module.
 
+torch's ``SyncBatchNorm`` refuses CPU tensors in training ("SyncBatchNorm expected input tensor
+to be on GPU ..."), so SyncBN layers (a stock config's ``norm_cfg=dict(type='SyncBN')``) become
+per-process BatchNorm, logged, as mmengine itself does in a single process; ``cfg.sync_bn``,
+which asks the Runner to convert every BatchNorm to SyncBN, is refused with a ``ValueError``.
+
 :func:`enable_cpu_distributed` answers both, and only where no GPU is visible: the process
 group starts without ``set_device`` (with gloo in place of a GPU-only backend such as the
 stock configs' nccl, logged), and the DDP wrapper gets ``device_ids=None``. mmeff applies it on
@@ -21,7 +26,9 @@ import torch
 import torch.distributed as torch_dist
 from mmengine.dist import utils as dist_utils
 from mmengine.logging import print_log
+from mmengine.model import is_model_wrapper, revert_sync_batchnorm
 from mmengine.runner import Runner
+from torch import nn
 
 #: Backends that run on CPU tensors.
 CPU_BACKENDS = ('gloo', 'mpi')
@@ -54,6 +61,21 @@ def cpu_model_wrapper_cfg(runner: Runner, model_wrapper_cfg: Optional[dict]) -> 
     return model_wrapper_cfg
 
 
+def without_sync_batchnorm(runner: Runner, model: nn.Module) -> nn.Module:
+    """``model`` with its SyncBatchNorm layers as per-process BatchNorm (logged); a
+    ``cfg.sync_bn`` is refused, since SyncBatchNorm needs a GPU."""
+    if runner.cfg.get('sync_bn') is not None:
+        raise ValueError(f"sync_bn={runner.cfg.sync_bn!r} asks for SyncBatchNorm, which needs a "
+                         'GPU and none is visible: remove sync_bn to train with per-process '
+                         'BatchNorm')
+    if any(isinstance(m, nn.SyncBatchNorm) for m in model.modules()):
+        print_log(
+            'SyncBatchNorm needs a GPU and none is visible: its layers run as per-process '
+            'BatchNorm', logger='current')
+        model = revert_sync_batchnorm(model)
+    return model
+
+
 def enable_cpu_distributed() -> bool:
     """Apply both steps if no GPU is visible (once per process); return whether they are on."""
     if torch.cuda.is_available():
@@ -65,6 +87,8 @@ def enable_cpu_distributed() -> bool:
         def wrap_model_on_cpu(self, model_wrapper_cfg, model):
             if self.distributed:
                 model_wrapper_cfg = cpu_model_wrapper_cfg(self, model_wrapper_cfg)
+                if not is_model_wrapper(model):
+                    model = without_sync_batchnorm(self, model)
             return wrap_model(self, model_wrapper_cfg, model)
 
         setattr(wrap_model_on_cpu, _APPLIED, True)

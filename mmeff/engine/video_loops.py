@@ -12,6 +12,10 @@ Each output sample gets ``dense_macs`` and ``executed_macs`` (conv MACs of its f
 ``backbone_executed_macs`` (those of the layers under a module named ``backbone``) when the
 model has one; ``FrameMacsMetric`` averages them.
 Dense models run through the same loops (their executed MACs equal the dense ones).
+
+Under several processes the metrics get their results in dataset order
+(:class:`~mmeff.engine.ordered_evaluation.DatasetOrderEvaluator`), so a stream sampler's uneven
+split (``VideoSampler``) gives the metrics of a single process.
 """
 from typing import List, Optional, Sequence
 
@@ -22,6 +26,7 @@ from mmengine.runner.loops import TestLoop, ValLoop, _update_losses
 
 from ..layers import StreamState, stream
 from ..utils.mac_counter import MacCounter
+from .ordered_evaluation import DatasetOrderEvaluator
 
 
 def split_frames(data_batch: dict) -> List[dict]:
@@ -70,10 +75,15 @@ def run_video_frames(model: torch.nn.Module, step: str, data_batch: dict, stream
 
 
 class _VideoLoopMixin:
-    """Shared by the two loops: the MAC counter and the streams live for one run."""
+    """Shared by the two loops: the MAC counter and the streams live for one run, and the
+    metrics are evaluated in dataset order across processes."""
 
     _step: str
     _losses_attr: str
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.evaluator = DatasetOrderEvaluator.of(self.evaluator, self.dataloader)
 
     def run(self) -> dict:
         self._streams = VideoStreams()

@@ -10,6 +10,22 @@ from mmengine.registry import DATA_SAMPLERS
 from torch.utils.data import Sampler
 
 
+def stream_keys(dataset) -> List[str]:
+    """The stream key of every index: ``dataset.stream_keys()``, or each item's
+    ``stream_key``."""
+    if hasattr(dataset, 'stream_keys'):
+        return dataset.stream_keys()
+    keys = []
+    for index in range(len(dataset)):
+        info = dataset.get_data_info(index)
+        if 'stream_key' not in info:
+            raise KeyError(f'VideoSampler: item {index} has no stream_key; the dataset needs '
+                           'stream_keys() (VideoPoseDataset) or a stream_key per item '
+                           '(CocoVideoFrameDataset)')
+        keys.append(info['stream_key'])
+    return keys
+
+
 @DATA_SAMPLERS.register_module()
 class VideoSampler(Sampler):
     """Deals whole streams (tracks) of a ``VideoPoseDataset`` to the processes, round-robin by
@@ -19,14 +35,15 @@ class VideoSampler(Sampler):
     across processes and breaks the frame order the SkipConv streams rely on.
 
     Args:
-        dataset: a ``VideoPoseDataset`` (anything with ``stream_keys()``, one key per index,
-            each stream's indices consecutive).
+        dataset: a ``VideoPoseDataset`` (anything with ``stream_keys()``, one key per index),
+            or a dataset whose items carry ``stream_key`` (``CocoVideoFrameDataset``); each
+            stream's indices consecutive.
         seed: unused (evaluation order is fixed); accepted because the runner passes it.
     """
 
     def __init__(self, dataset, seed: Optional[int] = None):
         rank, world_size = get_dist_info()
-        keys = dataset.stream_keys()
+        keys = stream_keys(dataset)
         streams: List[List[int]] = []
         for idx, key in enumerate(keys):
             if not streams or keys[streams[-1][0]] != key:

@@ -22,6 +22,27 @@ def test_streams_are_not_split_across_processes(monkeypatch):
     assert list(VideoSampler(DATASET)) == [2, 3, 4]
 
 
+def test_streams_of_items_with_a_stream_key(monkeypatch):
+    items = FramesOf(['a', 'a', 'b', 'b', 'c'])
+    monkeypatch.setattr(video_samplers, 'get_dist_info', lambda: (1, 2))
+    assert list(VideoSampler(items)) == [2, 3]
+    with pytest.raises(KeyError, match='item 0 has no stream_key'):
+        VideoSampler(FramesDataset([2]))
+
+
+class FramesOf:
+    """Items tagged with the given stream keys."""
+
+    def __init__(self, keys):
+        self.keys = keys
+
+    def __len__(self):
+        return len(self.keys)
+
+    def get_data_info(self, index):
+        return dict(stream_key=self.keys[index])
+
+
 class FramesDataset:
     """Items of videos 0, 1, ... with the given lengths, stored in reverse frame order."""
 
