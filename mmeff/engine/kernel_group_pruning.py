@@ -8,7 +8,8 @@
   α_lg = 1 / (‖W_lg‖₂² + ε) every ``reweight_interval`` epochs. At ``prune_epoch`` it prunes the
   layers to their ratios (given, or one ratio derived from a FLOP target) and from then on
   masks weights and gradients after every iteration. Masks live in the convs' state dicts and
-  come back on resume.
+  come back on resume; α goes into the checkpoint under :data:`CHECKPOINT_KEY` and comes back
+  too.
 """
 from typing import Callable, Dict, Optional, Sequence, Union
 
@@ -21,6 +22,9 @@ from torch import Tensor, nn
 from ..layers.kernel_group_sparsity import (apply_mask, check_group_size, check_prunable,
                                             check_ratio, check_scheme, masked_convs, prune_model,
                                             restore_masks, unit_norms)
+
+#: The checkpoint entry holding the hook's α (``dict(alphas={conv name: tensor})``).
+CHECKPOINT_KEY = 'kernel_group_pruning'
 
 
 @OPTIM_WRAPPERS.register_module()
@@ -176,8 +180,17 @@ class KernelGroupPruningHook(Hook):
         for _, conv in masked_convs(self.unwrap(runner.model)):
             apply_mask(conv)
 
+    def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
+        """Save α with the checkpoint: it is refreshed every ``reweight_interval`` epochs from
+        the weights of that moment, which a run resumed in between no longer has."""
+        if self.alphas:
+            checkpoint[CHECKPOINT_KEY] = dict(alphas=dict(self.alphas))
+
     def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
+        """Restore the masks (from the state dict) and α (if the checkpoint has them)."""
         restore_masks(self.unwrap(runner.model), checkpoint.get('state_dict', checkpoint))
+        if CHECKPOINT_KEY in checkpoint:
+            self.alphas = dict(checkpoint[CHECKPOINT_KEY]['alphas'])
         self.install(runner)
 
     def mask_gradients(self, model: nn.Module) -> None:
