@@ -60,7 +60,9 @@ def reweighted_alphas(convs: Dict[str, nn.Conv3d], scheme: str, group_size: Sequ
 
 def conv_macs(model: nn.Module, input_shape: Sequence[int]) -> Dict[str, int]:
     """MACs of every ``nn.Conv3d`` of ``model`` (by name) on one zero input of
-    ``input_shape`` (N, C, T, H, W) passed to ``model`` (or its ``backbone``)."""
+    ``input_shape`` (N, C, T, H, W) passed to ``model`` (or its ``backbone``). The pass runs in
+    eval mode, so that it leaves the BN running statistics as they are (a resumed run would
+    otherwise shift them again), and every module's mode is restored after it."""
     macs, handles = {}, []
     for name, module in model.named_modules():
         if isinstance(module, nn.Conv3d):
@@ -69,12 +71,16 @@ def conv_macs(model: nn.Module, input_shape: Sequence[int]) -> Dict[str, int]:
                     name, out[0].numel() * m.weight[0].numel())))
     target = getattr(model, 'backbone', model)
     param = next(model.parameters())
+    modes = {module: module.training for module in target.modules()}
+    target.eval()
     try:
         with torch.no_grad():
             target(torch.zeros(*input_shape, dtype=param.dtype, device=param.device))
     finally:
         for handle in handles:
             handle.remove()
+        for module, training in modes.items():
+            module.training = training
     return macs
 
 

@@ -106,6 +106,19 @@ def test_hard_prune_then_masked_retraining_keeps_pruned_weights_zero_and_resumes
         assert (restored[name].weight[~mask] == 0).all()
 
 
+def test_counting_macs_leaves_bn_statistics_and_modes_alone():
+    """The count runs on every resume (``before_train``): it must not move BN statistics."""
+    from mmeff.engine.kernel_group_pruning import conv_macs
+    model = nn.Sequential(nn.Conv3d(3, 4, 3), nn.BatchNorm3d(4), nn.Conv3d(4, 4, 1)).train()
+    model[2].eval()  # a module kept in eval mode by its owner stays so
+    before = copy.deepcopy(model.state_dict())
+    macs = conv_macs(model, (1, 3, 4, 8, 8))
+    assert macs == {'0': 4 * 2 * 6 * 6 * 3 * 27, '2': 4 * 2 * 6 * 6 * 4}
+    for name, value in model.state_dict().items():
+        assert torch.equal(value, before[name]), name
+    assert model.training and model[1].training and not model[2].training
+
+
 def test_flop_target_gives_one_ratio():
     macs = {'a': 100, 'b': 300}
     assert ratio_for_flop_reduction(macs, ['b'], 2.0) == pytest.approx(200 / 300)
