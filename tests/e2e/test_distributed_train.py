@@ -99,10 +99,17 @@ def pose_clips(config: Path, tmp: Path) -> Tuple[Path, List[str]]:
         f'{loader}.data_root={root}/'
         for loader in ('train_dataloader.dataset.dataset', 'val_dataloader.dataset.dataset',
                        'test_dataloader.dataset.dataset')
-    ] + [
-        'train_dataloader.dataset.clip_stride=4', 'train_dataloader.batch_size=2',
-        'train_cfg.max_epochs=1', 'train_cfg.val_begin=100'
-    ]
+    ] + ['train_dataloader.dataset.clip_stride=4', 'train_dataloader.batch_size=2']
+
+
+def one_epoch(prepare: Callable[[Path, Path], Tuple[Path, List[str]]]) -> Callable:
+    """``prepare``, with one epoch and no validation."""
+
+    def prepare_one_epoch(config: Path, tmp: Path) -> Tuple[Path, List[str]]:
+        config, options = prepare(config, tmp)
+        return config, [*options, 'train_cfg.max_epochs=1', 'train_cfg.val_begin=100']
+
+    return prepare_one_epoch
 
 
 def synthetic_detection(extra: str = '') -> Callable[[Path, Path], Tuple[Path, List[str]]]:
@@ -142,7 +149,7 @@ FAMILIES = {
     'pose-skipconv-gumbel':
     Family(
         'mmpose', REPO / 'configs/pose/td-hm_hrnet-tiny-skipconv-gumbel_1xb8x4-3e_'
-        'synthetic-jhmdb-64x64.py', pose_clips, 'loss_gate'),
+        'synthetic-jhmdb-64x64.py', one_epoch(pose_clips), 'loss_gate'),
     'efficientdet':
     Family('mmdet', REPO / 'configs/efficientdet/efficientdet_effb0_bifpn_1xb8-24e_'
            'synthvid-128x128.py', synthetic_detection(), 'loss_cls'),

@@ -113,7 +113,6 @@ def logged_by_iter(work: Path) -> Dict[int, dict]:
 def test_gumbel_pose_run_killed_mid_epoch_resumes_schedule_temperature_and_optimizer(tmp_path):
     tool = toolbox_tool('mmpose', 'train.py')
     config, options = pose_clips(GUMBEL, tmp_path)  # 4 clips in batches of 2: 2 per epoch
-    options = [option for option in options if not option.startswith('train_cfg.')]
     extra = ("train_cfg = dict(_delete_=True, type='IterBasedTrainLoop', max_iters=6, "
              'val_interval=100)\n'
              "param_scheduler = [dict(type='ConstantLR', factor=0.5, by_epoch=False, begin=0, "
