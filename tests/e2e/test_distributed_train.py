@@ -47,15 +47,25 @@ def with_hook(config: Path, out: Path, module: str, hook: dict, extra: str = '')
     return out
 
 
-def torchrun_train(tool: Path, config: Path, work: Path, options: List[str], nproc: int = 2) -> str:
-    """``torchrun --standalone --nproc_per_node nproc tool config --launcher pytorch``; the
-    log (asserting success)."""
-    done = subprocess.run([
-        sys.executable, '-m', 'torch.distributed.run', '--standalone', '--nproc_per_node',
-        str(nproc), tool, config, '--work-dir', work, '--launcher', 'pytorch', '--cfg-options',
-        'randomness.seed=0', *options
+def run_training(tool: Path, config: Path, work: Path, options: List[str], nproc: int = 1,
+                 resume: bool = False) -> subprocess.CompletedProcess:
+    """``tool config`` in one process, or in ``nproc`` under ``torchrun --standalone`` with
+    ``--launcher pytorch``; ``--resume``: from the work dir's last checkpoint."""
+    launcher = [] if nproc == 1 else [
+        '-m', 'torch.distributed.run', '--standalone', '--nproc_per_node',
+        str(nproc)
+    ]
+    return subprocess.run([
+        sys.executable, *launcher, tool, config, '--work-dir', work,
+        *(['--launcher', 'pytorch'] if nproc > 1 else []), *(['--resume'] if resume else []),
+        '--cfg-options', 'randomness.seed=0', *options
     ], cwd=work.parent, capture_output=True, text=True, timeout=900,
                           env=dict(os.environ, PYTHONPATH=str(REPO), OMP_NUM_THREADS='1'))
+
+
+def torchrun_train(tool: Path, config: Path, work: Path, options: List[str], nproc: int = 2) -> str:
+    """:func:`run_training` in ``nproc`` processes; the log (asserting success)."""
+    done = run_training(tool, config, work, options, nproc)
     log = done.stdout + done.stderr
     assert done.returncode == 0, log[-5000:]
     assert 'Distributed training: True' in log

@@ -13,16 +13,16 @@
   torch's global RNG, which mmengine's checkpoints do not hold.
 """
 import json
-import os
 import signal
 import subprocess
-import sys
 from pathlib import Path
 from typing import Dict, List
 
+import pytest
 import torch
 
-from tests.e2e.test_distributed_train import REPO, pose_clips, run_script, toolbox_tool, with_hook
+from tests.e2e.test_distributed_train import (REPO, pose_clips, run_script, run_training,
+                                              toolbox_tool, with_hook)
 from tests.e2e.test_mmaction_tools import dataset_options
 
 KGS = REPO / 'configs/rt3d/r2plus1d-tiny-kgs-2x_1xb8-8x1x1-8e_synthetic-actions-rgb.py'
@@ -30,19 +30,14 @@ GUMBEL = REPO / 'configs/pose/td-hm_hrnet-tiny-skipconv-gumbel_1xb8x4-3e_synthet
 PROBE = 'tests.e2e.probes.sigkill_hook'
 
 
-def train(tool: Path, config: Path, work: Path, options: List[str],
-          resume: bool = False) -> subprocess.CompletedProcess:
-    """One process of ``tool config`` (``--resume``: from the work dir's last checkpoint)."""
-    return subprocess.run([
-        sys.executable, tool, config, '--work-dir', work, *(['--resume'] if resume else []),
-        '--cfg-options', 'randomness.seed=0', *options
-    ], cwd=work.parent, capture_output=True, text=True, timeout=600,
-                          env=dict(os.environ, PYTHONPATH=str(REPO), OMP_NUM_THREADS='1'))
-
-
-def killed(done: subprocess.CompletedProcess) -> str:
-    assert done.returncode == -signal.SIGKILL, (done.stdout + done.stderr)[-4000:]
-    return done.stdout + done.stderr
+def killed(done: subprocess.CompletedProcess, nproc: int = 1) -> str:
+    """The log of a run killed with SIGKILL (under torchrun: a worker's, which ends the run)."""
+    log = done.stdout + done.stderr
+    if nproc == 1:
+        assert done.returncode == -signal.SIGKILL, log[-4000:]
+    else:
+        assert done.returncode != 0 and 'SIGKILL' in log, log[-4000:]
+    return log
 
 
 def finished(done: subprocess.CompletedProcess) -> str:
@@ -62,30 +57,34 @@ def interrupted_and_whole(config: Path, tmp: Path, kills: List[int], extra: str)
         for name, at in (('killed', kills), ('whole', [])))
 
 
-def test_kgs_run_killed_twice_resumes_to_the_uninterrupted_weights(tmp_path):
+@pytest.mark.parametrize('nproc', [1, 2])
+def test_kgs_run_killed_twice_resumes_to_the_uninterrupted_weights(tmp_path, nproc):
     tool = toolbox_tool('mmaction', 'train.py')
     data = tmp_path / 'data'
     run_script([
         REPO / 'tools/generate_synthetic_actions.py', data, '--train', '2', '--val', '1',
         '--frames', '8', '--size', '32', '32'
     ], tmp_path)
-    # 8 videos in batches of 2: 4 iterations an epoch; α refreshed at epoch 0 only, the prune
-    # at epoch 2; a stronger penalty than the config's, so that α shows in the weights
+    # 8 videos in batches of 2 per process; α refreshed at epoch 0 only, the prune at epoch 2; a
+    # stronger penalty than the config's, so that α shows in the weights
     options = [
         *dataset_options(data), 'load_from=None', 'train_cfg.max_epochs=4',
         'train_cfg.val_interval=100', 'train_dataloader.batch_size=2',
         'default_hooks.checkpoint.interval=1', 'custom_hooks.0.prune_epoch=2',
         'custom_hooks.0.reweight_interval=2', 'custom_hooks.0.penalty=1e-4'
     ]
-    killed_config, whole_config = interrupted_and_whole(KGS, tmp_path, [6, 14], '')
+    per_epoch = 4 // nproc  # iterations
+    killed_config, whole_config = interrupted_and_whole(
+        KGS, tmp_path, [int(1.5 * per_epoch), int(3.5 * per_epoch)], '')  # in epochs 1 and 3
     work = tmp_path / 'killed'
-    killed(train(tool, killed_config, work, options))  # in epoch 1, after epoch_1.pth
+    killed(run_training(tool, killed_config, work, options, nproc), nproc)
     assert last_checkpoint(work) == 'epoch_1.pth'
-    assert 'resumed epoch: 1, iter: 4' in killed(train(tool, killed_config, work, options, True))
-    assert last_checkpoint(work) == 'epoch_3.pth'  # killed in epoch 3, after the prune
-    log = finished(train(tool, killed_config, work, options, True))
-    assert 'resumed epoch: 3, iter: 12' in log
-    finished(train(tool, whole_config, tmp_path / 'whole', options))
+    log = killed(run_training(tool, killed_config, work, options, nproc, resume=True), nproc)
+    assert f'resumed epoch: 1, iter: {per_epoch}' in log
+    assert last_checkpoint(work) == 'epoch_3.pth'  # after the prune
+    log = finished(run_training(tool, killed_config, work, options, nproc, resume=True))
+    assert f'resumed epoch: 3, iter: {3 * per_epoch}' in log
+    finished(run_training(tool, whole_config, tmp_path / 'whole', options, nproc))
 
     resumed, whole = (torch.load(path / 'epoch_4.pth', weights_only=True)
                       for path in (work, tmp_path / 'whole'))
@@ -122,11 +121,11 @@ def test_gumbel_pose_run_killed_mid_epoch_resumes_schedule_temperature_and_optim
              'log_processor = dict(by_epoch=False)\n')
     killed_config, whole_config = interrupted_and_whole(config, tmp_path, [3], extra)
     work = tmp_path / 'killed'
-    killed(train(tool, killed_config, work, options))  # after iter_3.pth, mid-epoch 1
+    killed(run_training(tool, killed_config, work, options))  # after iter_3.pth, mid-epoch 1
     assert last_checkpoint(work) == 'iter_3.pth'
-    log = finished(train(tool, killed_config, work, options, True))
+    log = finished(run_training(tool, killed_config, work, options, resume=True))
     assert 'resumed epoch: 0, iter: 3' in log and 'Advance dataloader 3 steps' in log
-    finished(train(tool, whole_config, tmp_path / 'whole', options))
+    finished(run_training(tool, whole_config, tmp_path / 'whole', options))
 
     resumed, whole = logged_by_iter(work), logged_by_iter(tmp_path / 'whole')
     assert sorted(resumed) == sorted(whole) == [1, 2, 3, 4, 5, 6]
