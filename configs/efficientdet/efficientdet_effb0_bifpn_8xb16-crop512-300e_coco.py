@@ -70,5 +70,8 @@ custom_hooks = [
     dict(type='EMAHook', ema_type='ExpMomentumEMA', momentum=0.0002, update_buffers=True,
          priority=49)
 ]
-default_hooks = dict(checkpoint=dict(interval=10, max_keep_ckpts=3))
+# plain BN: the ranks' running statistics are averaged after every epoch (mmdet's default
+# runtime, unlike mmaction2's, has no SyncBuffersHook), so that every rank holds the same model
+default_hooks = dict(checkpoint=dict(interval=10, max_keep_ckpts=3),
+                     sync_buffers=dict(type='SyncBuffersHook'))
 auto_scale_lr = dict(base_batch_size=128)

@@ -64,7 +64,9 @@ param_scheduler = [
          by_epoch=True, convert_to_iter_based=True)
 ]
 optim_wrapper = dict(optimizer=dict(lr=0.02), clip_grad=dict(max_norm=35, norm_type=2))
-default_hooks = dict(logger=dict(interval=10), checkpoint=dict(interval=max_epochs))
+# BN statistics averaged over the ranks after every epoch (mmdet's runtime does not)
+default_hooks = dict(logger=dict(interval=10), checkpoint=dict(interval=max_epochs),
+                     sync_buffers=dict(type='SyncBuffersHook'))
 log_processor = dict(window_size=10)
 env_cfg = dict(dist_cfg=dict(backend='gloo'))
 auto_scale_lr = dict(base_batch_size=8)

@@ -1,7 +1,8 @@
-"""Engine pieces: checkpoint safety, the SkipConv gate loss and clip training, video loops,
-samplers, metrics and hooks (registered in mmengine's root LOOPS / DATA_SAMPLERS / METRICS /
-HOOKS), the RT3D pruning hook and optim wrapper (OPTIM_WRAPPERS), peak memory, and
-multi-process runs without a GPU."""
+"""Engine pieces: checkpoint safety and atomic checkpoint writes, the SkipConv gate loss and
+clip training, video loops, samplers, metrics and hooks (registered in mmengine's root LOOPS /
+DATA_SAMPLERS / METRICS / HOOKS), the RT3D pruning hook and optim wrapper (OPTIM_WRAPPERS),
+peak memory, and multi-process runs without a GPU."""
+from .atomic_checkpoint import AtomicLocalBackend, atomic_write, enable_atomic_checkpoints
 from .checkpoint import allow_mmengine_checkpoint_globals, mmengine_checkpoint_globals
 from .clip_training import ClipTrainingMixin
 from .cpu_distributed import enable_cpu_distributed
@@ -20,6 +21,7 @@ from .video_loops import VideoStreams, VideoTestLoop, VideoValLoop, run_video_fr
 from .video_samplers import VideoClipSampler, VideoSampler
 
 __all__ = [
+    'AtomicLocalBackend', 'atomic_write', 'enable_atomic_checkpoints',
     'allow_mmengine_checkpoint_globals', 'mmengine_checkpoint_globals', 'ClipTrainingMixin',
     'FrameMacsMetric', 'GumbelTemperatureHook', 'annealed_temperature', 'NormGateCalibrationHook',
     'skipconv_gate_loss', 'PeakMemory', 'live_heap_bytes', 'VideoClipSampler', 'VideoSampler',

@@ -8,7 +8,8 @@
   α_lg = 1 / (‖W_lg‖₂² + ε) every ``reweight_interval`` epochs. At ``prune_epoch`` it prunes the
   layers to their ratios (given, or one ratio derived from a FLOP target) and from then on
   masks weights and gradients after every iteration. Masks live in the convs' state dicts and
-  come back on resume.
+  come back on resume; α goes into the checkpoint under :data:`CHECKPOINT_KEY` and comes back
+  too.
 """
 from typing import Callable, Dict, Optional, Sequence, Union
 
@@ -21,6 +22,9 @@ from torch import Tensor, nn
 from ..layers.kernel_group_sparsity import (apply_mask, check_group_size, check_prunable,
                                             check_ratio, check_scheme, masked_convs, prune_model,
                                             restore_masks, unit_norms)
+
+#: The checkpoint entry holding the hook's α (``dict(alphas={conv name: tensor})``).
+CHECKPOINT_KEY = 'kernel_group_pruning'
 
 
 @OPTIM_WRAPPERS.register_module()
@@ -56,7 +60,9 @@ def reweighted_alphas(convs: Dict[str, nn.Conv3d], scheme: str, group_size: Sequ
 
 def conv_macs(model: nn.Module, input_shape: Sequence[int]) -> Dict[str, int]:
     """MACs of every ``nn.Conv3d`` of ``model`` (by name) on one zero input of
-    ``input_shape`` (N, C, T, H, W) passed to ``model`` (or its ``backbone``)."""
+    ``input_shape`` (N, C, T, H, W) passed to ``model`` (or its ``backbone``). The pass runs in
+    eval mode, so that it leaves the BN running statistics as they are (a resumed run would
+    otherwise shift them again), and every module's mode is restored after it."""
     macs, handles = {}, []
     for name, module in model.named_modules():
         if isinstance(module, nn.Conv3d):
@@ -65,12 +71,16 @@ def conv_macs(model: nn.Module, input_shape: Sequence[int]) -> Dict[str, int]:
                     name, out[0].numel() * m.weight[0].numel())))
     target = getattr(model, 'backbone', model)
     param = next(model.parameters())
+    modes = {module: module.training for module in target.modules()}
+    target.eval()
     try:
         with torch.no_grad():
             target(torch.zeros(*input_shape, dtype=param.dtype, device=param.device))
     finally:
         for handle in handles:
             handle.remove()
+        for module, training in modes.items():
+            module.training = training
     return macs
 
 
@@ -176,8 +186,17 @@ class KernelGroupPruningHook(Hook):
         for _, conv in masked_convs(self.unwrap(runner.model)):
             apply_mask(conv)
 
+    def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
+        """Save α with the checkpoint: it is refreshed every ``reweight_interval`` epochs from
+        the weights of that moment, which a run resumed in between no longer has."""
+        if self.alphas:
+            checkpoint[CHECKPOINT_KEY] = dict(alphas=dict(self.alphas))
+
     def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
+        """Restore the masks (from the state dict) and α (if the checkpoint has them)."""
         restore_masks(self.unwrap(runner.model), checkpoint.get('state_dict', checkpoint))
+        if CHECKPOINT_KEY in checkpoint:
+            self.alphas = dict(checkpoint[CHECKPOINT_KEY]['alphas'])
         self.install(runner)
 
     def mask_gradients(self, model: nn.Module) -> None:

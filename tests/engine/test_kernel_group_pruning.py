@@ -106,6 +106,19 @@ def test_hard_prune_then_masked_retraining_keeps_pruned_weights_zero_and_resumes
         assert (restored[name].weight[~mask] == 0).all()
 
 
+def test_counting_macs_leaves_bn_statistics_and_modes_alone():
+    """The count runs on every resume (``before_train``): it must not move BN statistics."""
+    from mmeff.engine.kernel_group_pruning import conv_macs
+    model = nn.Sequential(nn.Conv3d(3, 4, 3), nn.BatchNorm3d(4), nn.Conv3d(4, 4, 1)).train()
+    model[2].eval()  # a module kept in eval mode by its owner stays so
+    before = copy.deepcopy(model.state_dict())
+    macs = conv_macs(model, (1, 3, 4, 8, 8))
+    assert macs == {'0': 4 * 2 * 6 * 6 * 3 * 27, '2': 4 * 2 * 6 * 6 * 4}
+    for name, value in model.state_dict().items():
+        assert torch.equal(value, before[name]), name
+    assert model.training and model[1].training and not model[2].training
+
+
 def test_flop_target_gives_one_ratio():
     macs = {'a': 100, 'b': 300}
     assert ratio_for_flop_reduction(macs, ['b'], 2.0) == pytest.approx(200 / 300)
@@ -175,3 +188,23 @@ def test_rt3d_configs_prune_their_model_to_the_flop_target(config):
                       model.get_submodule(name).weight.numel() if name in kept else value
                       for name, value in macs.items())
     assert dense / pruned_macs == pytest.approx(hook.flop_reduction, rel=0.03)
+
+
+def test_a_resume_between_refreshes_keeps_the_penalty_weights(tmp_path):
+    """α refreshed at epoch 0 only (reweight_interval=2): a run stopped after epoch 1 and
+    resumed must go on with epoch 0's α (from the checkpoint), not α of the resumed weights,
+    and so end with the uninterrupted run's weights."""
+    hook = dict(type='KernelGroupPruningHook', scheme='kgs', group_size=(4, 4), ratios=0.5,
+                penalty=0.05, reweight_interval=2, prune_epoch=100)
+    whole = make_runner(tmp_path / 'whole', dict(hook), epochs=2)
+    whole.train()
+    make_runner(tmp_path / 'parts', dict(hook), epochs=1).train()
+    saved = torch.load(tmp_path / 'parts' / 'epoch_1.pth')['kernel_group_pruning']['alphas']
+    resumed = make_runner(tmp_path / 'parts', dict(hook), epochs=2, resume=True)
+    resumed.train()
+    (resumed_hook, ) = [h for h in resumed.hooks if isinstance(h, KernelGroupPruningHook)]
+    assert resumed_hook.alphas.keys() == saved.keys() == {'backbone.0', 'backbone.2'}
+    for name, alpha in saved.items():
+        assert torch.equal(resumed_hook.alphas[name], alpha), name
+    for name, weight in whole.model.state_dict().items():
+        torch.testing.assert_close(resumed.model.state_dict()[name], weight, rtol=0, atol=1e-6)
