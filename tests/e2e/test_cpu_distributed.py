@@ -29,7 +29,9 @@ train_cfg = dict(max_epochs=1, val_interval=1)
 ''')
     paths = dataset_options(data)
     work = tmp_path / 'work'
-    torchrun = [sys.executable, '-m', 'torch.distributed.run', '--nproc_per_node', '2']
+    torchrun = [
+        sys.executable, '-m', 'torch.distributed.run', '--standalone', '--nproc_per_node', '2'
+    ]
     done = subprocess.run([
         *torchrun, train_tool, config, '--work-dir', work, '--launcher', 'pytorch', '--cfg-options',
         'randomness.seed=0', *paths
