@@ -21,16 +21,18 @@ channels_last (NHWC). Medians of alternating bursts after warm-up
         [--densities 0.25 0.4 0.6] [--blocks layer1.1 layer2.0] [--integrations inner]
 """
 import argparse
-from typing import Dict, List
+from typing import Callable, Dict, List
 
 import torch
 import torch.nn.functional as F
 from mmdet.models.backbones.resnet import Bottleneck
 from mmengine.utils import ProgressBar
 
-from mmeff.benchmark import Column, add_timing_arguments, make_record, median_times, publish_record
+from mmeff.benchmark import (Column, add_clock_argument, add_timing_arguments, chosen_clock,
+                             make_record, median_times, publish_record)
 from mmeff.det import INTEGRATIONS, SparseBottleneck, SparseResNet
 from mmeff.ops import has_extension, sparse_interp2d
+from mmeff.utils import LayerMacs, MacCounter
 
 IMAGE = 512
 # name in the backbone, input (C, H, W) for a 512x512 image
@@ -55,31 +57,16 @@ def set_mask_density(block: SparseBottleneck, x: torch.Tensor, density: float,
             head.conv.bias.fill_(-torch.quantile(logits, 1 - density).item())
 
 
-def block_macs(block: SparseBottleneck, x: torch.Tensor, masks) -> Dict[str, float]:
-    """Dense and executed MACs of one forward (per image)."""
-    macs = block.macs_per_image(tuple(x.shape[2:]))
-    out_h, out_w = masks[-1].shape[1:]
-    rho2 = masks[-1].float().mean().item()
-    rho1 = masks[0].float().mean().item() if block.integration == 'inner' else min(
-        1.0, rho2 * 9 * block.conv2_stride**-2)  # conv1 where conv2 reads (an upper bound)
-    shortcut = 0.0
-    if block.downsample is not None:
-        shortcut = out_h * out_w * block.inplanes * block.planes * block.expansion
-    heads = sum(9 * block.inplanes * m.shape[1] * m.shape[2] for m in masks)
-    window = block.interp2.kernel_size**2
-    interp_channels = block.planes if block.integration == 'inner' else \
-        block.planes * block.expansion
-    interp = window * interp_channels * out_h * out_w * rho2 * (1 - rho2)
-    if block.integration == 'inner':
-        h1, w1 = masks[0].shape[1:]
-        interp += window * block.planes * h1 * w1 * rho1 * (1 - rho1)
-    dense = macs['conv1'] + macs['conv23'] + shortcut
-    executed = macs['conv1'] * rho1 + macs['conv23'] * rho2 + shortcut + heads + interp
-    return dict(dense=dense, executed=executed, density=rho2)
+def block_macs(block: SparseBottleneck, x: torch.Tensor) -> LayerMacs:
+    """Dense and executed MACs of one sparse forward of ``block`` on ``x``, by the project's
+    MAC counter (the block's own ``count_macs``)."""
+    with MacCounter(block) as counter:
+        block(x)
+        return counter.update()
 
 
 def bench_block(name: str, integration: str, densities: List[float], repeats: int, warmup: int,
-                gen: torch.Generator) -> List[Dict]:
+                gen: torch.Generator, clock: Callable[[], float]) -> List[Dict]:
     backbone = SparseResNet(50, integration=integration)
     backbone.eval()
     block = backbone.get_submodule(name)
@@ -90,17 +77,18 @@ def bench_block(name: str, integration: str, densities: List[float], repeats: in
     x = torch.randn(1, *BLOCKS[name], generator=gen)
     x_last = x.contiguous(memory_format=torch.channels_last)
     dense_layout = min(('NCHW', x), ('NHWC', x_last),
-                       key=lambda item: median_times(dict(d=lambda: dense(item[1])), 3, 1)['d'])
+                       key=lambda item: median_times(dict(d=lambda: dense(item[1])), 3, 1,
+                                                     clock=clock)['d'])
     rows = []
     for density in densities:
         set_mask_density(block, x, density, gen)
-        masks = block.masks(x)[1]
-        macs = block_macs(block, x, masks)
+        macs = block_macs(block, x_last)
         t = median_times(dict(dense=lambda: dense(dense_layout[1]), sparse=lambda: block(x_last)),
-                         repeats, warmup)
-        speedup, share = t['dense'] / t['sparse'], macs['executed'] / macs['dense']
+                         repeats, warmup, clock=clock)
+        speedup, share = t['dense'] / t['sparse'], macs.executed / macs.dense
         rows.append(
-            dict(case=f'{name} {integration} (dense {dense_layout[0]})', density=macs['density'],
+            dict(case=f'{name} {integration} (dense {dense_layout[0]})',
+                 density=block.masks(x_last)[1][-1].float().mean().item(),
                  dense_ms=t['dense'] * 1e3, sparse_ms=t['sparse'] * 1e3, speedup=speedup,
                  mac_share=share, efficiency=speedup * share))
     return rows
@@ -115,8 +103,8 @@ def dense_normalised_conv(x: torch.Tensor, mask: torch.Tensor, weight: torch.Ten
     return m * x + (1 - m) * num / den.clamp_min(torch.finfo(x.dtype).tiny)
 
 
-def bench_interp(shape, densities: List[float], repeats: int, warmup: int,
-                 gen: torch.Generator) -> List[Dict]:
+def bench_interp(shape, densities: List[float], repeats: int, warmup: int, gen: torch.Generator,
+                 clock: Callable[[], float]) -> List[Dict]:
     c, h, w = shape
     offsets = torch.arange(7, dtype=torch.float32) - 3
     log_weight = -4.5 * (offsets.view(-1, 1)**2 + offsets.view(1, -1)**2)  # RBF, s = 3
@@ -129,7 +117,8 @@ def bench_interp(shape, densities: List[float], repeats: int, warmup: int,
             mask = torch.rand(1, h, w, generator=gen) < density
             t = median_times(
                 dict(dense=lambda: dense_normalised_conv(x, mask, weight),
-                     sparse=lambda: sparse_interp2d(x, mask, log_weight, out=out)), repeats, warmup)
+                     sparse=lambda: sparse_interp2d(x, mask, log_weight, out=out)), repeats, warmup,
+                clock=clock)
             rows.append(
                 dict(case=f'sparse_interp2d {c}x{h}x{w} {layout}',
                      density=mask.float().mean().item(), dense_ms=t['dense'] * 1e3,
@@ -165,7 +154,9 @@ def main():
     parser.add_argument('--integrations', nargs='+', choices=INTEGRATIONS, default=['inner'])
     parser.add_argument('--interp-maps', type=int, default=len(INTERP_MAPS),
                         help='how many of the op benchmark maps to run')
+    add_clock_argument(parser)
     args = parser.parse_args()
+    clock = chosen_clock(parser, args)
 
     if not has_extension():
         raise SystemExit('mmeff.ops._ext is not built: run `bash tools/run.sh setup` first')
@@ -178,17 +169,17 @@ def main():
         for integration in args.integrations:
             for name in args.blocks:
                 rows += bench_block(name, integration, args.densities, args.repeats, args.warmup,
-                                    gen)
+                                    gen, clock)
                 progress.update()
         for shape in INTERP_MAPS[:args.interp_maps]:
-            rows += bench_interp(shape, args.densities, args.repeats, args.warmup, gen)
+            rows += bench_interp(shape, args.densities, args.repeats, args.warmup, gen, clock)
             progress.update()
     record = make_record(
         'sampling_interp', 'Sampling-interpolation blocks and sparse_interp2d vs dense',
         DESCRIPTION, COLUMNS, rows, threads=args.threads,
         settings=dict(image=IMAGE, repeats=args.repeats, warmup=args.warmup,
                       densities=args.densities, blocks=args.blocks, integrations=args.integrations,
-                      interp_maps=args.interp_maps))
+                      interp_maps=args.interp_maps, clock=args.clock))
     publish_record(record, args.json)
 
 
