@@ -8,7 +8,7 @@ from .timing import (CLOCKS, ConvTimer, add_clock_argument, add_timing_arguments
 
 __all__ = [
     'CLOCKS', 'SCHEMA_VERSION', 'Column', 'ConvTimer', 'add_clock_argument', 'add_timing_arguments',
-    'chosen_clock', 'bench_environment',
-    'load_record', 'make_record', 'merge_records', 'median_times', 'print_table', 'publish_record',
-    'script_command', 'validate_record', 'write_record'
+    'chosen_clock', 'bench_environment', 'load_record', 'make_record', 'merge_records',
+    'median_times', 'print_table', 'publish_record', 'script_command', 'validate_record',
+    'write_record'
 ]

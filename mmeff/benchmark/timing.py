@@ -7,7 +7,6 @@ from typing import Callable, Dict, List
 
 import torch
 
-
 #: ``--clock`` choices: wall time, or this process's CPU time (all threads added up)
 CLOCKS: Dict[str, Callable[[], float]] = dict(wall=time.perf_counter, cpu=time.process_time)
 
@@ -20,8 +19,7 @@ def add_clock_argument(parser: argparse.ArgumentParser) -> None:
         '(with --threads 1 only)')
 
 
-def chosen_clock(parser: argparse.ArgumentParser,
-                 args: argparse.Namespace) -> Callable[[], float]:
+def chosen_clock(parser: argparse.ArgumentParser, args: argparse.Namespace) -> Callable[[], float]:
     """The clock of ``--clock``; a parser error for ``cpu`` with more than one thread (CPU time
     adds up the threads')."""
     if args.clock == 'cpu' and args.threads != 1:
