@@ -88,7 +88,8 @@ def bench_block(name: str, integration: str, densities: List[float], repeats: in
                 gen: torch.Generator, clock: Callable[[],
                                                       float], with_breakdown: bool) -> List[Dict]:
     """The block's rows, one per density (with a ``breakdown`` for 'inner' when asked)."""
-    backbone = SparseResNet(50, integration=integration)
+    with torch.inference_mode(False):  # parameters with version counters (FoldedCache)
+        backbone = SparseResNet(50, integration=integration)
     backbone.eval()
     block = backbone.get_submodule(name)
     dense = Bottleneck(block.inplanes, block.planes, stride=block.conv2_stride,

@@ -53,7 +53,9 @@ def folded(conv: nn.Conv2d, bn: nn.Module) -> Tuple[Tensor, Tensor]:
 class FoldedCache:
     """The :func:`folded` (weight, bias) of conv + BN pairs, recomputed only when the inputs
     changed: another tensor object, storage, dtype or device, an in-place update (its version
-    counter), ``eps``, or the grad and inference modes (whose tensors cannot be mixed)."""
+    counter), ``eps``, or the grad and inference modes (whose tensors cannot be mixed).
+    Inference tensors (parameters created under ``torch.inference_mode``) have no version
+    counter: with one among the inputs, nothing is cached."""
 
     def __init__(self):
         self._key: Optional[List] = None
@@ -70,6 +72,9 @@ class FoldedCache:
     def get(self, pairs: Sequence[Tuple[nn.Conv2d, nn.Module]]) -> List[Tuple[Tensor, Tensor]]:
         """``[folded(conv, bn) for conv, bn in pairs]``, from the cache when still valid."""
         tensors = self._tensors(pairs)
+        if any(t.is_inference() for t in tensors):
+            self._key = None
+            return [folded(conv, bn) for conv, bn in pairs]
         key = [(t, t.data_ptr(), t._version, t.dtype, t.device) for t in tensors]
         key.append((tuple(bn.eps for _, bn in pairs), torch.is_grad_enabled(),
                     torch.is_inference_mode_enabled()))

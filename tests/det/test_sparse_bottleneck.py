@@ -125,3 +125,9 @@ def test_folded_cache_recomputes_after_every_kind_of_change():
         assert ok and third[0][0].dtype == torch.float64
     ok, fourth = fresh_and_matching()  # grad mode on
     assert ok and fourth is not third and fourth[0][0].requires_grad
+    with torch.inference_mode():
+        conv, bn = nn.Conv2d(3, 4, 1), nn.BatchNorm2d(4).eval()  # inference tensors
+        pairs = [(conv, bn)]
+        assert fresh_and_matching()[0]
+        bn.running_mean.add_(1)  # no version counter to notice it: nothing was cached
+        assert fresh_and_matching()[0]
