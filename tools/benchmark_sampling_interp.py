@@ -61,6 +61,8 @@ BLOCKS = {
     'layer3.1': (1024, 32, 32),
 }
 DENSITIES = [0.25, 0.40, 0.60]
+#: a clock of ``median_times``: seconds, wall or CPU
+Clock = Callable[[], float]
 INTERP_MAPS = [(64, 128, 128), (128, 64, 64), (256, 32, 32)]
 
 
@@ -85,8 +87,7 @@ def block_macs(block: SparseBottleneck, x: torch.Tensor) -> LayerMacs:
 
 
 def bench_block(name: str, integration: str, densities: List[float], repeats: int, warmup: int,
-                gen: torch.Generator, clock: Callable[[],
-                                                      float], with_breakdown: bool) -> List[Dict]:
+                gen: torch.Generator, clock: Clock, with_breakdown: bool) -> List[Dict]:
     """The block's rows, one per density (with a ``breakdown`` for 'inner' when asked)."""
     with torch.inference_mode(False):  # parameters with version counters (FoldedCache)
         backbone = SparseResNet(50, integration=integration)
@@ -254,7 +255,7 @@ class DenseStages:
 
 
 def stage_times(stages, names: Sequence[str], repeats: int, warmup: int,
-                clock: Callable[[], float]) -> Dict[str, float]:
+                clock: Clock) -> Dict[str, float]:
     """ms of each stage method ``names`` of ``stages`` (run once in order first), timed
     alternately."""
     for name in names:
@@ -265,7 +266,7 @@ def stage_times(stages, names: Sequence[str], repeats: int, warmup: int,
 
 
 def breakdown(block: SparseBottleneck, dense: Bottleneck, x_last: torch.Tensor, dense_x, row: Dict,
-              repeats: int, warmup: int, clock: Callable[[], float]) -> Dict:
+              repeats: int, warmup: int, clock: Clock) -> Dict:
     """The per-stage times of the sparse and the dense block, the GEMMs' throughput and the
     bound (docs/sampling_interp.md, "Where the time goes") of one benchmark row."""
     sparse, dense_stages = SparseStages(block, x_last), DenseStages(dense, dense_x)
@@ -316,7 +317,7 @@ def dense_normalised_conv(x: torch.Tensor, mask: torch.Tensor, weight: torch.Ten
 
 
 def bench_interp(shape, densities: List[float], repeats: int, warmup: int, gen: torch.Generator,
-                 clock: Callable[[], float]) -> List[Dict]:
+                 clock: Clock) -> List[Dict]:
     c, h, w = shape
     offsets = torch.arange(7, dtype=torch.float32) - 3
     log_weight = -4.5 * (offsets.view(-1, 1)**2 + offsets.view(1, -1)**2)  # RBF, s = 3
