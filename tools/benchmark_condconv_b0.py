@@ -30,7 +30,6 @@ milliseconds, CPU time still measures the work.
         [--size 224] [--clock wall|cpu] [--json out.json]
 """
 import argparse
-import time
 from typing import Dict, List
 
 import timm
@@ -39,7 +38,8 @@ from mmcv.cnn.bricks import Conv2dAdaptivePadding
 from mmengine.logging import MMLogger
 
 import mmeff  # noqa: F401  (registers mmeff's layers)
-from mmeff.benchmark import Column, add_timing_arguments, make_record, median_times, publish_record
+from mmeff.benchmark import (Column, add_clock_argument, add_timing_arguments, chosen_clock,
+                             make_record, median_times, publish_record)
 from mmeff.layers import CondConv2dAdaptivePadding
 from mmeff.ops import has_extension
 
@@ -62,10 +62,6 @@ def mmdet_backbone(experts: int) -> torch.nn.Module:
     model = MODELS.build(dict(cfg, out_indices=(6, ), act_cfg=dict(type='SiLU')))
     model.eval()  # mmdet's EfficientNet.train returns None
     return model
-
-
-#: --clock choices
-CLOCKS = dict(wall=time.perf_counter, cpu=time.process_time)
 
 
 def read_bandwidth(repeats: int, warmup: int, clock) -> float:
@@ -147,11 +143,9 @@ def main():
     add_timing_arguments(parser, repeats=15, warmup=3)
     parser.add_argument('--experts', type=int, nargs='+', default=[8, 4], choices=[4, 8])
     parser.add_argument('--size', type=int, default=224)
-    parser.add_argument('--clock', choices=sorted(CLOCKS), default='wall')
+    add_clock_argument(parser)
     args = parser.parse_args()
-    if args.clock == 'cpu' and args.threads != 1:
-        parser.error('--clock cpu adds up the threads\' CPU time: use it with --threads 1')
-    clock = CLOCKS[args.clock]
+    clock = chosen_clock(parser, args)
     if not has_extension():
         raise SystemExit('benchmark_condconv_b0: the compiled extension is not built')
     import mmdet.models  # noqa: F401  (loads mmeff.det's registrations)

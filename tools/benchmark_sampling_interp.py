@@ -1,7 +1,7 @@
 """Benchmark the sampling-interpolation blocks and ``sparse_interp2d`` against dense ones.
 
 Block rows: a ``SparseBottleneck`` in evaluation (mask heads, conv1/conv2/conv3 at the
-sampled positions with ``sparse_conv2d``, interpolation with ``sparse_interp2d``) against
+sampled positions as gathers and GEMMs, interpolation with ``sparse_interp2d``) against
 mmdet's dense ``Bottleneck`` with the same weights, on ResNet-50 blocks of a 512x512 image,
 batch 1. The mask heads get random weights and a bias that keeps the requested share of the
 positions (plus the stride-11 grid prior). The sparse block takes and returns channels_last
@@ -13,24 +13,45 @@ channels_last (NHWC). Medians of alternating bursts after warm-up
 (``mmeff.benchmark.median_times``), reported with
 
     speed-up     = dense time / sparse time
-    MAC share    = executed MACs / dense MACs (mask heads, interpolation and the dense
-                   shortcut charged to the sparse block)
+    MAC share    = executed MACs / dense MACs, as ``mmeff.utils.MacCounter`` counts them (the
+                   block's ``count_macs``: mask heads, interpolation and the dense shortcut
+                   charged to the sparse block)
     efficiency   = speed-up x MAC share        (1.0: every skipped MAC saves its share)
+
+``--breakdown`` adds to each 'inner' block row a ``breakdown``: the time of each stage of the
+sparse block (``SparseStages``: mask heads, MAC count, BatchNorm folding, indices, gathers,
+the three GEMMs, scatters, the two interpolations, shortcut, residual; ``rest`` is the whole
+block's time minus their sum) and of the dense one (``DenseStages``), each stage timed alone
+and alternately; the GMAC/s of each GEMM and of the dense conv it replaces; and the bound:
+
+    overhead     = mask heads + MAC count + BatchNorm folding + rest (the sparse block's own)
+    fixed        = overhead + shortcut + residual (none falls with the density)
+    at dense rate  the sparse time with each GEMM at its dense conv's MACs per second
+    allowed      = dense time x MAC share / 0.7 (the sparse time of efficiency 0.7)
+    cut          = at dense rate - allowed (what else must go for 0.7)
+
+``--clock cpu`` (with ``--threads 1``) times this process's CPU time instead of wall time.
 
     python tools/benchmark_sampling_interp.py [--threads 2] [--repeats 15] [--json out.json]
         [--densities 0.25 0.4 0.6] [--blocks layer1.1 layer2.0] [--integrations inner]
+        [--breakdown] [--clock wall|cpu]
 """
 import argparse
-from typing import Dict, List
+from typing import Callable, Dict, List, Sequence
 
 import torch
 import torch.nn.functional as F
 from mmdet.models.backbones.resnet import Bottleneck
 from mmengine.utils import ProgressBar
 
-from mmeff.benchmark import Column, add_timing_arguments, make_record, median_times, publish_record
+from mmeff.benchmark import (Column, add_clock_argument, add_timing_arguments, chosen_clock,
+                             make_record, median_times, publish_record)
 from mmeff.det import INTEGRATIONS, SparseBottleneck, SparseResNet
-from mmeff.ops import has_extension, sparse_interp2d
+from mmeff.det.pixel_convs import (gather_taps, images_as_rows, input_indices, new_row_map,
+                                   pixel_gemm, pixel_indices, row_map_image, rows_as_images,
+                                   scatter_rows, tap_indices)
+from mmeff.ops import dense_conv_macs, has_extension, sparse_interp2d
+from mmeff.utils import LayerMacs, MacCounter
 
 IMAGE = 512
 # name in the backbone, input (C, H, W) for a 512x512 image
@@ -40,6 +61,8 @@ BLOCKS = {
     'layer3.1': (1024, 32, 32),
 }
 DENSITIES = [0.25, 0.40, 0.60]
+#: a clock of ``median_times``: seconds, wall or CPU
+Clock = Callable[[], float]
 INTERP_MAPS = [(64, 128, 128), (128, 64, 64), (256, 32, 32)]
 
 
@@ -55,32 +78,19 @@ def set_mask_density(block: SparseBottleneck, x: torch.Tensor, density: float,
             head.conv.bias.fill_(-torch.quantile(logits, 1 - density).item())
 
 
-def block_macs(block: SparseBottleneck, x: torch.Tensor, masks) -> Dict[str, float]:
-    """Dense and executed MACs of one forward (per image)."""
-    macs = block.macs_per_image(tuple(x.shape[2:]))
-    out_h, out_w = masks[-1].shape[1:]
-    rho2 = masks[-1].float().mean().item()
-    rho1 = masks[0].float().mean().item() if block.integration == 'inner' else min(
-        1.0, rho2 * 9 * block.conv2_stride**-2)  # conv1 where conv2 reads (an upper bound)
-    shortcut = 0.0
-    if block.downsample is not None:
-        shortcut = out_h * out_w * block.inplanes * block.planes * block.expansion
-    heads = sum(9 * block.inplanes * m.shape[1] * m.shape[2] for m in masks)
-    window = block.interp2.kernel_size**2
-    interp_channels = block.planes if block.integration == 'inner' else \
-        block.planes * block.expansion
-    interp = window * interp_channels * out_h * out_w * rho2 * (1 - rho2)
-    if block.integration == 'inner':
-        h1, w1 = masks[0].shape[1:]
-        interp += window * block.planes * h1 * w1 * rho1 * (1 - rho1)
-    dense = macs['conv1'] + macs['conv23'] + shortcut
-    executed = macs['conv1'] * rho1 + macs['conv23'] * rho2 + shortcut + heads + interp
-    return dict(dense=dense, executed=executed, density=rho2)
+def block_macs(block: SparseBottleneck, x: torch.Tensor) -> LayerMacs:
+    """Dense and executed MACs of one sparse forward of ``block`` on ``x``, by the project's
+    MAC counter (the block's own ``count_macs``)."""
+    with MacCounter(block) as counter:
+        block(x)
+        return counter.update()
 
 
 def bench_block(name: str, integration: str, densities: List[float], repeats: int, warmup: int,
-                gen: torch.Generator) -> List[Dict]:
-    backbone = SparseResNet(50, integration=integration)
+                gen: torch.Generator, clock: Clock, with_breakdown: bool) -> List[Dict]:
+    """The block's rows, one per density (with a ``breakdown`` for 'inner' when asked)."""
+    with torch.inference_mode(False):  # parameters with version counters (FoldedCache)
+        backbone = SparseResNet(50, integration=integration)
     backbone.eval()
     block = backbone.get_submodule(name)
     dense = Bottleneck(block.inplanes, block.planes, stride=block.conv2_stride,
@@ -89,21 +99,212 @@ def bench_block(name: str, integration: str, densities: List[float], repeats: in
     dense.eval()
     x = torch.randn(1, *BLOCKS[name], generator=gen)
     x_last = x.contiguous(memory_format=torch.channels_last)
-    dense_layout = min(('NCHW', x), ('NHWC', x_last),
-                       key=lambda item: median_times(dict(d=lambda: dense(item[1])), 3, 1)['d'])
+    dense_layout = min(
+        ('NCHW', x), ('NHWC', x_last),
+        key=lambda item: median_times(dict(d=lambda: dense(item[1])), 3, 1, clock=clock)['d'])
     rows = []
     for density in densities:
         set_mask_density(block, x, density, gen)
-        masks = block.masks(x)[1]
-        macs = block_macs(block, x, masks)
+        macs = block_macs(block, x_last)
         t = median_times(dict(dense=lambda: dense(dense_layout[1]), sparse=lambda: block(x_last)),
-                         repeats, warmup)
-        speedup, share = t['dense'] / t['sparse'], macs['executed'] / macs['dense']
-        rows.append(
-            dict(case=f'{name} {integration} (dense {dense_layout[0]})', density=macs['density'],
-                 dense_ms=t['dense'] * 1e3, sparse_ms=t['sparse'] * 1e3, speedup=speedup,
-                 mac_share=share, efficiency=speedup * share))
+                         repeats, warmup, clock=clock)
+        speedup, share = t['dense'] / t['sparse'], macs.executed / macs.dense
+        row = dict(case=f'{name} {integration} (dense {dense_layout[0]})',
+                   density=block.masks(x_last)[1][-1].float().mean().item(),
+                   dense_ms=t['dense'] * 1e3, sparse_ms=t['sparse'] * 1e3, speedup=speedup,
+                   mac_share=share, efficiency=speedup * share)
+        if with_breakdown and integration == 'inner':
+            row['breakdown'] = breakdown(block, dense, x_last, dense_layout[1], row, repeats,
+                                         warmup, clock)
+        rows.append(row)
     return rows
+
+
+#: the breakdown's stages of a sparse 'inner' block (SparseStages methods), in order
+SPARSE_STAGES = ('mask_heads', 'mac_count', 'bn_folding', 'indices', 'conv1_gather', 'conv1_gemm',
+                 'conv1_scatter', 'interpolation1', 'conv2_gather', 'conv2_gemm', 'conv3_gemm',
+                 'conv3_scatter', 'interpolation2', 'shortcut', 'residual')
+#: the stages whose cost does not fall with the density: the sparse block's own, then those the
+#: dense block has too
+OVERHEAD_STAGES = ('mask_heads', 'mac_count', 'bn_folding')
+SHARED_STAGES = ('shortcut', 'residual')
+#: the breakdown's stages of the dense block (DenseStages methods), in order
+DENSE_STAGES = ('conv1', 'bn_relu1', 'conv2', 'bn_relu2', 'conv3', 'bn3', 'shortcut', 'residual')
+#: the target of the issue: efficiency at 30-50 % density
+TARGET_EFFICIENCY = 0.7
+
+
+class SparseStages:
+    """The stages of ``SparseBottleneck.forward_sparse`` (integration 'inner', one channels_last
+    image), one method each, run on what the stages before it kept: the same calls as the
+    block makes, so each can be timed alone. :meth:`run` runs them all in order and returns
+    the block's output."""
+
+    def __init__(self, block: SparseBottleneck, x: torch.Tensor):
+        if block.integration != 'inner' or x.shape[0] != 1:
+            raise ValueError('SparseStages: integration "inner" and batch 1 only, got '
+                             f'{block.integration!r} and batch {x.shape[0]}')
+        self.block, self.x, self.x_rows = block, x, images_as_rows(x)[0]
+        self.size1 = tuple((s - 1) // block.conv1_stride + 1 for s in x.shape[2:])
+
+    def run(self) -> torch.Tensor:
+        for stage in SPARSE_STAGES:
+            getattr(self, stage)()
+        return self.out
+
+    def mask_heads(self) -> None:
+        self.masks = self.block.masks(self.x)[1]
+
+    def mac_count(self) -> None:
+        self.block.count_macs(self.x.shape, self.masks)
+
+    def bn_folding(self) -> None:
+        self.folded = self.block.folded_convs()
+
+    def indices(self) -> None:
+        b, (mask1, mask2) = self.block, self.masks
+        self.at1, self.at2 = pixel_indices(mask1[0]), pixel_indices(mask2[0])
+        self.in1 = input_indices(self.at1, self.size1[1], self.x.shape[3], b.conv1_stride)
+        self.taps = tap_indices(self.at2, mask2.shape[2], self.size1, b.conv2_stride,
+                                b.conv2.dilation[0])
+
+    def conv1_gather(self) -> None:
+        self.gathered1 = self.x_rows.index_select(0, self.in1)
+
+    def conv1_gemm(self) -> None:
+        self.conv1_rows = self.block.relu(pixel_gemm(self.gathered1, *self.folded[0]))
+
+    def conv1_scatter(self) -> None:
+        self.conv1_map = scatter_rows(self.conv1_rows, self.at1, self.size1)
+
+    def interpolation1(self) -> None:
+        self.filled1 = new_row_map(self.size1, self.block.planes, self.x)
+        self.block.interp1(row_map_image(self.conv1_map, self.size1), self.masks[0],
+                           out=row_map_image(self.filled1, self.size1))
+
+    def conv2_gather(self) -> None:
+        self.gathered2 = gather_taps(self.filled1, self.taps)
+
+    def conv2_gemm(self) -> None:
+        self.conv2_rows = self.block.relu(pixel_gemm(self.gathered2, *self.folded[1]))
+
+    def conv3_gemm(self) -> None:
+        self.conv3_rows = pixel_gemm(self.conv2_rows, *self.folded[2])
+
+    def conv3_scatter(self) -> None:
+        size2 = tuple(self.masks[1].shape[1:])
+        rows = self.x.new_empty(1, size2[0] * size2[1], self.conv3_rows.shape[1])
+        rows[0].index_copy_(0, self.at2, self.conv3_rows)
+        self.conv3_map = rows_as_images(rows, size2)
+
+    def interpolation2(self) -> None:
+        self.filled3 = self.block.interp2(self.conv3_map, self.masks[1], fill=self.folded[2][1])
+
+    def shortcut(self) -> None:
+        self.identity = self.block._shortcut(self.x)
+
+    def residual(self) -> None:
+        self.out = self.block.relu(self.filled3.add_(self.identity))
+
+    def executed_gemm_macs(self) -> Dict[str, int]:
+        """MACs of the three GEMMs: rows x weight size."""
+        return dict(conv1=len(self.at1) * self.block.conv1.weight.numel(),
+                    conv2=len(self.at2) * self.block.conv2.weight.numel(),
+                    conv3=len(self.at2) * self.block.conv3.weight.numel())
+
+
+class DenseStages:
+    """mmdet's ``Bottleneck.forward`` (no plugins, no checkpointing) one stage a method, as
+    :class:`SparseStages`."""
+
+    def __init__(self, block: Bottleneck, x: torch.Tensor):
+        self.block, self.x = block, x
+
+    def conv1(self) -> None:
+        self.out1 = self.block.conv1(self.x)
+
+    def bn_relu1(self) -> None:
+        self.act1 = self.block.relu(self.block.norm1(self.out1))
+
+    def conv2(self) -> None:
+        self.out2 = self.block.conv2(self.act1)
+
+    def bn_relu2(self) -> None:
+        self.act2 = self.block.relu(self.block.norm2(self.out2))
+
+    def conv3(self) -> None:
+        self.out3 = self.block.conv3(self.act2)
+
+    def bn3(self) -> None:
+        self.act3 = self.block.norm3(self.out3)
+
+    def shortcut(self) -> None:
+        self.identity = self.x if self.block.downsample is None else self.block.downsample(self.x)
+
+    def residual(self) -> None:
+        self.out = self.block.relu(self.act3.add_(self.identity))  # mmdet: out += identity
+
+    def conv_macs(self) -> Dict[str, int]:
+        """MACs of the three dense convs."""
+        return {
+            name:
+            dense_conv_macs(
+                getattr(self.block, name).weight, (1, *getattr(self, 'out' + name[-1]).shape[2:]))
+            for name in ('conv1', 'conv2', 'conv3')
+        }
+
+
+def stage_times(stages, names: Sequence[str], repeats: int, warmup: int,
+                clock: Clock) -> Dict[str, float]:
+    """ms of each stage method ``names`` of ``stages`` (run once in order first), timed
+    alternately."""
+    for name in names:
+        getattr(stages, name)()
+    seconds = median_times({name: getattr(stages, name)
+                            for name in names}, repeats, warmup, clock=clock)
+    return {name: s * 1e3 for name, s in seconds.items()}
+
+
+def breakdown(block: SparseBottleneck, dense: Bottleneck, x_last: torch.Tensor, dense_x, row: Dict,
+              repeats: int, warmup: int, clock: Clock) -> Dict:
+    """The per-stage times of the sparse and the dense block, the GEMMs' throughput and the
+    bound (docs/sampling_interp.md, "Where the time goes") of one benchmark row."""
+    sparse, dense_stages = SparseStages(block, x_last), DenseStages(dense, dense_x)
+    sparse_ms = stage_times(sparse, SPARSE_STAGES, repeats, warmup, clock)
+    dense_ms = stage_times(dense_stages, DENSE_STAGES, repeats, warmup, clock)
+    sparse_ms['rest'] = row['sparse_ms'] - sum(sparse_ms.values())
+    gemm_macs, conv_macs = sparse.executed_gemm_macs(), dense_stages.conv_macs()
+    gmacs = {}
+    gemm_at_dense_rate = 0.0
+    for conv, macs in gemm_macs.items():
+        gmacs[f'{conv} GEMM'] = macs / sparse_ms[f'{conv}_gemm'] * 1e-6
+        gmacs[f'{conv} dense'] = conv_macs[conv] / dense_ms[conv] * 1e-6
+        gemm_at_dense_rate += macs / gmacs[f'{conv} dense'] * 1e-6
+    gemm_ms = sum(sparse_ms[f'{conv}_gemm'] for conv in gemm_macs)
+    overhead_ms = sum(sparse_ms[s] for s in OVERHEAD_STAGES + ('rest', ))
+    fixed_ms = overhead_ms + sum(sparse_ms[s] for s in SHARED_STAGES)
+    at_dense_rate = row['sparse_ms'] - gemm_ms + gemm_at_dense_rate
+    allowed = row['dense_ms'] * row['mac_share'] / TARGET_EFFICIENCY
+    bound = dict(overhead_ms=overhead_ms, fixed_ms=fixed_ms, scaling_ms=row['sparse_ms'] - fixed_ms,
+                 gemm_ms=gemm_ms, gemm_at_dense_rate_ms=gemm_at_dense_rate,
+                 efficiency_at_dense_rate=row['dense_ms'] * row['mac_share'] / at_dense_rate,
+                 allowed_ms=allowed, cut_ms=at_dense_rate - allowed)
+    return dict(sparse_ms=sparse_ms, dense_ms=dense_ms, gmacs_per_s=gmacs, bound=bound)
+
+
+def print_breakdown(rows: List[Dict]) -> None:
+    """The breakdowns of ``rows`` (those that have one) as a plain-text table, ms."""
+    rows = [r for r in rows if 'breakdown' in r]
+    if not rows:
+        return
+    lines = [['stage'] + [f"{r['case'].split()[0]} {r['density']:.2f}" for r in rows]]
+    for part in ('sparse_ms', 'dense_ms', 'gmacs_per_s', 'bound'):
+        for key in rows[0]['breakdown'][part]:
+            lines.append([f'{part} {key}'] + [f"{r['breakdown'][part][key]:.2f}" for r in rows])
+    widths = [max(len(line[i]) for line in lines) for i in range(len(lines[0]))]
+    print()
+    for line in lines:
+        print('  '.join(cell.rjust(width) for cell, width in zip(line, widths)))
 
 
 def dense_normalised_conv(x: torch.Tensor, mask: torch.Tensor, weight: torch.Tensor):
@@ -115,8 +316,8 @@ def dense_normalised_conv(x: torch.Tensor, mask: torch.Tensor, weight: torch.Ten
     return m * x + (1 - m) * num / den.clamp_min(torch.finfo(x.dtype).tiny)
 
 
-def bench_interp(shape, densities: List[float], repeats: int, warmup: int,
-                 gen: torch.Generator) -> List[Dict]:
+def bench_interp(shape, densities: List[float], repeats: int, warmup: int, gen: torch.Generator,
+                 clock: Clock) -> List[Dict]:
     c, h, w = shape
     offsets = torch.arange(7, dtype=torch.float32) - 3
     log_weight = -4.5 * (offsets.view(-1, 1)**2 + offsets.view(1, -1)**2)  # RBF, s = 3
@@ -129,7 +330,8 @@ def bench_interp(shape, densities: List[float], repeats: int, warmup: int,
             mask = torch.rand(1, h, w, generator=gen) < density
             t = median_times(
                 dict(dense=lambda: dense_normalised_conv(x, mask, weight),
-                     sparse=lambda: sparse_interp2d(x, mask, log_weight, out=out)), repeats, warmup)
+                     sparse=lambda: sparse_interp2d(x, mask, log_weight, out=out)), repeats, warmup,
+                clock=clock)
             rows.append(
                 dict(case=f'sparse_interp2d {c}x{h}x{w} {layout}',
                      density=mask.float().mean().item(), dense_ms=t['dense'] * 1e3,
@@ -165,7 +367,11 @@ def main():
     parser.add_argument('--integrations', nargs='+', choices=INTEGRATIONS, default=['inner'])
     parser.add_argument('--interp-maps', type=int, default=len(INTERP_MAPS),
                         help='how many of the op benchmark maps to run')
+    parser.add_argument('--breakdown', action='store_true',
+                        help="time the stages of the 'inner' blocks too (docs/sampling_interp.md)")
+    add_clock_argument(parser)
     args = parser.parse_args()
+    clock = chosen_clock(parser, args)
 
     if not has_extension():
         raise SystemExit('mmeff.ops._ext is not built: run `bash tools/run.sh setup` first')
@@ -178,18 +384,19 @@ def main():
         for integration in args.integrations:
             for name in args.blocks:
                 rows += bench_block(name, integration, args.densities, args.repeats, args.warmup,
-                                    gen)
+                                    gen, clock, args.breakdown)
                 progress.update()
         for shape in INTERP_MAPS[:args.interp_maps]:
-            rows += bench_interp(shape, args.densities, args.repeats, args.warmup, gen)
+            rows += bench_interp(shape, args.densities, args.repeats, args.warmup, gen, clock)
             progress.update()
     record = make_record(
         'sampling_interp', 'Sampling-interpolation blocks and sparse_interp2d vs dense',
         DESCRIPTION, COLUMNS, rows, threads=args.threads,
         settings=dict(image=IMAGE, repeats=args.repeats, warmup=args.warmup,
                       densities=args.densities, blocks=args.blocks, integrations=args.integrations,
-                      interp_maps=args.interp_maps))
+                      interp_maps=args.interp_maps, clock=args.clock, breakdown=args.breakdown))
     publish_record(record, args.json)
+    print_breakdown(rows)
 
 
 if __name__ == '__main__':

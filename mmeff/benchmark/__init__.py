@@ -3,10 +3,12 @@ suite behind ``bash tools/run.sh bench`` and the renderer of ``docs/benchmarks.m
 from .record import (SCHEMA_VERSION, Column, bench_environment, load_record, make_record,
                      merge_records, print_table, publish_record, script_command, validate_record,
                      write_record)
-from .timing import ConvTimer, add_timing_arguments, median_times
+from .timing import (CLOCKS, ConvTimer, add_clock_argument, add_timing_arguments, chosen_clock,
+                     median_times)
 
 __all__ = [
-    'SCHEMA_VERSION', 'Column', 'ConvTimer', 'add_timing_arguments', 'bench_environment',
-    'load_record', 'make_record', 'merge_records', 'median_times', 'print_table', 'publish_record',
-    'script_command', 'validate_record', 'write_record'
+    'CLOCKS', 'SCHEMA_VERSION', 'Column', 'ConvTimer', 'add_clock_argument', 'add_timing_arguments',
+    'chosen_clock', 'bench_environment', 'load_record', 'make_record', 'merge_records',
+    'median_times', 'print_table', 'publish_record', 'script_command', 'validate_record',
+    'write_record'
 ]

@@ -7,6 +7,25 @@ from typing import Callable, Dict, List
 
 import torch
 
+#: ``--clock`` choices: wall time, or this process's CPU time (all threads added up)
+CLOCKS: Dict[str, Callable[[], float]] = dict(wall=time.perf_counter, cpu=time.process_time)
+
+
+def add_clock_argument(parser: argparse.ArgumentParser) -> None:
+    """``--clock wall|cpu`` (default wall); read it with :func:`chosen_clock`."""
+    parser.add_argument(
+        '--clock', choices=sorted(CLOCKS), default='wall',
+        help='cpu: this process\'s CPU time, not stretched by other processes\' load '
+        '(with --threads 1 only)')
+
+
+def chosen_clock(parser: argparse.ArgumentParser, args: argparse.Namespace) -> Callable[[], float]:
+    """The clock of ``--clock``; a parser error for ``cpu`` with more than one thread (CPU time
+    adds up the threads')."""
+    if args.clock == 'cpu' and args.threads != 1:
+        parser.error('--clock cpu adds up the threads\' CPU time: use it with --threads 1')
+    return CLOCKS[args.clock]
+
 
 def add_timing_arguments(parser: argparse.ArgumentParser, repeats: int, warmup: int) -> None:
     """The options every benchmark script takes: ``--threads`` (2), ``--repeats`` and

@@ -1,6 +1,6 @@
 """``SparseBottleneck``: a ResNet bottleneck that computes its convs at sampled positions and
 interpolates the rest (Xie et al., ECCV 2020; docs/sampling_interp.md)."""
-from typing import Dict, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -9,12 +9,13 @@ from mmdet.registry import MODELS
 from torch import Tensor, nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
-from ..layers import Interpolant, SamplingMaskHead
+from ..layers import Interpolant, SamplingMaskHead, sample_heads
 from ..ops import conv_macs_per_position, dense_conv_macs
 from ..registry import MODELS as ROOT_MODELS
 from ..utils import batchnorm_scale_shift
-from .pixel_convs import (conv1x1_at, conv3x3_at, images_as_rows, input_indices, pixel_indices,
-                          rows_as_images, scatter_rows)
+from .pixel_convs import (conv1x1_at, conv3x3_at, images_as_rows, input_indices, new_row_map,
+                          pixel_gemm, pixel_indices, row_map_image, rows_as_images, scatter_rows,
+                          tap_indices)
 
 #: Where the interpolation sits in the block (docs/sampling_interp.md, "Residual integration").
 INTEGRATIONS = ('inner', 'residual', 'block')
@@ -47,6 +48,42 @@ def folded(conv: nn.Conv2d, bn: nn.Module) -> Tuple[Tensor, Tensor]:
     weight = conv.weight * scale.view(-1, 1, 1, 1)
     bias = shift if conv.bias is None else shift + scale * conv.bias
     return weight, bias
+
+
+class FoldedCache:
+    """The :func:`folded` (weight, bias) of conv + BN pairs, recomputed only when the inputs
+    changed: another tensor object, storage, dtype or device, an in-place update (its version
+    counter), ``eps``, or the grad and inference modes (whose tensors cannot be mixed).
+    Inference tensors (parameters created under ``torch.inference_mode``) have no version
+    counter: with one among the inputs, nothing is cached."""
+
+    def __init__(self):
+        self._key: Optional[List] = None
+        self._value: List[Tuple[Tensor, Tensor]] = []
+
+    @staticmethod
+    def _tensors(pairs: Sequence[Tuple[nn.Conv2d, nn.Module]]) -> List[Tensor]:
+        return [
+            t for conv, bn in pairs
+            for t in (conv.weight, conv.bias, bn.weight, bn.bias, bn.running_mean, bn.running_var)
+            if t is not None
+        ]
+
+    def get(self, pairs: Sequence[Tuple[nn.Conv2d, nn.Module]]) -> List[Tuple[Tensor, Tensor]]:
+        """``[folded(conv, bn) for conv, bn in pairs]``, from the cache when still valid."""
+        tensors = self._tensors(pairs)
+        if any(t.is_inference() for t in tensors):
+            self._key = None
+            return [folded(conv, bn) for conv, bn in pairs]
+        key = [(t, t.data_ptr(), t._version, t.dtype, t.device) for t in tensors]
+        key.append((tuple(bn.eps for _, bn in pairs), torch.is_grad_enabled(),
+                    torch.is_inference_mode_enabled()))
+        if self._key is None or len(key) != len(self._key) or any(
+                a[0] is not b[0] or a[1:] != b[1:] for a, b in zip(key[:-1], self._key[:-1])) \
+                or key[-1] != self._key[-1]:
+            self._value = [folded(conv, bn) for conv, bn in pairs]
+            self._key = key
+        return self._value
 
 
 @MODELS.register_module()
@@ -96,6 +133,7 @@ class SparseBottleneck(Bottleneck):
         if integration == 'inner':
             self.mask1_head = SamplingMaskHead(self.inplanes, self.conv1_stride, grid_interval)
             self.interp1 = self._build_interpolant(interpolant, self.planes)
+        self._folded_cache = FoldedCache()
         self.sampling_probabilities: Tuple[Tensor, ...] = ()
         self.dense_macs = 0
         self.executed_macs = 0
@@ -109,10 +147,11 @@ class SparseBottleneck(Bottleneck):
         return interpolant
 
     def masks(self, x: Tensor) -> Tuple[Tuple[Tensor, ...], Tuple[Tensor, ...]]:
-        """(probabilities, masks) of the block's mask heads (mask1 first for 'inner')."""
+        """(probabilities, masks) of the block's mask heads (mask1 first for 'inner'), their
+        tap convs as one conv (:func:`~mmeff.layers.sample_heads`)."""
         heads = (self.mask1_head, self.mask2_head) if self.integration == 'inner' else \
             (self.mask2_head, )
-        drawn = [head(x) for head in heads]
+        drawn = sample_heads(heads, x)
         return tuple(p for p, _ in drawn), tuple(m for _, m in drawn)
 
     def forward(self, x: Tensor) -> Tensor:
@@ -153,9 +192,7 @@ class SparseBottleneck(Bottleneck):
         with :func:`mmeff.ops.sparse_interp2d`. Works in channels_last and returns a
         channels_last tensor (the next sparse block reads whole channel vectors)."""
         mask2 = masks[-1]
-        w1, b1 = folded(self.conv1, self.norm1)
-        w2, b2 = folded(self.conv2, self.norm2)
-        w3, b3 = folded(self.conv3, self.norm3)
+        (w1, b1), (w2, b2), (w3, b3) = self.folded_convs()
         size1 = ((x.shape[2] - 1) // self.conv1_stride + 1,
                  (x.shape[3] - 1) // self.conv1_stride + 1)
         mask1 = masks[0] if self.integration == 'inner' else conv_support(
@@ -163,7 +200,7 @@ class SparseBottleneck(Bottleneck):
         size2 = tuple(mask2.shape[1:])
         x = x.contiguous(memory_format=torch.channels_last)
         x_rows = images_as_rows(x)
-        maps = []
+        out_rows = x.new_empty(x.shape[0], size2[0] * size2[1], w3.shape[0])
         for n in range(x.shape[0]):
             at1 = pixel_indices(mask1[n])
             out = self.relu(
@@ -171,24 +208,30 @@ class SparseBottleneck(Bottleneck):
                            input_indices(at1, size1[1], x.shape[3], self.conv1_stride)))
             out = scatter_rows(out, at1, size1)
             if self.integration == 'inner':
-                out = images_as_rows(self.interp1(rows_as_images(out[None], size1),
-                                                  mask1[n:n + 1]))[0]
+                filled = new_row_map(size1, self.planes, out)
+                self.interp1(row_map_image(out, size1), mask1[n:n + 1],
+                             out=row_map_image(filled, size1))
+                out = filled
             at2 = pixel_indices(mask2[n])
-            out = self.relu(
-                conv3x3_at(out, size1, w2, b2, at2, size2[1], self.conv2_stride,
-                           self.conv2.dilation[0]))
-            out = torch.addmm(b3, out, w3.flatten(1).t())
+            taps = tap_indices(at2, size2[1], size1, self.conv2_stride, self.conv2.dilation[0])
+            out = pixel_gemm(self.relu(conv3x3_at(out, w2, b2, taps)), w3, b3)
             if self.integration == 'block':
                 out = self.relu(out + self._shortcut_at(x[n:n + 1], x_rows[n], at2, size2[1]))
-            maps.append(scatter_rows(out, at2, size2))
-        out = rows_as_images(maps[0][None] if len(maps) == 1 else torch.stack(maps), size2)
+            out_rows[n].index_copy_(0, at2, out)
+        out = rows_as_images(out_rows, size2)
         if self.integration == 'block':
             return self.interp2(out, mask2)
         if self.integration == 'inner':  # conv3 + BN is affine: it commutes with the
             out = self.interp2(out, mask2, fill=b3)  # normalised interpolation
         else:
             out = self.interp2(out, mask2)
-        return self.relu(out + self._shortcut(x))
+        return self.relu(out.add_(self._shortcut(x)))
+
+    def folded_convs(self) -> List[Tuple[Tensor, Tensor]]:
+        """(weight, bias) of conv1 + norm1, conv2 + norm2, conv3 + norm3 with BatchNorm folded
+        in, cached between evaluation forwards (:class:`FoldedCache`)."""
+        return self._folded_cache.get([(self.conv1, self.norm1), (self.conv2, self.norm2),
+                                       (self.conv3, self.norm3)])
 
     def _shortcut_at(self, image: Tensor, rows: Tensor, indices: Tensor, out_width: int) -> Tensor:
         """(P, C_out): the shortcut of one image (1, C, H, W), with rows (H * W, C), at the

@@ -12,7 +12,7 @@ from .kgs_conv3d import KGSConv3d
 from .nearest_sample_interpolant import NearestSampleInterpolant
 from .output_sparse_conv2d import OutputSparseConv2d
 from .rbf_interpolant import RBFInterpolant
-from .sampling_mask_head import SamplingMaskHead, grid_prior
+from .sampling_mask_head import SamplingMaskHead, grid_prior, sample_heads
 from .skip_conv2d import SkipConv2d
 from .skip_gates import GumbelGate, InputNormGate, OutputNormGate, ValueGate
 from .stream_buffer_conv3d import StreamBufferConv3d
@@ -27,5 +27,5 @@ __all__ = [
     'StreamStateful', 'stream_transaction', 'atomic_frames', 'UndoLog', 'CondConv2d',
     'CondConv2dAdaptivePadding', 'same_padding', 'CondConvRouter', 'KGSConv3d', 'Interpolant',
     'RBFInterpolant', 'ConvInterpolant', 'AvgPoolInterpolant', 'ZeroFillInterpolant',
-    'NearestSampleInterpolant', 'SamplingMaskHead', 'grid_prior'
+    'NearestSampleInterpolant', 'SamplingMaskHead', 'grid_prior', 'sample_heads'
 ]

@@ -43,9 +43,11 @@ class Interpolant(nn.Module):
         """(k, k) or (C, k, k) log weights of the window taps."""
         raise NotImplementedError
 
-    def forward(self, x: Tensor, mask: Tensor, fill: Optional[Tensor] = None) -> Tensor:
-        """x (N, C, H, W), mask (N, H, W) bool or float in [0, 1], fill (C,) or None."""
-        return sparse_interp2d(x, mask, self.log_weight().to(x.dtype), fill)
+    def forward(self, x: Tensor, mask: Tensor, fill: Optional[Tensor] = None,
+                out: Optional[Tensor] = None) -> Tensor:
+        """x (N, C, H, W), mask (N, H, W) bool or float in [0, 1], fill (C,) or None; ``out``
+        an optional (N, C, H, W) buffer, as :func:`~mmeff.ops.sparse_interp2d`'s."""
+        return sparse_interp2d(x, mask, self.log_weight().to(x.dtype), fill, out=out)
 
     def forward_reference(self, x: Tensor, mask: Tensor, fill: Optional[Tensor] = None) -> Tensor:
         """The dense reference of :meth:`forward`, whatever the mask and grad mode."""

@@ -1,5 +1,5 @@
 """``SamplingMaskHead``: where a sampling-interpolation block computes its features."""
-from typing import Tuple
+from typing import List, Sequence, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -58,26 +58,38 @@ class SamplingMaskHead(nn.Module):
         nn.init.zeros_(self.conv.weight)
         nn.init.constant_(self.conv.bias, 3.0)
 
-    def logit(self, x: Tensor) -> Tensor:
-        """(N, H', W'): ``self.conv(x)``, computed as a 1x1 conv to the 9 taps and a sum of
-        their shifted maps (a 3x3 conv with one output channel is slow on CPU)."""
+    def tap_weight(self) -> Tensor:
+        """(9, C, 1, 1): the 3x3 kernel as a 1x1 conv to its 9 taps, (i, j) row-major."""
+        return self.conv.weight[0].permute(1, 2, 0).reshape(9, -1, 1, 1).contiguous()
+
+    def logit_from_taps(self, taps: Tensor) -> Tensor:
+        """(N, H', W'): the logit from ``taps`` (N, 9, H, W), the input's 1x1 conv with
+        :meth:`tap_weight`: the bias plus the sum of the taps' maps, each shifted by its
+        offset, at the head's stride."""
         stride = self.conv.stride[0]
-        out_h, out_w = (x.shape[2] - 1) // stride + 1, (x.shape[3] - 1) // stride + 1
-        weight = self.conv.weight[0].permute(1, 2, 0).reshape(9, -1, 1, 1).contiguous()
-        taps = F.pad(F.conv2d(x, weight), (1, 1, 1, 1))
-        logit = self.conv.bias.view(1, 1, 1).expand(x.shape[0], out_h, out_w)
+        out_h, out_w = (taps.shape[2] - 1) // stride + 1, (taps.shape[3] - 1) // stride + 1
+        taps = F.pad(taps, (1, 1, 1, 1))
+        logit = self.conv.bias.view(1, 1, 1).expand(taps.shape[0], out_h, out_w)
         for i in range(3):
             for j in range(3):
                 logit = logit + taps[:, 3 * i + j, i:i + stride *
                                      (out_h - 1) + 1:stride, j:j + stride * (out_w - 1) + 1:stride]
         return logit
 
+    def logit(self, x: Tensor) -> Tensor:
+        """(N, H', W'): ``self.conv(x)``, computed as a 1x1 conv to the 9 taps and a sum of
+        their shifted maps (a 3x3 conv with one output channel is slow on CPU)."""
+        return self.logit_from_taps(F.conv2d(x, self.tap_weight()))
+
     def forward(self, x: Tensor) -> Tuple[Tensor, Tensor]:
         """x (N, C, H, W) -> (probability (N, H', W'), mask (N, H', W')): float in (0, 1]
         in training, bool in evaluation."""
-        logit = self.logit(x)
+        return self.sample(self.logit(x))
+
+    def sample(self, logit: Tensor) -> Tuple[Tensor, Tensor]:
+        """(probability, mask) of :meth:`forward` from the ``logit`` (N, H', W')."""
         probability = torch.sigmoid(logit)
-        grid = grid_prior(*logit.shape[1:], self.grid_interval, x.device) \
+        grid = grid_prior(*logit.shape[1:], self.grid_interval, logit.device) \
             if self.grid_interval else torch.zeros_like(logit, dtype=torch.bool)
         if not self.training:
             return probability, (logit >= 0) | grid
@@ -89,3 +101,13 @@ class SamplingMaskHead(nn.Module):
 
     def extra_repr(self) -> str:
         return f'grid_interval={self.grid_interval}'
+
+
+def sample_heads(heads: Sequence[SamplingMaskHead], x: Tensor) -> List[Tuple[Tensor, Tensor]]:
+    """``[head(x) for head in heads]`` with the heads' 1x1 tap convs run as one conv, so ``x``
+    is read once (a conv with 9 output channels is memory-bound)."""
+    taps = F.conv2d(x, torch.cat([head.tap_weight() for head in heads]))
+    return [
+        head.sample(head.logit_from_taps(taps[:, 9 * index:9 * index + 9]))
+        for index, head in enumerate(heads)
+    ]

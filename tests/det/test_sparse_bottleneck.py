@@ -6,7 +6,7 @@ from mmdet.models.backbones.resnet import Bottleneck
 from torch import nn
 
 from mmeff.det import INTEGRATIONS, SparseBottleneck, SparseResNet
-from mmeff.det.sparse_bottleneck import interpolation_macs
+from mmeff.det.sparse_bottleneck import FoldedCache, folded, interpolation_macs
 from mmeff.ops import has_extension
 from mmeff.utils import MacCounter
 
@@ -99,3 +99,35 @@ def test_low_temperature_training_step_has_finite_gradients():
     sum(f.sum() for f in model(torch.randn(4, 3, 96, 96))).backward()
     grads = [p.grad for p in model.parameters() if p.grad is not None]
     assert grads and all(torch.isfinite(g).all() for g in grads)
+
+
+def test_folded_cache_recomputes_after_every_kind_of_change():
+    conv, bn = nn.Conv2d(3, 4, 1, bias=False), nn.BatchNorm2d(4).eval()
+    pairs = [(conv, bn)]
+    cache = FoldedCache()
+
+    def fresh_and_matching():
+        got = cache.get(pairs)
+        want = folded(conv, bn)
+        return all(torch.equal(a, b) for a, b in zip(got[0], want)), got
+
+    with torch.no_grad():
+        ok, first = fresh_and_matching()
+        assert ok and cache.get(pairs) is first  # unchanged: cached
+        bn.running_var.mul_(2)  # in place
+        ok, second = fresh_and_matching()
+        assert ok and second is not first
+        conv.weight = nn.Parameter(torch.randn(4, 3, 1, 1))  # another tensor
+        assert fresh_and_matching()[0]
+        conv.double()
+        bn.double()  # another storage and dtype
+        ok, third = fresh_and_matching()
+        assert ok and third[0][0].dtype == torch.float64
+    ok, fourth = fresh_and_matching()  # grad mode on
+    assert ok and fourth is not third and fourth[0][0].requires_grad
+    with torch.inference_mode():
+        conv, bn = nn.Conv2d(3, 4, 1), nn.BatchNorm2d(4).eval()  # inference tensors
+        pairs = [(conv, bn)]
+        assert fresh_and_matching()[0]
+        bn.running_mean.add_(1)  # no version counter to notice it: nothing was cached
+        assert fresh_and_matching()[0]

@@ -52,7 +52,7 @@ TINY_RUNS = dict(
     ],
     sampling_interp=[
         'tools/benchmark_sampling_interp.py', '--repeats', '1', '--warmup', '0', '--blocks',
-        'layer3.1', '--densities', '0.4', '--interp-maps', '1'
+        'layer3.1', '--densities', '0.4', '--interp-maps', '1', '--breakdown'
     ],
 )
 
@@ -101,6 +101,8 @@ def test_row_contents(records):
     stream = load_record(records / 'movinet_stream.json')['rows']
     assert [r['window'] for r in stream] == [2, 3]
     assert all(r['first_window_max_abs_diff'] < 1e-4 for r in stream)  # streaming is exact
+    block = load_record(records / 'sampling_interp.json')['rows'][0]
+    assert 0 < block['mac_share'] < 1 and 'efficiency_at_dense_rate' in block['breakdown']['bound']
     detection = load_record(records / 'skipconv_detection.json')['rows']
     assert detection[0]['threshold'] == 0 and detection[0]['max_rel_error'] < 1e-4
 

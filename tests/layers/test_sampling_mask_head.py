@@ -3,7 +3,7 @@ grid prior."""
 import pytest
 import torch
 
-from mmeff.layers import SamplingMaskHead, grid_prior
+from mmeff.layers import SamplingMaskHead, grid_prior, sample_heads
 
 
 def head_with_logit(logit: float, grid_interval: int = 11) -> SamplingMaskHead:
@@ -62,6 +62,18 @@ def test_logit_equals_the_conv(stride, size):
     torch.nn.init.normal_(head.conv.bias)
     x = torch.randn(2, 5, *size, dtype=torch.float64)
     torch.testing.assert_close(head.logit(x), head.conv(x)[:, 0])
+
+
+def test_sample_heads_equals_each_head_on_its_own():
+    heads = [SamplingMaskHead(6, 1), SamplingMaskHead(6, 2, grid_interval=3)]
+    for head in heads:
+        torch.nn.init.normal_(head.conv.weight)
+        head.eval()
+    x = torch.randn(2, 6, 9, 8)
+    for (p, mask), head in zip(sample_heads(heads, x), heads):
+        want_p, want_mask = head(x)
+        torch.testing.assert_close(p, want_p)
+        assert torch.equal(mask, want_mask) and 0 < mask.float().mean() < 1
 
 
 def test_stride_and_temperature_in_the_state_dict():

@@ -18,6 +18,7 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <vector>
 
 #include "cpu_clones.h"
 #include "scratch_buffer.h"
@@ -39,9 +40,21 @@ struct RowLists {
   int64_t* tap;
 };
 
+// Below this weight of a window's top sample in the shared table, the table's weights of the
+// window's other samples may have underflowed: such a window takes an exp per sample instead.
+// Above it, every sample of weight >= epsilon^2 of the top one is a normal number.
 template <typename T>
-void list_row(const bool* mask, const T* log_weight, const InterpGeometry& g, int64_t y,
-              RowLists lists, T* coef) {
+constexpr T table_floor() {
+  return std::numeric_limits<T>::min() /
+         (std::numeric_limits<T>::epsilon() * std::numeric_limits<T>::epsilon());
+}
+
+// `table[t]` = exp(log_weight[t] - max log_weight) for a shared log_weight: a window's
+// normalised weights are its samples' table values over their sum, an exp per call rather
+// than one per sample, unless the window's top sample is below table_floor.
+template <typename T>
+void list_row(const bool* mask, const T* log_weight, const T* table, const InterpGeometry& g,
+              int64_t y, RowLists lists, T* coef) {
   const T neg_inf = -std::numeric_limits<T>::infinity();
   int64_t used = 0;
   for (int64_t j = 0; j < g.width; ++j) {
@@ -52,10 +65,14 @@ void list_row(const bool* mask, const T* log_weight, const InterpGeometry& g, in
     }
     const int64_t first = used;
     T top = neg_inf;
+    int64_t top_tap = 0;
     for_each_window_sample(mask, g.height, g.width, g.window, y, j, [&](int64_t q, int64_t t) {
       if (g.shared) {
         if (!(log_weight[t] > neg_inf)) return;
-        top = std::max(top, log_weight[t]);
+        if (log_weight[t] > top) {
+          top = log_weight[t];
+          top_tap = t;
+        }
       }
       lists.index[used] = q;
       lists.tap[used++] = t;
@@ -63,6 +80,14 @@ void list_row(const bool* mask, const T* log_weight, const InterpGeometry& g, in
     lists.count[j] = used - first;
     if (!g.shared || used == first) continue;
     T total = 0;
+    if (table[top_tap] >= table_floor<T>()) {
+      for (int64_t e = first; e < used; ++e) {
+        coef[e] = table[lists.tap[e]];
+        total += coef[e];
+      }
+      for (int64_t e = first; e < used; ++e) coef[e] /= total;
+      continue;
+    }
     for (int64_t e = first; e < used; ++e) {
       coef[e] = std::exp(log_weight[lists.tap[e]] - top);
       total += coef[e];
@@ -219,6 +244,14 @@ void sparse_interp2d_cpu(const at::Tensor& input, const at::Tensor& mask_in,
     const scalar_t* lwp = lw.const_data_ptr<scalar_t>();
     const scalar_t* fp = fill ? fill_c.const_data_ptr<scalar_t>() : nullptr;
     scalar_t* op_ = out.mutable_data_ptr<scalar_t>();
+    std::vector<scalar_t> table;
+    if (g.shared) {
+      const scalar_t top = *std::max_element(lwp, lwp + k * k);
+      for (int64_t t = 0; t < k * k; ++t) {
+        table.push_back(lwp[t] > -std::numeric_limits<scalar_t>::infinity() ? std::exp(lwp[t] - top)
+                                                                            : scalar_t(0));
+      }
+    }
     at::parallel_for(0, rows, grain, [&](int64_t begin, int64_t end) {
       int64_t* ints = thread_scratch<int64_t>(ScratchSlot::kTaps, 2 * g.width + 2 * list_size);
       const RowLists lists{ints, ints + g.width, ints + 2 * g.width,
@@ -226,7 +259,7 @@ void sparse_interp2d_cpu(const at::Tensor& input, const at::Tensor& mask_in,
       scalar_t* coef = thread_scratch<scalar_t>(ScratchSlot::kWeights, list_size);
       for (int64_t row = begin; row < end; ++row) {
         const int64_t n = row / g.height, y = row % g.height;
-        list_row(mp + n * plane_size, lwp, g, y, lists, coef);
+        list_row(mp + n * plane_size, lwp, table.data(), g, y, lists, coef);
         if (pixel_major) {
           const int64_t image = n * g.channels * plane_size;
           pixel_row(xp + image, lwp, coef, fp, g, lists, y, op_ + image);
