@@ -102,12 +102,3 @@ def run_probe(script: Path, *args: str, timeout: float = 600) -> dict:
     assert done.returncode == 0, f'{script.name} exited with {done.returncode}:\n' \
         f'{done.stderr[-3000:]}'
     return json.loads(done.stdout.strip().splitlines()[-1])
-
-
-def load_tool(name: str):
-    """The script ``tools/<name>.py`` imported as a module (its ``main`` not run)."""
-    import importlib.util
-    spec = importlib.util.spec_from_file_location(name, REPO / 'tools' / f'{name}.py')
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module

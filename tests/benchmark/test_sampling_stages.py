@@ -1,5 +1,5 @@
-"""tools/benchmark_sampling_interp.py: its stage breakdown runs the block's own computation, and
-the bound adds up."""
+"""mmeff.benchmark.sampling_stages (tools/benchmark_sampling_interp.py --breakdown): the stages
+run the block's own computation, and the bound adds up."""
 import time
 
 import pytest
@@ -7,16 +7,11 @@ import torch
 from mmdet.models.backbones.resnet import Bottleneck
 from torch import nn
 
+from mmeff.benchmark import sampling_stages
 from mmeff.det import SparseBottleneck
-from tests.helpers import load_tool
 
 
-@pytest.fixture(scope='module')
-def bench():
-    return load_tool('benchmark_sampling_interp')
-
-
-def blocks(bench, integration='inner'):
+def blocks(integration='inner'):
     """A sparse stride-2 bottleneck (32 -> 64 channels) with random BatchNorm statistics and
     masks of about 40 % density, the stock one with its weights, and a channels_last input."""
     gen = torch.Generator().manual_seed(0)
@@ -30,40 +25,40 @@ def blocks(bench, integration='inner'):
     dense = Bottleneck(32, 16, stride=2, downsample=shortcut).eval()
     dense.load_state_dict(sparse.state_dict(), strict=False)
     x = torch.randn(1, 32, 22, 20, generator=gen).contiguous(memory_format=torch.channels_last)
-    bench.set_mask_density(sparse, x, 0.4, gen)
+    sampling_stages.set_mask_density(sparse, x, 0.4, gen)
     return sparse, dense, x
 
 
-def test_the_stages_in_order_give_the_blocks_output(bench):
-    sparse, _, x = blocks(bench)
+def test_the_stages_in_order_give_the_blocks_output():
+    sparse, _, x = blocks()
     with torch.no_grad():
         want = sparse(x)
-        got = bench.SparseStages(sparse, x).run()
+        got = sampling_stages.SparseStages(sparse, x).run()
     assert 0.2 < float(sparse.masks(x)[1][-1].float().mean()) < 0.6
     torch.testing.assert_close(got, want, rtol=1e-6, atol=1e-6)
 
 
-def test_stages_refuse_other_integrations_and_batches(bench):
-    sparse, _, x = blocks(bench, 'residual')
+def test_stages_refuse_other_integrations_and_batches():
+    sparse, _, x = blocks('residual')
     with pytest.raises(ValueError, match='integration'):
-        bench.SparseStages(sparse, x)
-    sparse, _, x = blocks(bench)
+        sampling_stages.SparseStages(sparse, x)
+    sparse, _, x = blocks()
     with pytest.raises(ValueError, match='batch'):
-        bench.SparseStages(sparse, torch.cat([x, x]))
+        sampling_stages.SparseStages(sparse, torch.cat([x, x]))
 
 
-def test_breakdown_covers_every_stage_and_the_bound_adds_up(bench):
-    sparse, dense, x = blocks(bench)
+def test_breakdown_covers_every_stage_and_the_bound_adds_up():
+    sparse, dense, x = blocks()
     row = dict(dense_ms=2.0, sparse_ms=3.0, mac_share=0.5)
     with torch.no_grad():
-        got = bench.breakdown(sparse, dense, x, x, row, 1, 0, time.process_time)
-    assert list(got['sparse_ms']) == [*bench.SPARSE_STAGES, 'rest']
-    assert list(got['dense_ms']) == list(bench.DENSE_STAGES)
+        got = sampling_stages.breakdown(sparse, dense, x, x, row, 1, 0, time.process_time)
+    assert list(got['sparse_ms']) == [*sampling_stages.SPARSE_STAGES, 'rest']
+    assert list(got['dense_ms']) == list(sampling_stages.DENSE_STAGES)
     assert sum(got['sparse_ms'].values()) == pytest.approx(row['sparse_ms'])
     assert all(v > 0 for v in got['gmacs_per_s'].values())
     bound = got['bound']
     assert bound['fixed_ms'] + bound['scaling_ms'] == pytest.approx(row['sparse_ms'])
-    assert bound['allowed_ms'] == pytest.approx(2.0 * 0.5 / bench.TARGET_EFFICIENCY)
+    assert bound['allowed_ms'] == pytest.approx(2.0 * 0.5 / sampling_stages.TARGET_EFFICIENCY)
     at_dense_rate = row['sparse_ms'] - bound['gemm_ms'] + bound['gemm_at_dense_rate_ms']
     assert bound['efficiency_at_dense_rate'] == pytest.approx(2.0 * 0.5 / at_dense_rate)
     assert bound['cut_ms'] == pytest.approx(at_dense_rate - bound['allowed_ms'])
