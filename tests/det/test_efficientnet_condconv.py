@@ -128,3 +128,20 @@ def test_one_expert_always_on_is_the_static_backbone(train):
     torch.testing.assert_close(
         block.depthwise_conv.weight.grad.view_as(stock.depthwise_conv.conv.weight),
         stock.depthwise_conv.conv.weight.grad, rtol=1e-7, atol=1e-12)
+
+
+@pytest.mark.parametrize('conv', ['expand_conv', 'depthwise_conv', 'linear_conv'])
+def test_experts_start_at_the_static_convs_scale(conv):
+    """Each expert of a CondConv block starts with the kernel distribution of the static conv
+    it replaces (mmcv ConvModule's Kaiming fan_out rule), so the static and CondConv recipes
+    start alike. The CondConv layer's default init is 9-14x the depthwise convs' scale and
+    1/5 of the project convs'."""
+    torch.manual_seed(0)
+    static = build_model(dict(type='EfficientNet', out_indices=(5, )), 'mmdet')
+    model = backbone(num_experts=8, out_indices=(5, ))
+    for layer, index in ((4, 3), (5, 0), (5, 4)):
+        want = getattr(static.layers[layer][index], conv).conv.weight.std()
+        experts = getattr(model.layers[layer][index], conv).experts()
+        for expert in experts:
+            assert float(expert.std() / want) == pytest.approx(1, abs=0.2), (layer, index, conv)
+        assert not torch.equal(experts[0], experts[1])  # independent draws
