@@ -6,6 +6,7 @@ import torch.utils.checkpoint as cp
 from mmcv.cnn import build_activation_layer, build_norm_layer
 from mmcv.cnn.bricks import DropPath
 from mmdet.models.layers import SELayer
+from mmengine.model import constant_init
 from torch import Tensor, nn
 
 from ..layers import CondConv2dAdaptivePadding, CondConvRouter
@@ -20,6 +21,14 @@ class CondConvInvertedResidual(nn.Module):
     One :class:`~mmeff.layers.CondConvRouter` (sigmoid gate) on the block's input computes the
     routing (B, E) once per call and passes it to the three convs as their ``routing``
     argument: the routing is an explicit value of the forward, no state is kept between calls.
+
+    Initialisation (:meth:`init_weights`, run at construction): each expert as mmcv's
+    ``ConvModule`` initialises the static conv of the stock block (Kaiming normal, fan_out,
+    ReLU gain), the norms to weight 1 and bias 0, so a CondConv block and the static block it
+    replaces start from the same kernel distribution (timm's EfficientNet-CondConv, too,
+    initialises experts and static convs with one rule). The CondConv layer's own default
+    (``nn.Conv2d``'s uniform fan_in rule) gives the depthwise experts about 10x and the project
+    experts about 1/5 of the static convs' scale, and so other effective learning rates.
 
     mmdet's ``InvertedResidual`` cannot take this router: its ``ConvModule`` calls
     ``conv(x)`` with no routing argument, so each conv could only route from its own input.
@@ -57,6 +66,18 @@ class CondConvInvertedResidual(nn.Module):
                                                              num_experts, norm_cfg)
         self.act = build_activation_layer(act_cfg)
         self.drop_path = DropPath(drop_path_rate) if drop_path_rate > 0 else nn.Identity()
+        self.init_weights()
+
+    def init_weights(self) -> None:
+        """Each expert of the three convs as mmcv's ``ConvModule`` initialises a static conv
+        (``kaiming_init``: normal, mode fan_out, ReLU gain), the norms to (1, 0). The router and
+        the squeeze-excitation keep their own initialisation."""
+        for conv, norm in ((self.expand_conv, self.expand_norm),
+                           (self.depthwise_conv, self.depthwise_norm), (self.linear_conv,
+                                                                        self.linear_norm)):
+            for expert in conv.experts():
+                nn.init.kaiming_normal_(expert, a=0, mode='fan_out', nonlinearity='relu')
+            constant_init(norm, 1, bias=0)
 
     @staticmethod
     def _conv_norm(in_channels: int, out_channels: int, kernel_size: int, stride: int, groups: int,

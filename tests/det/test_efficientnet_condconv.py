@@ -80,3 +80,68 @@ def test_trains_experts_and_routers():
 def test_bad_arguments_name_themselves(kwargs, message):
     with pytest.raises(ValueError, match=message):
         backbone(**kwargs)
+
+
+#: A CondConv block's state dict keys -> the stock ``InvertedResidual``'s.
+STOCK_NAMES = (('_norm.', '_conv.bn.'), ('_conv.weight', '_conv.conv.weight'))
+
+
+def static_copy_of(condconv_model):
+    """mmdet's ``EfficientNet`` holding a 1-expert ``EfficientNetCondConv``'s weights: each
+    CondConv block's single expert becomes the stock block's static kernel."""
+    static = build_model(
+        dict(type='EfficientNet', out_indices=condconv_model.out_indices, drop_path_rate=0.),
+        'mmdet').double()
+    shapes = {key: value.shape for key, value in static.state_dict().items()}
+    state = {}
+    for key, value in condconv_model.state_dict().items():
+        if '.router.' in key:
+            continue
+        for condconv_name, stock_name in STOCK_NAMES:
+            key = key.replace(condconv_name, stock_name)
+        state[key] = value.view(shapes[key])
+    static.load_state_dict(state)
+    return static
+
+
+@pytest.mark.parametrize('train', [False, True])
+def test_one_expert_always_on_is_the_static_backbone(train):
+    """With 1 expert and routing 1, every CondConv block is mmdet's static block: equal
+    outputs and equal gradients of the shared weights, with batch statistics and without."""
+    torch.manual_seed(0)
+    model = backbone(num_experts=1, out_indices=(4, 5, 6), drop_path_rate=0.).double()
+    for block in model.condconv_blocks():
+        torch.nn.init.zeros_(block.router.fc.weight)
+        torch.nn.init.constant_(block.router.fc.bias, 40.)  # sigmoid(40) == 1 in float64
+    static = static_copy_of(model)
+    model.train(train), static.train(train)
+    x = torch.randn(3, 3, 48, 48, dtype=torch.float64)
+    outs, static_outs = model(x), static(x)
+    for out, static_out in zip(outs, static_outs):
+        torch.testing.assert_close(out, static_out, rtol=1e-9, atol=1e-9)
+    sum(o.square().mean() for o in outs).backward()
+    sum(o.square().mean() for o in static_outs).backward()
+    block = model.layers[5][1]
+    stock = static.layers[5][1]
+    torch.testing.assert_close(block.expand_conv.weight.grad.view_as(stock.expand_conv.conv.weight),
+                               stock.expand_conv.conv.weight.grad, rtol=1e-7, atol=1e-12)
+    torch.testing.assert_close(
+        block.depthwise_conv.weight.grad.view_as(stock.depthwise_conv.conv.weight),
+        stock.depthwise_conv.conv.weight.grad, rtol=1e-7, atol=1e-12)
+
+
+@pytest.mark.parametrize('conv', ['expand_conv', 'depthwise_conv', 'linear_conv'])
+def test_experts_start_at_the_static_convs_scale(conv):
+    """Each expert of a CondConv block starts with the kernel distribution of the static conv
+    it replaces (mmcv ConvModule's Kaiming fan_out rule), so the static and CondConv recipes
+    start alike. The CondConv layer's default init is 9-14x the depthwise convs' scale and
+    1/5 of the project convs'."""
+    torch.manual_seed(0)
+    static = build_model(dict(type='EfficientNet', out_indices=(5, )), 'mmdet')
+    model = backbone(num_experts=8, out_indices=(5, ))
+    for layer, index in ((4, 3), (5, 0), (5, 4)):
+        want = getattr(static.layers[layer][index], conv).conv.weight.std()
+        experts = getattr(model.layers[layer][index], conv).experts()
+        for expert in experts:
+            assert float(expert.std() / want) == pytest.approx(1, abs=0.2), (layer, index, conv)
+        assert not torch.equal(experts[0], experts[1])  # independent draws
