@@ -8,7 +8,8 @@ of a frame cost computed densely, ``executed`` what ran:
   ``SparseBottleneck``, its last evaluation forward, sparse charges included) is read when the
   frame is closed, so it needs no hook and costs the forward nothing; the convs inside it are
   its own business and get no hook;
-* any other conv counts as dense, through a forward hook, every call;
+* any other conv counts as dense, through a forward hook, every call; a ``CondConv2d`` as its
+  conv with the mixed kernel plus the mix (:func:`mmeff.utils.mixture_macs.cond_conv_macs`);
 * the convs inside SkipConv gates (``GumbelGate``) add to ``executed`` only: they are overhead
   the dense model does not have.
 
@@ -19,8 +20,12 @@ from typing import Dict, List, Tuple
 
 from torch import Tensor, nn
 
-from ..layers import SkipConv2d
+from ..layers import CondConv2d, SkipConv2d
 from ..ops import dense_conv_macs
+from .mixture_macs import cond_conv_macs
+
+#: the layers counted through forward hooks
+CONVS = (nn.Conv2d, CondConv2d)
 
 
 @dataclass
@@ -68,7 +73,7 @@ class MacCounter:
         }
         hooked = {
             name: m
-            for name, m in model.named_modules() if isinstance(m, nn.Conv2d) and (
+            for name, m in model.named_modules() if isinstance(m, CONVS) and (
                 m in gate_convs or not any(is_inside(name, r) for r in self._reporting))
         }
         self.totals: Dict[str, LayerMacs] = {name: LayerMacs() for name in self._reporting}
@@ -83,8 +88,11 @@ class MacCounter:
 
     def _hook(self, name: str, is_gate_conv: bool):
 
-        def count(module: nn.Conv2d, inputs: Tuple, output: Tensor) -> None:
-            macs = dense_conv_macs(module.weight, (output.shape[0], *output.shape[-2:]))
+        def count(module: nn.Module, inputs: Tuple, output: Tensor) -> None:
+            if isinstance(module, CondConv2d):
+                macs = sum(cond_conv_macs(module, output))
+            else:
+                macs = dense_conv_macs(module.weight, (output.shape[0], *output.shape[-2:]))
             frame = self._hooked.setdefault(name, LayerMacs())
             frame.dense += 0 if is_gate_conv else macs
             frame.executed += macs

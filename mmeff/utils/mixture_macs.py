@@ -30,6 +30,14 @@ class MixtureMacs:
         return self.conv + self.mix + self.linear
 
 
+def cond_conv_macs(layer: CondConv2d, output: Tensor) -> Tuple[int, int]:
+    """(conv, mix) multiply-adds of one call of ``layer`` that gave ``output`` (B, C_out, H, W):
+    the conv with the mixed kernel, and the mix of E kernels (and biases) per sample."""
+    conv = dense_conv_macs(layer.experts()[0], output.shape[:1] + output.shape[2:])
+    bias = 0 if layer.bias is None else layer.bias.numel()
+    return conv, output.shape[0] * (layer.weight.numel() + bias)
+
+
 def count_mixture_macs(model: nn.Module, *inputs: Tensor) -> MixtureMacs:
     """Run ``model(*inputs)`` without gradients and count its multiply-adds
     (:class:`MixtureMacs`) through forward hooks, removed afterwards."""
@@ -38,9 +46,9 @@ def count_mixture_macs(model: nn.Module, *inputs: Tensor) -> MixtureMacs:
     def count(module: nn.Module, args: Tuple, output: Tensor) -> None:
         batch = output.shape[0]
         if isinstance(module, CondConv2d):
-            counts.conv += dense_conv_macs(module.experts()[0], output.shape[:1] + output.shape[2:])
-            bias = 0 if module.bias is None else module.bias.numel()
-            counts.mix += batch * (module.weight.numel() + bias)
+            conv, mix = cond_conv_macs(module, output)
+            counts.conv += conv
+            counts.mix += mix
         elif isinstance(module, nn.Conv2d):
             counts.conv += dense_conv_macs(module.weight, output.shape[:1] + output.shape[2:])
         else:

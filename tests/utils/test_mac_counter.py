@@ -69,3 +69,21 @@ def test_gate_convs_count_as_executed_overhead():
         assert layer.executed_macs == 0 and gate_macs == 4 * 2 * 9 * 16  # 4 blocks of 4x4 logits
         assert counter.update().dense == layer.dense_macs
     assert counter.totals['gate.conv'].dense == 0
+
+
+def test_cond_conv_layers_count_their_conv_and_mix_as_count_mixture_macs_does():
+    from mmeff.layers import CondConv2d
+    from mmeff.utils import count_mixture_macs
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1),
+                          CondConv2d(8, 16, 3, stride=2, padding=1, num_experts=4),
+                          CondConv2d(16, 16, 3, padding=1, groups=16, bias=False, num_experts=2))
+    x = torch.randn(2, 3, 12, 10)
+    want = count_mixture_macs(model, x)
+    with MacCounter(model) as counter, torch.no_grad():
+        model(x)
+        frame = counter.update()
+    assert frame.dense == frame.executed == want.conv + want.mix
+    layer = counter.last_frame['1']
+    conv_macs = 2 * 16 * 8 * 9 * 6 * 5  # batch x C_out x C_in x k x k x 6x5 outputs
+    assert layer.dense == conv_macs + 2 * (4 * 16 * 8 * 9 + 4 * 16)  # mix of weights and biases
