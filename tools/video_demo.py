@@ -40,8 +40,8 @@ from mmengine.config import Config
 from mmengine.logging import print_log
 
 from mmeff.apis import (Detector, Settings, build_pose_models, format_table, input_aspect_ratio,
-                        load_compared, load_or_fallback, read_video, run_video_pose, summarize,
-                        synthetic_clip, test_pipeline, verdict, write_outputs)
+                        load_compared, load_or_fallback, pose_test_pipeline, read_video,
+                        run_video_pose, summarize, synthetic_clip, verdict, write_outputs)
 from mmeff.benchmark.checkpoints import DEFAULT_CACHE, PeopleDetectionDataset, trained_checkpoint
 from mmeff.utils.synthetic_pose_dataset import default_dataset_config
 
@@ -131,7 +131,7 @@ def main(argv=None):
     torch.set_num_threads(args.threads)
     args.out_dir.mkdir(parents=True, exist_ok=True)
     video, detector, dense, skip, config = load_models(args)
-    pipeline = test_pipeline(Config.fromfile(str(config)))
+    pipeline = pose_test_pipeline(Config.fromfile(str(config)))
     settings = Settings(relative=args.relative, det_relative=args.det_relative, margin=args.margin,
                         aspect_ratio=input_aspect_ratio(pipeline), det_interval=args.det_interval,
                         min_iou=args.min_iou)

@@ -19,7 +19,7 @@ from ..layers import StreamState
 from ..utils import fold_batchnorms
 
 
-def test_pipeline(cfg: Config) -> Compose:
+def pose_test_pipeline(cfg: Config) -> Compose:
     """The pose config's test pipeline, built in mmpose's scope (the detector's may be set)."""
     dataset = cfg.test_dataloader.dataset
     while 'pipeline' not in dataset:  # unwrap VideoPoseDataset and the like
@@ -101,7 +101,7 @@ def load_compared(config: Path, checkpoint: Optional[str]) -> ComparedModel:
     model = init_model(str(config), checkpoint, device='cpu').eval()
     fold_batchnorms(model)  # as the dense model
     model.test_cfg = dict(model.test_cfg, flip_test=False)  # as the other two
-    return ComparedModel(model, test_pipeline(model.cfg))
+    return ComparedModel(model, pose_test_pipeline(model.cfg))
 
 
 def load_or_fallback(what: str, init, *args):

@@ -15,7 +15,7 @@ import torch
 from mmengine.config import Config
 
 from mmeff.apis import (Detector, Settings, build_pose_models, input_aspect_ratio, pose_batch,
-                        run_video_pose, synthetic_clip, test_pipeline)
+                        pose_test_pipeline, run_video_pose, synthetic_clip)
 from mmeff.layers import StreamState, stream
 
 REPO = Path(__file__).resolve().parents[2]
@@ -164,7 +164,7 @@ def test_each_track_equals_its_own_fresh_stream(trained, people_detector, tmp_pa
     detector = Detector(DETECTOR, str(people_detector), cat_id=0, bbox_thr=0.3, skipconv=False,
                         block=4)
     dense, skip = build_pose_models(DENSE, str(trained['checkpoint']), block=4)
-    pipeline = test_pipeline(Config.fromfile(str(DENSE)))
+    pipeline = pose_test_pipeline(Config.fromfile(str(DENSE)))
     stats, logs = run_video_pose(video, detector, dense, skip, pipeline,
                                  Settings(aspect_ratio=input_aspect_ratio(pipeline)), tmp_path)
     assert len(logs) >= 2, f'expected the figures as tracks, got {len(logs)}'
