@@ -16,7 +16,8 @@ aliasing the input. The contract checked for every case:
   reference accepts it (ATen accepts mixed dtypes on empty tensors, for example).
 
 Prints one JSON object: for each op, ``"ok"`` or the failing example and its error.
-Argument: the number of examples per op.
+Arguments: the number of examples per op, then the ops to search (default: all); ``--ops``
+prints the list of ops instead.
 """
 import functools
 import json
@@ -575,8 +576,11 @@ def search(name: str, examples: int) -> str:
 
 
 if __name__ == '__main__':
-    results = {}
-    for op in CASES:
-        print(f'searching {op}', file=sys.stderr, flush=True)  # names the op of a crash
-        results[op] = search(op, int(sys.argv[1]))
-    print(json.dumps(results))
+    if sys.argv[1] == '--ops':
+        print(json.dumps(list(CASES)))
+    else:
+        results = {}
+        for op in sys.argv[2:] or CASES:
+            print(f'searching {op}', file=sys.stderr, flush=True)  # names the op of a crash
+            results[op] = search(op, int(sys.argv[1]))
+        print(json.dumps(results))
