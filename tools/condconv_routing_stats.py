@@ -7,41 +7,13 @@ every image alike: a static conv with a fixed mix.
     python tools/condconv_routing_stats.py CONFIG CHECKPOINT
 """
 import argparse
-from typing import Dict, Iterable, List
+from typing import List
 
-import torch
 from mmengine.config import Config
 from mmengine.runner import Runner
 from mmengine.runner.checkpoint import load_checkpoint
-from torch import Tensor, nn
 
-from mmeff.det import CondConvInvertedResidual
-
-
-def routing_weights(backbone: nn.Module, batches: Iterable[Tensor]) -> Dict[str, Tensor]:
-    """Each CondConv block's routing weights, (N, E) over the N images of ``batches``
-    ((B, 3, H, W) each), without gradients, in the backbone's mode (train or eval)."""
-    routes: Dict[str, List[Tensor]] = {}
-    handles = [
-        block.router.register_forward_hook(
-            lambda mod, args, out, name=name: routes.setdefault(name, []).append(out))
-        for name, block in backbone.named_modules() if isinstance(block, CondConvInvertedResidual)
-    ]
-    try:
-        with torch.no_grad():
-            for batch in batches:
-                backbone(batch)
-    finally:
-        for handle in handles:
-            handle.remove()
-    return {name: torch.cat(outs) for name, outs in routes.items()}
-
-
-def summary(weights: Tensor) -> dict:
-    """Statistics of one block's (N, E) routing weights."""
-    return dict(expert_means=weights.mean(0).tolist(), std_over_images=float(weights.std(0).mean()),
-                near_0=float((weights < 0.02).float().mean()), near_1=float(
-                    (weights > 0.98).float().mean()))
+from mmeff.benchmark.condconv_stats import routing_weights, summary
 
 
 def main(argv: List[str] = None) -> None:

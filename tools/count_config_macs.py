@@ -9,26 +9,7 @@ post-processing. Transposed convs (a pose head's deconvs) are not counted.
 import argparse
 from typing import List
 
-import torch
-from mmengine.config import Config
-from mmengine.registry import DefaultScope, init_default_scope
-
-from mmeff.utils import count_mixture_macs
-
-
-def count_config(path: str, height: int, width: int) -> dict:
-    """Millions of parameters and of multiply-adds (total, conv, mix, linear) of one image of
-    ``height`` × ``width`` through the model of the config at ``path``."""
-    cfg = Config.fromfile(path)
-    scope = cfg.get('default_scope', 'mmdet')
-    init_default_scope(scope)
-    from mmengine.registry import MODELS
-    with DefaultScope.overwrite_default_scope(scope):
-        model = MODELS.build(cfg.model).eval()
-    macs = count_mixture_macs(model, torch.zeros(1, 3, height, width), None)
-    params = sum(p.numel() for p in model.parameters())
-    return dict(config=path, params_m=params / 1e6, madds_m=macs.total / 1e6,
-                conv_m=macs.conv / 1e6, mix_m=macs.mix / 1e6, linear_m=macs.linear / 1e6)
+from mmeff.benchmark.condconv_stats import count_config
 
 
 def main(argv: List[str] = None) -> None:
